@@ -1,6 +1,26 @@
 //! tradeledger: an event-sourced, append-only journal for trading systems.
 //!
-//! See `ARCHITECTURE.md` for the map and `docs/FORMAT.md` for the bytes on disk.
+//! Every event is appended as a checksummed record to a memory-mapped, preallocated segment
+//! log; projections are derived from it. See `ARCHITECTURE.md` for the map and
+//! `docs/FORMAT.md` for the bytes on disk.
 
 pub mod codec;
+pub mod error;
 pub mod event;
+pub mod format;
+pub mod journal;
+pub mod limits;
+pub mod mmap;
+pub mod reader;
+pub mod recovery;
+pub mod sample;
+pub mod scan;
+pub mod segment;
+pub mod verify;
+pub mod writer;
+
+pub use error::Error;
+pub use event::Event;
+pub use format::Durability;
+pub use journal::{Journal, JournalOptions, OpenMode};
+pub use reader::{JournalReader, Record};

@@ -1,0 +1,589 @@
+//! Creating and opening a journal folder; recovery on open; the writer handle.
+//!
+//! A journal folder holds (`docs/FORMAT.md` §1):
+//! - `journal.meta`: the journal's settings and identity;
+//! - `LOCK`: locked by the one writer process;
+//! - `NNNNNNNNNNNNNNNNNNNN.seg`: segments, named by their first sequence number;
+//! - `torn/`: bytes cut off by recovery, kept for inspection, never read again.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::error::{io_error, Error};
+use crate::event::{Event, Timestamp};
+use crate::format::{
+    ChainLink, Durability, JournalMeta, SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE,
+};
+use crate::limits::{SEGMENT_SIZE_DEFAULT_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES};
+use crate::recovery::{self, Cut, ScannedSegment, SegmentFacts, TailDecision};
+use crate::scan::{scan_segment, SegmentScan};
+use crate::segment::{self, SegmentFile, FILE_MODE, PREPARED_FILE_NAME};
+use crate::writer::{Appended, Clock, SegmentEntry, Shared, Start};
+
+pub const META_FILE_NAME: &str = "journal.meta";
+pub const LOCK_FILE_NAME: &str = "LOCK";
+pub const TORN_DIR_NAME: &str = "torn";
+
+/// Settings of a new journal, stored in `journal.meta`.
+#[derive(Clone, Debug)]
+pub struct JournalOptions {
+    /// Default `Buffered`.
+    pub durability: Durability,
+    /// Default 32 MiB; between 64 KiB and 1 GiB, a multiple of 4096.
+    pub segment_size_bytes: u64,
+    /// Automatic checkpoint after this many records; 0 disables. Default 100,000.
+    pub checkpoint_every_records: u64,
+    /// Flag bits of `journal.meta` (e.g. [`crate::format::META_FLAG_DEMO`]).
+    pub flags: u32,
+    /// Fixed identity, for byte-exact fixtures. Default: random.
+    pub journal_id: Option<[u8; 16]>,
+    pub clock: Clock,
+}
+
+impl Default for JournalOptions {
+    fn default() -> Self {
+        JournalOptions {
+            durability: Durability::Buffered,
+            segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
+            checkpoint_every_records: 100_000,
+            flags: 0,
+            journal_id: None,
+            clock: Clock::System,
+        }
+    }
+}
+
+/// How to open an existing journal.
+#[derive(Clone, Debug, Default)]
+pub struct OpenMode {
+    /// Cut the journal at the first damage instead of refusing to open (`docs/RECOVERY.md`,
+    /// "Salvage"). What is cut is kept in `torn/`.
+    pub salvage: bool,
+    pub clock: Clock,
+}
+
+/// What recovery did when the journal was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The torn tail that was cut, if any.
+    pub cut: Option<CutReport>,
+    /// Chain links that were pending (writer stopped before sealing finished) and were written.
+    pub links_completed: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CutReport {
+    pub segment: PathBuf,
+    pub offset: u64,
+    pub last_seq_kept: u64,
+    pub bytes_cut: u64,
+    pub segments_removed: usize,
+    /// Valid records lay beyond the damage (a power loss persisted unsynced writes out of
+    /// order, or salvage cut real damage).
+    pub later_records_discarded: bool,
+    /// Where the cut bytes were saved.
+    pub saved_to: PathBuf,
+}
+
+impl std::fmt::Display for CutReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cut a torn tail of {} bytes after seq {} in {} at byte {}",
+            self.bytes_cut,
+            self.last_seq_kept,
+            self.segment.display(),
+            self.offset
+        )?;
+        if self.segments_removed > 0 {
+            write!(f, ", removed {} later segment(s)", self.segments_removed)?;
+        }
+        if self.later_records_discarded {
+            f.write_str(", discarding valid-looking records beyond it (never durable)")?;
+        }
+        write!(f, "; saved to {}", self.saved_to.display())
+    }
+}
+
+/// The writer of a journal. Cheap to share: clone the `Arc`. Dropping the last handle flushes
+/// and stops the background thread.
+pub struct Journal {
+    shared: Arc<Shared>,
+    background: Mutex<Option<JoinHandle<()>>>,
+    _lock: File,
+    recovery: RecoveryReport,
+}
+
+impl Journal {
+    /// Creates a journal in `dir` (created if missing; must be empty otherwise) and opens it.
+    pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
+        validate_options(options)?;
+        prepare_empty_dir(dir)?;
+        let meta = JournalMeta {
+            format_version: FORMAT_VERSION,
+            durability: options.durability,
+            segment_size_bytes: options.segment_size_bytes,
+            journal_id: match options.journal_id {
+                Some(id) => id,
+                None => random_id()?,
+            },
+            created_at: options.clock.now(),
+            checkpoint_every_records: options.checkpoint_every_records,
+            flags: options.flags,
+        };
+        write_meta(dir, &meta)?;
+        let prepared = dir.join(PREPARED_FILE_NAME);
+        segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
+        let header = SegmentHeader {
+            format_version: FORMAT_VERSION,
+            journal_id: meta.journal_id,
+            first_seq: 1,
+            index: 0,
+            capacity_bytes: meta.segment_size_bytes,
+            created_at: meta.created_at,
+        };
+        segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
+        Journal::open(
+            dir,
+            &OpenMode {
+                salvage: false,
+                clock: options.clock,
+            },
+        )
+    }
+
+    /// Opens an existing journal for writing, recovering its tail (`docs/RECOVERY.md`).
+    pub fn open(dir: &Path, mode: &OpenMode) -> Result<Journal, Error> {
+        let meta = read_meta(dir)?;
+        let lock = lock_writer(dir)?;
+        remove_prepared_files(dir)?;
+        let mut layout = Layout::load(dir, &meta, true)?;
+        let mut report = RecoveryReport::default();
+        let region_start = if mode.salvage {
+            layout.scan_all(meta.frame_seed());
+            0
+        } else {
+            layout.tail_start
+        };
+        let decision = recovery::assess_tail(&layout.scanned_tail(region_start), mode.salvage)?;
+        if let TailDecision::Cut(cut) = decision {
+            let cut_report = layout.apply_cut(dir, region_start + cut.segment, &cut)?;
+            tracing::warn!(%cut_report, "recovery");
+            report.cut = Some(cut_report);
+        }
+        report.links_completed = layout.complete_links()?;
+        let start = layout.into_start()?;
+        let shared = Shared::start(meta, dir, mode.clock, start);
+        let background = shared.spawn_background()?;
+        tracing::info!(dir = %dir.display(), head_seq = shared.committed_seq(), "journal opened for writing");
+        Ok(Journal {
+            shared,
+            background: Mutex::new(Some(background)),
+            _lock: lock,
+            recovery: report,
+        })
+    }
+
+    /// Appends `events` as one atomic batch: after a crash, all of them or none are there.
+    /// Returns once the journal's durability mode is satisfied.
+    pub fn append(&self, events: &[Event]) -> Result<Appended, Error> {
+        self.shared.append(events)
+    }
+
+    /// Appends with an explicit recorded-at time (imports of history, fixtures).
+    pub fn append_at(&self, events: &[Event], recorded_at: Timestamp) -> Result<Appended, Error> {
+        let appended = self.shared.write_batch(events, recorded_at)?;
+        if self.meta().durability == Durability::Sync {
+            self.shared.flush_through(appended.last_seq)?;
+        }
+        Ok(appended)
+    }
+
+    /// Makes everything appended so far durable, whatever the durability mode.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.flush()
+    }
+
+    pub fn meta(&self) -> &JournalMeta {
+        &self.shared.meta
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The last committed (readable) sequence number; 0 when empty.
+    pub fn head_seq(&self) -> u64 {
+        self.shared.committed_seq()
+    }
+
+    /// The last sequence number known to be on stable storage.
+    pub fn durable_seq(&self) -> u64 {
+        self.shared.durable_seq()
+    }
+
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Why the writer refuses appends, if it does.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.poisoned_reason()
+    }
+
+    /// A reader over this journal's committed records, sharing the writer's mappings.
+    pub fn reader(&self) -> crate::reader::JournalReader {
+        crate::reader::JournalReader::from_writer(Arc::clone(&self.shared))
+    }
+
+    /// Flushes, stops the background thread and releases the lock.
+    pub fn close(self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<(), Error> {
+        let result = if self.shared.poisoned_reason().is_none() {
+            self.shared.flush()
+        } else {
+            Ok(())
+        };
+        self.shared.stop_background();
+        if let Some(handle) = self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = handle.join();
+        }
+        result
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Err(error) = self.shutdown() {
+            tracing::error!(%error, "flush on drop failed");
+        }
+    }
+}
+
+fn validate_options(options: &JournalOptions) -> Result<(), Error> {
+    let size = options.segment_size_bytes;
+    if !(SEGMENT_SIZE_MIN_BYTES..=SEGMENT_SIZE_MAX_BYTES).contains(&size)
+        || !size.is_multiple_of(4096)
+    {
+        return Err(Error::InvalidSetting(format!(
+            "segment size {size} bytes: must be a multiple of 4096 between {SEGMENT_SIZE_MIN_BYTES} and {SEGMENT_SIZE_MAX_BYTES}"
+        )));
+    }
+    Ok(())
+}
+
+fn random_id() -> Result<[u8; 16], Error> {
+    let path = Path::new("/dev/urandom");
+    let mut id = [0u8; 16];
+    File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut id))
+        .map_err(io_error(path, "read random journal id"))?;
+    Ok(id)
+}
+
+fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
+    if dir.join(META_FILE_NAME).exists() {
+        return Err(Error::AlreadyExists {
+            dir: dir.to_path_buf(),
+        });
+    }
+    if dir.exists() {
+        let mut entries = fs::read_dir(dir).map_err(io_error(dir, "list folder"))?;
+        if entries.next().is_some() {
+            return Err(Error::NotEmpty {
+                dir: dir.to_path_buf(),
+            });
+        }
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_error(dir, "create journal folder"))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        segment::sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Writes `journal.meta` atomically: temporary file, sync, rename, sync the folder.
+pub fn write_meta(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
+    let tmp = dir.join(format!("{META_FILE_NAME}.tmp"));
+    let path = dir.join(META_FILE_NAME);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&tmp)
+        .map_err(io_error(&tmp, "create"))?;
+    file.write_all(&meta.encode())
+        .map_err(io_error(&tmp, "write"))?;
+    file.sync_all().map_err(io_error(&tmp, "sync"))?;
+    fs::rename(&tmp, &path).map_err(io_error(&path, "rename"))?;
+    segment::sync_dir(dir)
+}
+
+pub fn read_meta(dir: &Path) -> Result<JournalMeta, Error> {
+    let path = dir.join(META_FILE_NAME);
+    let bytes = match fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if segment::is_not_found(&e) => {
+            return Err(Error::NotAJournal {
+                dir: dir.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(io_error(&path, "read")(e)),
+    };
+    JournalMeta::decode(&bytes).map_err(|e| Error::corrupt(&path, 0, None, e.to_string()))
+}
+
+fn lock_writer(dir: &Path) -> Result<File, Error> {
+    let path = dir.join(LOCK_FILE_NAME);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(FILE_MODE)
+        .open(&path)
+        .map_err(io_error(&path, "open lock file"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error(&path, "lock")(e)),
+    }
+}
+
+/// True when another process holds the writer lock (for read-only tools to say "live").
+pub fn is_locked_by_writer(dir: &Path) -> bool {
+    let Ok(file) = File::open(dir.join(LOCK_FILE_NAME)) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
+}
+
+fn remove_prepared_files(dir: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
+        let entry = entry.map_err(io_error(dir, "list journal folder"))?;
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PREPARED_FILE_NAME)
+        {
+            fs::remove_file(entry.path()).map_err(io_error(&entry.path(), "remove"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The segments of a journal, their header facts, and scans of the tail region.
+pub struct Layout {
+    pub files: Vec<SegmentFile>,
+    pub facts: Vec<SegmentFacts>,
+    /// Index of the first segment not yet known to be sealed and synced.
+    pub tail_start: usize,
+    /// Scans of `files[tail_start..]` (or of all files after `scan_all`).
+    pub scans: Vec<Option<SegmentScan>>,
+    writers: Vec<Option<crate::mmap::MapWriter>>,
+}
+
+impl Layout {
+    /// Opens every segment, checks the chain structure and scans the tail region.
+    pub fn load(dir: &Path, meta: &JournalMeta, writable: bool) -> Result<Layout, Error> {
+        let mut files = vec![];
+        let mut writers = vec![];
+        let mut facts = vec![];
+        for (name_first_seq, path) in segment::list_segments(dir)? {
+            let (file, writer) = segment::open_segment(&path, writable)?;
+            facts.push(SegmentFacts {
+                path: path.clone(),
+                name_first_seq,
+                header: file.header,
+                link: file.link,
+            });
+            files.push(file);
+            writers.push(writer);
+        }
+        if files.is_empty() {
+            return Err(Error::corrupt(
+                dir,
+                0,
+                None,
+                "the journal has no segment file",
+            ));
+        }
+        let tail_start = recovery::check_structure(&facts, &meta.journal_id)?;
+        let mut layout = Layout {
+            scans: vec![None; files.len()],
+            files,
+            facts,
+            tail_start,
+            writers,
+        };
+        layout.scan_range(tail_start, meta.frame_seed());
+        Ok(layout)
+    }
+
+    fn scan_range(&mut self, from: usize, seed: u32) {
+        for i in from..self.files.len() {
+            if self.scans[i].is_none() {
+                let file = &self.files[i];
+                self.scans[i] = Some(scan_segment(
+                    file.map.all_bytes(),
+                    file.header.first_seq,
+                    seed,
+                ));
+            }
+        }
+    }
+
+    /// Scans every segment (salvage, verify).
+    pub fn scan_all(&mut self, seed: u32) {
+        self.scan_range(0, seed);
+    }
+
+    pub fn scanned_tail(&self, from: usize) -> Vec<ScannedSegment<'_>> {
+        (from..self.files.len())
+            .map(|i| ScannedSegment {
+                facts: &self.facts[i],
+                scan: self.scans[i].as_ref().expect("tail segments are scanned"),
+            })
+            .collect()
+    }
+
+    /// The offset up to which segment `i` holds committed records.
+    pub fn committed_end(&self, i: usize) -> usize {
+        match (&self.scans[i], self.facts.get(i + 1).and_then(|f| f.link)) {
+            (Some(scan), _) => scan.committed_end,
+            (None, Some(link)) => link.prev_data_end as usize,
+            (None, None) => unreachable!("segments before the tail region have a sealed successor"),
+        }
+    }
+
+    /// Cuts the tail as decided: saves the cut bytes under `torn/`, zeroes them, moves later
+    /// segments to `torn/`, syncs. `cut.segment` counts from the scanned region's start.
+    fn apply_cut(&mut self, dir: &Path, index: usize, cut: &Cut) -> Result<CutReport, Error> {
+        let torn_dir = dir.join(TORN_DIR_NAME);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&torn_dir)
+            .map_err(io_error(&torn_dir, "create"))?;
+        let file = &self.files[index];
+        let saved_to = torn_dir.join(format!(
+            "{}@{}.{}",
+            file.file_name(),
+            cut.offset,
+            Timestamp::now().nanos()
+        ));
+        let bytes = &file.map.all_bytes()[cut.offset..cut.offset + cut.bytes_cut];
+        fs::write(&saved_to, bytes).map_err(io_error(&saved_to, "save torn bytes"))?;
+        let handle = OpenOptions::new()
+            .write(true)
+            .open(&file.path)
+            .map_err(io_error(&file.path, "open for cut"))?;
+        handle
+            .write_all_at(&vec![0u8; cut.bytes_cut], cut.offset as u64)
+            .map_err(io_error(&file.path, "clear torn tail"))?;
+        handle
+            .sync_data()
+            .map_err(io_error(&file.path, "sync cut"))?;
+        for removed in self.files.drain(index + 1..) {
+            let target = torn_dir.join(removed.file_name());
+            fs::rename(&removed.path, &target).map_err(io_error(&removed.path, "move aside"))?;
+        }
+        self.facts.truncate(index + 1);
+        self.writers.truncate(index + 1);
+        self.scans.truncate(index + 1);
+        let scan = self.scans[index].as_mut().expect("cut segment was scanned");
+        scan.dirty_end = scan.committed_end;
+        self.tail_start = self.tail_start.min(index);
+        segment::sync_dir(&torn_dir)?;
+        segment::sync_dir(dir)?;
+        Ok(CutReport {
+            segment: self.files[index].path.clone(),
+            offset: cut.offset as u64,
+            last_seq_kept: cut.last_seq_kept,
+            bytes_cut: cut.bytes_cut as u64,
+            segments_removed: cut.segments_removed,
+            later_records_discarded: cut.later_records,
+            saved_to,
+        })
+    }
+
+    /// Writes the chain links the previous writer left pending.
+    fn complete_links(&mut self) -> Result<usize, Error> {
+        let mut completed = 0;
+        for i in 1..self.files.len() {
+            if self.facts[i].link.is_some() {
+                continue;
+            }
+            let prev = &self.files[i - 1];
+            let data_end = self.committed_end(i - 1);
+            let prev_last_seq = self.files[i].header.first_seq - 1;
+            prev.map
+                .flush(0, prev.map.len())
+                .map_err(io_error(&prev.path, "sync sealed segment"))?;
+            let link = ChainLink {
+                prev_hash: segment::hash_prefix(prev.map.all_bytes(), data_end),
+                prev_data_end: data_end as u64,
+                prev_last_seq,
+            };
+            segment::write_link(&self.files[i].path, &link)?;
+            self.facts[i].link = Some(link);
+            completed += 1;
+        }
+        Ok(completed)
+    }
+
+    fn into_start(mut self) -> Result<Start, Error> {
+        let last = self.files.len() - 1;
+        let scan = self.scans[last].clone().expect("last segment is scanned");
+        let writer = self.writers[last].take().expect("opened writable");
+        let segments = self
+            .files
+            .into_iter()
+            .map(|f| SegmentEntry {
+                first_seq: f.header.first_seq,
+                index: f.header.index,
+                path: f.path,
+                map: f.map,
+            })
+            .collect::<Vec<_>>();
+        for (i, entry) in segments.iter().enumerate().take(last) {
+            let end = match &self.scans[i] {
+                Some(s) => s.committed_end,
+                None => self.facts[i + 1]
+                    .link
+                    .map_or(SEGMENT_HEADER_SIZE as u64, |l| l.prev_data_end)
+                    as usize,
+            };
+            entry.map.publish(end);
+        }
+        Ok(Start {
+            segments,
+            writer,
+            write_offset: scan.committed_end,
+            next_seq: scan.last_seq + 1,
+        })
+    }
+}

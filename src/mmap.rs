@@ -1,0 +1,147 @@
+//! The memory mapping of a segment file. The only module with `unsafe` code.
+//!
+//! A segment is mapped once, at its full preallocated size, and never truncated or resized
+//! while mapped (the file lock keeps other writers away, and readers never truncate), so the
+//! mapped range is always backed by real blocks: no SIGBUS on a full disk.
+//!
+//! Access is split by role:
+//! - [`MapWriter`] is the single writer. It hands out `&mut [u8]` only for bytes at or beyond
+//!   the published end, which no reader in this process reads.
+//! - [`Map`] (shared through `Arc`) gives readers the bytes below the published end, and lets
+//!   any thread flush (`msync`) or pre-fault ranges.
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use memmap2::{Advice, MmapOptions, MmapRaw};
+
+/// A mapped segment file.
+pub struct Map {
+    raw: MmapRaw,
+    len: usize,
+    /// Bytes `[0, published)` are complete and immutable: readers in this process may read
+    /// them. Only the writer advances it, with `Release`, after the bytes are written.
+    published: AtomicUsize,
+}
+
+impl Map {
+    /// Maps the whole of `file` for reading and writing.
+    pub fn map_writable(file: &File) -> io::Result<(Arc<Map>, MapWriter)> {
+        let map = Arc::new(Map::new(MmapOptions::new().map_raw(file)?));
+        let writer = MapWriter {
+            map: Arc::clone(&map),
+        };
+        Ok((map, writer))
+    }
+
+    /// Maps the whole of `file` read-only (readers, `verify`, `dump`, `tail`).
+    pub fn map_read_only(file: &File) -> io::Result<Arc<Map>> {
+        Ok(Arc::new(Map::new(
+            MmapOptions::new().map_raw_read_only(file)?,
+        )))
+    }
+
+    fn new(raw: MmapRaw) -> Map {
+        let len = raw.len();
+        Map {
+            raw,
+            len,
+            published: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The end of the bytes this process's writer has published.
+    pub fn published(&self) -> usize {
+        self.published.load(Ordering::Acquire)
+    }
+
+    /// Marks `[0, end)` as complete. Used by the writer after writing, and at open after
+    /// recovery established which prefix is valid.
+    pub fn publish(&self, end: usize) {
+        assert!(end <= self.len, "publish past the end of the mapping");
+        self.published.store(end, Ordering::Release);
+    }
+
+    /// The published bytes `[0, published)`.
+    pub fn published_bytes(&self) -> &[u8] {
+        let end = self.published();
+        // SAFETY: the mapping is `len` bytes long and stays mapped while `self` lives; the
+        // file is never truncated while mapped (module docs). Bytes below `published` were
+        // fully written before the `Release` store that published them (paired with the
+        // `Acquire` load above) and are never written again by this process.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), end) }
+    }
+
+    /// All mapped bytes, including those nobody has published. Only for scanning a file that
+    /// no writer in this process is writing: at open (before the writer starts), or in a
+    /// read-only process. Another process may be appending to the same file at the same time;
+    /// the scanner treats every byte as untrusted input (checksums decide what is a record),
+    /// so a concurrently changing byte can at worst end the scan early.
+    pub fn all_bytes(&self) -> &[u8] {
+        // SAFETY: as in `published_bytes`, the whole `len` bytes stay mapped and backed by
+        // file blocks while `self` lives. No writer of this process writes to this mapping
+        // while it is being scanned (callers' contract above), so no Rust reference aliases
+        // a Rust-visible write; writes by another process are outside this process's memory
+        // model and are treated as untrusted data.
+        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.len) }
+    }
+
+    /// Writes the dirty pages overlapping `[offset, offset + len)` to stable storage (msync).
+    pub fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.raw.flush_range(offset, len)
+    }
+
+    /// Pre-faults `[offset, offset + len)` for writing, so that the writer's first store to
+    /// each page does not take a page fault on the append path. Best effort.
+    pub fn prefault_for_write(&self, offset: usize, len: usize) -> io::Result<()> {
+        let end = (offset + len).min(self.len);
+        if offset >= end {
+            return Ok(());
+        }
+        self.raw
+            .advise_range(Advice::PopulateWrite, offset, end - offset)
+    }
+}
+
+/// The exclusive right to write a mapped segment. Not `Clone`: one per mapping.
+pub struct MapWriter {
+    map: Arc<Map>,
+}
+
+impl MapWriter {
+    pub fn map(&self) -> &Arc<Map> {
+        &self.map
+    }
+
+    /// Mutable access to `[offset, offset + len)`, which must lie at or beyond the published
+    /// end and inside the mapping.
+    pub fn unpublished_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
+        assert!(
+            offset >= self.map.published(),
+            "write below the published end"
+        );
+        assert!(
+            offset + len <= self.map.len,
+            "write past the end of the mapping"
+        );
+        // SAFETY: the range is inside the mapping, which stays mapped and backed by blocks
+        // while `self.map` lives. `MapWriter` is the only writer of this mapping (it is not
+        // `Clone` and `&mut self` is held), and the range lies at or beyond `published`, which
+        // readers of this process never read past; so no other reference to these bytes
+        // exists for the lifetime of the returned slice.
+        unsafe { std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(offset), len) }
+    }
+}

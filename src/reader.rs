@@ -1,0 +1,306 @@
+//! Reading committed records: by the writer's process (sharing its mappings) or by a
+//! read-only process (`verify`, `dump`, `tail`, queries) that may run while a writer appends.
+//!
+//! **Architecture invariant:** a reader never modifies anything on disk, and never returns a
+//! record that is not part of a complete batch or that failed its checksum.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::codec;
+use crate::error::Error;
+use crate::event::{Event, Timestamp};
+use crate::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE};
+use crate::journal::{read_meta, Layout};
+use crate::mmap::Map;
+use crate::recovery::{self, Cut, TailDecision};
+use crate::segment;
+use crate::writer::Shared;
+
+/// One committed record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub event: Event,
+}
+
+/// A segment as a reader sees it: the bytes `[0, end)` hold committed frames.
+#[derive(Clone)]
+struct View {
+    path: PathBuf,
+    first_seq: u64,
+    map: Arc<Map>,
+    /// Committed end for read-only views; `None`: ask the writer's mapping (published end).
+    end: Option<usize>,
+}
+
+impl View {
+    fn bytes(&self) -> &[u8] {
+        match self.end {
+            Some(end) => &self.map.all_bytes()[..end],
+            None => self.map.published_bytes(),
+        }
+    }
+}
+
+enum Source {
+    Writer(Arc<Shared>),
+    Files { dir: PathBuf, views: Vec<View> },
+}
+
+/// Reads the committed records of a journal.
+pub struct JournalReader {
+    meta: JournalMeta,
+    source: Source,
+    /// The torn tail a writer's recovery would cut (read-only opens only report it).
+    torn_tail: Option<Cut>,
+}
+
+impl JournalReader {
+    /// Opens `dir` read-only. Fails on damage before the tail, as the writer's open would;
+    /// a torn tail is left in place and excluded (see [`JournalReader::torn_tail`]).
+    pub fn open(dir: &Path) -> Result<JournalReader, Error> {
+        let meta = read_meta(dir)?;
+        let layout = Layout::load(dir, &meta, false)?;
+        let decision = recovery::assess_tail(&layout.scanned_tail(layout.tail_start), false)?;
+        let (views, torn_tail) = read_only_views(&layout, decision);
+        Ok(JournalReader {
+            meta,
+            source: Source::Files {
+                dir: dir.to_path_buf(),
+                views,
+            },
+            torn_tail,
+        })
+    }
+
+    pub(crate) fn from_writer(shared: Arc<Shared>) -> JournalReader {
+        JournalReader {
+            meta: shared.meta,
+            source: Source::Writer(shared),
+            torn_tail: None,
+        }
+    }
+
+    pub fn meta(&self) -> &JournalMeta {
+        &self.meta
+    }
+
+    /// The incomplete batch or damaged bytes at the end that a writer would cut on open.
+    pub fn torn_tail(&self) -> Option<&Cut> {
+        self.torn_tail.as_ref()
+    }
+
+    fn views(&self) -> Vec<View> {
+        match &self.source {
+            Source::Writer(shared) => shared
+                .segments()
+                .into_iter()
+                .map(|s| View {
+                    path: s.path,
+                    first_seq: s.first_seq,
+                    map: s.map,
+                    end: None,
+                })
+                .collect(),
+            Source::Files { views, .. } => views.clone(),
+        }
+    }
+
+    /// The last committed sequence number visible to this reader (0 when empty).
+    pub fn head_seq(&self) -> Result<u64, Error> {
+        match &self.source {
+            Source::Writer(shared) => Ok(shared.committed_seq()),
+            Source::Files { .. } => {
+                let mut frames = self.frames_from(self.last_segment_first_seq());
+                let mut last = self.last_segment_first_seq() - 1;
+                while let Some(seq) = frames.next_with(|_, _, frame| Ok(frame.header.seq)) {
+                    last = seq?;
+                }
+                Ok(last)
+            }
+        }
+    }
+
+    fn last_segment_first_seq(&self) -> u64 {
+        self.views().last().map_or(1, |v| v.first_seq)
+    }
+
+    /// The records from `from_seq` on, decoded. Stops at the committed end as of each step.
+    pub fn records(&self, from_seq: u64) -> Records {
+        Records {
+            frames: self.frames_from(from_seq),
+        }
+    }
+
+    fn frames_from(&self, from_seq: u64) -> FrameIter {
+        let views = self.views();
+        let start = views
+            .partition_point(|v| v.first_seq <= from_seq.max(1))
+            .saturating_sub(1);
+        let expected_seq = views.get(start).map_or(1, |v| v.first_seq);
+        FrameIter {
+            views,
+            segment: start,
+            offset: SEGMENT_HEADER_SIZE,
+            expected_seq,
+            from_seq,
+            seed: self.meta.frame_seed(),
+            failed: false,
+        }
+    }
+
+    /// Re-reads the folder for records and segments appended by another process since this
+    /// reader was opened (used by `tail`). A writer-backed reader sees new records at once.
+    pub fn refresh(&mut self) -> Result<(), Error> {
+        if let Source::Files { dir, .. } = &self.source {
+            let fresh = JournalReader::open(&dir.clone())?;
+            self.source = fresh.source;
+            self.torn_tail = fresh.torn_tail;
+        }
+        Ok(())
+    }
+}
+
+/// Views for a read-only reader: sealed segments to their recorded end, tail segments to the
+/// committed end, nothing after a cut.
+fn read_only_views(layout: &Layout, decision: TailDecision) -> (Vec<View>, Option<Cut>) {
+    let mut views = vec![];
+    let (keep, torn) = match &decision {
+        TailDecision::Clean => (layout.files.len(), None),
+        TailDecision::Cut(cut) => (layout.tail_start + cut.segment + 1, Some(cut.clone())),
+    };
+    for (i, file) in layout.files.iter().enumerate().take(keep) {
+        views.push(View {
+            path: file.path.clone(),
+            first_seq: file.header.first_seq,
+            map: Arc::clone(&file.map),
+            end: Some(layout.committed_end(i)),
+        });
+    }
+    (views, torn)
+}
+
+/// Walks frames across segments, checking each frame and the sequence chain.
+struct FrameIter {
+    views: Vec<View>,
+    segment: usize,
+    offset: usize,
+    expected_seq: u64,
+    from_seq: u64,
+    seed: u32,
+    failed: bool,
+}
+
+impl FrameIter {
+    /// Hands the next frame at or after `from_seq` to `f` (with its file and offset).
+    fn next_with<T>(
+        &mut self,
+        f: impl FnOnce(&Path, usize, Frame<'_>) -> Result<T, Error>,
+    ) -> Option<Result<T, Error>> {
+        loop {
+            if self.failed {
+                return None;
+            }
+            let view = self.views.get(self.segment)?;
+            let bytes = view.bytes();
+            if self.offset >= bytes.len() {
+                if let Err(error) = self.enter_next_segment()? {
+                    return Some(Err(error));
+                }
+                continue;
+            }
+            let frame = match read_frame(&bytes[self.offset..], self.seed) {
+                Ok(frame) if frame.header.seq == self.expected_seq => frame,
+                Ok(frame) => {
+                    let reason = format!(
+                        "expected seq {}, found a frame with seq {}",
+                        self.expected_seq, frame.header.seq
+                    );
+                    return Some(Err(self.fail(reason)));
+                }
+                Err(error) => return Some(Err(self.fail(error.to_string()))),
+            };
+            let at = self.offset;
+            self.offset += frame.size;
+            self.expected_seq += 1;
+            if frame.header.seq >= self.from_seq {
+                let result = f(&view.path, at, frame);
+                self.failed = result.is_err();
+                return Some(result);
+            }
+        }
+    }
+
+    /// `None`: no next segment. `Some(Err)`: the next segment does not continue the chain.
+    fn enter_next_segment(&mut self) -> Option<Result<(), Error>> {
+        let next = self.views.get(self.segment + 1)?;
+        if next.first_seq != self.expected_seq {
+            self.failed = true;
+            return Some(Err(Error::corrupt(
+                &next.path,
+                0,
+                Some(self.expected_seq),
+                format!(
+                    "segment starts at seq {}, but the previous one ended before seq {}",
+                    next.first_seq, self.expected_seq
+                ),
+            )));
+        }
+        self.segment += 1;
+        self.offset = SEGMENT_HEADER_SIZE;
+        Some(Ok(()))
+    }
+
+    fn fail(&mut self, reason: String) -> Error {
+        self.failed = true;
+        let view = &self.views[self.segment];
+        Error::corrupt(
+            &view.path,
+            self.offset as u64,
+            Some(self.expected_seq),
+            reason,
+        )
+    }
+}
+
+/// Decoded records, in order.
+pub struct Records {
+    frames: FrameIter,
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, Error>;
+
+    fn next(&mut self) -> Option<Result<Record, Error>> {
+        self.frames.next_with(decode_record)
+    }
+}
+
+/// Decodes one frame's payload into a [`Record`].
+fn decode_record(path: &Path, offset: usize, frame: Frame<'_>) -> Result<Record, Error> {
+    let header = frame.header;
+    let event =
+        codec::decode(header.kind, header.codec, header.schema, frame.payload).map_err(|e| {
+            Error::Decode {
+                file: path.to_path_buf(),
+                offset: offset as u64,
+                seq: header.seq,
+                reason: e.to_string(),
+            }
+        })?;
+    Ok(Record {
+        seq: header.seq,
+        recorded_at: header.recorded_at,
+        event,
+    })
+}
+
+/// Lists segment files without opening them (for `status` on a damaged journal).
+pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    Ok(segment::list_segments(dir)?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}

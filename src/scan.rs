@@ -1,0 +1,244 @@
+//! Scanning the frames of one segment (`docs/RECOVERY.md`). Pure: bytes in, facts out.
+//!
+//! The scanner walks frames from the first record position while each is valid and carries
+//! the next sequence number. It remembers the end of the last complete batch (the committed
+//! end), and, when it stops early, looks at the rest of the segment for valid frames that lie
+//! beyond the stop: their existence, and the durable sequence numbers they claim, are what
+//! recovery needs to tell a torn tail from damage.
+
+use crate::format::{read_frame, FrameError, FRAME_ALIGN, FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE};
+
+/// Why the scan stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Zero length field: nothing was written here.
+    Empty,
+    /// The segment's capacity is used up.
+    EndOfSegment,
+    /// A frame failed its checks.
+    Invalid(FrameError),
+    /// A valid frame carries the wrong sequence number (stale or misplaced).
+    WrongSeq { found: u64 },
+}
+
+/// A valid frame found after the point where the scan stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaterFrame {
+    pub offset: usize,
+    pub seq: u64,
+}
+
+/// What a scan of one segment found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// Offset just past the last frame of the last complete batch.
+    pub committed_end: usize,
+    /// Sequence number of the last committed record (`first_seq - 1` when there is none).
+    pub last_seq: u64,
+    /// Committed records.
+    pub records: u64,
+    /// Where the in-order walk stopped, and why.
+    pub stop_offset: usize,
+    pub stop: StopReason,
+    /// Valid frames of an incomplete batch between `committed_end` and `stop_offset`.
+    pub uncommitted_records: u64,
+    /// The first valid frame beyond `stop_offset`, if any.
+    pub later: Option<LaterFrame>,
+    /// The largest `durable_seq` claimed by any valid frame of this segment.
+    pub durable_claim_max: u64,
+    /// Offset just past the last non-zero byte at or after `committed_end` (equal to
+    /// `committed_end` when the rest of the segment is zero): what a cut must clear.
+    pub dirty_end: usize,
+}
+
+impl SegmentScan {
+    /// True when the segment ends cleanly: no partial batch, nothing written after the end.
+    pub fn is_clean(&self) -> bool {
+        self.dirty_end == self.committed_end
+    }
+}
+
+/// Scans `bytes` (a whole segment file, header page included) whose first record is
+/// `first_seq`, with the journal's frame checksum `seed`.
+pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
+    let mut offset = SEGMENT_HEADER_SIZE.min(bytes.len());
+    let mut expected_seq = first_seq;
+    let mut committed = (offset, first_seq - 1, 0u64);
+    let mut pending_records = 0u64;
+    let mut durable_claim_max = 0u64;
+    let stop = loop {
+        if bytes.len() - offset < FRAME_HEADER_SIZE {
+            break StopReason::EndOfSegment;
+        }
+        let frame = match read_frame(&bytes[offset..], seed) {
+            Ok(frame) => frame,
+            Err(FrameError::Empty) => break StopReason::Empty,
+            Err(error) => break StopReason::Invalid(error),
+        };
+        if frame.header.seq != expected_seq {
+            break StopReason::WrongSeq {
+                found: frame.header.seq,
+            };
+        }
+        durable_claim_max = durable_claim_max.max(frame.header.durable_seq);
+        offset += frame.size;
+        expected_seq += 1;
+        pending_records += 1;
+        if frame.header.batch_end() {
+            committed = (offset, frame.header.seq, committed.2 + pending_records);
+            pending_records = 0;
+        }
+    };
+    let (committed_end, last_seq, records) = committed;
+    let beyond = scan_beyond(bytes, offset, committed_end, last_seq, seed);
+    SegmentScan {
+        committed_end,
+        last_seq,
+        records,
+        stop_offset: offset,
+        stop,
+        uncommitted_records: pending_records,
+        later: beyond.later,
+        durable_claim_max: durable_claim_max.max(beyond.durable_claim_max),
+        dirty_end: beyond.dirty_end,
+    }
+}
+
+struct Beyond {
+    later: Option<LaterFrame>,
+    durable_claim_max: u64,
+    dirty_end: usize,
+}
+
+/// Looks at every aligned position after `stop_offset` for non-zero bytes and valid frames
+/// with a sequence number after `last_seq`. Runs once per open on the tail segment only.
+fn scan_beyond(
+    bytes: &[u8],
+    stop_offset: usize,
+    committed_end: usize,
+    last_seq: u64,
+    seed: u32,
+) -> Beyond {
+    let mut beyond = Beyond {
+        later: None,
+        durable_claim_max: 0,
+        dirty_end: committed_end,
+    };
+    if stop_offset > committed_end {
+        beyond.dirty_end = stop_offset;
+    }
+    let mut offset = stop_offset;
+    while offset + FRAME_ALIGN <= bytes.len() {
+        let word = &bytes[offset..offset + FRAME_ALIGN];
+        if word.iter().all(|&b| b == 0) {
+            offset += FRAME_ALIGN;
+            continue;
+        }
+        beyond.dirty_end = offset + FRAME_ALIGN;
+        match read_frame(&bytes[offset..], seed) {
+            Ok(frame) if frame.header.seq > last_seq => {
+                beyond.later.get_or_insert(LaterFrame {
+                    offset,
+                    seq: frame.header.seq,
+                });
+                beyond.durable_claim_max = beyond.durable_claim_max.max(frame.header.durable_seq);
+                beyond.dirty_end = offset + frame.size;
+                offset += frame.size;
+            }
+            _ => offset += FRAME_ALIGN,
+        }
+    }
+    beyond
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Timestamp;
+    use crate::format::{frame_size, write_frame, FrameHeader, FLAG_BATCH_END};
+
+    const SEED: u32 = 77;
+
+    /// A segment image with batches of the given sizes, payload "x" * 10.
+    fn image(batches: &[usize]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = vec![0u8; SEGMENT_HEADER_SIZE + 4096];
+        let mut offset = SEGMENT_HEADER_SIZE;
+        let mut seq = 1;
+        let mut starts = vec![];
+        for &n in batches {
+            for i in 0..n {
+                starts.push(offset);
+                let header = FrameHeader {
+                    seq,
+                    recorded_at: Timestamp::from_nanos(0),
+                    durable_seq: seq - 1,
+                    kind: 1,
+                    codec: 1,
+                    schema: 1,
+                    flags: if i + 1 == n { FLAG_BATCH_END } else { 0 },
+                };
+                let size = frame_size(10);
+                write_frame(
+                    &mut bytes[offset..offset + size],
+                    &header,
+                    &[b'x'; 10],
+                    SEED,
+                );
+                offset += size;
+                seq += 1;
+            }
+        }
+        (bytes, starts)
+    }
+
+    #[test]
+    fn clean_segment_ends_at_last_batch() {
+        let (bytes, starts) = image(&[1, 3, 2]);
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.records, 6);
+        assert_eq!(scan.last_seq, 6);
+        assert_eq!(scan.stop, StopReason::Empty);
+        assert_eq!(scan.committed_end, starts[5] + frame_size(10));
+        assert!(scan.is_clean());
+        assert_eq!(scan.later, None);
+    }
+
+    #[test]
+    fn incomplete_batch_is_not_committed() {
+        let (mut bytes, starts) = image(&[2, 3]);
+        // Lose the last frame of the second batch.
+        bytes[starts[4]..starts[4] + frame_size(10)].fill(0);
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.last_seq, 2);
+        assert_eq!(scan.committed_end, starts[2]);
+        assert_eq!(scan.uncommitted_records, 2);
+        assert_eq!(scan.dirty_end, starts[4]);
+        assert!(!scan.is_clean());
+    }
+
+    #[test]
+    fn valid_frames_after_a_hole_are_found_with_their_claims() {
+        let (mut bytes, starts) = image(&[1, 1, 1, 1]);
+        bytes[starts[1] + 20] ^= 0xff;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.last_seq, 1);
+        assert_eq!(scan.stop, StopReason::Invalid(FrameError::Checksum));
+        assert_eq!(
+            scan.later,
+            Some(LaterFrame {
+                offset: starts[2],
+                seq: 3
+            })
+        );
+        assert_eq!(scan.durable_claim_max, 3);
+        assert_eq!(scan.dirty_end, starts[3] + frame_size(10));
+    }
+
+    #[test]
+    fn misplaced_frame_stops_the_walk() {
+        let (bytes, _) = image(&[2]);
+        let scan = scan_segment(&bytes, 5, SEED);
+        assert_eq!(scan.stop, StopReason::WrongSeq { found: 1 });
+        assert_eq!(scan.records, 0);
+    }
+}

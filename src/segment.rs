@@ -1,0 +1,192 @@
+//! Segment files on disk: preparing, activating, opening, chaining (`docs/FORMAT.md` §3).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{io_error, Error};
+use crate::format::{
+    parse_segment_file_name, segment_file_name, ChainLink, SegmentHeader, CHAIN_AT, CHAIN_SIZE,
+    SEGMENT_HEADER_SIZE,
+};
+use crate::mmap::{Map, MapWriter};
+
+/// The name of the zero-filled file prepared ahead of the next roll. It holds no records
+/// until it is renamed to a segment name, so recovery deletes it.
+pub const PREPARED_FILE_NAME: &str = "next.seg.prepared";
+
+/// Files are created readable and writable by their owner only.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Zero-fill unit: 4 KiB writes leave the page cache in small pages, so a later msync of
+/// one dirty page writes back 4 KiB, not a large folio (`../shared/MEASURED.md`).
+const ZERO_FILL_CHUNK: usize = 4096;
+
+/// Creates `path` (which must not exist) with `capacity_bytes` of written zeros and syncs it.
+///
+/// Writing real zeros (not `fallocate`, not a sparse file) gives the file real, *written*
+/// blocks: a store into the mapping can never hit SIGBUS on a full disk, and the first sync of
+/// each block commits no extent conversion (~90 µs cheaper, `../shared/MEASURED.md`).
+pub fn create_zeroed(path: &Path, capacity_bytes: u64) -> Result<(), Error> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+        .map_err(io_error(path, "create segment file"))?;
+    let zeros = [0u8; ZERO_FILL_CHUNK];
+    let mut left = capacity_bytes;
+    while left > 0 {
+        let n = left.min(ZERO_FILL_CHUNK as u64) as usize;
+        file.write_all(&zeros[..n])
+            .map_err(io_error(path, "zero-fill segment file"))?;
+        left -= n as u64;
+    }
+    file.sync_all().map_err(io_error(path, "sync segment file"))
+}
+
+/// Turns the prepared file into segment `header.first_seq`: writes its header and chain link,
+/// syncs it, renames it into place and syncs the folder. After this returns, the segment
+/// exists durably with no records.
+pub fn activate(
+    dir: &Path,
+    prepared: &Path,
+    header: &SegmentHeader,
+    link: Option<&ChainLink>,
+) -> Result<PathBuf, Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(prepared)
+        .map_err(io_error(prepared, "open prepared segment"))?;
+    file.write_all_at(&header.encode(), 0)
+        .map_err(io_error(prepared, "write segment header"))?;
+    if let Some(link) = link {
+        file.write_all_at(&link.encode(), CHAIN_AT as u64)
+            .map_err(io_error(prepared, "write chain link"))?;
+    }
+    file.sync_data()
+        .map_err(io_error(prepared, "sync segment header"))?;
+    let path = dir.join(segment_file_name(header.first_seq));
+    fs::rename(prepared, &path).map_err(io_error(&path, "rename prepared segment"))?;
+    sync_dir(dir)?;
+    Ok(path)
+}
+
+/// Writes the chain link of the segment at `path` and syncs it.
+pub fn write_link(path: &Path, link: &ChainLink) -> Result<(), Error> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_error(path, "open segment for chain link"))?;
+    file.write_all_at(&link.encode(), CHAIN_AT as u64)
+        .map_err(io_error(path, "write chain link"))?;
+    file.sync_data().map_err(io_error(path, "sync chain link"))
+}
+
+/// Makes the folder's entries (creations, renames, removals) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir, "sync journal folder"))
+}
+
+/// BLAKE3 of `bytes[0..data_end)` of a sealed segment: the link its successor stores.
+pub fn hash_prefix(bytes: &[u8], data_end: usize) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&bytes[..data_end]);
+    *hasher.finalize().as_bytes()
+}
+
+/// A segment file as found on disk, header decoded, mapped.
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub header: SegmentHeader,
+    /// `None` while the link to the predecessor is not yet written.
+    pub link: Option<ChainLink>,
+    pub map: Arc<Map>,
+}
+
+impl SegmentFile {
+    pub fn file_name(&self) -> String {
+        segment_file_name(self.header.first_seq)
+    }
+}
+
+/// Opens and maps a segment file, checking its header page. `writable` maps it for the
+/// writer, which receives the [`MapWriter`].
+pub fn open_segment(
+    path: &Path,
+    writable: bool,
+) -> Result<(SegmentFile, Option<MapWriter>), Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(io_error(path, "open segment"))?;
+    let len = file
+        .metadata()
+        .map_err(io_error(path, "stat segment"))?
+        .len();
+    if len < SEGMENT_HEADER_SIZE as u64 {
+        return Err(Error::corrupt(
+            path,
+            0,
+            None,
+            "segment shorter than its header page",
+        ));
+    }
+    let (map, writer) = if writable {
+        let (map, writer) = Map::map_writable(&file).map_err(io_error(path, "map segment"))?;
+        (map, Some(writer))
+    } else {
+        (
+            Map::map_read_only(&file).map_err(io_error(path, "map segment"))?,
+            None,
+        )
+    };
+    let page = &map.all_bytes()[..SEGMENT_HEADER_SIZE];
+    let header = SegmentHeader::decode(page)
+        .map_err(|e| Error::corrupt(path, 0, None, format!("segment header: {e}")))?;
+    let link = ChainLink::decode(&page[CHAIN_AT..CHAIN_AT + CHAIN_SIZE])
+        .map_err(|e| Error::corrupt(path, CHAIN_AT as u64, None, format!("chain link: {e}")))?;
+    if header.capacity_bytes != len {
+        return Err(Error::corrupt(
+            path,
+            0,
+            None,
+            format!(
+                "segment header says {} bytes, file has {len}",
+                header.capacity_bytes
+            ),
+        ));
+    }
+    let segment = SegmentFile {
+        path: path.to_path_buf(),
+        header,
+        link,
+        map,
+    };
+    Ok((segment, writer))
+}
+
+/// The segment files of `dir`, sorted by the first sequence number in their names.
+pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let mut found = vec![];
+    for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
+        let entry = entry.map_err(io_error(dir, "list journal folder"))?;
+        let name = entry.file_name();
+        if let Some(first_seq) = name.to_str().and_then(parse_segment_file_name) {
+            found.push((first_seq, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Checks that `err` is "file not found" (used when removing leftovers is best effort).
+pub fn is_not_found(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound
+}

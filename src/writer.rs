@@ -1,0 +1,585 @@
+//! The single writer: appending batches, rolling segments, group commit, background work.
+//!
+//! Appends run on the caller's thread: encoding outside any lock, then one short critical
+//! section that copies the frames into mapped memory and publishes them. Durability is the
+//! caller's too: in `Sync` mode the appending thread becomes the flush leader if nobody is
+//! flushing, or waits for the leader's flush to cover its batch (group commit), so no append
+//! pays a thread wake-up on top of its flush (`../shared/MEASURED.md`: ~30 µs each way).
+//!
+//! A background thread does what must stay off the append path: preparing the next segment
+//! (zero-filled, mapped, pre-faulted), pre-faulting pages ahead of the writer, sealing rolled
+//! segments (sync, hash, chain link) and, in `Periodic` mode, flushing on a timer.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::codec::{self, CODEC_POSTCARD};
+use crate::error::Error;
+use crate::event::{Event, Timestamp};
+use crate::format::{
+    frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta, SegmentHeader,
+    FLAG_BATCH_END, FORMAT_VERSION, PAYLOAD_SIZE_MAX, SEGMENT_HEADER_SIZE,
+};
+use crate::mmap::{Map, MapWriter};
+use crate::segment::{self, PREPARED_FILE_NAME};
+
+/// Pages are pre-faulted this far ahead of the write position, one window at a time.
+const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
+
+/// Bound of the background thread's queue. Messages are small and rare (one per MiB written,
+/// one per roll); a full queue means the background thread is stuck, and the appender then
+/// skips pre-faulting rather than wait.
+const BACKGROUND_QUEUE_MAX: usize = 64;
+
+/// Where the recorded_at times and segment creation times come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Every time is this one: for byte-exact fixtures and tests.
+    Fixed(Timestamp),
+}
+
+impl Clock {
+    pub fn now(self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
+
+/// The sequence numbers an append was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub recorded_at: Timestamp,
+}
+
+/// A segment of the journal as the writer process knows it.
+#[derive(Clone)]
+pub struct SegmentEntry {
+    pub path: PathBuf,
+    pub first_seq: u64,
+    pub index: u64,
+    pub map: Arc<Map>,
+}
+
+/// The active segment and everything only the writer touches.
+struct WriterState {
+    active: SegmentEntry,
+    writer: MapWriter,
+    write_offset: usize,
+    /// `[SEGMENT_HEADER_SIZE, synced_offset)` of the active segment is on stable storage.
+    synced_offset: usize,
+    next_seq: u64,
+    /// Rolled segments whose last bytes may not be synced yet: `(map, from, to)`.
+    unsynced: Vec<(Arc<Map>, usize, usize)>,
+    segments: Vec<SegmentEntry>,
+    prefault_mark: usize,
+    seals_requested: u64,
+}
+
+/// State shared by the writer, the flush leader and the background thread.
+pub struct Shared {
+    pub dir: PathBuf,
+    pub meta: JournalMeta,
+    seed: u32,
+    clock: Clock,
+    state: Mutex<WriterState>,
+    /// Held by the flush leader. Waiting on it *is* the group commit: when a follower gets it,
+    /// the leader's flush usually covered the follower's batch too.
+    flush_lock: Mutex<()>,
+    /// Highest sequence number on stable storage.
+    durable_seq: AtomicU64,
+    /// Highest sequence number published (readable).
+    committed_seq: AtomicU64,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<String>>,
+    prepared: Mutex<Option<Prepared>>,
+    seals_done: Mutex<u64>,
+    seals_done_changed: Condvar,
+    background: Mutex<Option<SyncSender<Job>>>,
+}
+
+/// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
+struct Prepared {
+    path: PathBuf,
+    map: Arc<Map>,
+    writer: MapWriter,
+}
+
+enum Job {
+    Prepare,
+    Prefault { map: Arc<Map>, from: usize },
+    Seal(Seal),
+}
+
+struct Seal {
+    map: Arc<Map>,
+    data_end: usize,
+    last_seq: u64,
+    next_path: PathBuf,
+}
+
+/// Encoded payloads of a batch, and per event `(kind, schema, payload length)`.
+type Scratch = (Vec<u8>, Vec<(u16, u8, usize)>);
+
+thread_local! {
+    /// Reused by every append on this thread, so encoding allocates nothing once warm.
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// What the writer starts from after recovery.
+pub struct Start {
+    pub segments: Vec<SegmentEntry>,
+    pub writer: MapWriter,
+    pub write_offset: usize,
+    pub next_seq: u64,
+}
+
+impl Shared {
+    pub fn start(meta: JournalMeta, dir: &Path, clock: Clock, start: Start) -> Arc<Shared> {
+        let active = start
+            .segments
+            .last()
+            .expect("a journal has a segment")
+            .clone();
+        let last_seq = start.next_seq - 1;
+        active.map.publish(start.write_offset);
+        Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            seed: meta.frame_seed(),
+            meta,
+            clock,
+            state: Mutex::new(WriterState {
+                active,
+                writer: start.writer,
+                write_offset: start.write_offset,
+                synced_offset: start.write_offset,
+                next_seq: start.next_seq,
+                unsynced: vec![],
+                segments: start.segments,
+                prefault_mark: start.write_offset,
+                seals_requested: 0,
+            }),
+            flush_lock: Mutex::new(()),
+            durable_seq: AtomicU64::new(last_seq),
+            committed_seq: AtomicU64::new(last_seq),
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(None),
+            prepared: Mutex::new(None),
+            seals_done: Mutex::new(0),
+            seals_done_changed: Condvar::new(),
+            background: Mutex::new(None),
+        })
+    }
+
+    /// Starts the background thread; returns its handle.
+    pub fn spawn_background(self: &Arc<Shared>) -> Result<JoinHandle<()>, Error> {
+        let (sender, receiver) = mpsc::sync_channel(BACKGROUND_QUEUE_MAX);
+        *lock(&self.background) = Some(sender);
+        let shared = Arc::clone(self);
+        let handle = std::thread::Builder::new()
+            .name("tradeledger-bg".into())
+            .spawn(move || shared.background_loop(receiver))
+            .map_err(crate::error::io_error(&self.dir, "start background thread"))?;
+        self.send(Job::Prepare);
+        let mut state = lock(&self.state);
+        self.prefault_ahead(&mut state);
+        Ok(handle)
+    }
+
+    /// Stops the background thread (after it finishes queued work).
+    pub fn stop_background(&self) {
+        lock(&self.background).take();
+    }
+
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq.load(Ordering::Acquire)
+    }
+
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// The segments as the writer knows them (for in-process readers).
+    pub fn segments(&self) -> Vec<SegmentEntry> {
+        lock(&self.state).segments.clone()
+    }
+
+    /// Appends `events` as one atomic batch and, in `Sync` mode, waits until it is durable.
+    pub fn append(&self, events: &[Event]) -> Result<Appended, Error> {
+        let appended = self.write_batch(events, self.clock.now())?;
+        if self.meta.durability == Durability::Sync {
+            self.flush_through(appended.last_seq)?;
+        }
+        Ok(appended)
+    }
+
+    /// Encodes and writes one batch into mapped memory and publishes it. No syscalls unless
+    /// the batch needs a new segment.
+    pub fn write_batch(&self, events: &[Event], recorded_at: Timestamp) -> Result<Appended, Error> {
+        if events.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        SCRATCH.with(|scratch| {
+            let (payloads, parts) = &mut *scratch.borrow_mut();
+            payloads.clear();
+            parts.clear();
+            let mut batch_bytes = 0;
+            for (index, event) in events.iter().enumerate() {
+                let start = payloads.len();
+                let (kind, schema) = codec::encode(event, payloads);
+                let len = payloads.len() - start;
+                if len > PAYLOAD_SIZE_MAX {
+                    return Err(Error::EventTooLarge {
+                        index,
+                        bytes: len,
+                        limit: PAYLOAD_SIZE_MAX,
+                    });
+                }
+                parts.push((kind as u16, schema, len));
+                batch_bytes += frame_size(len);
+            }
+            self.copy_batch(payloads, parts, batch_bytes, recorded_at)
+        })
+    }
+
+    fn copy_batch(
+        &self,
+        payloads: &[u8],
+        parts: &[(u16, u8, usize)],
+        batch_bytes: usize,
+        recorded_at: Timestamp,
+    ) -> Result<Appended, Error> {
+        let mut state = lock(&self.state);
+        self.check_poisoned()?;
+        if state.write_offset + batch_bytes > state.active.map.len() {
+            self.roll(&mut state, batch_bytes)
+                .inspect_err(|e| self.poison(e))?;
+        }
+        let first_seq = state.next_seq;
+        let durable_seq = self.durable_seq();
+        let offset = state.write_offset;
+        let region = state.writer.unpublished_mut(offset, batch_bytes);
+        let (mut at, mut payload_at) = (0, 0);
+        for (i, &(kind, schema, len)) in parts.iter().enumerate() {
+            let header = FrameHeader {
+                seq: first_seq + i as u64,
+                recorded_at,
+                durable_seq,
+                kind,
+                codec: CODEC_POSTCARD,
+                schema,
+                flags: if i + 1 == parts.len() {
+                    FLAG_BATCH_END
+                } else {
+                    0
+                },
+            };
+            let size = frame_size(len);
+            let payload = &payloads[payload_at..payload_at + len];
+            write_frame(&mut region[at..at + size], &header, payload, self.seed);
+            at += size;
+            payload_at += len;
+        }
+        let last_seq = first_seq + parts.len() as u64 - 1;
+        state.write_offset += batch_bytes;
+        state.next_seq = last_seq + 1;
+        state.active.map.publish(state.write_offset);
+        self.committed_seq.store(last_seq, Ordering::Release);
+        if state.write_offset > state.prefault_mark {
+            self.prefault_ahead(&mut state);
+        }
+        Ok(Appended {
+            first_seq,
+            last_seq,
+            recorded_at,
+        })
+    }
+
+    fn prefault_ahead(&self, state: &mut WriterState) {
+        let from = state.prefault_mark.max(state.write_offset);
+        state.prefault_mark = from + PREFAULT_WINDOW_BYTES;
+        self.send(Job::Prefault {
+            map: Arc::clone(&state.active.map),
+            from,
+        });
+    }
+
+    fn send(&self, job: Job) {
+        if let Some(sender) = lock(&self.background).as_ref() {
+            // A full queue only delays pre-faulting or preparation, which the append path
+            // handles itself; never block the appender on it.
+            let _ = sender.try_send(job);
+        }
+    }
+
+    /// Starts a new segment big enough for `batch_bytes`. The old one is sealed in the
+    /// background. Runs under the state lock, on the append path (once per segment).
+    fn roll(&self, state: &mut WriterState, batch_bytes: usize) -> Result<(), Error> {
+        let capacity = self
+            .meta
+            .segment_size_bytes
+            .max(round_to_page(SEGMENT_HEADER_SIZE + batch_bytes) as u64);
+        let active_empty = state.write_offset == SEGMENT_HEADER_SIZE;
+        let (index, link) = if active_empty {
+            // Replace the empty active segment by a bigger one with the same name and place.
+            self.wait_for_seals(state.seals_requested);
+            let link = segment::open_segment(&state.active.path, false)?.0.link;
+            (state.active.index, link)
+        } else {
+            (state.active.index + 1, None)
+        };
+        let prepared = self.take_prepared(capacity)?;
+        let header = SegmentHeader {
+            format_version: FORMAT_VERSION,
+            journal_id: self.meta.journal_id,
+            first_seq: state.next_seq,
+            index,
+            capacity_bytes: capacity,
+            created_at: self.clock.now(),
+        };
+        let path = segment::activate(&self.dir, &prepared.path, &header, link.as_ref())?;
+        let entry = SegmentEntry {
+            path: path.clone(),
+            first_seq: header.first_seq,
+            index,
+            map: Arc::clone(&prepared.map),
+        };
+        entry.map.publish(SEGMENT_HEADER_SIZE);
+        let old = std::mem::replace(&mut state.active, entry.clone());
+        state.writer = prepared.writer;
+        if active_empty {
+            *state.segments.last_mut().expect("active segment is listed") = entry;
+        } else {
+            state.unsynced.push((
+                Arc::clone(&old.map),
+                state.synced_offset,
+                state.write_offset,
+            ));
+            state.segments.push(entry);
+            state.seals_requested += 1;
+            self.send_seal(Seal {
+                map: old.map,
+                data_end: state.write_offset,
+                last_seq: state.next_seq - 1,
+                next_path: path,
+            });
+        }
+        state.write_offset = SEGMENT_HEADER_SIZE;
+        state.synced_offset = SEGMENT_HEADER_SIZE;
+        state.prefault_mark = SEGMENT_HEADER_SIZE + PREFAULT_WINDOW_BYTES;
+        self.send(Job::Prepare);
+        tracing::info!(segment = %state.active.path.display(), first_seq = state.next_seq, "rolled to a new segment");
+        Ok(())
+    }
+
+    /// Seal jobs must not be dropped (the chain link would stay pending): if the queue is
+    /// full, seal on this thread.
+    fn send_seal(&self, seal: Seal) {
+        let sender = lock(&self.background).clone();
+        let unsent = match sender {
+            Some(sender) => match sender.try_send(Job::Seal(seal)) {
+                Ok(()) => None,
+                Err(mpsc::TrySendError::Full(Job::Seal(s)))
+                | Err(mpsc::TrySendError::Disconnected(Job::Seal(s))) => Some(s),
+                Err(_) => None,
+            },
+            None => Some(seal),
+        };
+        if let Some(seal) = unsent {
+            self.seal(seal);
+        }
+    }
+
+    fn take_prepared(&self, capacity: u64) -> Result<Prepared, Error> {
+        let ready = lock(&self.prepared).take();
+        match ready {
+            Some(p) if p.map.len() as u64 == capacity => Ok(p),
+            other => {
+                if let Some(p) = other {
+                    // Wrong size (an oversized batch): keep it for the next roll.
+                    *lock(&self.prepared) = Some(p);
+                }
+                let path = self.dir.join(format!("{PREPARED_FILE_NAME}.{capacity}"));
+                prepare_file(&path, capacity)
+            }
+        }
+    }
+
+    fn wait_for_seals(&self, requested: u64) {
+        let mut done = lock(&self.seals_done);
+        while *done < requested {
+            done = self
+                .seals_done_changed
+                .wait(done)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Returns once `seq` is on stable storage, flushing as leader if nobody else is.
+    pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
+        if self.durable_seq() >= seq {
+            return Ok(());
+        }
+        let _leader = lock(&self.flush_lock);
+        if self.durable_seq() >= seq {
+            return Ok(());
+        }
+        self.flush_all_locked()
+    }
+
+    /// Flushes everything published so far.
+    pub fn flush(&self) -> Result<(), Error> {
+        let _leader = lock(&self.flush_lock);
+        self.flush_all_locked()
+    }
+
+    /// The flush itself. The caller holds `flush_lock`. A failed flush poisons the writer:
+    /// after an fsync error the kernel may have dropped the dirty pages, so the data must
+    /// never be treated as safe by retrying.
+    fn flush_all_locked(&self) -> Result<(), Error> {
+        let (rolled, active, from, to, upto) = {
+            let state = lock(&self.state);
+            self.check_poisoned()?;
+            (
+                state.unsynced.clone(),
+                Arc::clone(&state.active.map),
+                state.synced_offset,
+                state.write_offset,
+                self.committed_seq(),
+            )
+        };
+        for (map, start, end) in
+            rolled
+                .iter()
+                .chain(std::iter::once(&(Arc::clone(&active), from, to)))
+        {
+            if let Err(source) = map.flush(*start, end - start) {
+                let error = Error::Io {
+                    path: self.dir.clone(),
+                    op: "flush journal segment",
+                    source,
+                };
+                self.poison(&error);
+                return Err(error);
+            }
+        }
+        let mut state = lock(&self.state);
+        state.unsynced.drain(..rolled.len());
+        if Arc::ptr_eq(&state.active.map, &active) {
+            state.synced_offset = state.synced_offset.max(to);
+        }
+        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn check_poisoned(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = lock(&self.poison_reason).clone().unwrap_or_default();
+            return Err(Error::Poisoned { reason });
+        }
+        Ok(())
+    }
+
+    fn poison(&self, error: &Error) {
+        lock(&self.poison_reason).get_or_insert_with(|| error.to_string());
+        self.poisoned.store(true, Ordering::Release);
+        tracing::error!(%error, "journal writer stopped");
+    }
+
+    pub fn poisoned_reason(&self) -> Option<String> {
+        lock(&self.poison_reason).clone()
+    }
+
+    fn background_loop(self: Arc<Shared>, jobs: Receiver<Job>) {
+        let period = match self.meta.durability {
+            Durability::Periodic { interval_ms } => Duration::from_millis(interval_ms as u64),
+            _ => Duration::from_secs(3600),
+        };
+        loop {
+            match jobs.recv_timeout(period) {
+                Ok(Job::Prepare) => self.prepare_next(),
+                Ok(Job::Prefault { map, from }) => {
+                    let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
+                }
+                Ok(Job::Seal(seal)) => self.seal(seal),
+                Err(RecvTimeoutError::Timeout) => {
+                    if matches!(self.meta.durability, Durability::Periodic { .. }) {
+                        let _ = self.flush();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn prepare_next(&self) {
+        if lock(&self.prepared).is_some() {
+            return;
+        }
+        let path = self.dir.join(PREPARED_FILE_NAME);
+        let _ = std::fs::remove_file(&path);
+        match prepare_file(&path, self.meta.segment_size_bytes) {
+            Ok(prepared) => *lock(&self.prepared) = Some(prepared),
+            Err(error) => {
+                tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
+            }
+        }
+    }
+
+    /// Makes a rolled segment durable, hashes it, and writes the link into its successor.
+    fn seal(&self, seal: Seal) {
+        let result = self.flush().and_then(|()| {
+            let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
+            let link = ChainLink {
+                prev_hash: hash,
+                prev_data_end: seal.data_end as u64,
+                prev_last_seq: seal.last_seq,
+            };
+            segment::write_link(&seal.next_path, &link)
+        });
+        if let Err(error) = result {
+            self.poison(&error);
+        }
+        let mut done = lock(&self.seals_done);
+        *done += 1;
+        self.seals_done_changed.notify_all();
+    }
+}
+
+/// Creates a zero-filled segment file at `path`, maps it and pre-faults its first window.
+fn prepare_file(path: &Path, capacity: u64) -> Result<Prepared, Error> {
+    segment::create_zeroed(path, capacity)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(crate::error::io_error(path, "open prepared segment"))?;
+    let (map, writer) =
+        Map::map_writable(&file).map_err(crate::error::io_error(path, "map prepared segment"))?;
+    let _ = map.prefault_for_write(SEGMENT_HEADER_SIZE, PREFAULT_WINDOW_BYTES);
+    Ok(Prepared {
+        path: path.to_path_buf(),
+        map,
+        writer,
+    })
+}
+
+fn round_to_page(n: usize) -> usize {
+    n.div_ceil(4096) * 4096
+}
+
+/// Locks a mutex, ignoring poisoning: the state behind these mutexes stays consistent
+/// because every update is a plain store made after the fallible work succeeded.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}

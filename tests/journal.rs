@@ -1,0 +1,183 @@
+//! The journal core end to end: append, reopen, roll, atomic batches, one writer, readers.
+
+use tradeledger::event::Timestamp;
+use tradeledger::format::Durability;
+use tradeledger::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::reader::JournalReader;
+use tradeledger::{sample, Error, Event};
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_nanos(1_700_000_000_000_000_000 + seconds * 1_000_000_000)
+}
+
+fn small(durability: Durability) -> JournalOptions {
+    JournalOptions {
+        durability,
+        segment_size_bytes: 64 << 10,
+        ..JournalOptions::default()
+    }
+}
+
+fn events(from_ticket: u64, n: u64) -> Vec<Event> {
+    (from_ticket..from_ticket + n)
+        .map(|i| sample::trade_opened(i, t(i as i64)))
+        .collect()
+}
+
+fn read_all(dir: &std::path::Path) -> Vec<Event> {
+    JournalReader::open(dir)
+        .unwrap()
+        .records(1)
+        .map(|r| r.unwrap().event)
+        .collect()
+}
+
+#[test]
+fn appended_batches_read_back_in_order_after_reopen_across_segment_rolls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j");
+    let journal = Journal::create(&path, &small(Durability::Buffered)).unwrap();
+    let mut expected = vec![];
+    for batch in 0..700u64 {
+        let batch_events = events(batch * 3 + 1, 1 + batch % 3);
+        let appended = journal.append(&batch_events).unwrap();
+        assert_eq!(appended.first_seq, expected.len() as u64 + 1);
+        expected.extend(batch_events);
+        assert_eq!(appended.last_seq, expected.len() as u64);
+    }
+    let in_process: Vec<Event> = journal
+        .reader()
+        .records(1)
+        .map(|r| r.unwrap().event)
+        .collect();
+    assert_eq!(in_process, expected);
+    journal.close().unwrap();
+    let segments = tradeledger::reader::segment_paths(&path).unwrap();
+    assert!(
+        segments.len() > 2,
+        "64 KiB segments must roll: {}",
+        segments.len()
+    );
+    assert_eq!(read_all(&path), expected);
+    let report = tradeledger::verify::verify(&path).unwrap();
+    assert_eq!(report.records, expected.len() as u64);
+    assert_eq!(report.pending_links, 0);
+    assert!(report.torn_tail.is_none());
+
+    let journal = Journal::open(&path, &OpenMode::default()).unwrap();
+    assert_eq!(journal.head_seq(), expected.len() as u64);
+    let next = journal.append(&events(10_000, 1)).unwrap();
+    assert_eq!(next.first_seq, expected.len() as u64 + 1);
+}
+
+#[test]
+fn records_from_a_sequence_number_start_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), &small(Durability::Buffered)).unwrap();
+    for i in 0..200 {
+        journal.append(&events(i + 1, 1)).unwrap();
+    }
+    let seqs: Vec<u64> = journal
+        .reader()
+        .records(150)
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(seqs, (150..=200).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_second_writer_is_refused_while_readers_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), &small(Durability::Sync)).unwrap();
+    journal.append(&events(1, 2)).unwrap();
+    let second = Journal::open(dir.path(), &OpenMode::default());
+    assert!(
+        matches!(second, Err(Error::Locked { .. })),
+        "{:?}",
+        second.err()
+    );
+    assert_eq!(read_all(dir.path()).len(), 2);
+    journal.append(&events(3, 1)).unwrap();
+    assert_eq!(read_all(dir.path()).len(), 3);
+}
+
+#[test]
+fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), &small(Durability::Sync)).unwrap();
+    let big = events(1, 2_000);
+    journal.append(&big).unwrap();
+    journal.append(&events(5_000, 1)).unwrap();
+    journal.close().unwrap();
+    let all = read_all(dir.path());
+    assert_eq!(all.len(), 2_001);
+    assert_eq!(all[..2_000], big[..]);
+    tradeledger::verify::verify(dir.path()).unwrap();
+}
+
+#[test]
+fn sync_mode_makes_every_append_durable_and_group_commits_concurrent_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal =
+        std::sync::Arc::new(Journal::create(dir.path(), &small(Durability::Sync)).unwrap());
+    let threads: Vec<_> = (0..8u64)
+        .map(|worker| {
+            let journal = journal.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let appended = journal.append(&events(worker * 1000 + i + 1, 1)).unwrap();
+                    assert!(journal.durable_seq() >= appended.last_seq);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(journal.head_seq(), 400);
+    assert_eq!(journal.durable_seq(), 400);
+}
+
+#[test]
+fn settings_live_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        durability: Durability::Periodic { interval_ms: 20 },
+        segment_size_bytes: 128 << 10,
+        ..JournalOptions::default()
+    };
+    Journal::create(dir.path(), &options)
+        .unwrap()
+        .close()
+        .unwrap();
+    let journal = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(
+        journal.meta().durability,
+        Durability::Periodic { interval_ms: 20 }
+    );
+    assert_eq!(journal.meta().segment_size_bytes, 128 << 10);
+    journal.append(&events(1, 1)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        journal.durable_seq(),
+        1,
+        "the periodic flush made the append durable"
+    );
+}
+
+#[test]
+fn creating_over_a_non_empty_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let result = Journal::create(dir.path(), &JournalOptions::default());
+    assert!(matches!(result, Err(Error::NotEmpty { .. })));
+    let path = dir.path().join("j");
+    Journal::create(&path, &small(Durability::Buffered))
+        .unwrap()
+        .close()
+        .unwrap();
+    assert!(matches!(
+        Journal::create(&path, &JournalOptions::default()),
+        Err(Error::AlreadyExists { .. })
+    ));
+}
