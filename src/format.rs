@@ -333,6 +333,51 @@ impl ChainLink {
     }
 }
 
+/// Where the watermark block starts (`docs/FORMAT.md` §3.3).
+pub const WATERMARK_AT: usize = CHAIN_AT + CHAIN_SIZE;
+const WATERMARK_SEQ_AT: usize = WATERMARK_AT;
+const WATERMARK_END_AT: usize = WATERMARK_SEQ_AT + 8;
+const WATERMARK_CRC_AT: usize = WATERMARK_END_AT + 8;
+pub const WATERMARK_SIZE: usize = WATERMARK_CRC_AT + 4 - WATERMARK_AT;
+const _: () = assert!(WATERMARK_AT == 192 && WATERMARK_SIZE == 20);
+
+/// What the writer knew to be on stable storage in this segment when it last opened or
+/// closed the journal: records up to `durable_seq`, ending at byte `durable_end`. Recovery
+/// treats damage at or below it as damage, never as a torn tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watermark {
+    pub durable_seq: u64,
+    pub durable_end: u64,
+}
+
+impl Watermark {
+    pub fn encode(&self) -> [u8; WATERMARK_SIZE] {
+        let mut b = [0u8; WATERMARK_SIZE];
+        let at = |field: usize| field - WATERMARK_AT;
+        b[at(WATERMARK_SEQ_AT)..][..8].copy_from_slice(&self.durable_seq.to_le_bytes());
+        b[at(WATERMARK_END_AT)..][..8].copy_from_slice(&self.durable_end.to_le_bytes());
+        let sum = crc(&b[..at(WATERMARK_CRC_AT)]);
+        b[at(WATERMARK_CRC_AT)..].copy_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    /// `Ok(None)`: never written (all zeros).
+    pub fn decode(b: &[u8]) -> Result<Option<Watermark>, LayoutError> {
+        let b = &b[..WATERMARK_SIZE];
+        if b.iter().all(|&x| x == 0) {
+            return Ok(None);
+        }
+        let at = |field: usize| field - WATERMARK_AT;
+        if crc(&b[..at(WATERMARK_CRC_AT)]) != u32_at(b, at(WATERMARK_CRC_AT)) {
+            return Err(LayoutError::Checksum);
+        }
+        Ok(Some(Watermark {
+            durable_seq: u64_at(b, at(WATERMARK_SEQ_AT)),
+            durable_end: u64_at(b, at(WATERMARK_END_AT)),
+        }))
+    }
+}
+
 /// The segment file name for a segment whose first record has `first_seq`.
 pub fn segment_file_name(first_seq: u64) -> String {
     format!("{first_seq:020}.seg")

@@ -16,7 +16,8 @@ use std::thread::JoinHandle;
 use crate::error::{io_error, Error};
 use crate::event::{Event, Timestamp};
 use crate::format::{
-    ChainLink, Durability, JournalMeta, SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE,
+    ChainLink, Durability, JournalMeta, SegmentHeader, Watermark, FORMAT_VERSION,
+    SEGMENT_HEADER_SIZE,
 };
 use crate::limits::{SEGMENT_SIZE_DEFAULT_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES};
 use crate::recovery::{self, Cut, ScannedSegment, SegmentFacts, TailDecision};
@@ -176,6 +177,7 @@ impl Journal {
             report.cut = Some(cut_report);
         }
         report.links_completed = layout.complete_links()?;
+        layout.mark_durable()?;
         let start = layout.into_start()?;
         let shared = Shared::start(meta, dir, mode.clock, start);
         let background = shared.spawn_background()?;
@@ -247,7 +249,9 @@ impl Journal {
 
     fn shutdown(&self) -> Result<(), Error> {
         let result = if self.shared.poisoned_reason().is_none() {
-            self.shared.flush()
+            self.shared
+                .flush()
+                .and_then(|()| self.shared.write_watermark())
         } else {
             Ok(())
         };
@@ -419,6 +423,7 @@ impl Layout {
                 name_first_seq,
                 header: file.header,
                 link: file.link,
+                watermark_seq: file.watermark.map_or(0, |w| w.durable_seq),
             });
             files.push(file);
             writers.push(writer);
@@ -553,6 +558,25 @@ impl Layout {
             completed += 1;
         }
         Ok(completed)
+    }
+
+    /// Syncs the last segment and records in its watermark that everything recovered is
+    /// durable, so that later damage to it is never mistaken for a torn tail.
+    fn mark_durable(&self) -> Result<(), Error> {
+        let last = self.files.len() - 1;
+        let scan = self.scans[last].as_ref().expect("last segment is scanned");
+        let file = &self.files[last];
+        let watermark = Watermark {
+            durable_seq: scan.last_seq,
+            durable_end: scan.committed_end as u64,
+        };
+        if file.watermark == Some(watermark) {
+            return Ok(());
+        }
+        file.map
+            .flush(0, scan.committed_end)
+            .map_err(io_error(&file.path, "sync recovered segment"))?;
+        segment::write_watermark(&file.path, &watermark)
     }
 
     fn into_start(mut self) -> Result<Start, Error> {

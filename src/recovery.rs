@@ -21,6 +21,8 @@ pub struct SegmentFacts {
     pub name_first_seq: u64,
     pub header: SegmentHeader,
     pub link: Option<ChainLink>,
+    /// Highest sequence number the watermark block says was durable.
+    pub watermark_seq: u64,
 }
 
 /// Checks the header pages: names match, all from this journal, indexes consecutive from 0,
@@ -114,11 +116,14 @@ pub fn assess_tail(tail: &[ScannedSegment<'_>], salvage: bool) -> Result<TailDec
     let later_in_segment = broken.scan.later.is_some();
     let later_segments = &tail[cut_at + 1..];
     let later_records = later_in_segment || later_segments.iter().any(|s| s.scan.records > 0);
-    let claim_max = later_segments
+    let claim_max = tail[cut_at..]
         .iter()
-        .map(|s| s.scan.durable_claim_max)
-        .fold(broken.scan.durable_claim_max, u64::max);
-    if later_records && claim_max >= first_lost_seq && !salvage {
+        .flat_map(|s| [s.scan.durable_claim_max, s.facts.watermark_seq])
+        .fold(0, u64::max);
+    if (later_records || broken.facts.watermark_seq >= first_lost_seq)
+        && claim_max >= first_lost_seq
+        && !salvage
+    {
         return Err(Error::corrupt(
             &broken.facts.path,
             broken.scan.stop_offset as u64,

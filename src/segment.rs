@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::error::{io_error, Error};
 use crate::format::{
-    parse_segment_file_name, segment_file_name, ChainLink, SegmentHeader, CHAIN_AT, CHAIN_SIZE,
-    SEGMENT_HEADER_SIZE,
+    parse_segment_file_name, segment_file_name, ChainLink, SegmentHeader, Watermark, CHAIN_AT,
+    CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
 };
 use crate::mmap::{Map, MapWriter};
 
@@ -86,6 +86,17 @@ pub fn write_link(path: &Path, link: &ChainLink) -> Result<(), Error> {
     file.sync_data().map_err(io_error(path, "sync chain link"))
 }
 
+/// Writes the watermark of the segment at `path` and syncs it.
+pub fn write_watermark(path: &Path, watermark: &Watermark) -> Result<(), Error> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_error(path, "open segment for watermark"))?;
+    file.write_all_at(&watermark.encode(), WATERMARK_AT as u64)
+        .map_err(io_error(path, "write watermark"))?;
+    file.sync_data().map_err(io_error(path, "sync watermark"))
+}
+
 /// Makes the folder's entries (creations, renames, removals) durable.
 pub fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
@@ -106,6 +117,7 @@ pub struct SegmentFile {
     pub header: SegmentHeader,
     /// `None` while the link to the predecessor is not yet written.
     pub link: Option<ChainLink>,
+    pub watermark: Option<Watermark>,
     pub map: Arc<Map>,
 }
 
@@ -152,6 +164,8 @@ pub fn open_segment(
         .map_err(|e| Error::corrupt(path, 0, None, format!("segment header: {e}")))?;
     let link = ChainLink::decode(&page[CHAIN_AT..CHAIN_AT + CHAIN_SIZE])
         .map_err(|e| Error::corrupt(path, CHAIN_AT as u64, None, format!("chain link: {e}")))?;
+    let watermark = Watermark::decode(&page[WATERMARK_AT..WATERMARK_AT + WATERMARK_SIZE])
+        .map_err(|e| Error::corrupt(path, WATERMARK_AT as u64, None, format!("watermark: {e}")))?;
     if header.capacity_bytes != len {
         return Err(Error::corrupt(
             path,
@@ -167,6 +181,7 @@ pub fn open_segment(
         path: path.to_path_buf(),
         header,
         link,
+        watermark,
         map,
     };
     Ok((segment, writer))

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::event::{Event, Timestamp};
 use crate::format::{
     frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta, SegmentHeader,
-    FLAG_BATCH_END, FORMAT_VERSION, PAYLOAD_SIZE_MAX, SEGMENT_HEADER_SIZE,
+    Watermark, FLAG_BATCH_END, FORMAT_VERSION, PAYLOAD_SIZE_MAX, SEGMENT_HEADER_SIZE,
 };
 use crate::mmap::{Map, MapWriter};
 use crate::segment::{self, PREPARED_FILE_NAME};
@@ -480,6 +480,17 @@ impl Shared {
         }
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Records in the active segment's watermark that everything published is durable.
+    /// The caller has just flushed.
+    pub fn write_watermark(&self) -> Result<(), Error> {
+        let state = lock(&self.state);
+        let watermark = Watermark {
+            durable_seq: self.durable_seq(),
+            durable_end: state.synced_offset as u64,
+        };
+        segment::write_watermark(&state.active.path, &watermark)
     }
 
     fn check_poisoned(&self) -> Result<(), Error> {

@@ -1,0 +1,219 @@
+//! `init`, `verify`, `dump`, `status`, `tail`: the journal itself, no projections.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::json;
+use tradeledger::event::Timestamp;
+use tradeledger::journal::{Journal, JournalOptions};
+use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
+use tradeledger::reader::JournalReader;
+use tradeledger::verify::VerifyReport;
+use tradeledger::{interchange, Durability};
+
+pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Result<ExitCode> {
+    let options = JournalOptions {
+        durability,
+        segment_size_bytes: segment_size,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(dir, &options)?;
+    journal.close()?;
+    println!(
+        "created journal {} (durability {durability}, segments of {segment_size} bytes)",
+        dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
+    let report = tradeledger::verify::verify(dir)?;
+    if json_output {
+        println!("{}", verify_json(&report));
+    } else {
+        print_verify(dir, &report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time_text(time: Option<Timestamp>) -> String {
+    time.map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+fn print_verify(dir: &Path, r: &VerifyReport) {
+    println!("journal   {}", dir.display());
+    println!(
+        "status    intact{}",
+        if r.live {
+            " (a writer is appending)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "segments  {} ({} bytes on disk, {} bytes of data)",
+        r.segments, r.file_bytes, r.data_bytes
+    );
+    println!("records   {}", r.records);
+    match (r.first_seq, r.last_seq) {
+        (Some(a), Some(b)) => println!("seq       {a}..={b}"),
+        _ => println!("seq       (empty)"),
+    }
+    println!(
+        "recorded  {} .. {}",
+        time_text(r.first_recorded_at),
+        time_text(r.last_recorded_at)
+    );
+    println!("head      {}", r.head_anchor);
+    if r.pending_links > 0 {
+        println!("note      {} chain link(s) pending: the writer had not finished sealing; the next writer open completes them", r.pending_links);
+    }
+    if let Some(cut) = &r.torn_tail {
+        let what = if r.live {
+            "an incomplete batch is being written"
+        } else {
+            "torn tail"
+        };
+        eprintln!(
+            "warning: {what}: {} bytes after seq {} (the next writer open cuts it; no acknowledged record is in it)",
+            cut.bytes_cut, cut.last_seq_kept
+        );
+    }
+}
+
+fn verify_json(r: &VerifyReport) -> serde_json::Value {
+    json!({
+        "status": "intact",
+        "live": r.live,
+        "segments": r.segments,
+        "records": r.records,
+        "first_seq": r.first_seq,
+        "last_seq": r.last_seq,
+        "first_recorded_at": r.first_recorded_at.map(|t| t.to_string()),
+        "last_recorded_at": r.last_recorded_at.map(|t| t.to_string()),
+        "data_bytes": r.data_bytes,
+        "file_bytes": r.file_bytes,
+        "pending_links": r.pending_links,
+        "torn_tail": r.torn_tail.as_ref().map(|c| json!({
+            "bytes": c.bytes_cut, "after_seq": c.last_seq_kept,
+        })),
+        "head": r.head_anchor,
+    })
+}
+
+/// A `--since/--until` bound: RFC 3339, or a date meaning its first (or last) nanosecond.
+pub fn parse_time_bound(text: &str, end_of_day: bool) -> anyhow::Result<Timestamp> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let time = if end_of_day {
+            date.and_hms_nano_opt(23, 59, 59, 999_999_999)
+        } else {
+            date.and_hms_opt(0, 0, 0)
+        }
+        .expect("valid time of day");
+        return Timestamp::from_datetime(time.and_utc())
+            .with_context(|| format!("date {text} is out of range"));
+    }
+    Timestamp::parse_rfc3339(text).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))
+}
+
+pub fn dump(
+    dir: &Path,
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let since = since.map(|s| parse_time_bound(s, false)).transpose()?;
+    let until = until.map(|s| parse_time_bound(s, true)).transpose()?;
+    let reader = JournalReader::open(dir)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut line = String::new();
+    for record in reader.records(from_seq.unwrap_or(1)) {
+        let record = record?;
+        if to_seq.is_some_and(|to| record.seq > to) {
+            break;
+        }
+        let in_range = since.is_none_or(|s| record.recorded_at >= s)
+            && until.is_none_or(|u| record.recorded_at <= u);
+        if in_range {
+            line.clear();
+            interchange::write_event(
+                &mut line,
+                &record.event,
+                Some(record.seq),
+                Some(record.recorded_at),
+            );
+            line.push('\n');
+            out.write_all(line.as_bytes()).context("write to stdout")?;
+        }
+    }
+    out.flush().context("write to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
+    let report = tradeledger::verify::verify(dir)?;
+    let meta = &report.meta;
+    if json_output {
+        let value = json!({
+            "head_seq": report.last_seq.unwrap_or(0),
+            "segments": report.segments,
+            "segment_size_bytes": meta.segment_size_bytes,
+            "file_bytes": report.file_bytes,
+            "data_bytes": report.data_bytes,
+            "format_version": meta.format_version,
+            "durability": meta.durability.to_string(),
+            "last_hash": report.head_anchor,
+            "live": report.live,
+        });
+        println!("{value}");
+    } else {
+        println!("journal         {}", dir.display());
+        println!("head seq        {}", report.last_seq.unwrap_or(0));
+        println!(
+            "segments        {} of {} bytes ({} bytes of data)",
+            report.segments, meta.segment_size_bytes, report.data_bytes
+        );
+        println!("format version  {}", meta.format_version);
+        println!("durability      {}", meta.durability);
+        println!("last hash       {}", report.head_anchor);
+        println!(
+            "writer          {}",
+            if report.live { "running" } else { "none" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
+    let mut reader = JournalReader::open(dir)?;
+    let mut next = match from_seq {
+        Some(seq) => seq,
+        None => reader.head_seq()? + 1,
+    };
+    let stdout = std::io::stdout();
+    let mut line = String::new();
+    loop {
+        for record in reader.records(next) {
+            let record = record?;
+            line.clear();
+            interchange::write_event(
+                &mut line,
+                &record.event,
+                Some(record.seq),
+                Some(record.recorded_at),
+            );
+            line.push('\n');
+            let mut out = stdout.lock();
+            out.write_all(line.as_bytes()).context("write to stdout")?;
+            out.flush().context("write to stdout")?;
+            next = record.seq + 1;
+        }
+        std::thread::sleep(Duration::from_millis(TAIL_POLL_INTERVAL_MS));
+        reader.refresh()?;
+    }
+}

@@ -1,0 +1,123 @@
+//! Subcommands. Every command prints its result on stdout and diagnostics on stderr.
+
+mod journal_cmds;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tradeledger::Error;
+
+/// Exit codes (also in `--help`).
+pub const EXIT_INPUT: u8 = 1;
+pub const EXIT_DAMAGED: u8 = 2;
+pub const EXIT_IO: u8 = 3;
+pub const EXIT_LOCKED: u8 = 4;
+
+#[derive(Parser)]
+#[command(
+    name = "tradeledger",
+    version,
+    about = "An append-only, checksummed journal for trading systems",
+    after_help = "Exit codes: 0 success; 1 usage or input error; 2 the journal is damaged \
+(not a torn tail); 3 I/O error; 4 the journal is locked by another writer.\n\
+Logs go to stderr; set TRADELEDGER_LOG=info (or debug) for more."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a journal in DIR (created if missing, must be empty).
+    Init {
+        dir: PathBuf,
+        /// Segment file size in bytes (multiple of 4096, 64 KiB to 1 GiB).
+        #[arg(long, default_value_t = tradeledger::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
+        segment_size: u64,
+        /// buffered | sync | periodic:<ms>
+        #[arg(long, default_value = "buffered", value_parser = parse_durability)]
+        durability: tradeledger::Durability,
+    },
+    /// Check every record, checksum and the segment chain; print a summary.
+    Verify {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print events as JSON Lines (the interchange format, with seq and recorded_at).
+    Dump {
+        dir: PathBuf,
+        #[arg(long)]
+        from_seq: Option<u64>,
+        #[arg(long)]
+        to_seq: Option<u64>,
+        /// Only records recorded at or after this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records recorded at or before this time (RFC 3339 or YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<String>,
+        /// Accepted for symmetry with the query commands; dump always prints JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Head sequence, segments, format version, durability, last hash.
+    Status {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a journal another process is writing, printing each new event as JSON Lines.
+    Tail {
+        dir: PathBuf,
+        /// Start at this sequence number instead of the end.
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Accepted; tail always prints JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_durability(text: &str) -> Result<tradeledger::Durability, String> {
+    tradeledger::Durability::parse(text)
+        .ok_or_else(|| format!("unknown durability {text:?}: use buffered, sync or periodic:<ms>"))
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init {
+            dir,
+            segment_size,
+            durability,
+        } => journal_cmds::init(&dir, segment_size, durability),
+        Command::Verify { dir, json } => journal_cmds::verify(&dir, json),
+        Command::Dump {
+            dir,
+            from_seq,
+            to_seq,
+            since,
+            until,
+            json: _,
+        } => journal_cmds::dump(&dir, from_seq, to_seq, since.as_deref(), until.as_deref()),
+        Command::Status { dir, json } => journal_cmds::status(&dir, json),
+        Command::Tail {
+            dir,
+            from_seq,
+            json: _,
+        } => journal_cmds::tail(&dir, from_seq),
+    }
+}
+
+/// Maps an error to the documented exit code.
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    let code = match error.downcast_ref::<Error>() {
+        Some(e) if e.is_corruption() => EXIT_DAMAGED,
+        Some(Error::Io { .. }) => EXIT_IO,
+        Some(Error::Locked { .. }) => EXIT_LOCKED,
+        _ => EXIT_INPUT,
+    };
+    ExitCode::from(code)
+}
