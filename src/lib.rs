@@ -8,6 +8,7 @@ pub mod codec;
 pub mod error;
 pub mod event;
 pub mod format;
+pub mod interchange;
 pub mod journal;
 pub mod limits;
 pub mod mmap;

@@ -1,0 +1,186 @@
+//! The JSON Lines interchange format (`docs/INTERCHANGE.md` §1, §2 and the stateless rules of
+//! §3): reading events from `import` files and writing them as `dump` prints them.
+//!
+//! This module checks each line on its own. Rules that need the journal's state (duplicate
+//! ids, unknown references, status changes, exit before entry) are checked elsewhere, against
+//! the journal, with the line numbers this reader returns.
+//!
+//! Choices where the contract is silent are listed at the end of `docs/INTERCHANGE.md`
+//! ("Interpretations in tradeledger").
+
+mod decimal;
+mod lines;
+mod object;
+mod parse;
+mod value;
+mod write;
+
+pub use lines::{read_events, EventReader, MAX_LINE_BYTES};
+pub use parse::parse_event;
+pub use value::{
+    FREE_TEXT_MAX_CHARS, SERVER_MAX_CHARS, STRATEGY_NAME_MAX_CHARS, SYMBOL_MAX_CHARS,
+    TIMEFRAME_MAX_CHARS,
+};
+pub use write::{
+    decimal_to_json, event_fields, price_update_to_json, ratio_to_json, timestamp_to_json,
+    write_event, write_object,
+};
+
+use crate::event::EventKind;
+
+/// How many characters of a field name an error message quotes.
+const SHOWN_NAME_CHARS: usize = 64;
+
+/// Why one line was refused: the field (when the problem is in one) and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}{reason}", field_prefix(.field))]
+pub struct FieldError {
+    /// The field, or the key as written for an unknown field or duplicate key.
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// A refused line of an input file: `line 7, field "entry_price": must be a positive decimal,
+/// got "-1.2"`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}{}{reason}", line_separator(.field))]
+pub struct InputError {
+    /// 1-based line number.
+    pub line: u64,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+impl FieldError {
+    /// A problem in the field `name`.
+    pub fn in_field(name: impl Into<String>, reason: impl Into<String>) -> FieldError {
+        FieldError {
+            field: Some(name.into()),
+            reason: reason.into(),
+        }
+    }
+
+    /// A problem with the line as a whole.
+    pub fn whole_line(reason: impl Into<String>) -> FieldError {
+        FieldError {
+            field: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// This error, found on the 1-based line `line`.
+    pub fn at_line(self, line: u64) -> InputError {
+        InputError {
+            line,
+            field: self.field,
+            reason: self.reason,
+        }
+    }
+}
+
+/// `field "name": ` — the name quoted with escapes and shortened, since it may come from input.
+fn field_prefix(field: &Option<String>) -> String {
+    field.as_deref().map_or(String::new(), |name| {
+        let name = value::shorten(name, SHOWN_NAME_CHARS);
+        format!("field \"{}\": ", name.escape_debug())
+    })
+}
+
+fn line_separator(field: &Option<String>) -> String {
+    match field {
+        Some(_) => format!(", {}", field_prefix(field)),
+        None => ": ".into(),
+    }
+}
+
+/// The fields of an event kind, in the order `dump` writes them (after `event`, `seq` and
+/// `recorded_at`). Any other key in an input line is an unknown field.
+pub fn field_names(kind: EventKind) -> &'static [&'static str] {
+    match kind {
+        EventKind::Signal => &[
+            "signal_id",
+            "symbol",
+            "signal_type",
+            "timestamp",
+            "price",
+            "confidence",
+            "strategy_name",
+            "timeframe",
+            "stop_loss",
+            "take_profit",
+            "reason",
+            "ml_enhanced",
+            "ml_confidence",
+            "ml_agreed",
+        ],
+        EventKind::TradeOpened => &[
+            "ticket",
+            "symbol",
+            "trade_type",
+            "volume",
+            "entry_price",
+            "entry_time",
+            "status",
+            "stop_loss",
+            "take_profit",
+            "magic_number",
+            "account_number",
+            "strategy_name",
+            "signal_id",
+            "execution_reason",
+            "signal_confidence",
+            "signal_reason",
+            "ml_enhanced",
+            "ml_confidence",
+            "ai_approved",
+            "ai_reasoning",
+            "commission",
+            "swap",
+            "comment",
+        ],
+        EventKind::OrderFilled => &["ticket", "entry_price", "entry_time"],
+        EventKind::OrderCancelled => &["ticket", "time", "reason"],
+        EventKind::OrderFailed => &[
+            "ticket",
+            "symbol",
+            "trade_type",
+            "volume",
+            "entry_price",
+            "entry_time",
+            "reason",
+            "signal_id",
+            "account_number",
+            "strategy_name",
+            "magic_number",
+        ],
+        EventKind::TradeModified => &["ticket", "time", "stop_loss", "take_profit"],
+        EventKind::TradeClosed => &[
+            "ticket",
+            "exit_price",
+            "exit_time",
+            "profit",
+            "pips",
+            "commission",
+            "swap",
+            "reason",
+        ],
+        EventKind::SignalExecuted => &["signal_id", "ticket", "execution_reason"],
+        EventKind::AccountSnapshot => &[
+            "account_number",
+            "server",
+            "broker",
+            "balance",
+            "equity",
+            "snapshot_time",
+            "profit",
+            "margin",
+            "margin_free",
+            "total_volume",
+            "margin_level",
+            "open_positions",
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,358 @@
+//! Proptest strategies for domain events, shared by the integration tests.
+//!
+//! Every generated event is valid for the interchange format (`docs/INTERCHANGE.md` §1–§3,
+//! stateless rules): positive prices and volumes, ratios in [0, 1], symbols and texts within
+//! their limits. Values range over the extremes: decimals of every scale 0..=28 with mantissas
+//! up to 96 bits, timestamps over the whole `i64` range, texts of any Unicode scalar values.
+
+#![allow(dead_code)]
+
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use tradeledger::event::*;
+use tradeledger::interchange::{
+    FREE_TEXT_MAX_CHARS, SERVER_MAX_CHARS, STRATEGY_NAME_MAX_CHARS, SYMBOL_MAX_CHARS,
+    TIMEFRAME_MAX_CHARS,
+};
+
+/// A mantissa of 0 to 96 bits, spread over magnitudes (as many small values as huge ones).
+fn mantissa(min_bits: u32) -> impl Strategy<Value = u128> {
+    (min_bits..=96u32, any::<u128>()).prop_map(|(bits, random)| {
+        let mask = (1u128 << bits) - 1;
+        let top = if bits == 0 { 0 } else { 1u128 << (bits - 1) };
+        (random & mask) | top
+    })
+}
+
+fn decimal_from(mantissa: u128, negative: bool, scale: u32) -> Decimal {
+    let signed = if negative {
+        -(mantissa as i128)
+    } else {
+        mantissa as i128
+    };
+    Decimal::from_i128_with_scale(signed, scale)
+}
+
+/// Any decimal: sign, scale 0..=28, mantissa up to 2^96 - 1.
+pub fn any_decimal() -> impl Strategy<Value = Decimal> {
+    (mantissa(0), any::<bool>(), 0..=Decimal::MAX_SCALE)
+        .prop_map(|(m, negative, scale)| decimal_from(m, negative, scale))
+}
+
+/// A decimal greater than zero.
+pub fn positive_decimal() -> impl Strategy<Value = Decimal> {
+    (mantissa(1), 0..=Decimal::MAX_SCALE).prop_map(|(m, scale)| decimal_from(m, false, scale))
+}
+
+/// Any timestamp, from `Timestamp::MIN` to `Timestamp::MAX`.
+pub fn any_timestamp() -> impl Strategy<Value = Timestamp> {
+    prop_oneof![
+        Just(Timestamp::MIN),
+        Just(Timestamp::MAX),
+        any::<i64>().prop_map(Timestamp::from_nanos),
+        // Whole seconds and milliseconds, as real feeds send them.
+        (-9_000_000_000i64..9_000_000_000).prop_map(|s| Timestamp::from_nanos(s * 1_000_000_000)),
+        (-9_000_000_000_000i64..9_000_000_000_000)
+            .prop_map(|ms| Timestamp::from_nanos(ms * 1_000_000)),
+    ]
+}
+
+/// An input ratio: a finite number in [0, 1], including the bounds and tiny values.
+pub fn ratio() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        Just(0.0),
+        Just(1.0),
+        Just(-0.0),
+        Just(f64::MIN_POSITIVE),
+        Just(5e-324),
+        0.0..=1.0f64,
+    ]
+}
+
+/// A text of at most `max` characters, each any Unicode scalar value.
+pub fn text(max: usize) -> impl Strategy<Value = String> {
+    prop_oneof![vec(any::<char>(), 0..=max), vec(any::<char>(), max..=max),]
+        .prop_map(String::from_iter)
+}
+
+pub fn free_text() -> impl Strategy<Value = String> {
+    text(FREE_TEXT_MAX_CHARS)
+}
+
+/// A symbol: 1 to 12 characters, none of them whitespace or control.
+pub fn symbol() -> impl Strategy<Value = String> {
+    let visible = any::<char>().prop_filter("no whitespace or control", |c| {
+        !c.is_whitespace() && !c.is_control()
+    });
+    vec(visible, 1..=SYMBOL_MAX_CHARS).prop_map(String::from_iter)
+}
+
+pub fn signal_type() -> impl Strategy<Value = SignalType> {
+    proptest::sample::select(SignalType::ALL)
+}
+
+pub fn trade_type() -> impl Strategy<Value = TradeType> {
+    proptest::sample::select(TradeType::ALL)
+}
+
+pub fn open_status() -> impl Strategy<Value = OpenStatus> {
+    proptest::sample::select(OpenStatus::ALL)
+}
+
+pub fn price_update() -> impl Strategy<Value = PriceUpdate> {
+    prop_oneof![
+        Just(PriceUpdate::Unchanged),
+        Just(PriceUpdate::Remove),
+        any_decimal().prop_map(PriceUpdate::Set),
+    ]
+}
+
+pub fn signal() -> impl Strategy<Value = Signal> {
+    let required = (
+        any::<u64>(),
+        symbol(),
+        signal_type(),
+        any_timestamp(),
+        positive_decimal(),
+        ratio(),
+        text(STRATEGY_NAME_MAX_CHARS),
+        text(TIMEFRAME_MAX_CHARS),
+    );
+    let optional = (
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        option::of(free_text()),
+        any::<bool>(),
+        option::of(ratio()),
+        option::of(any::<bool>()),
+    );
+    (required, optional).prop_map(|(r, o)| Signal {
+        signal_id: r.0,
+        symbol: r.1,
+        signal_type: r.2,
+        timestamp: r.3,
+        price: r.4,
+        confidence: r.5,
+        strategy_name: r.6,
+        timeframe: r.7,
+        stop_loss: o.0,
+        take_profit: o.1,
+        reason: o.2,
+        ml_enhanced: o.3,
+        ml_confidence: o.4,
+        ml_agreed: o.5,
+    })
+}
+
+pub fn trade_opened() -> impl Strategy<Value = TradeOpened> {
+    let required = (
+        any::<u64>(),
+        symbol(),
+        trade_type(),
+        positive_decimal(),
+        positive_decimal(),
+        any_timestamp(),
+    );
+    let order = (
+        open_status(),
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        any::<u64>(),
+        option::of(any::<u64>()),
+        option::of(text(STRATEGY_NAME_MAX_CHARS)),
+        option::of(any::<u64>()),
+    );
+    let analysis = (
+        option::of(free_text()),
+        option::of(ratio()),
+        option::of(free_text()),
+        any::<bool>(),
+        option::of(ratio()),
+        any::<bool>(),
+        option::of(free_text()),
+    );
+    let costs = (any_decimal(), any_decimal(), option::of(free_text()));
+    (required, order, analysis, costs).prop_map(|(r, o, a, c)| TradeOpened {
+        ticket: r.0,
+        symbol: r.1,
+        trade_type: r.2,
+        volume: r.3,
+        entry_price: r.4,
+        entry_time: r.5,
+        status: o.0,
+        stop_loss: o.1,
+        take_profit: o.2,
+        magic_number: o.3,
+        account_number: o.4,
+        strategy_name: o.5,
+        signal_id: o.6,
+        execution_reason: a.0,
+        signal_confidence: a.1,
+        signal_reason: a.2,
+        ml_enhanced: a.3,
+        ml_confidence: a.4,
+        ai_approved: a.5,
+        ai_reasoning: a.6,
+        commission: c.0,
+        swap: c.1,
+        comment: c.2,
+    })
+}
+
+pub fn order_filled() -> impl Strategy<Value = OrderFilled> {
+    (any::<u64>(), positive_decimal(), any_timestamp()).prop_map(|(ticket, price, time)| {
+        OrderFilled {
+            ticket,
+            entry_price: price,
+            entry_time: time,
+        }
+    })
+}
+
+pub fn order_cancelled() -> impl Strategy<Value = OrderCancelled> {
+    (any::<u64>(), any_timestamp(), option::of(free_text())).prop_map(|(ticket, time, reason)| {
+        OrderCancelled {
+            ticket,
+            time,
+            reason,
+        }
+    })
+}
+
+pub fn order_failed() -> impl Strategy<Value = OrderFailed> {
+    let required = (
+        any::<u64>(),
+        symbol(),
+        trade_type(),
+        positive_decimal(),
+        positive_decimal(),
+        any_timestamp(),
+    );
+    let optional = (
+        option::of(free_text()),
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+        option::of(text(STRATEGY_NAME_MAX_CHARS)),
+        any::<u64>(),
+    );
+    (required, optional).prop_map(|(r, o)| OrderFailed {
+        ticket: r.0,
+        symbol: r.1,
+        trade_type: r.2,
+        volume: r.3,
+        entry_price: r.4,
+        entry_time: r.5,
+        reason: o.0,
+        signal_id: o.1,
+        account_number: o.2,
+        strategy_name: o.3,
+        magic_number: o.4,
+    })
+}
+
+pub fn trade_modified() -> impl Strategy<Value = TradeModified> {
+    (
+        any::<u64>(),
+        any_timestamp(),
+        price_update(),
+        price_update(),
+    )
+        .prop_map(|(ticket, time, stop_loss, take_profit)| TradeModified {
+            ticket,
+            time,
+            stop_loss,
+            take_profit,
+        })
+}
+
+pub fn trade_closed() -> impl Strategy<Value = TradeClosed> {
+    let required = (
+        any::<u64>(),
+        positive_decimal(),
+        any_timestamp(),
+        any_decimal(),
+    );
+    let optional = (
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        option::of(free_text()),
+    );
+    (required, optional).prop_map(|(r, o)| TradeClosed {
+        ticket: r.0,
+        exit_price: r.1,
+        exit_time: r.2,
+        profit: r.3,
+        pips: o.0,
+        commission: o.1,
+        swap: o.2,
+        reason: o.3,
+    })
+}
+
+pub fn signal_executed() -> impl Strategy<Value = SignalExecuted> {
+    (any::<u64>(), any::<u64>(), option::of(free_text())).prop_map(
+        |(signal_id, ticket, execution_reason)| SignalExecuted {
+            signal_id,
+            ticket,
+            execution_reason,
+        },
+    )
+}
+
+pub fn account_snapshot() -> impl Strategy<Value = AccountSnapshot> {
+    let required = (
+        any::<u64>(),
+        text(SERVER_MAX_CHARS),
+        text(SERVER_MAX_CHARS),
+        any_decimal(),
+        any_decimal(),
+        any_timestamp(),
+    );
+    let optional = (
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        option::of(any_decimal()),
+        any_decimal(),
+        option::of(any_decimal()),
+        any::<u32>(),
+    );
+    (required, optional).prop_map(|(r, o)| AccountSnapshot {
+        account_number: r.0,
+        server: r.1,
+        broker: r.2,
+        balance: r.3,
+        equity: r.4,
+        snapshot_time: r.5,
+        profit: o.0,
+        margin: o.1,
+        margin_free: o.2,
+        total_volume: o.3,
+        margin_level: o.4,
+        open_positions: o.5,
+    })
+}
+
+/// Any valid event of any of the nine kinds.
+pub fn any_event() -> impl Strategy<Value = Event> {
+    // Boxed: the unboxed value trees of nine large structs overflow a test thread's stack.
+    prop_oneof![
+        signal().prop_map(Event::Signal).boxed(),
+        trade_opened().prop_map(Event::TradeOpened).boxed(),
+        order_filled().prop_map(Event::OrderFilled).boxed(),
+        order_cancelled().prop_map(Event::OrderCancelled).boxed(),
+        order_failed().prop_map(Event::OrderFailed).boxed(),
+        trade_modified().prop_map(Event::TradeModified).boxed(),
+        trade_closed().prop_map(Event::TradeClosed).boxed(),
+        signal_executed().prop_map(Event::SignalExecuted).boxed(),
+        account_snapshot().prop_map(Event::AccountSnapshot).boxed(),
+    ]
+}
+
+/// `a == b`, and every decimal has the same scale in both: `Decimal`'s `==` ignores the scale
+/// (`1.10 == 1.1`), its `Debug` text does not.
+pub fn identical(a: &Event, b: &Event) -> bool {
+    a == b && format!("{a:?}") == format!("{b:?}")
+}
