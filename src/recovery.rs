@@ -129,7 +129,7 @@ pub fn assess_tail(tail: &[ScannedSegment<'_>], salvage: bool) -> Result<TailDec
             broken.scan.stop_offset as u64,
             Some(first_lost_seq),
             format!(
-                "record {first_lost_seq} is damaged ({:?}) but later records say seq {claim_max} was already durable: this is damage, not a torn tail (open with salvage to cut here)",
+                "record {first_lost_seq} is damaged ({}) but later records say seq {claim_max} was already durable: this is damage, not a torn tail (open with salvage to cut here)",
                 broken.scan.stop
             ),
         ));

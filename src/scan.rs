@@ -21,6 +21,17 @@ pub enum StopReason {
     WrongSeq { found: u64 },
 }
 
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Empty => f.write_str("no frame"),
+            StopReason::EndOfSegment => f.write_str("end of segment"),
+            StopReason::Invalid(error) => write!(f, "{error}"),
+            StopReason::WrongSeq { found } => write!(f, "frame carries seq {found}"),
+        }
+    }
+}
+
 /// A valid frame found after the point where the scan stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LaterFrame {

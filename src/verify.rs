@@ -94,7 +94,7 @@ fn check_sealed_segments(layout: &Layout) -> Result<(), Error> {
                 &file.path,
                 scan.stop_offset as u64,
                 Some(scan.last_seq + 1),
-                format!("damaged record in a sealed segment ({:?})", scan.stop),
+                format!("damaged record in a sealed segment: {}", scan.stop),
             ));
         }
         let Some(link) = next.link else { continue };
