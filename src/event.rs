@@ -54,7 +54,7 @@ impl Timestamp {
     /// Whole seconds from `earlier` to `self`, rounded down; `None` if `self` is earlier.
     pub fn seconds_since(self, earlier: Timestamp) -> Option<i64> {
         let nanos = (self.0 as i128) - (earlier.0 as i128);
-        (nanos >= 0).then(|| (nanos / 1_000_000_000) as i64)
+        (nanos >= 0).then_some((nanos / 1_000_000_000) as i64)
     }
 
     /// Parses RFC 3339 with a mandatory offset (`Z` or `±hh:mm`), up to nanoseconds.
@@ -93,7 +93,7 @@ impl fmt::Display for Timestamp {
         let mut fraction = time.timestamp_subsec_nanos();
         if fraction != 0 {
             let mut digits = 9;
-            while fraction % 10 == 0 {
+            while fraction.is_multiple_of(10) {
                 fraction /= 10;
                 digits -= 1;
             }
