@@ -1,0 +1,69 @@
+//! Checkpoint state: the projections as bytes (postcard), and back.
+//!
+//! Layout version [`PROJECTION_VERSION`] (`docs/PROJECTIONS.md` §Checkpoint): a varint `u32`
+//! version, then [`Projections`] field by field. Only the primary records, the per-day
+//! tallies and counters are stored; the hash and B-tree indexes are rebuilt on load. Framing
+//! and checksums are the caller's.
+
+use super::Projections;
+
+/// Bump on any change to the stored structs (field order, types, meaning).
+pub const PROJECTION_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateDecodeError {
+    #[error("checkpoint state has layout version {found}, this build reads version {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("malformed checkpoint state: {0}")]
+    Malformed(String),
+}
+
+impl Projections {
+    pub fn encode_state(&self) -> Vec<u8> {
+        // Every stored type has an infallible postcard encoding into a Vec (no unsized
+        // sequences, map keys are plain values).
+        postcard::to_stdvec(&(PROJECTION_VERSION, self))
+            .expect("postcard encoding of projection state into a Vec is infallible")
+    }
+
+    pub fn decode_state(bytes: &[u8]) -> Result<Projections, StateDecodeError> {
+        let malformed = |e: postcard::Error| StateDecodeError::Malformed(e.to_string());
+        let (found, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(malformed)?;
+        if found != PROJECTION_VERSION {
+            let expected = PROJECTION_VERSION;
+            return Err(StateDecodeError::Version { found, expected });
+        }
+        let (mut state, rest) =
+            postcard::take_from_bytes::<Projections>(rest).map_err(malformed)?;
+        if !rest.is_empty() {
+            let reason = format!("{} trailing bytes", rest.len());
+            return Err(StateDecodeError::Malformed(reason));
+        }
+        state.rebuild().map_err(StateDecodeError::Malformed)?;
+        Ok(state)
+    }
+
+    /// Rebuilds the indexes and checks what the records refer to.
+    fn rebuild(&mut self) -> Result<(), String> {
+        self.trades.rebuild_indexes()?;
+        self.signals.rebuild_indexes()?;
+        let names = &self.names;
+        let trade_names =
+            self.trades.records.iter().all(|r| {
+                names.contains(r.symbol) && r.strategy_name.is_none_or(|s| names.contains(s))
+            });
+        let signal_names = self.signals.records.iter().all(|r| {
+            names.contains(r.symbol)
+                && names.contains(r.strategy_name)
+                && names.contains(r.timeframe)
+        });
+        let snapshot_names = self.snapshots.by_account.values().flat_map(|s| s.values());
+        let snapshot_names = snapshot_names
+            .into_iter()
+            .all(|r| names.contains(r.server) && names.contains(r.broker));
+        if !(trade_names && signal_names && snapshot_names) {
+            return Err("a record names an interned string that is not stored".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! A rough estimate of the memory the projections hold, for capacity planning and for the
+//! per-trade budget in `docs/PROJECTIONS.md`. It is an estimate, not an allocator count: hash
+//! tables are counted by capacity, B-tree entries with 50 % slack for partly filled nodes
+//! (their nodes are between half and completely full), boxed strings by length.
+
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
+
+use super::Projections;
+
+/// Estimated heap bytes, split by table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    pub trades_bytes: usize,
+    pub signals_bytes: usize,
+    pub other_bytes: usize,
+}
+
+impl MemoryEstimate {
+    pub fn total_bytes(&self) -> usize {
+        self.trades_bytes + self.signals_bytes + self.other_bytes
+    }
+}
+
+fn btree_bytes<K, V>(map: &BTreeMap<K, V>) -> usize {
+    map.len() * size_of::<(K, V)>() * 3 / 2
+}
+
+fn hash_bytes<K, V>(map: &FxHashMap<K, V>) -> usize {
+    // One control byte per bucket besides the entry.
+    map.capacity() * (size_of::<(K, V)>() + 1)
+}
+
+fn text_bytes<'a>(texts: impl Iterator<Item = &'a Option<Box<str>>>) -> usize {
+    texts.flatten().map(|text| text.len()).sum()
+}
+
+impl Projections {
+    /// Walks every record (for the text lengths): meant for diagnostics, not hot paths.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        let trades = &self.trades;
+        let trade_texts = trades.records.iter().flat_map(|r| {
+            [
+                &r.signal_reason,
+                &r.ai_reasoning,
+                &r.comment,
+                &r.close_reason,
+            ]
+        });
+        let trades_bytes = trades.records.reserved_bytes()
+            + hash_bytes(&trades.slot_by_ticket)
+            + btree_bytes(&trades.by_entry)
+            + btree_bytes(&trades.open)
+            + btree_bytes(&trades.pending)
+            + btree_bytes(&trades.closed_by_exit)
+            + text_bytes(trade_texts);
+        let signals = &self.signals;
+        let signal_texts = signals
+            .records
+            .iter()
+            .flat_map(|r| [&r.reason, &r.execution_reason]);
+        let signals_bytes = signals.records.reserved_bytes()
+            + hash_bytes(&signals.slot_by_id)
+            + btree_bytes(&signals.by_time)
+            + signals.by_symbol.values().map(btree_bytes).sum::<usize>()
+            + btree_bytes(&signals.per_day)
+            + text_bytes(signal_texts);
+        let snapshots = self
+            .snapshots
+            .by_account
+            .values()
+            .map(btree_bytes)
+            .sum::<usize>();
+        let encoded_tallies = postcard::to_stdvec(&(&self.exit_days, &self.entry_days));
+        let other_bytes = snapshots + encoded_tallies.map_or(0, |bytes| bytes.len() * 2);
+        MemoryEstimate {
+            trades_bytes,
+            signals_bytes,
+            other_bytes,
+        }
+    }
+}
