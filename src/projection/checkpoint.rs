@@ -47,6 +47,7 @@ impl Projections {
     fn rebuild(&mut self) -> Result<(), String> {
         self.trades.rebuild_indexes()?;
         self.signals.rebuild_indexes()?;
+        self.snapshots.rebuild_indexes()?;
         let names = &self.names;
         let trade_names =
             self.trades.records.iter().all(|r| {
@@ -57,9 +58,7 @@ impl Projections {
                 && names.contains(r.strategy_name)
                 && names.contains(r.timeframe)
         });
-        let snapshot_names = self.snapshots.by_account.values().flat_map(|s| s.values());
-        let snapshot_names = snapshot_names
-            .into_iter()
+        let snapshot_names = (self.snapshots.records.iter())
             .all(|r| names.contains(r.server) && names.contains(r.broker));
         if !(trade_names && signal_names && snapshot_names) {
             return Err("a record names an interned string that is not stored".into());

@@ -62,7 +62,6 @@ impl Projections {
             .flat_map(|r| [&r.reason, &r.execution_reason]);
         let signals_bytes = signals.records.reserved_bytes()
             + hash_bytes(&signals.slot_by_id)
-            + btree_bytes(&signals.by_time)
             + signals.by_symbol.values().map(btree_bytes).sum::<usize>()
             + btree_bytes(&signals.per_day)
             + text_bytes(signal_texts);

@@ -180,19 +180,16 @@ impl Projections {
 
     /// The `limit` most recent signals, by timestamp descending, then seq descending.
     pub fn recent_signals(&self, symbol: Option<&str>, limit: usize) -> Vec<SignalView> {
-        let index = match symbol {
-            None => Some(&self.signals.by_time),
-            Some(name) => self
-                .names
-                .lookup(name)
-                .and_then(|sym| self.signals.by_symbol.get(&sym)),
+        let symbol = match symbol {
+            Some(name) => match self.names.lookup(name) {
+                Some(sym) => Some(sym),
+                None => return Vec::new(),
+            },
+            None => None,
         };
-        let Some(index) = index else {
-            return Vec::new();
-        };
-        let newest = index.values().rev().take(limit);
+        let newest = self.signals.newest_first(symbol).take(limit);
         newest
-            .map(|slot| self.signal_view(&self.signals.records[*slot]))
+            .map(|slot| self.signal_view(&self.signals.records[slot]))
             .collect()
     }
 
@@ -207,8 +204,7 @@ impl Projections {
             }
         }
         for (from, to) in split.pieces.into_iter().flatten() {
-            let keys = (from, 0)..=(to, u64::MAX);
-            for slot in self.signals.by_time.range(keys).map(|(_, s)| *s) {
+            for slot in self.signals.between(from, to) {
                 count.total += 1;
                 count.executed += u64::from(self.signals.records[slot].executed);
             }
@@ -222,21 +218,14 @@ impl Projections {
 
     /// The snapshot of `account` with the greatest (snapshot_time, seq).
     pub fn latest_snapshot(&self, account: u64) -> Option<SnapshotView> {
-        let snapshots = self.snapshots.by_account.get(&account)?;
-        let (key, record) = snapshots.last_key_value()?;
-        Some(self.snapshot_view(account, key.0, record))
+        let latest = self.snapshots.between(account, None, None).next_back();
+        latest.map(|record| self.snapshot_view(record))
     }
 
     /// Snapshots of `account` with snapshot_time in `range`, by snapshot_time, then seq.
     pub fn snapshots_between(&self, account: u64, range: TimeRange) -> Vec<SnapshotView> {
-        let snapshots = self.snapshots.by_account.get(&account);
-        let keys = time_keys(range.from, range.to);
-        let (Some(snapshots), Some(keys)) = (snapshots, keys) else {
-            return Vec::new();
-        };
-        let rows = snapshots.range(keys);
-        rows.map(|(key, record)| self.snapshot_view(account, key.0, record))
-            .collect()
+        let rows = self.snapshots.between(account, range.from, range.to);
+        rows.map(|record| self.snapshot_view(record)).collect()
     }
 
     /// One row per UTC day in `[from, to]` on which a trade (of `account`, if given) was closed.
@@ -364,9 +353,9 @@ impl Projections {
         }
     }
 
-    fn snapshot_view(&self, account: u64, time: Timestamp, r: &SnapshotRecord) -> SnapshotView {
+    fn snapshot_view(&self, r: &SnapshotRecord) -> SnapshotView {
         SnapshotView {
-            account_number: account,
+            account_number: r.account_number,
             server: self.names.name(r.server).to_owned(),
             broker: self.names.name(r.broker).to_owned(),
             balance: r.balance,
@@ -377,7 +366,7 @@ impl Projections {
             margin_level: r.margin_level,
             open_positions: r.open_positions,
             total_volume: r.total_volume,
-            snapshot_time: time,
+            snapshot_time: r.snapshot_time,
         }
     }
 
