@@ -139,6 +139,8 @@ struct ClosedTrade {
 struct Sim {
     events: Vec<Event>,
     signals: Vec<(u64, bool)>,
+    /// (timestamp, seq, symbol, signal_id) of every signal, in journal order.
+    signal_times: Vec<(Timestamp, u64, &'static str, u64)>,
     trades: Vec<SimTrade>,
     closed: Vec<ClosedTrade>,
     /// (account, snapshot_time, seq, balance).
@@ -214,6 +216,9 @@ impl Sim {
     fn signal(&mut self, symbol: usize, at: i64, hold: bool) {
         let signal_id = self.id();
         self.signals.push((signal_id, false));
+        let seq = self.events.len() as u64 + 1;
+        self.signal_times
+            .push((time(at), seq, SYMBOLS[symbol], signal_id));
         self.events.push(Event::Signal(Signal {
             signal_id,
             symbol: SYMBOLS[symbol].into(),
@@ -579,8 +584,90 @@ fn naive_daily(sim: &Sim, account: Option<u64>) -> Vec<(NaiveDate, u64, Decimal,
         .collect()
 }
 
+/// `trades(filter)` against a filter over the model's trades, sorted by (entry_time, ticket).
+fn check_trades(
+    state: &Projections,
+    sim: &Sim,
+    q: &Query,
+    status: Option<TradeStatus>,
+) -> Result<(), TestCaseError> {
+    let range = TimeRange::new(q.from.map(time), q.to.map(time));
+    let filter = TradeFilter {
+        status,
+        symbol: q.symbol,
+        account: q.account,
+        range,
+        by: TimeBasis::Entry,
+    };
+    let found: Vec<u64> = state.trades(&filter).iter().map(|t| t.ticket).collect();
+    let in_range =
+        |t: Timestamp| q.from.is_none_or(|f| t >= time(f)) && q.to.is_none_or(|to| t <= time(to));
+    let mut expected: Vec<(Timestamp, u64)> = sim
+        .trades
+        .iter()
+        .filter(|t| in_range(t.entry) && status.is_none_or(|s| t.status == s))
+        .filter(|t| {
+            q.symbol.is_none_or(|s| s == t.symbol) && q.account.is_none_or(|a| t.account == Some(a))
+        })
+        .map(|t| (t.entry, t.ticket))
+        .collect();
+    expected.sort_unstable();
+    prop_assert_eq!(
+        found,
+        expected
+            .into_iter()
+            .map(|(_, ticket)| ticket)
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// `recent_signals` and `signal_execution_rate` against the model's signal list.
+fn check_signals(
+    state: &Projections,
+    sim: &Sim,
+    q: &Query,
+    limit: usize,
+) -> Result<(), TestCaseError> {
+    let found: Vec<u64> = state
+        .recent_signals(q.symbol, limit)
+        .iter()
+        .map(|s| s.signal_id)
+        .collect();
+    let mut expected: Vec<_> = sim
+        .signal_times
+        .iter()
+        .filter(|s| q.symbol.is_none_or(|want| want == s.2))
+        .collect();
+    expected.sort_unstable_by_key(|s| std::cmp::Reverse((s.0, s.1)));
+    let expected: Vec<u64> = expected.iter().take(limit).map(|s| s.3).collect();
+    prop_assert_eq!(found, expected);
+    let since = q.from.map(time);
+    let rate = state.signal_execution_rate(since);
+    let chosen: Vec<usize> = (0..sim.signal_times.len())
+        .filter(|i| since.is_none_or(|t| sim.signal_times[*i].0 >= t))
+        .collect();
+    let executed = chosen.iter().filter(|i| sim.signals[**i].1).count() as u64;
+    prop_assert_eq!(
+        (rate.total_signals, rate.executed_signals),
+        (chosen.len() as u64, executed)
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn listings_equal_a_naive_model(ops in ops(), queries in proptest::collection::vec(query(), 1..6), limit in 0usize..40) {
+        let sim = Sim::run(&ops);
+        let state = replay(&sim.events);
+        let statuses = [None, Some(TradeStatus::Open), Some(TradeStatus::Pending), Some(TradeStatus::Closed), Some(TradeStatus::Failed)];
+        for (n, q) in queries.iter().enumerate() {
+            check_trades(&state, &sim, q, statuses[n % statuses.len()])?;
+            check_signals(&state, &sim, q, limit)?;
+        }
+    }
 
     #[test]
     fn statistics_equal_a_naive_model(ops in ops(), queries in proptest::collection::vec(query(), 1..10)) {
