@@ -727,105 +727,108 @@ proptest! {
 /// An event that is invalid right after `prefix`, and the rule it breaks. Falls back to an
 /// unknown ticket when the prefix has nothing the chosen kind needs.
 fn invalid_event(state: &Projections, prefix: &[Event], kind: usize) -> (Event, Rule) {
-    let tickets: Vec<&TradeOpened> = prefix
-        .iter()
-        .filter_map(|e| match e {
-            Event::TradeOpened(t) => Some(t),
-            _ => None,
-        })
-        .collect();
-    let signal_ids: Vec<u64> = prefix
-        .iter()
-        .filter_map(|e| match e {
-            Event::Signal(s) => Some(s.signal_id),
-            _ => None,
-        })
-        .collect();
-    let open = state.open_trades(None, None);
-    // Trades finished inside the prefix: the batch overlay must remember their status.
-    let finished: Vec<TradeView> = [
-        TradeStatus::Closed,
-        TradeStatus::Cancelled,
-        TradeStatus::Failed,
-    ]
-    .into_iter()
-    .flat_map(|status| {
-        state.trades(&TradeFilter {
-            status: Some(status),
-            ..TradeFilter::default()
-        })
-    })
-    .collect();
+    let first_open = state.open_trades(None, None).into_iter().next();
+    let first_finished = finished_trades(state).into_iter().next();
     match kind {
-        0 if !tickets.is_empty() => {
-            let duplicate = TradeOpened {
-                status: OpenStatus::Open,
-                signal_id: None,
-                ..tickets[0].clone()
-            };
-            (Event::TradeOpened(duplicate), Rule::DuplicateTicket)
-        }
-        1 if !signal_ids.is_empty() => {
-            let signal = prefix.iter().find_map(|e| match e {
-                Event::Signal(s) => Some(s.clone()),
-                _ => None,
-            });
-            (
-                Event::Signal(signal.expect("a signal exists")),
-                Rule::DuplicateSignalId,
-            )
-        }
-        2 if !open.is_empty() => {
-            let early = Timestamp::from_nanos(open[0].entry_time.nanos() - 1);
-            let close = TradeClosed {
-                ticket: open[0].ticket,
-                exit_price: Decimal::ONE,
-                exit_time: early,
-                profit: Decimal::ONE,
-                pips: None,
-                commission: None,
-                swap: None,
-                reason: None,
-            };
-            (Event::TradeClosed(close), Rule::ExitBeforeEntry)
-        }
-        3 if !finished.is_empty() => {
-            let close = TradeClosed {
-                ticket: finished[0].ticket,
-                exit_price: Decimal::ONE,
-                exit_time: Timestamp::MAX,
-                profit: Decimal::ONE,
-                pips: None,
-                commission: None,
-                swap: None,
-                reason: None,
-            };
-            (Event::TradeClosed(close), Rule::IllegalStatusChange)
-        }
-        4 if !finished.is_empty() => {
-            let modify = TradeModified {
-                ticket: finished[0].ticket,
-                time: Timestamp::MAX,
-                stop_loss: PriceUpdate::Remove,
-                take_profit: PriceUpdate::Unchanged,
-            };
-            (Event::TradeModified(modify), Rule::IllegalStatusChange)
-        }
-        5 => (
-            Event::SignalExecuted(SignalExecuted {
+        0 => match first_opened(prefix) {
+            Some(opened) => (Event::TradeOpened(opened), Rule::DuplicateTicket),
+            None => unknown_ticket(),
+        },
+        1 => match first_signal(prefix) {
+            Some(signal) => (Event::Signal(signal), Rule::DuplicateSignalId),
+            None => unknown_ticket(),
+        },
+        2 => match first_open {
+            Some(open) => {
+                let early = Timestamp::from_nanos(open.entry_time.nanos() - 1);
+                (close(open.ticket, early), Rule::ExitBeforeEntry)
+            }
+            None => unknown_ticket(),
+        },
+        3 | 4 => match first_finished {
+            Some(done) if kind == 3 => (
+                close(done.ticket, Timestamp::MAX),
+                Rule::IllegalStatusChange,
+            ),
+            Some(done) => {
+                let (stop_loss, take_profit) = (PriceUpdate::Remove, PriceUpdate::Unchanged);
+                let modify = TradeModified {
+                    ticket: done.ticket,
+                    time: Timestamp::MAX,
+                    stop_loss,
+                    take_profit,
+                };
+                (Event::TradeModified(modify), Rule::IllegalStatusChange)
+            }
+            None => unknown_ticket(),
+        },
+        5 => {
+            let link = SignalExecuted {
                 signal_id: u64::MAX,
                 ticket: 1,
                 execution_reason: None,
-            }),
-            Rule::UnknownSignalId,
-        ),
-        _ => {
-            let fill = OrderFilled {
-                ticket: u64::MAX,
-                entry_price: Decimal::ONE,
-                entry_time: Timestamp::from_nanos(0),
             };
-            (Event::OrderFilled(fill), Rule::UnknownTicket)
+            (Event::SignalExecuted(link), Rule::UnknownSignalId)
         }
+        _ => unknown_ticket(),
     }
+}
+
+/// Trades finished inside the prefix: the batch overlay must remember their status.
+fn finished_trades(state: &Projections) -> Vec<TradeView> {
+    let finished = [
+        TradeStatus::Closed,
+        TradeStatus::Cancelled,
+        TradeStatus::Failed,
+    ];
+    let filter = |status| TradeFilter {
+        status: Some(status),
+        ..TradeFilter::default()
+    };
+    finished
+        .into_iter()
+        .flat_map(|status| state.trades(&filter(status)))
+        .collect()
+}
+
+fn first_opened(prefix: &[Event]) -> Option<TradeOpened> {
+    let opened = prefix.iter().find_map(|e| match e {
+        Event::TradeOpened(t) => Some(t.clone()),
+        _ => None,
+    })?;
+    Some(TradeOpened {
+        status: OpenStatus::Open,
+        signal_id: None,
+        ..opened
+    })
+}
+
+fn first_signal(prefix: &[Event]) -> Option<Signal> {
+    prefix.iter().find_map(|e| match e {
+        Event::Signal(s) => Some(s.clone()),
+        _ => None,
+    })
+}
+
+fn close(ticket: u64, exit_time: Timestamp) -> Event {
+    let one = Decimal::ONE;
+    Event::TradeClosed(TradeClosed {
+        ticket,
+        exit_price: one,
+        exit_time,
+        profit: one,
+        pips: None,
+        commission: None,
+        swap: None,
+        reason: None,
+    })
+}
+
+fn unknown_ticket() -> (Event, Rule) {
+    let fill = OrderFilled {
+        ticket: u64::MAX,
+        entry_price: Decimal::ONE,
+        entry_time: Timestamp::from_nanos(0),
+    };
+    (Event::OrderFilled(fill), Rule::UnknownTicket)
 }

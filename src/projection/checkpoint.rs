@@ -5,6 +5,13 @@
 //! tallies and counters are stored; the hash and B-tree indexes are rebuilt on load. Framing
 //! and checksums are the caller's.
 
+use serde::{Deserialize, Serialize};
+
+use super::intern::Interner;
+use super::signals::SignalBook;
+use super::snapshots::SnapshotBook;
+use super::tally::DayTallies;
+use super::trades::TradeBook;
 use super::Projections;
 
 /// Bump on any change to the stored structs (field order, types, meaning).
@@ -18,11 +25,51 @@ pub enum StateDecodeError {
     Malformed(String),
 }
 
+/// The stored fields, by position. Private, so that no caller can deserialize a
+/// `Projections` without its indexes being rebuilt.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    head_seq: u64,
+    applied_events: u64,
+    ignored_events: u64,
+    names: &'a Interner,
+    trades: &'a TradeBook,
+    signals: &'a SignalBook,
+    snapshots: &'a SnapshotBook,
+    exit_days: &'a DayTallies,
+    entry_days: &'a DayTallies,
+}
+
+/// The same fields, owned, for decoding (serde encodes `&T` exactly as `T`).
+#[derive(Deserialize)]
+struct Stored {
+    head_seq: u64,
+    applied_events: u64,
+    ignored_events: u64,
+    names: Interner,
+    trades: TradeBook,
+    signals: SignalBook,
+    snapshots: SnapshotBook,
+    exit_days: DayTallies,
+    entry_days: DayTallies,
+}
+
 impl Projections {
     pub fn encode_state(&self) -> Vec<u8> {
         // Every stored type has an infallible postcard encoding into a Vec (no unsized
         // sequences, map keys are plain values).
-        postcard::to_stdvec(&(PROJECTION_VERSION, self))
+        let stored = StoredRef {
+            head_seq: self.head_seq,
+            applied_events: self.applied_events,
+            ignored_events: self.ignored_events,
+            names: &self.names,
+            trades: &self.trades,
+            signals: &self.signals,
+            snapshots: &self.snapshots,
+            exit_days: &self.exit_days,
+            entry_days: &self.entry_days,
+        };
+        postcard::to_stdvec(&(PROJECTION_VERSION, stored))
             .expect("postcard encoding of projection state into a Vec is infallible")
     }
 
@@ -33,12 +80,22 @@ impl Projections {
             let expected = PROJECTION_VERSION;
             return Err(StateDecodeError::Version { found, expected });
         }
-        let (mut state, rest) =
-            postcard::take_from_bytes::<Projections>(rest).map_err(malformed)?;
+        let (stored, rest) = postcard::take_from_bytes::<Stored>(rest).map_err(malformed)?;
         if !rest.is_empty() {
             let reason = format!("{} trailing bytes", rest.len());
             return Err(StateDecodeError::Malformed(reason));
         }
+        let mut state = Projections {
+            head_seq: stored.head_seq,
+            applied_events: stored.applied_events,
+            ignored_events: stored.ignored_events,
+            names: stored.names,
+            trades: stored.trades,
+            signals: stored.signals,
+            snapshots: stored.snapshots,
+            exit_days: stored.exit_days,
+            entry_days: stored.entry_days,
+        };
         state.rebuild().map_err(StateDecodeError::Malformed)?;
         Ok(state)
     }

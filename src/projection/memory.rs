@@ -71,8 +71,8 @@ impl Projections {
             .values()
             .map(btree_bytes)
             .sum::<usize>();
-        let encoded_tallies = postcard::to_stdvec(&(&self.exit_days, &self.entry_days));
-        let other_bytes = snapshots + encoded_tallies.map_or(0, |bytes| bytes.len() * 2);
+        let tallies = self.exit_days.approximate_bytes() + self.entry_days.approximate_bytes();
+        let other_bytes = snapshots + tallies;
         MemoryEstimate {
             trades_bytes,
             signals_bytes,

@@ -23,8 +23,6 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-use serde::{Deserialize, Serialize};
-
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub use memory::MemoryEstimate;
 pub use query::{TimeBasis, TimeRange, TradeFilter};
@@ -41,8 +39,8 @@ use snapshots::SnapshotBook;
 use tally::DayTallies;
 use trades::TradeBook;
 
-/// All projection state. Field order is the checkpoint layout (postcard, by position).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// All projection state. The checkpoint layout mirrors these fields (`checkpoint.rs`).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Projections {
     /// Sequence number of the last applied event (0 before the first).
     head_seq: u64,

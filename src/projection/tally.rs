@@ -220,6 +220,12 @@ impl DayTallies {
         })
     }
 
+    /// Bytes held, roughly: one cell per (day, account, symbol) plus the B-tree entry.
+    pub fn approximate_bytes(&self) -> usize {
+        let cells: usize = self.days.values().map(Vec::capacity).sum();
+        cells * size_of::<Cell>() + self.days.len() * size_of::<(Day, Vec<Cell>)>() * 3 / 2
+    }
+
     pub fn sum(&self, days: DayBounds, filter: CellFilter) -> Tally {
         let mut total = Tally::default();
         for (_, tally) in self.rows(days, filter) {

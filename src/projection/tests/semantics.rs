@@ -338,7 +338,7 @@ fn ties_are_broken_by_ticket_and_seq() {
         Event::TradeOpened(opened(3, "EURUSD", "2024-03-04T08:00:00Z")),
         Event::TradeOpened(opened(5, "EURUSD", "2024-03-04T07:00:00Z")),
         Event::Signal(signal(2, "EURUSD", "2024-03-04T08:00:00Z")),
-        Event::Signal(signal(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::Signal(signal(1, "GBPUSD", "2024-03-04T08:00:00Z")),
         Event::Signal(signal(3, "EURUSD", "2024-03-04T07:00:00Z")),
         Event::AccountSnapshot(snapshot(1, "2024-03-04T08:00:00Z", "2", "2")),
         Event::AccountSnapshot(snapshot(1, "2024-03-04T08:00:00Z", "1", "1")),
@@ -356,7 +356,7 @@ fn ties_are_broken_by_ticket_and_seq() {
         .map(|t| t.ticket)
         .collect();
     assert_eq!(all, [5, 3, 9]);
-    // Same timestamp: the later record (signal 1, seq 5) first.
+    // Same timestamp: the later record (signal 1, seq 5) first, across symbols too.
     let signals: Vec<u64> = state
         .recent_signals(None, 10)
         .iter()
