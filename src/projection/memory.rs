@@ -80,3 +80,36 @@ impl Projections {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::fixtures::{closed, journal, opened};
+    use super::super::trades::TradeRecord;
+    use crate::event::{Event, Timestamp};
+
+    #[test]
+    fn a_trade_record_stays_compact() {
+        // Adding a field to the record must be a deliberate choice against the budget.
+        assert!(
+            size_of::<TradeRecord>() <= 352,
+            "{}",
+            size_of::<TradeRecord>()
+        );
+    }
+
+    #[test]
+    fn a_trade_costs_less_than_600_bytes_with_its_indexes() {
+        let trades_count: u64 = 8192; // two full chunks: no partly used chunk in the figure
+        let events = (1..=trades_count).flat_map(|ticket| {
+            let minute = 1_704_067_200 + ticket as i64 * 60;
+            let entry = Timestamp::from_nanos(minute * 1_000_000_000).to_string();
+            let exit = Timestamp::from_nanos((minute + 30) * 1_000_000_000).to_string();
+            let open = Event::TradeOpened(opened(ticket, "EURUSD", &entry));
+            let close = (ticket % 4 != 0).then(|| Event::TradeClosed(closed(ticket, &exit, "1")));
+            std::iter::once(open).chain(close)
+        });
+        let state = journal(events);
+        let per_trade_bytes = state.memory_estimate().trades_bytes / trades_count as usize;
+        assert!(per_trade_bytes < 600, "{per_trade_bytes} bytes per trade");
+    }
+}

@@ -1,6 +1,6 @@
 //! Unit tests of the §3 stateful rules, the §4 semantics, the §5 JSON shapes and checkpoints.
 
-mod fixtures;
+pub(super) mod fixtures;
 mod json;
 mod rules;
 mod semantics;
