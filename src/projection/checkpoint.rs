@@ -120,6 +120,9 @@ impl Projections {
         if !(trade_names && signal_names && snapshot_names) {
             return Err("a record names an interned string that is not stored".into());
         }
+        if !(self.exit_days.is_sorted() && self.entry_days.is_sorted()) {
+            return Err("per-day tallies out of order".into());
+        }
         Ok(())
     }
 }

@@ -170,7 +170,8 @@ impl CellFilter {
     }
 }
 
-/// One tally per (account, symbol) seen on a day: a few per day, so a linear search is cheap.
+/// One tally per (account, symbol) seen on a day, kept sorted by (account, symbol) so that a
+/// day with many accounts and symbols is still found by binary search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Cell {
     account: Option<u64>,
@@ -187,17 +188,16 @@ pub(crate) struct DayTallies {
 impl DayTallies {
     pub fn add(&mut self, day: Day, account: Option<u64>, symbol: Sym, profit: Decimal) {
         let cells = self.days.entry(day).or_default();
-        let position = cells
-            .iter()
-            .position(|c| c.account == account && c.symbol == symbol);
-        let index = position.unwrap_or_else(|| {
+        let position = cells.binary_search_by(|c| (c.account, c.symbol).cmp(&(account, symbol)));
+        let index = position.unwrap_or_else(|free| {
             let tally = Tally::default();
-            cells.push(Cell {
+            let cell = Cell {
                 account,
                 symbol,
                 tally,
-            });
-            cells.len() - 1
+            };
+            cells.insert(free, cell);
+            free
         });
         cells[index].tally.add(profit);
     }
@@ -218,6 +218,13 @@ impl DayTallies {
             matching.for_each(|c| tally.merge(&c.tally));
             Some((*day, tally))
         })
+    }
+
+    /// Cells strictly sorted on every day, as `add` keeps them (checked on checkpoint load).
+    pub fn is_sorted(&self) -> bool {
+        let key = |c: &Cell| (c.account, c.symbol);
+        let sorted = |cells: &Vec<Cell>| cells.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+        self.days.values().all(sorted)
     }
 
     /// Bytes held, roughly: one cell per (day, account, symbol) plus the B-tree entry.
