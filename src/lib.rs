@@ -12,6 +12,7 @@ pub mod interchange;
 pub mod journal;
 pub mod limits;
 pub mod mmap;
+pub mod projection;
 pub mod reader;
 pub mod recovery;
 pub mod sample;

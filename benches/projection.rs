@@ -1,0 +1,372 @@
+//! Projection costs on a synthetic journal: apply, decode + apply (replay), memory per
+//! trade, checkpoint encode and decode.
+//!
+//! `cargo bench --bench projection -- [EVENTS]` (default 2 000 000). The journal repeats a
+//! trading cycle: a signal, a trade (half of them linked to the signal, one in ten placed as
+//! a pending order that is then filled or cancelled), a stop-loss change on three in ten, the
+//! close of the trade opened 20 cycles earlier, and an account snapshot: about five events
+//! per trade, over 3 symbols and 2 accounts, one cycle per minute.
+//! A plain timing harness (not criterion): each figure is one pass over millions of events,
+//! the median of three passes for apply.
+
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use tradeledger::codec;
+use tradeledger::event::*;
+use tradeledger::projection::{Projections, TimeBasis, TimeRange};
+
+const SYMBOLS: [&str; 3] = ["EURUSD", "GBPUSD", "USDJPY"];
+const MINUTE_NANOS: i64 = 60_000_000_000;
+const START_NANOS: i64 = 1_704_067_200_000_000_000;
+
+fn at(cycle: u64) -> Timestamp {
+    Timestamp::from_nanos(START_NANOS + cycle as i64 * MINUTE_NANOS)
+}
+
+fn signal(cycle: u64) -> Event {
+    Event::Signal(Signal {
+        signal_id: cycle,
+        symbol: SYMBOLS[cycle as usize % 3].into(),
+        signal_type: SignalType::Buy,
+        timestamp: at(cycle),
+        price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
+        confidence: 0.8,
+        strategy_name: "ma_cross".into(),
+        timeframe: "H1".into(),
+        stop_loss: Some(Decimal::new(109_950, 5)),
+        take_profit: Some(Decimal::new(111_450, 5)),
+        reason: None,
+        ml_enhanced: false,
+        ml_confidence: None,
+        ml_agreed: None,
+    })
+}
+
+fn opened(cycle: u64, pending: bool) -> Event {
+    Event::TradeOpened(TradeOpened {
+        ticket: cycle,
+        symbol: SYMBOLS[cycle as usize % 3].into(),
+        trade_type: TradeType::Buy,
+        volume: Decimal::new(10, 2),
+        entry_price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
+        entry_time: at(cycle),
+        status: if pending {
+            OpenStatus::Pending
+        } else {
+            OpenStatus::Open
+        },
+        stop_loss: Some(Decimal::new(109_950, 5)),
+        take_profit: Some(Decimal::new(111_450, 5)),
+        magic_number: 234_000,
+        account_number: Some(1001 + cycle % 2),
+        strategy_name: Some("ma_cross".into()),
+        signal_id: cycle.is_multiple_of(2).then_some(cycle),
+        execution_reason: None,
+        signal_confidence: Some(0.8),
+        signal_reason: None,
+        ml_enhanced: false,
+        ml_confidence: None,
+        ai_approved: true,
+        ai_reasoning: None,
+        commission: Decimal::new(-70, 2),
+        swap: Decimal::ZERO,
+        comment: None,
+    })
+}
+
+fn closed(ticket: u64, cycle: u64) -> Event {
+    Event::TradeClosed(TradeClosed {
+        ticket,
+        exit_price: Decimal::new(110_500, 5),
+        exit_time: at(cycle),
+        profit: Decimal::new((ticket as i64 * 7919) % 5_000 - 2_000, 2),
+        pips: Some(Decimal::new(50, 1)),
+        commission: None,
+        swap: None,
+        reason: None,
+    })
+}
+
+fn snapshot(cycle: u64) -> Event {
+    Event::AccountSnapshot(AccountSnapshot {
+        account_number: 1001 + cycle % 2,
+        server: "Demo-1".into(),
+        broker: "Broker".into(),
+        balance: Decimal::new(1_000_000 + cycle as i64, 2),
+        equity: Decimal::new(1_000_500 + cycle as i64, 2),
+        snapshot_time: at(cycle),
+        profit: None,
+        margin: None,
+        margin_free: None,
+        total_volume: Decimal::new(10, 2),
+        margin_level: None,
+        open_positions: 20,
+    })
+}
+
+/// One trading cycle's events; returns whether ticket `cycle` stays open (not cancelled).
+fn cycle_events(cycle: u64, open: &mut Vec<u64>, out: &mut Vec<Event>) {
+    out.push(signal(cycle));
+    let pending = cycle % 10 == 3;
+    out.push(opened(cycle, pending));
+    let cancelled = pending && cycle % 20 == 13;
+    if pending && cancelled {
+        let time = at(cycle);
+        out.push(Event::OrderCancelled(OrderCancelled {
+            ticket: cycle,
+            time,
+            reason: None,
+        }));
+    } else {
+        if pending {
+            let (entry_price, entry_time) = (Decimal::new(110_460, 5), at(cycle));
+            out.push(Event::OrderFilled(OrderFilled {
+                ticket: cycle,
+                entry_price,
+                entry_time,
+            }));
+        }
+        open.push(cycle);
+    }
+    if cycle % 10 < 3 {
+        let stop_loss = PriceUpdate::Set(Decimal::new(110_000, 5));
+        let modify = TradeModified {
+            ticket: cycle,
+            time: at(cycle),
+            stop_loss,
+            take_profit: PriceUpdate::Unchanged,
+        };
+        if !cancelled {
+            out.push(Event::TradeModified(modify));
+        }
+    }
+    if open.len() > 20 {
+        out.push(closed(open.remove(0), cycle));
+    }
+    out.push(snapshot(cycle));
+}
+
+fn journal(events_wanted: usize) -> Vec<Event> {
+    let mut events = Vec::with_capacity(events_wanted + 8);
+    let mut open = Vec::new();
+    let mut cycle = 1;
+    while events.len() < events_wanted {
+        cycle_events(cycle, &mut open, &mut events);
+        cycle += 1;
+    }
+    events
+}
+
+fn replay(events: &[Event]) -> Projections {
+    let mut state = Projections::new();
+    for (index, event) in events.iter().enumerate() {
+        state.apply(index as u64 + 1, Timestamp::from_nanos(0), event);
+    }
+    state
+}
+
+/// (user seconds, system seconds, minor page faults) of this process so far, from
+/// `/proc/self/stat` (fields 10, 14 and 15; times in clock ticks of 10 ms).
+fn usage() -> (f64, f64, i64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<i64> = after_name
+        .split(' ')
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    (
+        field(14) as f64 / 100.0,
+        field(15) as f64 / 100.0,
+        field(10),
+    )
+}
+
+fn per_event_nanos(elapsed: Duration, events: usize) -> f64 {
+    elapsed.as_nanos() as f64 / events as f64
+}
+
+fn measure_apply(events: &[Event]) -> Projections {
+    let mut passes = Vec::new();
+    let mut state = Projections::new();
+    for _ in 0..3 {
+        drop(state);
+        let started = Instant::now();
+        state = replay(events);
+        passes.push(started.elapsed());
+    }
+    passes.sort();
+    let median = passes[1];
+    println!(
+        "apply: {:.0} ns/event (median of 3 passes, {:.2} M events/s)",
+        per_event_nanos(median, events.len()),
+        events.len() as f64 / median.as_secs_f64() / 1e6
+    );
+    assert_eq!(state.ignored_events(), 0);
+    state
+}
+
+/// One apply pass in a fresh process, split into user and system (page fault) time.
+fn measure_one_pass(events: &[Event]) {
+    let (before, started) = (usage(), Instant::now());
+    let state = replay(events);
+    let (elapsed, after) = (started.elapsed(), usage());
+    let per_event = |seconds: f64| seconds * 1e9 / events.len() as f64;
+    println!(
+        "one apply pass: {:.0} ns/event wall, {:.0} user, {:.0} system; {} page faults",
+        per_event_nanos(elapsed, events.len()),
+        per_event(after.0 - before.0),
+        per_event(after.1 - before.1),
+        after.2 - before.2
+    );
+    // The process ends here: freeing millions of records would only add to the run time.
+    std::mem::forget(state);
+}
+
+/// Codec decode + apply from encoded payloads, as a replay at open does.
+fn measure_replay(events: &[Event]) {
+    let mut payloads = Vec::with_capacity(events.len());
+    for event in events {
+        let mut bytes = Vec::new();
+        let (kind, schema) = codec::encode(event, &mut bytes);
+        payloads.push((kind as u16, schema, bytes));
+    }
+    let (before, started) = (usage(), Instant::now());
+    let mut state = Projections::new();
+    for (index, (kind, schema, bytes)) in payloads.iter().enumerate() {
+        let event = codec::decode(*kind, codec::CODEC_POSTCARD, *schema, bytes).expect("decodes");
+        state.apply(index as u64 + 1, Timestamp::from_nanos(0), &event);
+    }
+    let (elapsed, after) = (started.elapsed(), usage());
+    let per_event = |seconds: f64| seconds * 1e9 / events.len() as f64;
+    println!(
+        "decode + apply: {:.0} ns/event wall ({:.2} M events/s), {:.0} user, {:.0} system",
+        per_event_nanos(elapsed, events.len()),
+        events.len() as f64 / elapsed.as_secs_f64() / 1e6,
+        per_event(after.0 - before.0),
+        per_event(after.1 - before.1),
+    );
+}
+
+/// Each apply timed on its own (the clock read adds ~20 ns to every figure), summed per kind.
+fn measure_by_kind(events: &[Event]) {
+    let mut state = Projections::new();
+    let mut per_kind = std::collections::BTreeMap::<&str, (u64, Duration)>::new();
+    for (index, event) in events.iter().enumerate() {
+        let started = Instant::now();
+        state.apply(index as u64 + 1, Timestamp::from_nanos(0), event);
+        let entry = per_kind.entry(event.kind().name()).or_default();
+        entry.0 += 1;
+        entry.1 += started.elapsed();
+    }
+    for (kind, (count, total)) in per_kind {
+        println!(
+            "{kind:>16}: {count:>8} events, {:.0} ns each",
+            total.as_nanos() as f64 / count as f64
+        );
+    }
+    let mut payloads = Vec::new();
+    for event in events {
+        let mut bytes = Vec::new();
+        let (kind, schema) = codec::encode(event, &mut bytes);
+        payloads.push((kind as u16, schema, bytes));
+    }
+    let started = Instant::now();
+    for (kind, schema, bytes) in &payloads {
+        let event = codec::decode(*kind, codec::CODEC_POSTCARD, *schema, bytes).expect("decodes");
+        std::hint::black_box(&event);
+    }
+    println!(
+        "codec decode alone: {:.0} ns/event",
+        per_event_nanos(started.elapsed(), events.len())
+    );
+}
+
+fn measure_checkpoint(state: &Projections) {
+    let started = Instant::now();
+    let bytes = state.encode_state();
+    let encode = started.elapsed();
+    let (before, started) = (usage(), Instant::now());
+    let decoded = Projections::decode_state(&bytes).expect("decodes");
+    let (decode, after) = (started.elapsed(), usage());
+    println!(
+        "checkpoint: {} bytes, encode {:.0} ms, decode {:.0} ms wall ({:.0} ms user, {:.0} ms system)",
+        bytes.len(),
+        encode.as_secs_f64() * 1e3,
+        decode.as_secs_f64() * 1e3,
+        (after.0 - before.0) * 1e3,
+        (after.1 - before.1) * 1e3,
+    );
+    let started = Instant::now();
+    let equal = decoded == *state;
+    let compared = started.elapsed().as_secs_f64() * 1e3;
+    println!("decoded state equal: {equal} (compared in {compared:.0} ms)");
+    assert!(equal);
+}
+
+fn measure_queries(state: &Projections) {
+    let started = Instant::now();
+    let stats = state
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+        .expect("in range");
+    println!(
+        "stats over all {} closed trades: {:.3} ms",
+        stats.total_trades,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let started = Instant::now();
+    let days = state
+        .daily_performance(None, None, Some(1001))
+        .expect("in range");
+    println!(
+        "daily rows for one account ({} days): {:.3} ms",
+        days.len(),
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let started = Instant::now();
+    let open = state.open_trades(None, None).len();
+    let latest = state.latest_snapshot(1001).is_some();
+    let one = state.trade_by_ticket(5).is_some();
+    println!(
+        "open trades ({open}) + latest snapshot ({latest}) + ticket lookup ({one}): {:.1} µs",
+        started.elapsed().as_secs_f64() * 1e6
+    );
+}
+
+fn main() {
+    let events_wanted = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
+    let events = journal(events_wanted);
+    let trades = events
+        .iter()
+        .filter(|e| matches!(e, Event::TradeOpened(_) | Event::OrderFailed(_)))
+        .count();
+    println!("journal: {} events, {trades} trades", events.len());
+    if std::env::args().any(|a| a == "--by-kind") {
+        measure_by_kind(&events);
+        return;
+    }
+    if std::env::args().any(|a| a == "--checkpoint-only") {
+        measure_checkpoint(&replay(&events));
+        return;
+    }
+    if std::env::args().any(|a| a == "--apply-only") {
+        measure_one_pass(&events);
+        return;
+    }
+    let state = measure_apply(&events);
+    measure_replay(&events);
+    let memory = state.memory_estimate();
+    println!(
+        "memory estimate: trades {:.0} bytes/trade, signals {} MB, other {} MB, total {} MB",
+        memory.trades_bytes as f64 / trades as f64,
+        memory.signals_bytes >> 20,
+        memory.other_bytes >> 20,
+        memory.total_bytes() >> 20
+    );
+    measure_checkpoint(&state);
+    measure_queries(&state);
+}

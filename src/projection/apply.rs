@@ -1,0 +1,122 @@
+//! `Projections::apply`: the §4 lifecycle, one small mutation per event kind.
+
+use super::signals::SignalRecord;
+use super::time::day_of;
+use super::trades::TradeRecord;
+use super::validate::check_event;
+use super::Projections;
+use crate::event::*;
+
+impl Projections {
+    /// Applies one event of the log, in log order.
+    ///
+    /// The event should have passed [`Projections::check`] before it was appended. An event
+    /// that the rules refuse anyway (a log written under looser rules) is skipped and counted
+    /// in [`Projections::ignored_events`]: applying it could break the lifecycle invariants
+    /// the indexes rely on. `recorded_at` is not used: every projection depends only on
+    /// business times, so a replay gives the same state whenever it runs.
+    pub fn apply(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
+        self.head_seq = seq;
+        self.applied_events += 1;
+        if check_event(self, event).is_err() {
+            self.ignored_events += 1;
+            return;
+        }
+        match event {
+            Event::Signal(e) => {
+                let record = SignalRecord::new(seq, e, &mut self.names);
+                self.signals.insert(record);
+            }
+            Event::TradeOpened(e) => self.open_trade(e),
+            Event::OrderFilled(e) => self.fill_order(e),
+            Event::OrderCancelled(e) => self.cancel_order(e),
+            Event::OrderFailed(e) => {
+                let record = TradeRecord::failed(e, &mut self.names);
+                self.trades.insert(record);
+            }
+            Event::TradeModified(e) => self.modify_trade(e),
+            Event::TradeClosed(e) => self.close_trade(e),
+            Event::SignalExecuted(e) => self.link_signal(e),
+            Event::AccountSnapshot(e) => self.snapshots.insert(seq, e, &mut self.names),
+        }
+    }
+
+    fn open_trade(&mut self, e: &TradeOpened) {
+        let record = TradeRecord::opened(e, &mut self.names);
+        self.trades.insert(record);
+        if let Some(signal_id) = e.signal_id {
+            let reason = e.execution_reason.as_deref();
+            self.signals.execute(signal_id, e.ticket, reason);
+        }
+    }
+
+    fn fill_order(&mut self, e: &OrderFilled) {
+        let Some(slot) = self.trades.slot(e.ticket) else {
+            return;
+        };
+        let old_key = self.trades.records[slot].entry_key();
+        self.trades.by_entry.remove(&old_key);
+        self.trades.pending.remove(&old_key);
+        let record = &mut self.trades.records[slot];
+        record.entry_price = e.entry_price;
+        record.entry_time = e.entry_time;
+        record.status = TradeStatus::Open;
+        let key = record.entry_key();
+        self.trades.by_entry.insert(key, slot);
+        self.trades.open.insert(key, slot);
+    }
+
+    fn cancel_order(&mut self, e: &OrderCancelled) {
+        let Some(slot) = self.trades.slot(e.ticket) else {
+            return;
+        };
+        let record = &mut self.trades.records[slot];
+        let key = record.entry_key();
+        // exit_time stays null: a cancelled order never was a position (docs/PROJECTIONS.md).
+        record.status = TradeStatus::Cancelled;
+        record.close_reason = e.reason.as_deref().map(Box::from);
+        self.trades.pending.remove(&key);
+    }
+
+    fn modify_trade(&mut self, e: &TradeModified) {
+        if let Some(slot) = self.trades.slot(e.ticket) {
+            let record = &mut self.trades.records[slot];
+            record.stop_loss = e.stop_loss.apply(record.stop_loss);
+            record.take_profit = e.take_profit.apply(record.take_profit);
+        }
+    }
+
+    fn close_trade(&mut self, e: &TradeClosed) {
+        let Some(slot) = self.trades.slot(e.ticket) else {
+            return;
+        };
+        let record = &mut self.trades.records[slot];
+        record.status = TradeStatus::Closed;
+        record.exit_price = Some(e.exit_price);
+        record.exit_time = Some(e.exit_time);
+        record.profit = Some(e.profit);
+        record.pips = e.pips.or(record.pips);
+        record.commission = e.commission.unwrap_or(record.commission);
+        record.swap = e.swap.unwrap_or(record.swap);
+        record.close_reason = e.reason.as_deref().map(Box::from);
+        let (entry_key, account, symbol) =
+            (record.entry_key(), record.account_number, record.symbol);
+        self.trades.open.remove(&entry_key);
+        self.trades
+            .closed_by_exit
+            .insert((e.exit_time, e.ticket), slot);
+        self.exit_days
+            .add(day_of(e.exit_time), account, symbol, e.profit);
+        self.entry_days
+            .add(day_of(entry_key.0), account, symbol, e.profit);
+    }
+
+    fn link_signal(&mut self, e: &SignalExecuted) {
+        let reason = e.execution_reason.as_deref();
+        if self.signals.execute(e.signal_id, e.ticket, reason) {
+            if let Some(slot) = self.trades.slot(e.ticket) {
+                self.trades.records[slot].signal_id = Some(e.signal_id);
+            }
+        }
+    }
+}

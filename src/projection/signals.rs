@@ -1,0 +1,183 @@
+//! The signals table: one record per signal_id, with time indexes for `recent_signals` and
+//! per-day counters for the execution rate.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::chunked::{Chunked, Slot};
+use super::intern::{Interner, Sym};
+use super::time::{day_of, Day};
+use super::trades::{sorted, TimeKey};
+use crate::event::{compact, Signal, SignalType, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SignalRecord {
+    pub signal_id: u64,
+    /// The journal sequence number: the tie-break of `recent_signals` (§4).
+    pub seq: u64,
+    pub symbol: Sym,
+    pub signal_type: SignalType,
+    pub timestamp: Timestamp,
+    #[serde(with = "compact::decimal")]
+    pub price: Decimal,
+    pub confidence: f64,
+    pub strategy_name: Sym,
+    pub timeframe: Sym,
+    #[serde(with = "compact::option_decimal")]
+    pub stop_loss: Option<Decimal>,
+    #[serde(with = "compact::option_decimal")]
+    pub take_profit: Option<Decimal>,
+    pub reason: Option<Box<str>>,
+    pub ml_enhanced: bool,
+    pub ml_confidence: Option<f64>,
+    pub ml_agreed: Option<bool>,
+    pub executed: bool,
+    pub execution_reason: Option<Box<str>>,
+    pub ticket: Option<u64>,
+}
+
+impl SignalRecord {
+    pub fn new(seq: u64, event: &Signal, names: &mut Interner) -> SignalRecord {
+        SignalRecord {
+            signal_id: event.signal_id,
+            seq,
+            symbol: names.intern(&event.symbol),
+            signal_type: event.signal_type,
+            timestamp: event.timestamp,
+            price: event.price,
+            confidence: event.confidence,
+            strategy_name: names.intern(&event.strategy_name),
+            timeframe: names.intern(&event.timeframe),
+            stop_loss: event.stop_loss,
+            take_profit: event.take_profit,
+            reason: event.reason.as_deref().map(Box::from),
+            ml_enhanced: event.ml_enhanced,
+            ml_confidence: event.ml_confidence,
+            ml_agreed: event.ml_agreed,
+            executed: false,
+            execution_reason: None,
+            ticket: None,
+        }
+    }
+
+    pub fn time_key(&self) -> TimeKey {
+        (self.timestamp, self.seq)
+    }
+}
+
+/// Signals and executed signals per UTC day of the signal's timestamp.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SignalCount {
+    pub total: u64,
+    pub executed: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SignalBook {
+    pub records: Chunked<SignalRecord>,
+    pub per_day: BTreeMap<Day, SignalCount>,
+    #[serde(skip)]
+    pub slot_by_id: FxHashMap<u64, Slot>,
+    /// Signals by (timestamp, seq), per symbol. There is no index over all symbols: the few
+    /// per-symbol indexes are merged when asked for all, which saves a B-tree insert per signal.
+    #[serde(skip)]
+    pub by_symbol: FxHashMap<Sym, BTreeMap<TimeKey, Slot>>,
+}
+
+impl SignalBook {
+    pub fn slot(&self, signal_id: u64) -> Option<Slot> {
+        self.slot_by_id.get(&signal_id).copied()
+    }
+
+    pub fn insert(&mut self, record: SignalRecord) {
+        self.per_day
+            .entry(day_of(record.timestamp))
+            .or_default()
+            .total += 1;
+        let (signal_id, key, symbol) = (record.signal_id, record.time_key(), record.symbol);
+        let slot = self.records.push(record);
+        self.slot_by_id.insert(signal_id, slot);
+        self.index(slot, key, symbol);
+    }
+
+    fn index(&mut self, slot: Slot, key: TimeKey, symbol: Sym) {
+        self.by_symbol.entry(symbol).or_default().insert(key, slot);
+    }
+
+    /// Signals of `symbol` (of every symbol for `None`) by (timestamp, seq) descending.
+    /// Across symbols, each step picks the newest head of the per-symbol indexes: O(symbols).
+    pub fn newest_first(&self, symbol: Option<Sym>) -> impl Iterator<Item = Slot> + '_ {
+        let indexes: Vec<&BTreeMap<TimeKey, Slot>> = match symbol {
+            Some(symbol) => self.by_symbol.get(&symbol).into_iter().collect(),
+            None => self.by_symbol.values().collect(),
+        };
+        let mut heads: Vec<_> = indexes
+            .into_iter()
+            .map(|i| i.iter().rev().peekable())
+            .collect();
+        std::iter::from_fn(move || {
+            let newest = heads
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(n, head)| head.peek().map(|(key, _)| (**key, n)))
+                .max()?;
+            heads[newest.1].next().map(|(_, slot)| *slot)
+        })
+    }
+
+    /// Signals with timestamp in `[from, to]`, in no particular order.
+    pub fn between(&self, from: Timestamp, to: Timestamp) -> impl Iterator<Item = Slot> + '_ {
+        let keys = (from, 0)..=(to, u64::MAX);
+        let valid = from <= to;
+        let indexes = self.by_symbol.values().filter(move |_| valid);
+        indexes.flat_map(move |index| index.range(keys.clone()).map(|(_, slot)| *slot))
+    }
+
+    /// Marks the signal executed by `ticket`; false if it is unknown or already executed.
+    pub fn execute(&mut self, signal_id: u64, ticket: u64, reason: Option<&str>) -> bool {
+        let Some(slot) = self.slot(signal_id) else {
+            return false;
+        };
+        let record = &mut self.records[slot];
+        if record.executed {
+            return false;
+        }
+        record.executed = true;
+        record.execution_reason = reason.map(Box::from);
+        record.ticket = Some(ticket);
+        self.per_day
+            .entry(day_of(record.timestamp))
+            .or_default()
+            .executed += 1;
+        true
+    }
+
+    pub fn rebuild_indexes(&mut self) -> Result<(), String> {
+        let mut slot_by_id = FxHashMap::default();
+        slot_by_id.reserve(self.records.len());
+        for (slot, record) in self.records.iter().enumerate() {
+            if slot_by_id.insert(record.signal_id, slot as Slot).is_some() {
+                return Err(format!("signal_id {} stored twice", record.signal_id));
+            }
+        }
+        self.slot_by_id = slot_by_id;
+        let records = &self.records;
+        let keyed = (0..records.len() as Slot).map(|slot| {
+            let record = &records[slot];
+            ((record.symbol, record.time_key()), slot)
+        });
+        let keyed = sorted(keyed);
+        if let Some(twice) = keyed.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(format!("signal seq {} stored twice", (twice[0].0).1 .1));
+        }
+        // One run of equal symbols per index, each run already sorted by time key.
+        for run in keyed.chunk_by(|a, b| a.0 .0 == b.0 .0) {
+            let index = run.iter().map(|((_, key), slot)| (*key, *slot)).collect();
+            self.by_symbol.insert(run[0].0 .0, index);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,612 @@
+//! §4: lifecycle, null rules, filtering and ordering, daily rows and the summary.
+
+use super::fixtures::*;
+use crate::event::*;
+use crate::projection::{Projections, TimeBasis, TimeRange, TradeFilter};
+
+fn exit_stats(state: &Projections, from: &str, to: &str) -> crate::projection::TradeStatistics {
+    let range = TimeRange::new(Some(at(from)), Some(at(to)));
+    state
+        .trade_statistics(range, TimeBasis::Exit, None, None)
+        .unwrap()
+}
+
+#[test]
+fn pending_fill_replaces_entry_and_reorders_open_trades() {
+    let mut state = journal([
+        Event::TradeOpened(pending(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeOpened(opened(2, "EURUSD", "2024-03-04T09:00:00Z")),
+    ]);
+    assert!(state
+        .open_trades(None, None)
+        .iter()
+        .map(|t| t.ticket)
+        .eq([2]));
+    extend(
+        &mut state,
+        [Event::OrderFilled(filled(
+            1,
+            "1.20000",
+            "2024-03-04T10:00:00Z",
+        ))],
+    );
+    let trade = state.trade_by_ticket(1).unwrap();
+    assert_eq!(trade.status, TradeStatus::Open);
+    assert_eq!(
+        (trade.entry_price, trade.entry_time),
+        (dec("1.20000"), at("2024-03-04T10:00:00Z"))
+    );
+    let open: Vec<u64> = state
+        .open_trades(None, None)
+        .iter()
+        .map(|t| t.ticket)
+        .collect();
+    assert_eq!(open, [2, 1]);
+    let by_entry = TradeFilter {
+        range: TimeRange::new(
+            Some(at("2024-03-04T08:00:00Z")),
+            Some(at("2024-03-04T08:30:00Z")),
+        ),
+        ..TradeFilter::default()
+    };
+    assert!(
+        state.trades(&by_entry).is_empty(),
+        "the old entry time is still indexed"
+    );
+}
+
+#[test]
+fn cancelled_order_keeps_exit_null_and_its_signal_executed() {
+    let state = journal([
+        Event::Signal(signal(5, "EURUSD", "2024-03-04T07:00:00Z")),
+        Event::TradeOpened(TradeOpened {
+            signal_id: Some(5),
+            execution_reason: Some("breakout".into()),
+            ..pending(1, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::OrderCancelled(cancelled(1, "2024-03-04T09:00:00Z")),
+    ]);
+    let trade = state.trade_by_ticket(1).unwrap();
+    assert_eq!(trade.status, TradeStatus::Cancelled);
+    assert_eq!(trade.close_reason.as_deref(), Some("expired"));
+    assert_eq!(
+        (trade.exit_time, trade.duration_seconds, trade.profit),
+        (None, None, None)
+    );
+    let signal = &state.recent_signals(None, 1)[0];
+    assert!(signal.executed);
+    assert_eq!(
+        (signal.ticket, signal.execution_reason.as_deref()),
+        (Some(1), Some("breakout"))
+    );
+    assert!(state
+        .trades(&TradeFilter {
+            status: Some(TradeStatus::Pending),
+            ..Default::default()
+        })
+        .is_empty());
+}
+
+#[test]
+fn failed_order_is_a_failed_trade_and_leaves_its_signal_unexecuted() {
+    let state = journal([
+        Event::Signal(signal(5, "EURUSD", "2024-03-04T07:00:00Z")),
+        Event::OrderFailed(OrderFailed {
+            signal_id: Some(5),
+            ..failed(1, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+    ]);
+    let trade = state.trade_by_ticket(1).unwrap();
+    assert_eq!(trade.status, TradeStatus::Failed);
+    assert_eq!(trade.signal_id, Some(5));
+    assert_eq!(trade.close_reason.as_deref(), Some("no money"));
+    assert_eq!(
+        (trade.commission, trade.swap, trade.magic_number),
+        (dec("0"), dec("0"), 7)
+    );
+    assert!(!trade.ml_enhanced && trade.ai_approved);
+    let signal = &state.recent_signals(None, 1)[0];
+    assert_eq!((signal.executed, signal.ticket), (false, None));
+    assert_eq!(state.signal_execution_rate(None).executed_signals, 0);
+}
+
+#[test]
+fn modification_sets_removes_or_keeps_each_level() {
+    let state = journal([
+        Event::TradeOpened(TradeOpened {
+            stop_loss: Some(dec("1.1")),
+            take_profit: Some(dec("1.3")),
+            ..opened(1, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::TradeModified(modified(
+            1,
+            PriceUpdate::Set(dec("1.15")),
+            PriceUpdate::Unchanged,
+        )),
+    ]);
+    let trade = state.trade_by_ticket(1).unwrap();
+    assert_eq!(
+        (trade.stop_loss, trade.take_profit),
+        (Some(dec("1.15")), Some(dec("1.3")))
+    );
+    let mut state = state;
+    extend(
+        &mut state,
+        [Event::TradeModified(modified(
+            1,
+            PriceUpdate::Unchanged,
+            PriceUpdate::Remove,
+        ))],
+    );
+    let trade = state.trade_by_ticket(1).unwrap();
+    assert_eq!(
+        (trade.stop_loss, trade.take_profit),
+        (Some(dec("1.15")), None)
+    );
+}
+
+#[test]
+fn close_sets_exit_fields_and_replaces_only_given_costs() {
+    let state = journal([
+        Event::TradeOpened(TradeOpened {
+            commission: dec("-0.70"),
+            swap: dec("-0.10"),
+            ..opened(1, "EURUSD", "2024-03-04T08:00:00.900Z")
+        }),
+        Event::TradeOpened(TradeOpened {
+            commission: dec("-0.70"),
+            swap: dec("-0.10"),
+            ..opened(2, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::TradeClosed(TradeClosed {
+            pips: Some(dec("10.0")),
+            commission: Some(dec("-1.40")),
+            reason: Some("take profit".into()),
+            ..closed(1, "2024-03-04T08:01:00.100Z", "12.50")
+        }),
+        Event::TradeClosed(closed(2, "2024-03-04T08:00:00Z", "0")),
+    ]);
+    let one = state.trade_by_ticket(1).unwrap();
+    assert_eq!(one.status, TradeStatus::Closed);
+    assert_eq!(
+        (one.exit_price, one.profit, one.pips),
+        (Some(dec("1.10550")), Some(dec("12.50")), Some(dec("10.0")))
+    );
+    assert_eq!((one.commission, one.swap), (dec("-1.40"), dec("-0.10")));
+    assert_eq!(one.close_reason.as_deref(), Some("take profit"));
+    // 59.2 s rounds down to 59.
+    assert_eq!(one.duration_seconds, Some(59));
+    let two = state.trade_by_ticket(2).unwrap();
+    assert_eq!(
+        (two.duration_seconds, two.pips, two.commission),
+        (Some(0), None, dec("-0.70"))
+    );
+}
+
+#[test]
+fn late_link_sets_signal_and_trade_fields() {
+    let state = journal([
+        Event::Signal(signal(5, "EURUSD", "2024-03-04T07:00:00Z")),
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::SignalExecuted(linked(5, 1)),
+    ]);
+    assert_eq!(state.trade_by_ticket(1).unwrap().signal_id, Some(5));
+    let signal = &state.recent_signals(Some("EURUSD"), 10)[0];
+    assert_eq!((signal.executed, signal.ticket), (true, Some(1)));
+    assert_eq!(signal.execution_reason.as_deref(), Some("late link"));
+}
+
+#[test]
+fn statistics_null_rules_without_losses_or_wins() {
+    let wins_only = journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-04T09:00:00Z", "7.5")),
+    ]);
+    let stats = wins_only
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+        .unwrap();
+    assert_eq!(
+        (stats.profit_factor, stats.average_loss, stats.largest_loss),
+        (None, None, None)
+    );
+    assert_eq!(
+        (stats.gross_loss, stats.largest_win),
+        (dec("0"), Some(dec("7.5")))
+    );
+    let losses_only = journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-04T09:00:00Z", "-2")),
+        Event::TradeOpened(opened(2, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(2, "2024-03-04T09:00:00Z", "-6")),
+    ]);
+    let stats = losses_only
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+        .unwrap();
+    assert_eq!(
+        (stats.average_win, stats.largest_win, stats.gross_profit),
+        (None, None, dec("0"))
+    );
+    assert_eq!(
+        (stats.profit_factor, stats.average_loss, stats.largest_loss),
+        (Some(dec("0")), Some(dec("4")), Some(dec("-6")))
+    );
+    let empty = Projections::new()
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+        .unwrap();
+    assert_eq!(
+        (empty.win_rate, empty.average_profit, empty.total_profit),
+        (dec("0"), dec("0"), dec("0"))
+    );
+    assert_eq!(
+        (empty.total_trades, empty.average_win, empty.profit_factor),
+        (0, None, None)
+    );
+}
+
+/// Trade 1 enters on the 4th and exits on the 5th; trade 2 enters and exits on the 5th.
+fn across_midnight() -> Projections {
+    journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T22:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-05T01:00:00Z", "10")),
+        Event::TradeOpened(opened(2, "GBPUSD", "2024-03-05T02:00:00Z")),
+        Event::TradeClosed(closed(2, "2024-03-05T03:00:00Z", "-4")),
+    ])
+}
+
+#[test]
+fn statistics_filter_by_exit_by_default_and_by_entry_on_request() {
+    let state = across_midnight();
+    let (from, to) = (
+        Some(at("2024-03-04T00:00:00Z")),
+        Some(at("2024-03-04T23:59:59.999999999Z")),
+    );
+    let range = TimeRange::new(from, to);
+    let by_exit = state
+        .trade_statistics(range, TimeBasis::Exit, None, None)
+        .unwrap();
+    assert_eq!(by_exit.total_trades, 0);
+    let by_entry = state
+        .trade_statistics(range, TimeBasis::Entry, None, None)
+        .unwrap();
+    assert_eq!(
+        (by_entry.total_trades, by_entry.total_profit),
+        (1, dec("10"))
+    );
+    let gbp = state
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, Some("GBPUSD"), None)
+        .unwrap();
+    assert_eq!(gbp.total_profit, dec("-4"));
+    let unknown = state
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, Some("eurusd"), None)
+        .unwrap();
+    assert_eq!(unknown.total_trades, 0, "symbols match case-sensitively");
+    let other_account = state
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, Some(7))
+        .unwrap();
+    assert_eq!(other_account.total_trades, 0);
+}
+
+#[test]
+fn range_bounds_are_inclusive_to_the_nanosecond() {
+    let state = across_midnight();
+    assert_eq!(
+        exit_stats(&state, "2024-03-05T01:00:00Z", "2024-03-05T03:00:00Z").total_trades,
+        2
+    );
+    assert_eq!(
+        exit_stats(
+            &state,
+            "2024-03-05T01:00:00.000000001Z",
+            "2024-03-05T03:00:00Z"
+        )
+        .total_trades,
+        1
+    );
+    assert_eq!(
+        exit_stats(
+            &state,
+            "2024-03-05T01:00:00Z",
+            "2024-03-05T02:59:59.999999999Z"
+        )
+        .total_trades,
+        1
+    );
+    let trades = TradeFilter {
+        range: TimeRange::new(
+            Some(at("2024-03-04T22:00:00Z")),
+            Some(at("2024-03-05T02:00:00Z")),
+        ),
+        ..TradeFilter::default()
+    };
+    assert_eq!(state.trades(&trades).len(), 2);
+    let closed_by_exit = TradeFilter {
+        by: TimeBasis::Exit,
+        range: TimeRange::new(Some(at("2024-03-05T03:00:00Z")), None),
+        ..TradeFilter::default()
+    };
+    assert!(state
+        .trades(&closed_by_exit)
+        .iter()
+        .map(|t| t.ticket)
+        .eq([2]));
+}
+
+#[test]
+fn ties_are_broken_by_ticket_and_seq() {
+    let state = journal([
+        Event::TradeOpened(opened(9, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeOpened(opened(3, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeOpened(opened(5, "EURUSD", "2024-03-04T07:00:00Z")),
+        Event::Signal(signal(2, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::Signal(signal(1, "GBPUSD", "2024-03-04T08:00:00Z")),
+        Event::Signal(signal(3, "EURUSD", "2024-03-04T07:00:00Z")),
+        Event::AccountSnapshot(snapshot(1, "2024-03-04T08:00:00Z", "2", "2")),
+        Event::AccountSnapshot(snapshot(1, "2024-03-04T08:00:00Z", "1", "1")),
+        Event::AccountSnapshot(snapshot(1, "2024-03-04T07:00:00Z", "3", "3")),
+    ]);
+    let open: Vec<u64> = state
+        .open_trades(None, None)
+        .iter()
+        .map(|t| t.ticket)
+        .collect();
+    assert_eq!(open, [5, 3, 9]);
+    let all: Vec<u64> = state
+        .trades(&TradeFilter::default())
+        .iter()
+        .map(|t| t.ticket)
+        .collect();
+    assert_eq!(all, [5, 3, 9]);
+    // Same timestamp: the later record (signal 1, seq 5) first, across symbols too.
+    let signals: Vec<u64> = state
+        .recent_signals(None, 10)
+        .iter()
+        .map(|s| s.signal_id)
+        .collect();
+    assert_eq!(signals, [1, 2, 3]);
+    assert_eq!(state.recent_signals(None, 2).len(), 2);
+    let balances: Vec<String> = state
+        .snapshots_between(1, TimeRange::ALL)
+        .iter()
+        .map(|s| s.balance.to_string())
+        .collect();
+    assert_eq!(balances, ["3", "2", "1"]);
+    assert_eq!(state.latest_snapshot(1).unwrap().balance, dec("1"));
+    assert_eq!(state.latest_snapshot(2), None);
+}
+
+#[test]
+fn filters_by_symbol_account_and_status() {
+    let state = journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeOpened(TradeOpened {
+            account_number: Some(2002),
+            ..opened(2, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::TradeOpened(TradeOpened {
+            account_number: None,
+            ..opened(3, "GBPUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::OrderFailed(failed(4, "GBPUSD", "2024-03-04T08:00:00Z")),
+    ]);
+    let tickets = |views: Vec<crate::projection::TradeView>| {
+        views.iter().map(|t| t.ticket).collect::<Vec<_>>()
+    };
+    assert_eq!(tickets(state.open_trades(Some("EURUSD"), None)), [1, 2]);
+    assert_eq!(tickets(state.open_trades(None, Some(2002))), [2]);
+    assert_eq!(
+        tickets(state.open_trades(Some("USDJPY"), None)),
+        Vec::<u64>::new()
+    );
+    let failed_gbp = TradeFilter {
+        status: Some(TradeStatus::Failed),
+        symbol: Some("GBPUSD"),
+        ..Default::default()
+    };
+    assert_eq!(tickets(state.trades(&failed_gbp)), [4]);
+    let reversed = TradeFilter {
+        range: TimeRange::new(
+            Some(at("2024-03-05T00:00:00Z")),
+            Some(at("2024-03-04T00:00:00Z")),
+        ),
+        ..Default::default()
+    };
+    assert!(state.trades(&reversed).is_empty());
+    let open_by_exit = TradeFilter {
+        status: Some(TradeStatus::Open),
+        by: TimeBasis::Exit,
+        ..Default::default()
+    };
+    assert!(state.trades(&open_by_exit).is_empty());
+}
+
+#[test]
+fn execution_rate_counts_every_signal_type_since_the_bound() {
+    let state = journal([
+        Event::Signal(signal(1, "EURUSD", "2024-03-03T12:00:00Z")),
+        Event::Signal(Signal {
+            signal_type: SignalType::Hold,
+            ..signal(2, "EURUSD", "2024-03-04T12:00:00Z")
+        }),
+        Event::Signal(signal(3, "EURUSD", "2024-03-05T12:00:00Z")),
+        Event::Signal(signal(4, "EURUSD", "2024-03-04T06:00:00Z")),
+        Event::TradeOpened(TradeOpened {
+            signal_id: Some(3),
+            ..opened(1, "EURUSD", "2024-03-05T12:00:00Z")
+        }),
+        Event::TradeOpened(TradeOpened {
+            signal_id: Some(1),
+            ..opened(2, "EURUSD", "2024-03-05T12:00:00Z")
+        }),
+    ]);
+    let all = state.signal_execution_rate(None);
+    assert_eq!(
+        (all.total_signals, all.executed_signals, all.execution_rate),
+        (4, 2, dec("50"))
+    );
+    let since = state.signal_execution_rate(Some(at("2024-03-04T12:00:00Z")));
+    assert_eq!((since.total_signals, since.executed_signals), (2, 1));
+    let rate = since.execution_rate;
+    assert_eq!(rate, dec("50"));
+    let third = state.signal_execution_rate(Some(at("2024-03-04T00:00:00Z")));
+    assert_eq!(
+        third.execution_rate.to_string(),
+        "33.333333333333333333333333333"
+    );
+    let none = state.signal_execution_rate(Some(at("2025-01-01T00:00:00Z")));
+    assert_eq!((none.total_signals, none.execution_rate), (0, dec("0")));
+}
+
+/// Two accounts trade; only account 1001 has snapshots, until `second` adds one for 2002.
+fn two_accounts(second_account_snapshots: bool) -> Projections {
+    let mut events = vec![
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-04T09:00:00Z", "5")),
+        Event::TradeOpened(TradeOpened {
+            account_number: Some(2002),
+            ..opened(2, "EURUSD", "2024-03-04T08:00:00Z")
+        }),
+        Event::TradeClosed(closed(2, "2024-03-05T09:00:00Z", "-5")),
+        Event::AccountSnapshot(snapshot(1001, "2024-03-04T12:00:00Z", "100.00", "101.00")),
+        Event::AccountSnapshot(snapshot(
+            1001,
+            "2024-03-04T23:59:59.999999999Z",
+            "105.00",
+            "105.50",
+        )),
+        Event::AccountSnapshot(snapshot(1001, "2024-03-05T00:00:00Z", "999", "999")),
+    ];
+    if second_account_snapshots {
+        events.push(Event::AccountSnapshot(snapshot(
+            2002,
+            "2024-03-01T00:00:00Z",
+            "50",
+            "50",
+        )));
+    }
+    journal(events)
+}
+
+#[test]
+fn daily_end_balance_comes_from_the_last_snapshot_of_the_day() {
+    let state = two_accounts(false);
+    let days = state.daily_performance(None, None, Some(1001)).unwrap();
+    assert_eq!(
+        days.len(),
+        1,
+        "a day without trades of 1001 has no row for 1001"
+    );
+    assert_eq!(
+        (
+            days[0].account_number,
+            days[0].end_balance,
+            days[0].end_equity
+        ),
+        (Some(1001), Some(dec("105.00")), Some(dec("105.50")))
+    );
+    // 2002 has no snapshot: null balance even though it has trades.
+    let days = state.daily_performance(None, None, Some(2002)).unwrap();
+    assert_eq!((days.len(), days[0].end_balance), (1, None));
+    // Without an account: the only account with snapshots (2002 only appears on trades).
+    let days = state.daily_performance(None, None, None).unwrap();
+    let balances: Vec<_> = days
+        .iter()
+        .map(|d| (d.account_number, d.end_balance))
+        .collect();
+    assert_eq!(
+        balances,
+        [(None, Some(dec("105.00"))), (None, Some(dec("999")))]
+    );
+}
+
+#[test]
+fn daily_end_balance_is_null_when_several_accounts_have_snapshots() {
+    let state = two_accounts(true);
+    let days = state.daily_performance(None, None, None).unwrap();
+    assert!(days
+        .iter()
+        .all(|d| d.end_balance.is_none() && d.end_equity.is_none()));
+    let days = state.daily_performance(None, None, Some(2002)).unwrap();
+    assert_eq!(days[0].end_balance, Some(dec("50")));
+}
+
+#[test]
+fn daily_rows_respect_inclusive_date_bounds() {
+    let state = two_accounts(false);
+    let date = |d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok();
+    let days = state
+        .daily_performance(date("2024-03-05"), date("2024-03-05"), None)
+        .unwrap();
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].date, date("2024-03-05").unwrap());
+    assert!(state
+        .daily_performance(date("2024-03-06"), date("2024-03-04"), None)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn summary_counts_breakeven_days_apart_from_losing_days() {
+    let state = journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-04T09:00:00Z", "5")),
+        Event::TradeOpened(opened(2, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(2, "2024-03-04T10:00:00Z", "-5.00")),
+        Event::TradeOpened(opened(3, "EURUSD", "2024-03-05T08:00:00Z")),
+        Event::TradeClosed(closed(3, "2024-03-05T09:00:00Z", "-1")),
+        Event::TradeOpened(opened(4, "EURUSD", "2024-03-06T08:00:00Z")),
+        Event::TradeClosed(closed(4, "2024-03-06T09:00:00Z", "3")),
+    ]);
+    let summary = state.performance_summary(None, None, None).unwrap();
+    assert_eq!(
+        (
+            summary.total_days,
+            summary.winning_days,
+            summary.losing_days,
+            summary.breakeven_days
+        ),
+        (3, 1, 1, 1)
+    );
+    assert_eq!((summary.total_trades, summary.total_profit), (4, dec("2")));
+    assert_eq!(
+        summary.average_daily_profit.to_string(),
+        "0.6666666666666666666666666667"
+    );
+    let empty = state.performance_summary(None, None, Some(9)).unwrap();
+    assert_eq!(
+        (empty.total_days, empty.average_daily_profit),
+        (0, dec("0"))
+    );
+}
+
+#[test]
+fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
+    let state = two_accounts(true);
+    let bytes = state.encode_state();
+    let decoded = Projections::decode_state(&bytes).unwrap();
+    assert_eq!(decoded, state);
+    assert_eq!(
+        decoded.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None),
+        state.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+    );
+    let mut other_version = bytes.clone();
+    other_version[0] = 2;
+    let error = Projections::decode_state(&other_version).unwrap_err();
+    assert_eq!(
+        error,
+        crate::projection::StateDecodeError::Version {
+            found: 2,
+            expected: 1
+        }
+    );
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(matches!(
+        Projections::decode_state(&trailing),
+        Err(crate::projection::StateDecodeError::Malformed(_))
+    ));
+    assert!(Projections::decode_state(&bytes[..bytes.len() - 1]).is_err());
+    assert_eq!(
+        Projections::decode_state(&Projections::new().encode_state()).unwrap(),
+        Projections::new()
+    );
+}

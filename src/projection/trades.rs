@@ -1,0 +1,239 @@
+//! The trades table: one record per ticket, in arrival order, plus the indexes the queries use.
+//!
+//! Only `records` is stored in a checkpoint; every index is rebuilt from it on load, so an
+//! index can never disagree with the records it points into.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use super::chunked::{Chunked, Slot};
+use super::intern::{Interner, Sym};
+use crate::event::{compact, OrderFailed, Timestamp, TradeOpened, TradeStatus, TradeType};
+
+/// One trade as the projection keeps it: names interned, free text boxed (16 bytes when absent).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TradeRecord {
+    pub ticket: u64,
+    pub symbol: Sym,
+    pub trade_type: TradeType,
+    pub status: TradeStatus,
+    pub ml_enhanced: bool,
+    pub ai_approved: bool,
+    #[serde(with = "compact::decimal")]
+    pub volume: Decimal,
+    #[serde(with = "compact::decimal")]
+    pub entry_price: Decimal,
+    pub entry_time: Timestamp,
+    #[serde(with = "compact::option_decimal")]
+    pub exit_price: Option<Decimal>,
+    pub exit_time: Option<Timestamp>,
+    #[serde(with = "compact::option_decimal")]
+    pub profit: Option<Decimal>,
+    #[serde(with = "compact::option_decimal")]
+    pub pips: Option<Decimal>,
+    #[serde(with = "compact::decimal")]
+    pub commission: Decimal,
+    #[serde(with = "compact::decimal")]
+    pub swap: Decimal,
+    #[serde(with = "compact::option_decimal")]
+    pub stop_loss: Option<Decimal>,
+    #[serde(with = "compact::option_decimal")]
+    pub take_profit: Option<Decimal>,
+    pub magic_number: u64,
+    pub account_number: Option<u64>,
+    pub strategy_name: Option<Sym>,
+    pub signal_id: Option<u64>,
+    pub signal_confidence: Option<f64>,
+    pub ml_confidence: Option<f64>,
+    pub signal_reason: Option<Box<str>>,
+    pub ai_reasoning: Option<Box<str>>,
+    pub comment: Option<Box<str>>,
+    pub close_reason: Option<Box<str>>,
+}
+
+fn boxed(text: &Option<String>) -> Option<Box<str>> {
+    text.as_deref().map(Box::from)
+}
+
+impl TradeRecord {
+    pub fn opened(event: &TradeOpened, names: &mut Interner) -> TradeRecord {
+        TradeRecord {
+            ticket: event.ticket,
+            symbol: names.intern(&event.symbol),
+            trade_type: event.trade_type,
+            status: event.status.into(),
+            ml_enhanced: event.ml_enhanced,
+            ai_approved: event.ai_approved,
+            volume: event.volume,
+            entry_price: event.entry_price,
+            entry_time: event.entry_time,
+            exit_price: None,
+            exit_time: None,
+            profit: None,
+            pips: None,
+            commission: event.commission,
+            swap: event.swap,
+            stop_loss: event.stop_loss,
+            take_profit: event.take_profit,
+            magic_number: event.magic_number,
+            account_number: event.account_number,
+            strategy_name: event.strategy_name.as_deref().map(|n| names.intern(n)),
+            signal_id: event.signal_id,
+            signal_confidence: event.signal_confidence,
+            ml_confidence: event.ml_confidence,
+            signal_reason: boxed(&event.signal_reason),
+            ai_reasoning: boxed(&event.ai_reasoning),
+            comment: boxed(&event.comment),
+            close_reason: None,
+        }
+    }
+
+    /// A rejected order: the `trade_opened` defaults for what the event does not carry (§2).
+    pub fn failed(event: &OrderFailed, names: &mut Interner) -> TradeRecord {
+        TradeRecord {
+            ticket: event.ticket,
+            symbol: names.intern(&event.symbol),
+            trade_type: event.trade_type,
+            status: TradeStatus::Failed,
+            ml_enhanced: false,
+            ai_approved: true,
+            volume: event.volume,
+            entry_price: event.entry_price,
+            entry_time: event.entry_time,
+            exit_price: None,
+            exit_time: None,
+            profit: None,
+            pips: None,
+            commission: Decimal::ZERO,
+            swap: Decimal::ZERO,
+            stop_loss: None,
+            take_profit: None,
+            magic_number: event.magic_number,
+            account_number: event.account_number,
+            strategy_name: event.strategy_name.as_deref().map(|n| names.intern(n)),
+            signal_id: event.signal_id,
+            signal_confidence: None,
+            ml_confidence: None,
+            signal_reason: None,
+            ai_reasoning: None,
+            comment: None,
+            close_reason: boxed(&event.reason),
+        }
+    }
+
+    /// The key of every index ordered by entry: (entry_time, ticket) is total (§4).
+    pub fn entry_key(&self) -> TimeKey {
+        (self.entry_time, self.ticket)
+    }
+}
+
+/// (time, ticket) for trades, (time, seq) for signals and snapshots: a total order.
+pub(crate) type TimeKey = (Timestamp, u64);
+
+/// Every key whose time lies in `[from, to]`, or `None` for an empty range (a reversed
+/// `RangeInclusive` makes `BTreeMap::range` panic).
+pub(crate) fn time_keys(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Option<RangeInclusive<TimeKey>> {
+    let from = from.unwrap_or(Timestamp::MIN);
+    let to = to.unwrap_or(Timestamp::MAX);
+    (from <= to).then_some((from, 0)..=(to, u64::MAX))
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TradeBook {
+    pub records: Chunked<TradeRecord>,
+    #[serde(skip)]
+    pub slot_by_ticket: FxHashMap<u64, Slot>,
+    /// Every trade, by (entry_time, ticket).
+    #[serde(skip)]
+    pub by_entry: BTreeMap<TimeKey, Slot>,
+    /// OPEN trades by (entry_time, ticket): `open_trades` never walks closed history.
+    #[serde(skip)]
+    pub open: BTreeMap<TimeKey, Slot>,
+    /// PENDING orders by (entry_time, ticket).
+    #[serde(skip)]
+    pub pending: BTreeMap<TimeKey, Slot>,
+    /// CLOSED trades by (exit_time, ticket): realized-in-period queries and edge scans.
+    #[serde(skip)]
+    pub closed_by_exit: BTreeMap<TimeKey, Slot>,
+}
+
+impl TradeBook {
+    pub fn slot(&self, ticket: u64) -> Option<Slot> {
+        self.slot_by_ticket.get(&ticket).copied()
+    }
+
+    pub fn get(&self, ticket: u64) -> Option<&TradeRecord> {
+        self.slot(ticket).map(|slot| &self.records[slot])
+    }
+
+    pub fn insert(&mut self, record: TradeRecord) {
+        let (ticket, key, status) = (record.ticket, record.entry_key(), record.status);
+        let slot = self.records.push(record);
+        self.slot_by_ticket.insert(ticket, slot);
+        self.index(slot, key, status);
+    }
+
+    /// Adds `slot` to the indexes of its status (`by_entry` for all).
+    fn index(&mut self, slot: Slot, key: TimeKey, status: TradeStatus) {
+        self.by_entry.insert(key, slot);
+        match status {
+            TradeStatus::Open => {
+                self.open.insert(key, slot);
+            }
+            TradeStatus::Pending => {
+                self.pending.insert(key, slot);
+            }
+            TradeStatus::Closed => {
+                let record = &self.records[slot];
+                let exit_time = record.exit_time.unwrap_or(record.entry_time);
+                self.closed_by_exit.insert((exit_time, record.ticket), slot);
+            }
+            TradeStatus::Cancelled | TradeStatus::Failed => {}
+        }
+    }
+
+    /// Rebuilds every index from the records (after a checkpoint load). A duplicate ticket
+    /// means the bytes did not come from `encode_state`.
+    pub fn rebuild_indexes(&mut self) -> Result<(), String> {
+        let mut slot_by_ticket = FxHashMap::default();
+        slot_by_ticket.reserve(self.records.len());
+        for (slot, record) in self.records.iter().enumerate() {
+            if slot_by_ticket.insert(record.ticket, slot as Slot).is_some() {
+                return Err(format!("ticket {} stored twice", record.ticket));
+            }
+        }
+        self.slot_by_ticket = slot_by_ticket;
+        let records = &self.records;
+        let slots = || (0..records.len() as Slot).map(|slot| (slot, &records[slot]));
+        let by_entry = sorted(slots().map(|(slot, r)| (r.entry_key(), slot)));
+        let with_status = |status: TradeStatus| {
+            let found = by_entry
+                .iter()
+                .filter(|(_, slot)| records[*slot].status == status);
+            found.copied().collect()
+        };
+        self.open = with_status(TradeStatus::Open);
+        self.pending = with_status(TradeStatus::Pending);
+        let closed = slots().filter(|(_, r)| r.status == TradeStatus::Closed);
+        let closed =
+            closed.map(|(slot, r)| ((r.exit_time.unwrap_or(r.entry_time), r.ticket), slot));
+        self.closed_by_exit = sorted(closed).into_iter().collect();
+        self.by_entry = by_entry.into_iter().collect();
+        Ok(())
+    }
+}
+
+/// Index entries sorted by key. Built from a sorted sequence, a `BTreeMap` is filled node by
+/// node instead of by one descent per entry, which makes a checkpoint load much faster.
+pub(crate) fn sorted<K: Ord, V>(entries: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
+    let mut entries: Vec<(K, V)> = entries.collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}

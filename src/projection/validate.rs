@@ -1,0 +1,337 @@
+//! Stateful validation (`docs/INTERCHANGE.md` §3): the rules that need the journal's state.
+//!
+//! Stateless rules (positive prices, ratio ranges, string limits, types) belong to the parser
+//! and are assumed here. The rules are written once, against the [`Lookup`] trait, and used
+//! three ways: [`Projections::check`] (one event against the state), `check_batch` (each event
+//! against the state plus the earlier events of its batch, through an [`Overlay`] of the
+//! tickets and signal ids the batch touched, without copying the state) and `apply` (which
+//! ignores an event these rules reject, so that the indexes stay consistent).
+
+use std::fmt;
+
+use rustc_hash::FxHashMap;
+
+use super::Projections;
+use crate::event::*;
+
+/// The §3 rule an event broke.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    DuplicateSignalId,
+    DuplicateTicket,
+    UnknownSignalId,
+    UnknownTicket,
+    /// `order_filled`/`order_cancelled` of a trade that is not PENDING, `trade_closed` of one
+    /// that is not OPEN, `trade_modified` of a finished trade, `signal_executed` of a FAILED one.
+    IllegalStatusChange,
+    /// `signal_executed` or `trade_opened` naming a signal that is already executed.
+    SignalAlreadyExecuted,
+    /// `order_filled` earlier than the time the order was placed.
+    FillBeforeOrder,
+    /// `order_cancelled` earlier than the time the order was placed.
+    CancelBeforeOrder,
+    ExitBeforeEntry,
+}
+
+impl Rule {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rule::DuplicateSignalId => "duplicate signal_id",
+            Rule::DuplicateTicket => "duplicate ticket",
+            Rule::UnknownSignalId => "unknown signal_id",
+            Rule::UnknownTicket => "unknown ticket",
+            Rule::IllegalStatusChange => "illegal status change",
+            Rule::SignalAlreadyExecuted => "signal already executed",
+            Rule::FillBeforeOrder => "fill before order",
+            Rule::CancelBeforeOrder => "cancel before order",
+            Rule::ExitBeforeEntry => "exit_time before entry_time",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An event that the journal's state refuses: which rule, which field, and the values.
+///
+/// Displays as `rule "duplicate ticket", field "ticket": ticket 1001 already exists`; the
+/// importer adds the line number.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("rule \"{rule}\", field \"{field}\": {detail}")]
+pub struct Violation {
+    pub rule: Rule,
+    pub field: &'static str,
+    pub detail: String,
+}
+
+fn violation(rule: Rule, field: &'static str, detail: String) -> Violation {
+    Violation {
+        rule,
+        field,
+        detail,
+    }
+}
+
+/// What the rules need to know about a trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TradeBrief {
+    pub status: TradeStatus,
+    pub entry_time: Timestamp,
+}
+
+/// The state the rules read: the projections, or the projections plus a batch so far.
+pub(crate) trait Lookup {
+    fn trade(&self, ticket: u64) -> Option<TradeBrief>;
+    /// `Some(executed)` for a known signal.
+    fn signal_executed(&self, signal_id: u64) -> Option<bool>;
+}
+
+impl Lookup for Projections {
+    fn trade(&self, ticket: u64) -> Option<TradeBrief> {
+        self.trades.get(ticket).map(|r| TradeBrief {
+            status: r.status,
+            entry_time: r.entry_time,
+        })
+    }
+
+    fn signal_executed(&self, signal_id: u64) -> Option<bool> {
+        let slot = self.signals.slot(signal_id)?;
+        Some(self.signals.records[slot].executed)
+    }
+}
+
+pub(crate) fn check_event(state: &impl Lookup, event: &Event) -> Result<(), Violation> {
+    match event {
+        Event::Signal(e) => match state.signal_executed(e.signal_id) {
+            Some(_) => Err(violation(
+                Rule::DuplicateSignalId,
+                "signal_id",
+                format!("signal_id {} already exists", e.signal_id),
+            )),
+            None => Ok(()),
+        },
+        Event::TradeOpened(e) => {
+            new_ticket(state, e.ticket)?;
+            match e.signal_id {
+                Some(signal_id) => unexecuted_signal(state, signal_id),
+                None => Ok(()),
+            }
+        }
+        Event::OrderFailed(e) => {
+            new_ticket(state, e.ticket)?;
+            // The signal stays not executed, so an executed one is no contradiction: only an
+            // unknown reference is refused.
+            e.signal_id
+                .map_or(Ok(()), |id| known_signal(state, id).map(drop))
+        }
+        Event::OrderFilled(e) => check_fill(state, e),
+        Event::OrderCancelled(e) => check_cancel(state, e),
+        Event::TradeModified(e) => check_modify(state, e),
+        Event::TradeClosed(e) => check_close(state, e),
+        Event::SignalExecuted(e) => check_link(state, e),
+        Event::AccountSnapshot(_) => Ok(()),
+    }
+}
+
+fn new_ticket(state: &impl Lookup, ticket: u64) -> Result<(), Violation> {
+    match state.trade(ticket) {
+        Some(_) => Err(violation(
+            Rule::DuplicateTicket,
+            "ticket",
+            format!("ticket {ticket} already exists"),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn known_trade(state: &impl Lookup, ticket: u64) -> Result<TradeBrief, Violation> {
+    state.trade(ticket).ok_or_else(|| {
+        violation(
+            Rule::UnknownTicket,
+            "ticket",
+            format!("no trade has ticket {ticket}"),
+        )
+    })
+}
+
+fn known_signal(state: &impl Lookup, signal_id: u64) -> Result<bool, Violation> {
+    state.signal_executed(signal_id).ok_or_else(|| {
+        violation(
+            Rule::UnknownSignalId,
+            "signal_id",
+            format!("no signal has signal_id {signal_id}"),
+        )
+    })
+}
+
+fn unexecuted_signal(state: &impl Lookup, signal_id: u64) -> Result<(), Violation> {
+    if known_signal(state, signal_id)? {
+        return Err(violation(
+            Rule::SignalAlreadyExecuted,
+            "signal_id",
+            format!("signal {signal_id} is already executed"),
+        ));
+    }
+    Ok(())
+}
+
+fn status_is(
+    event: &str,
+    ticket: u64,
+    trade: TradeBrief,
+    allowed: &[TradeStatus],
+) -> Result<(), Violation> {
+    if allowed.contains(&trade.status) {
+        return Ok(());
+    }
+    let detail = format!("{event} of ticket {ticket}, which is {}", trade.status);
+    Err(violation(Rule::IllegalStatusChange, "ticket", detail))
+}
+
+fn not_before(
+    rule: Rule,
+    field: &'static str,
+    time: Timestamp,
+    entry_time: Timestamp,
+) -> Result<(), Violation> {
+    if time >= entry_time {
+        return Ok(());
+    }
+    let detail = format!("{field} {time} is earlier than entry_time {entry_time}");
+    Err(violation(rule, field, detail))
+}
+
+fn check_fill(state: &impl Lookup, e: &OrderFilled) -> Result<(), Violation> {
+    let trade = known_trade(state, e.ticket)?;
+    status_is("order_filled", e.ticket, trade, &[TradeStatus::Pending])?;
+    not_before(
+        Rule::FillBeforeOrder,
+        "entry_time",
+        e.entry_time,
+        trade.entry_time,
+    )
+}
+
+fn check_cancel(state: &impl Lookup, e: &OrderCancelled) -> Result<(), Violation> {
+    let trade = known_trade(state, e.ticket)?;
+    status_is("order_cancelled", e.ticket, trade, &[TradeStatus::Pending])?;
+    not_before(Rule::CancelBeforeOrder, "time", e.time, trade.entry_time)
+}
+
+fn check_modify(state: &impl Lookup, e: &TradeModified) -> Result<(), Violation> {
+    let trade = known_trade(state, e.ticket)?;
+    let live = [TradeStatus::Open, TradeStatus::Pending];
+    status_is("trade_modified", e.ticket, trade, &live)
+}
+
+fn check_close(state: &impl Lookup, e: &TradeClosed) -> Result<(), Violation> {
+    let trade = known_trade(state, e.ticket)?;
+    status_is("trade_closed", e.ticket, trade, &[TradeStatus::Open])?;
+    not_before(
+        Rule::ExitBeforeEntry,
+        "exit_time",
+        e.exit_time,
+        trade.entry_time,
+    )
+}
+
+fn check_link(state: &impl Lookup, e: &SignalExecuted) -> Result<(), Violation> {
+    unexecuted_signal(state, e.signal_id)?;
+    let trade = known_trade(state, e.ticket)?;
+    if trade.status == TradeStatus::Failed {
+        let detail = format!("signal_executed of ticket {}, which is FAILED", e.ticket);
+        return Err(violation(Rule::IllegalStatusChange, "ticket", detail));
+    }
+    Ok(())
+}
+
+/// The projections plus the effects of the events of a batch checked so far. Only what the
+/// rules read is kept (status and entry time per ticket, executed per signal), for the
+/// tickets and signal ids the batch touched.
+pub(crate) struct Overlay<'a, L: Lookup> {
+    base: &'a L,
+    trades: FxHashMap<u64, TradeBrief>,
+    signals: FxHashMap<u64, bool>,
+}
+
+impl<L: Lookup> Lookup for Overlay<'_, L> {
+    fn trade(&self, ticket: u64) -> Option<TradeBrief> {
+        self.trades
+            .get(&ticket)
+            .copied()
+            .or_else(|| self.base.trade(ticket))
+    }
+
+    fn signal_executed(&self, signal_id: u64) -> Option<bool> {
+        self.signals
+            .get(&signal_id)
+            .copied()
+            .or_else(|| self.base.signal_executed(signal_id))
+    }
+}
+
+impl<'a, L: Lookup> Overlay<'a, L> {
+    pub fn new(base: &'a L) -> Overlay<'a, L> {
+        Overlay {
+            base,
+            trades: FxHashMap::default(),
+            signals: FxHashMap::default(),
+        }
+    }
+
+    /// Records the effect of an event that passed `check_event` (the §4 lifecycle).
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::Signal(e) => self.set_signal(e.signal_id, false),
+            Event::TradeOpened(e) => {
+                self.set_trade(e.ticket, e.status.into(), e.entry_time);
+                if let Some(signal_id) = e.signal_id {
+                    self.set_signal(signal_id, true);
+                }
+            }
+            Event::OrderFailed(e) => self.set_trade(e.ticket, TradeStatus::Failed, e.entry_time),
+            Event::OrderFilled(e) => self.set_trade(e.ticket, TradeStatus::Open, e.entry_time),
+            Event::OrderCancelled(e) => self.set_status(e.ticket, TradeStatus::Cancelled),
+            Event::TradeClosed(e) => self.set_status(e.ticket, TradeStatus::Closed),
+            Event::SignalExecuted(e) => self.set_signal(e.signal_id, true),
+            Event::TradeModified(_) | Event::AccountSnapshot(_) => {}
+        }
+    }
+
+    fn set_signal(&mut self, signal_id: u64, executed: bool) {
+        self.signals.insert(signal_id, executed);
+    }
+
+    fn set_trade(&mut self, ticket: u64, status: TradeStatus, entry_time: Timestamp) {
+        self.trades
+            .insert(ticket, TradeBrief { status, entry_time });
+    }
+
+    fn set_status(&mut self, ticket: u64, status: TradeStatus) {
+        if let Some(trade) = self.trade(ticket) {
+            self.set_trade(ticket, status, trade.entry_time);
+        }
+    }
+}
+
+impl Projections {
+    /// Checks one event against the current state (§3, stateful rules only).
+    pub fn check(&self, event: &Event) -> Result<(), Violation> {
+        check_event(self, event)
+    }
+
+    /// Checks `events` in order, each against the state plus the earlier events of the batch,
+    /// without changing `self`. Reports the index of the first refused event.
+    pub fn check_batch(&self, events: &[Event]) -> Result<(), (usize, Violation)> {
+        let mut overlay = Overlay::new(self);
+        for (index, event) in events.iter().enumerate() {
+            check_event(&overlay, event).map_err(|v| (index, v))?;
+            overlay.record(event);
+        }
+        Ok(())
+    }
+}

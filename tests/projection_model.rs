@@ -1,0 +1,834 @@
+//! Property tests of the projections against a plain model.
+//!
+//! Random *valid* journals are built from abstract operations (signals, opens, pending orders
+//! that fill or cancel, failures, modifications, closes, links, snapshots; 2 accounts plus
+//! trades without one, 3 symbols, times clustered on UTC midnights). Checked:
+//! - `trade_statistics` equals a naive computation over a plain `Vec` of closed trades;
+//! - daily rows equal a naive grouping by exit date, end balances included;
+//! - the live state (applied event by event, with a checkpoint round trip in the middle)
+//!   equals the state rebuilt from scratch, and `decode_state(encode_state())` equals it;
+//! - `check_batch` accepts the valid journal and reports the index of an invalid mutation.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rust_decimal::Decimal;
+use tradeledger::event::*;
+use tradeledger::projection::*;
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+/// 2024-03-01T00:00:00Z.
+const BASE_NANOS: i64 = 1_709_251_200 * 1_000_000_000;
+const DAYS: i64 = 6;
+const SYMBOLS: [&str; 3] = ["EURUSD", "GBPUSD", "USDJPY"];
+const ACCOUNTS: [Option<u64>; 3] = [Some(1001), Some(2002), None];
+
+fn time(offset_nanos: i64) -> Timestamp {
+    Timestamp::from_nanos(BASE_NANOS + offset_nanos)
+}
+
+/// Offsets that hit the interesting places: midnights, just before them, anywhere.
+fn instant() -> impl Strategy<Value = i64> {
+    let day = 0..DAYS;
+    prop_oneof![
+        3 => 0..DAYS * NANOS_PER_DAY,
+        1 => day.clone().prop_map(|d| d * NANOS_PER_DAY),
+        1 => day.clone().prop_map(|d| d * NANOS_PER_DAY - 1),
+        1 => day.prop_map(|d| d * NANOS_PER_DAY - 500_000_000),
+    ]
+}
+
+fn delay() -> impl Strategy<Value = i64> {
+    prop_oneof![Just(0), 1..1_000_000_000i64, 0..2 * NANOS_PER_DAY]
+}
+
+fn profit() -> impl Strategy<Value = Decimal> {
+    prop_oneof![
+        3 => (-5_000i64..5_000, 0u32..4).prop_map(|(units, scale)| Decimal::new(units, scale)),
+        1 => (0u32..3).prop_map(|scale| Decimal::new(0, scale)),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Signal {
+        symbol: usize,
+        at: i64,
+        hold: bool,
+    },
+    Open {
+        symbol: usize,
+        account: usize,
+        at: i64,
+        pending: bool,
+        signal: Option<Index>,
+    },
+    Fail {
+        symbol: usize,
+        account: usize,
+        at: i64,
+        signal: Option<Index>,
+    },
+    Fill {
+        pick: Index,
+        delay: i64,
+    },
+    Cancel {
+        pick: Index,
+        delay: i64,
+    },
+    Modify {
+        pick: Index,
+        remove: bool,
+    },
+    Close {
+        pick: Index,
+        delay: i64,
+        profit: Decimal,
+    },
+    Link {
+        signal: Index,
+        trade: Index,
+    },
+    Snapshot {
+        account: usize,
+        at: i64,
+        balance: i64,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let (symbol, account) = (0..SYMBOLS.len(), 0..ACCOUNTS.len());
+    prop_oneof![
+        2 => (symbol.clone(), instant(), any::<bool>()).prop_map(|(symbol, at, hold)| Op::Signal { symbol, at, hold }),
+        4 => (symbol.clone(), account.clone(), instant(), any::<bool>(), any::<Option<Index>>())
+            .prop_map(|(symbol, account, at, pending, signal)| Op::Open { symbol, account, at, pending, signal }),
+        1 => (symbol, account.clone(), instant(), any::<Option<Index>>())
+            .prop_map(|(symbol, account, at, signal)| Op::Fail { symbol, account, at, signal }),
+        2 => (any::<Index>(), delay()).prop_map(|(pick, delay)| Op::Fill { pick, delay }),
+        1 => (any::<Index>(), delay()).prop_map(|(pick, delay)| Op::Cancel { pick, delay }),
+        1 => (any::<Index>(), any::<bool>()).prop_map(|(pick, remove)| Op::Modify { pick, remove }),
+        5 => (any::<Index>(), delay(), profit()).prop_map(|(pick, delay, profit)| Op::Close { pick, delay, profit }),
+        1 => (any::<Index>(), any::<Index>()).prop_map(|(signal, trade)| Op::Link { signal, trade }),
+        2 => (account, instant(), 0i64..100_000).prop_map(|(account, at, balance)| Op::Snapshot { account, at, balance }),
+    ]
+}
+
+#[derive(Clone, Debug)]
+struct SimTrade {
+    ticket: u64,
+    symbol: &'static str,
+    account: Option<u64>,
+    status: TradeStatus,
+    entry: Timestamp,
+}
+
+#[derive(Clone, Debug)]
+struct ClosedTrade {
+    symbol: &'static str,
+    account: Option<u64>,
+    entry: Timestamp,
+    exit: Timestamp,
+    profit: Decimal,
+}
+
+/// Turns operations into a valid journal, keeping the plain model the checks compare with.
+#[derive(Default)]
+struct Sim {
+    events: Vec<Event>,
+    signals: Vec<(u64, bool)>,
+    /// (timestamp, seq, symbol, signal_id) of every signal, in journal order.
+    signal_times: Vec<(Timestamp, u64, &'static str, u64)>,
+    trades: Vec<SimTrade>,
+    closed: Vec<ClosedTrade>,
+    /// (account, snapshot_time, seq, balance).
+    snapshots: Vec<(u64, Timestamp, u64, Decimal)>,
+    next_id: u64,
+}
+
+impl Sim {
+    fn run(ops: &[Op]) -> Sim {
+        let mut sim = Sim {
+            next_id: 1,
+            ..Sim::default()
+        };
+        for op in ops {
+            sim.step(op);
+        }
+        sim
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn pick(&self, pick: &Index, status: &[TradeStatus]) -> Option<usize> {
+        let found: Vec<usize> = (0..self.trades.len())
+            .filter(|i| status.contains(&self.trades[*i].status))
+            .collect();
+        (!found.is_empty()).then(|| found[pick.index(found.len())])
+    }
+
+    fn pick_signal(&self, pick: &Option<Index>, unexecuted: bool) -> Option<usize> {
+        let found: Vec<usize> = (0..self.signals.len())
+            .filter(|i| !unexecuted || !self.signals[*i].1)
+            .collect();
+        let pick = pick.as_ref()?;
+        (!found.is_empty()).then(|| found[pick.index(found.len())])
+    }
+
+    fn step(&mut self, op: &Op) {
+        match op {
+            Op::Signal { symbol, at, hold } => self.signal(*symbol, *at, *hold),
+            Op::Open {
+                symbol,
+                account,
+                at,
+                pending,
+                signal,
+            } => self.open(*symbol, *account, *at, *pending, signal),
+            Op::Fail {
+                symbol,
+                account,
+                at,
+                signal,
+            } => self.fail(*symbol, *account, *at, signal),
+            Op::Fill { pick, delay } => self.fill(pick, *delay),
+            Op::Cancel { pick, delay } => self.cancel(pick, *delay),
+            Op::Modify { pick, remove } => self.modify(pick, *remove),
+            Op::Close {
+                pick,
+                delay,
+                profit,
+            } => self.close(pick, *delay, *profit),
+            Op::Link { signal, trade } => self.link(signal, trade),
+            Op::Snapshot {
+                account,
+                at,
+                balance,
+            } => self.snapshot(*account, *at, *balance),
+        }
+    }
+
+    fn signal(&mut self, symbol: usize, at: i64, hold: bool) {
+        let signal_id = self.id();
+        self.signals.push((signal_id, false));
+        let seq = self.events.len() as u64 + 1;
+        self.signal_times
+            .push((time(at), seq, SYMBOLS[symbol], signal_id));
+        self.events.push(Event::Signal(Signal {
+            signal_id,
+            symbol: SYMBOLS[symbol].into(),
+            signal_type: if hold {
+                SignalType::Hold
+            } else {
+                SignalType::Sell
+            },
+            timestamp: time(at),
+            price: Decimal::new(110450, 5),
+            confidence: 0.5,
+            strategy_name: "s".into(),
+            timeframe: "H1".into(),
+            stop_loss: None,
+            take_profit: None,
+            reason: None,
+            ml_enhanced: false,
+            ml_confidence: None,
+            ml_agreed: None,
+        }));
+    }
+
+    fn open(
+        &mut self,
+        symbol: usize,
+        account: usize,
+        at: i64,
+        pending: bool,
+        signal: &Option<Index>,
+    ) {
+        let ticket = self.id();
+        let signal = self.pick_signal(signal, true).map(|i| {
+            self.signals[i].1 = true;
+            self.signals[i].0
+        });
+        let status = if pending {
+            OpenStatus::Pending
+        } else {
+            OpenStatus::Open
+        };
+        let trade = SimTrade {
+            ticket,
+            symbol: SYMBOLS[symbol],
+            account: ACCOUNTS[account],
+            status: status.into(),
+            entry: time(at),
+        };
+        self.events.push(Event::TradeOpened(TradeOpened {
+            ticket,
+            symbol: trade.symbol.into(),
+            trade_type: TradeType::Buy,
+            volume: Decimal::new(10, 2),
+            entry_price: Decimal::new(110450, 5),
+            entry_time: trade.entry,
+            status,
+            stop_loss: None,
+            take_profit: Some(Decimal::new(111, 2)),
+            magic_number: 1,
+            account_number: trade.account,
+            strategy_name: Some("s".into()),
+            signal_id: signal,
+            execution_reason: signal.map(|_| "linked".into()),
+            signal_confidence: None,
+            signal_reason: None,
+            ml_enhanced: false,
+            ml_confidence: None,
+            ai_approved: true,
+            ai_reasoning: None,
+            commission: Decimal::ZERO,
+            swap: Decimal::ZERO,
+            comment: None,
+        }));
+        self.trades.push(trade);
+    }
+
+    fn fail(&mut self, symbol: usize, account: usize, at: i64, signal: &Option<Index>) {
+        let ticket = self.id();
+        let signal_id = self.pick_signal(signal, false).map(|i| self.signals[i].0);
+        let trade = SimTrade {
+            ticket,
+            symbol: SYMBOLS[symbol],
+            account: ACCOUNTS[account],
+            status: TradeStatus::Failed,
+            entry: time(at),
+        };
+        self.events.push(Event::OrderFailed(OrderFailed {
+            ticket,
+            symbol: trade.symbol.into(),
+            trade_type: TradeType::Sell,
+            volume: Decimal::new(10, 2),
+            entry_price: Decimal::new(110450, 5),
+            entry_time: trade.entry,
+            reason: Some("rejected".into()),
+            signal_id,
+            account_number: trade.account,
+            strategy_name: None,
+            magic_number: 0,
+        }));
+        self.trades.push(trade);
+    }
+
+    fn fill(&mut self, pick: &Index, delay: i64) {
+        let Some(i) = self.pick(pick, &[TradeStatus::Pending]) else {
+            return;
+        };
+        let trade = &mut self.trades[i];
+        trade.status = TradeStatus::Open;
+        trade.entry = Timestamp::from_nanos(trade.entry.nanos() + delay);
+        let event = OrderFilled {
+            ticket: trade.ticket,
+            entry_price: Decimal::new(110500, 5),
+            entry_time: trade.entry,
+        };
+        self.events.push(Event::OrderFilled(event));
+    }
+
+    fn cancel(&mut self, pick: &Index, delay: i64) {
+        let Some(i) = self.pick(pick, &[TradeStatus::Pending]) else {
+            return;
+        };
+        let trade = &mut self.trades[i];
+        trade.status = TradeStatus::Cancelled;
+        let at = Timestamp::from_nanos(trade.entry.nanos() + delay);
+        self.events.push(Event::OrderCancelled(OrderCancelled {
+            ticket: trade.ticket,
+            time: at,
+            reason: None,
+        }));
+    }
+
+    fn modify(&mut self, pick: &Index, remove: bool) {
+        let Some(i) = self.pick(pick, &[TradeStatus::Open, TradeStatus::Pending]) else {
+            return;
+        };
+        let update = if remove {
+            PriceUpdate::Remove
+        } else {
+            PriceUpdate::Set(Decimal::new(109, 2))
+        };
+        let trade = &self.trades[i];
+        let event = TradeModified {
+            ticket: trade.ticket,
+            time: trade.entry,
+            stop_loss: update,
+            take_profit: PriceUpdate::Unchanged,
+        };
+        self.events.push(Event::TradeModified(event));
+    }
+
+    fn close(&mut self, pick: &Index, delay: i64, profit: Decimal) {
+        let Some(i) = self.pick(pick, &[TradeStatus::Open]) else {
+            return;
+        };
+        let trade = &mut self.trades[i];
+        trade.status = TradeStatus::Closed;
+        let exit = Timestamp::from_nanos(trade.entry.nanos() + delay);
+        self.closed.push(ClosedTrade {
+            symbol: trade.symbol,
+            account: trade.account,
+            entry: trade.entry,
+            exit,
+            profit,
+        });
+        self.events.push(Event::TradeClosed(TradeClosed {
+            ticket: trade.ticket,
+            exit_price: Decimal::new(110550, 5),
+            exit_time: exit,
+            profit,
+            pips: None,
+            commission: None,
+            swap: None,
+            reason: None,
+        }));
+    }
+
+    fn link(&mut self, signal: &Index, trade: &Index) {
+        let live = [
+            TradeStatus::Open,
+            TradeStatus::Pending,
+            TradeStatus::Closed,
+            TradeStatus::Cancelled,
+        ];
+        let (Some(s), Some(t)) = (
+            self.pick_signal(&Some(*signal), true),
+            self.pick(trade, &live),
+        ) else {
+            return;
+        };
+        self.signals[s].1 = true;
+        let event = SignalExecuted {
+            signal_id: self.signals[s].0,
+            ticket: self.trades[t].ticket,
+            execution_reason: None,
+        };
+        self.events.push(Event::SignalExecuted(event));
+    }
+
+    fn snapshot(&mut self, account: usize, at: i64, balance: i64) {
+        // Snapshots only for the two real accounts; trades without an account never have any.
+        let account = ACCOUNTS[account % 2].unwrap_or(1001);
+        let balance = Decimal::new(balance, 2);
+        let seq = self.events.len() as u64 + 1;
+        self.snapshots.push((account, time(at), seq, balance));
+        self.events.push(Event::AccountSnapshot(AccountSnapshot {
+            account_number: account,
+            server: "srv".into(),
+            broker: "brk".into(),
+            balance,
+            equity: balance,
+            snapshot_time: time(at),
+            profit: None,
+            margin: None,
+            margin_free: None,
+            total_volume: Decimal::ZERO,
+            margin_level: None,
+            open_positions: 0,
+        }));
+    }
+}
+
+/// Replays `events` with seq 1, 2, … from an empty state.
+fn replay(events: &[Event]) -> Projections {
+    let mut state = Projections::new();
+    for (index, event) in events.iter().enumerate() {
+        state.apply(index as u64 + 1, Timestamp::from_nanos(0), event);
+    }
+    state
+}
+
+/// The §4 statistics computed the obvious way, over a plain list.
+fn naive_statistics(trades: &[&ClosedTrade]) -> TradeStatistics {
+    let profits: Vec<Decimal> = trades.iter().map(|t| t.profit).collect();
+    let wins: Vec<Decimal> = profits
+        .iter()
+        .copied()
+        .filter(|p| *p > Decimal::ZERO)
+        .collect();
+    let losses: Vec<Decimal> = profits
+        .iter()
+        .copied()
+        .filter(|p| *p < Decimal::ZERO)
+        .collect();
+    let total = profits.len() as u64;
+    let total_profit: Decimal = profits.iter().sum();
+    let gross_profit: Decimal = wins.iter().sum();
+    let gross_loss: Decimal = -losses.iter().sum::<Decimal>();
+    let average = |sum: Decimal, n: usize| (n > 0).then(|| sum / Decimal::from(n));
+    TradeStatistics {
+        total_trades: total,
+        winning_trades: wins.len() as u64,
+        losing_trades: losses.len() as u64,
+        breakeven_trades: total - wins.len() as u64 - losses.len() as u64,
+        win_rate: if total == 0 {
+            Decimal::ZERO
+        } else {
+            Decimal::from(wins.len()) * Decimal::ONE_HUNDRED / Decimal::from(total)
+        },
+        total_profit,
+        average_profit: average(total_profit, profits.len()).unwrap_or_default(),
+        gross_profit,
+        gross_loss,
+        profit_factor: (!losses.is_empty()).then(|| gross_profit / gross_loss),
+        average_win: average(gross_profit, wins.len()),
+        average_loss: average(gross_loss, losses.len()),
+        largest_win: wins.iter().copied().max(),
+        largest_loss: losses.iter().copied().min(),
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Query {
+    from: Option<i64>,
+    to: Option<i64>,
+    by: TimeBasis,
+    symbol: Option<&'static str>,
+    account: Option<u64>,
+}
+
+fn query() -> impl Strategy<Value = Query> {
+    let symbol = prop_oneof![
+        Just(None),
+        Just(Some("EURUSD")),
+        Just(Some("GBPUSD")),
+        Just(Some("XAUUSD"))
+    ];
+    let account = prop_oneof![
+        Just(None),
+        Just(Some(1001)),
+        Just(Some(2002)),
+        Just(Some(7))
+    ];
+    let by = prop_oneof![Just(TimeBasis::Exit), Just(TimeBasis::Entry)];
+    (
+        proptest::option::of(instant()),
+        proptest::option::of(instant()),
+        by,
+        symbol,
+        account,
+    )
+        .prop_map(|(from, to, by, symbol, account)| Query {
+            from,
+            to,
+            by,
+            symbol,
+            account,
+        })
+}
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(), 0..160)
+}
+
+fn naive_query(closed: &[ClosedTrade], q: &Query) -> TradeStatistics {
+    let in_range =
+        |t: Timestamp| q.from.is_none_or(|f| t >= time(f)) && q.to.is_none_or(|to| t <= time(to));
+    let chosen: Vec<&ClosedTrade> = closed
+        .iter()
+        .filter(|t| {
+            in_range(if q.by == TimeBasis::Exit {
+                t.exit
+            } else {
+                t.entry
+            })
+        })
+        .filter(|t| {
+            q.symbol.is_none_or(|s| s == t.symbol) && q.account.is_none_or(|a| t.account == Some(a))
+        })
+        .collect();
+    naive_statistics(&chosen)
+}
+
+/// Daily rows as (date, trades, net profit, end balance), grouped the obvious way.
+fn naive_daily(sim: &Sim, account: Option<u64>) -> Vec<(NaiveDate, u64, Decimal, Option<Decimal>)> {
+    let mut days: BTreeMap<NaiveDate, (u64, Decimal)> = BTreeMap::new();
+    for trade in sim
+        .closed
+        .iter()
+        .filter(|t| account.is_none_or(|a| t.account == Some(a)))
+    {
+        let day = days.entry(trade.exit.date()).or_default();
+        day.0 += 1;
+        day.1 += trade.profit;
+    }
+    let mut with_snapshots: Vec<u64> = sim.snapshots.iter().map(|s| s.0).collect();
+    with_snapshots.sort_unstable();
+    with_snapshots.dedup();
+    let balance_account = account.or(if with_snapshots.len() == 1 {
+        Some(with_snapshots[0])
+    } else {
+        None
+    });
+    let end_balance = |date: NaiveDate| {
+        let end =
+            Timestamp::from_datetime(date.and_hms_nano_opt(23, 59, 59, 999_999_999)?.and_utc())?;
+        let candidates = sim
+            .snapshots
+            .iter()
+            .filter(|s| Some(s.0) == balance_account && s.1 <= end);
+        candidates.max_by_key(|s| (s.1, s.2)).map(|s| s.3)
+    };
+    days.into_iter()
+        .map(|(date, (n, net))| (date, n, net, end_balance(date)))
+        .collect()
+}
+
+/// `trades(filter)` against a filter over the model's trades, sorted by (entry_time, ticket).
+fn check_trades(
+    state: &Projections,
+    sim: &Sim,
+    q: &Query,
+    status: Option<TradeStatus>,
+) -> Result<(), TestCaseError> {
+    let range = TimeRange::new(q.from.map(time), q.to.map(time));
+    let filter = TradeFilter {
+        status,
+        symbol: q.symbol,
+        account: q.account,
+        range,
+        by: TimeBasis::Entry,
+    };
+    let found: Vec<u64> = state.trades(&filter).iter().map(|t| t.ticket).collect();
+    let in_range =
+        |t: Timestamp| q.from.is_none_or(|f| t >= time(f)) && q.to.is_none_or(|to| t <= time(to));
+    let mut expected: Vec<(Timestamp, u64)> = sim
+        .trades
+        .iter()
+        .filter(|t| in_range(t.entry) && status.is_none_or(|s| t.status == s))
+        .filter(|t| {
+            q.symbol.is_none_or(|s| s == t.symbol) && q.account.is_none_or(|a| t.account == Some(a))
+        })
+        .map(|t| (t.entry, t.ticket))
+        .collect();
+    expected.sort_unstable();
+    prop_assert_eq!(
+        found,
+        expected
+            .into_iter()
+            .map(|(_, ticket)| ticket)
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+/// `recent_signals` and `signal_execution_rate` against the model's signal list.
+fn check_signals(
+    state: &Projections,
+    sim: &Sim,
+    q: &Query,
+    limit: usize,
+) -> Result<(), TestCaseError> {
+    let found: Vec<u64> = state
+        .recent_signals(q.symbol, limit)
+        .iter()
+        .map(|s| s.signal_id)
+        .collect();
+    let mut expected: Vec<_> = sim
+        .signal_times
+        .iter()
+        .filter(|s| q.symbol.is_none_or(|want| want == s.2))
+        .collect();
+    expected.sort_unstable_by_key(|s| std::cmp::Reverse((s.0, s.1)));
+    let expected: Vec<u64> = expected.iter().take(limit).map(|s| s.3).collect();
+    prop_assert_eq!(found, expected);
+    let since = q.from.map(time);
+    let rate = state.signal_execution_rate(since);
+    let chosen: Vec<usize> = (0..sim.signal_times.len())
+        .filter(|i| since.is_none_or(|t| sim.signal_times[*i].0 >= t))
+        .collect();
+    let executed = chosen.iter().filter(|i| sim.signals[**i].1).count() as u64;
+    prop_assert_eq!(
+        (rate.total_signals, rate.executed_signals),
+        (chosen.len() as u64, executed)
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn listings_equal_a_naive_model(ops in ops(), queries in proptest::collection::vec(query(), 1..6), limit in 0usize..40) {
+        let sim = Sim::run(&ops);
+        let state = replay(&sim.events);
+        let statuses = [None, Some(TradeStatus::Open), Some(TradeStatus::Pending), Some(TradeStatus::Closed), Some(TradeStatus::Failed)];
+        for (n, q) in queries.iter().enumerate() {
+            check_trades(&state, &sim, q, statuses[n % statuses.len()])?;
+            check_signals(&state, &sim, q, limit)?;
+        }
+    }
+
+    #[test]
+    fn statistics_equal_a_naive_model(ops in ops(), queries in proptest::collection::vec(query(), 1..10)) {
+        let sim = Sim::run(&ops);
+        let state = replay(&sim.events);
+        prop_assert_eq!(state.ignored_events(), 0);
+        for q in &queries {
+            let range = TimeRange::new(q.from.map(time), q.to.map(time));
+            let found = state.trade_statistics(range, q.by, q.symbol, q.account).unwrap();
+            prop_assert_eq!(found, naive_query(&sim.closed, q), "query {:?}", q);
+        }
+        for account in [None, Some(1001), Some(2002)] {
+            let rows = state.daily_performance(None, None, account).unwrap();
+            let rows: Vec<_> = rows.iter().map(|d| (d.date, d.total_trades, d.net_profit, d.end_balance)).collect();
+            prop_assert_eq!(rows, naive_daily(&sim, account), "account {:?}", account);
+        }
+    }
+
+    #[test]
+    fn live_state_equals_replay_and_its_checkpoint(ops in ops(), cut in any::<Index>()) {
+        let sim = Sim::run(&ops);
+        let events = &sim.events;
+        let cut = if events.is_empty() { 0 } else { cut.index(events.len() + 1) };
+        prop_assert_eq!(Projections::new().check_batch(events), Ok(()));
+        // Live: checked and applied one by one, through a checkpoint at `cut`.
+        let mut live = Projections::new();
+        for (index, event) in events.iter().enumerate() {
+            if index == cut {
+                live = Projections::decode_state(&live.encode_state()).unwrap();
+                prop_assert_eq!(live.check_batch(&events[index..]), Ok(()));
+            }
+            prop_assert_eq!(live.check(event), Ok(()));
+            live.apply(index as u64 + 1, Timestamp::from_nanos(0), event);
+        }
+        let rebuilt = replay(events);
+        prop_assert_eq!(&live, &rebuilt);
+        prop_assert_eq!(live.head_seq(), events.len() as u64);
+        prop_assert_eq!(Projections::decode_state(&rebuilt.encode_state()).unwrap(), rebuilt.clone());
+        let open: Vec<u64> = rebuilt.open_trades(None, None).iter().map(|t| t.ticket).collect();
+        let mut expected: Vec<(Timestamp, u64)> = sim.trades.iter().filter(|t| t.status == TradeStatus::Open).map(|t| (t.entry, t.ticket)).collect();
+        expected.sort_unstable();
+        prop_assert_eq!(open, expected.into_iter().map(|(_, ticket)| ticket).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn check_batch_reports_the_index_of_an_invalid_event(ops in ops(), at in any::<Index>(), kind in 0usize..7) {
+        let sim = Sim::run(&ops);
+        let mut events = sim.events.clone();
+        let index = at.index(events.len() + 1);
+        let (bad, rule) = invalid_event(&replay(&events[..index]), &events[..index], kind);
+        events.insert(index, bad);
+        let (found, violation) = Projections::new().check_batch(&events).unwrap_err();
+        prop_assert_eq!((found, violation.rule), (index, rule), "{}", violation);
+    }
+}
+
+/// An event that is invalid right after `prefix`, and the rule it breaks. Falls back to an
+/// unknown ticket when the prefix has nothing the chosen kind needs.
+fn invalid_event(state: &Projections, prefix: &[Event], kind: usize) -> (Event, Rule) {
+    let first_open = state.open_trades(None, None).into_iter().next();
+    let first_finished = finished_trades(state).into_iter().next();
+    match kind {
+        0 => match first_opened(prefix) {
+            Some(opened) => (Event::TradeOpened(opened), Rule::DuplicateTicket),
+            None => unknown_ticket(),
+        },
+        1 => match first_signal(prefix) {
+            Some(signal) => (Event::Signal(signal), Rule::DuplicateSignalId),
+            None => unknown_ticket(),
+        },
+        2 => match first_open {
+            Some(open) => {
+                let early = Timestamp::from_nanos(open.entry_time.nanos() - 1);
+                (close(open.ticket, early), Rule::ExitBeforeEntry)
+            }
+            None => unknown_ticket(),
+        },
+        3 | 4 => match first_finished {
+            Some(done) if kind == 3 => (
+                close(done.ticket, Timestamp::MAX),
+                Rule::IllegalStatusChange,
+            ),
+            Some(done) => {
+                let (stop_loss, take_profit) = (PriceUpdate::Remove, PriceUpdate::Unchanged);
+                let modify = TradeModified {
+                    ticket: done.ticket,
+                    time: Timestamp::MAX,
+                    stop_loss,
+                    take_profit,
+                };
+                (Event::TradeModified(modify), Rule::IllegalStatusChange)
+            }
+            None => unknown_ticket(),
+        },
+        5 => {
+            let link = SignalExecuted {
+                signal_id: u64::MAX,
+                ticket: 1,
+                execution_reason: None,
+            };
+            (Event::SignalExecuted(link), Rule::UnknownSignalId)
+        }
+        _ => unknown_ticket(),
+    }
+}
+
+/// Trades finished inside the prefix: the batch overlay must remember their status.
+fn finished_trades(state: &Projections) -> Vec<TradeView> {
+    let finished = [
+        TradeStatus::Closed,
+        TradeStatus::Cancelled,
+        TradeStatus::Failed,
+    ];
+    let filter = |status| TradeFilter {
+        status: Some(status),
+        ..TradeFilter::default()
+    };
+    finished
+        .into_iter()
+        .flat_map(|status| state.trades(&filter(status)))
+        .collect()
+}
+
+fn first_opened(prefix: &[Event]) -> Option<TradeOpened> {
+    let opened = prefix.iter().find_map(|e| match e {
+        Event::TradeOpened(t) => Some(t.clone()),
+        _ => None,
+    })?;
+    Some(TradeOpened {
+        status: OpenStatus::Open,
+        signal_id: None,
+        ..opened
+    })
+}
+
+fn first_signal(prefix: &[Event]) -> Option<Signal> {
+    prefix.iter().find_map(|e| match e {
+        Event::Signal(s) => Some(s.clone()),
+        _ => None,
+    })
+}
+
+fn close(ticket: u64, exit_time: Timestamp) -> Event {
+    let one = Decimal::ONE;
+    Event::TradeClosed(TradeClosed {
+        ticket,
+        exit_price: one,
+        exit_time,
+        profit: one,
+        pips: None,
+        commission: None,
+        swap: None,
+        reason: None,
+    })
+}
+
+fn unknown_ticket() -> (Event, Rule) {
+    let fill = OrderFilled {
+        ticket: u64::MAX,
+        entry_price: Decimal::ONE,
+        entry_time: Timestamp::from_nanos(0),
+    };
+    (Event::OrderFilled(fill), Rule::UnknownTicket)
+}
