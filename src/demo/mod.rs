@@ -1,0 +1,19 @@
+//! The paper trader: a simulation of the old forex bot over recorded bars, writing the events
+//! a live trader would write. Pure logic: it appends to any [`EventSink`] and never reads the
+//! wall clock for event times. The model is described in `docs/DEMO.md`.
+//!
+//! * [`bars`]: OHLCV bars from CSV.
+//! * [`strategy`]: a moving-average crossover that signals every bar.
+//! * [`account`]: profit, margin and equity arithmetic.
+//! * [`trader`]: a `CurrencyTrader` per strategy (fills, stops, pending orders, rejections).
+//! * [`orchestrator`]: traders side by side in lockstep cycles, account snapshots, [`run`].
+
+pub mod account;
+pub mod bars;
+pub mod config;
+pub mod strategy;
+
+pub use account::{Account, ContractSpec, Position, Quote};
+pub use bars::{load_bars, parse_bars, Bar, BarsError};
+pub use config::{DemoConfig, TraderConfig, ID_BLOCK};
+pub use strategy::{MaCrossover, StrategySignal};
