@@ -12,8 +12,10 @@ pub mod account;
 pub mod bars;
 pub mod config;
 pub mod strategy;
+pub mod trader;
 
 pub use account::{Account, ContractSpec, Position, Quote};
 pub use bars::{load_bars, parse_bars, Bar, BarsError};
 pub use config::{DemoConfig, TraderConfig, ID_BLOCK};
 pub use strategy::{MaCrossover, StrategySignal};
+pub use trader::{exit_in_bar, CurrencyTrader, Exit, PendingOrder, TraderStats};
