@@ -11,11 +11,18 @@
 pub mod account;
 pub mod bars;
 pub mod config;
+pub mod orchestrator;
+pub mod sink;
 pub mod strategy;
 pub mod trader;
+
+#[cfg(test)]
+mod tests;
 
 pub use account::{Account, ContractSpec, Position, Quote};
 pub use bars::{load_bars, parse_bars, Bar, BarsError};
 pub use config::{DemoConfig, TraderConfig, ID_BLOCK};
+pub use orchestrator::{event_trader, run, DemoSummary};
+pub use sink::{EventSink, MemorySink, SinkError};
 pub use strategy::{MaCrossover, StrategySignal};
 pub use trader::{exit_in_bar, CurrencyTrader, Exit, PendingOrder, TraderStats};
