@@ -5,6 +5,7 @@
 //! `docs/FORMAT.md` for the bytes on disk.
 
 pub mod codec;
+pub mod demo;
 pub mod error;
 pub mod event;
 pub mod format;
