@@ -51,7 +51,10 @@ fn encode(c: &mut Criterion) {
 }
 
 fn append(c: &mut Criterion) {
-    let event = [sample::trade_opened(1, Timestamp::from_nanos(1_700_000_000_000_000_000))];
+    let event = [sample::trade_opened(
+        1,
+        Timestamp::from_nanos(1_700_000_000_000_000_000),
+    )];
     let mut group = c.benchmark_group("append");
     group.throughput(Throughput::Elements(1));
     let buffered = journal("buffered", Durability::Buffered);
@@ -70,7 +73,11 @@ fn append(c: &mut Criterion) {
     let sync = journal("sync", Durability::Sync);
     group.sample_size(30);
     group.bench_function("sync_trade_opened", |b| {
-        b.iter_batched(|| (), |()| black_box(sync.append(&event).unwrap()), BatchSize::SmallInput)
+        b.iter_batched(
+            || (),
+            |()| black_box(sync.append(&event).unwrap()),
+            BatchSize::SmallInput,
+        )
     });
     group.finish();
 }

@@ -196,13 +196,16 @@ impl Journal {
         self.shared.append(events)
     }
 
-    /// Appends with an explicit recorded-at time (imports of history, fixtures).
-    pub fn append_at(&self, events: &[Event], recorded_at: Timestamp) -> Result<Appended, Error> {
-        let appended = self.shared.write_batch(events, recorded_at)?;
-        if self.meta().durability == Durability::Sync {
-            self.shared.flush_through(appended.last_seq)?;
-        }
-        Ok(appended)
+    /// Appends `events` as one atomic batch into mapped memory and publishes it, without
+    /// waiting for durability whatever the mode; pair with [`Journal::flush_through`].
+    pub fn write(&self, events: &[Event]) -> Result<Appended, Error> {
+        self.shared.write_batch(events, self.shared.clock().now())
+    }
+
+    /// Returns once `seq` is on stable storage: flushes as the group-commit leader, or waits
+    /// for the leader whose flush covers it.
+    pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
+        self.shared.flush_through(seq)
     }
 
     /// Makes everything appended so far durable, whatever the durability mode.

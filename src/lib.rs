@@ -4,6 +4,7 @@
 //! log; projections are derived from it. See `ARCHITECTURE.md` for the map and
 //! `docs/FORMAT.md` for the bytes on disk.
 
+pub mod checkpoint;
 pub mod codec;
 pub mod demo;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod event;
 pub mod format;
 pub mod interchange;
 pub mod journal;
+pub mod ledger;
 pub mod limits;
 pub mod mmap;
 pub mod projection;

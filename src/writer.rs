@@ -201,6 +201,10 @@ impl Shared {
         lock(&self.background).take();
     }
 
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
     pub fn committed_seq(&self) -> u64 {
         self.committed_seq.load(Ordering::Acquire)
     }

@@ -1,0 +1,184 @@
+//! The ledger: validation before append, live projections equal to replay, checkpoints
+//! instead of migrations, time travel.
+
+use std::path::Path;
+
+use tradeledger::checkpoint;
+use tradeledger::event::Timestamp;
+use tradeledger::journal::{JournalOptions, OpenMode};
+use tradeledger::ledger::{load_read_only, AsOf, Ledger, LedgerError};
+use tradeledger::projection::{Rule, TimeBasis, TimeRange};
+use tradeledger::{sample, Durability, Event};
+
+fn t(minutes: i64) -> Timestamp {
+    Timestamp::from_nanos(1_700_000_000_000_000_000 + minutes * 60_000_000_000)
+}
+
+fn options() -> JournalOptions {
+    JournalOptions {
+        durability: Durability::Buffered,
+        segment_size_bytes: 256 << 10,
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    }
+}
+
+/// Opens and closes trade `n` with the given profit.
+fn round_trip(n: u64, profit: &str) -> Vec<Vec<Event>> {
+    vec![
+        vec![
+            sample::signal(n, t(n as i64)),
+            sample::trade_opened(n, t(n as i64)),
+        ],
+        vec![sample::trade_closed(n, t(n as i64 + 30), profit)],
+    ]
+}
+
+fn stats_total(ledger_state: &tradeledger::projection::Projections) -> String {
+    ledger_state
+        .trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+        .unwrap()
+        .total_profit
+        .to_string()
+}
+
+fn fill(ledger: &Ledger, trades: u64) {
+    for n in 1..=trades {
+        let profit = if n % 3 == 0 { "-5.25" } else { "10.50" };
+        for batch in round_trip(n, profit) {
+            ledger.append(&batch).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_rejected_batch_leaves_journal_and_projections_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 2);
+    let head = ledger.journal().head_seq();
+    // A duplicate ticket in the second event of a batch: the first event must not land either.
+    let batch = vec![sample::signal(99, t(99)), sample::trade_opened(1, t(99))];
+    let error = ledger.append(&batch).unwrap_err();
+    match error {
+        LedgerError::Rejected { index, violation } => {
+            assert_eq!(index, 1);
+            assert_eq!(violation.rule, Rule::DuplicateTicket);
+        }
+        other => panic!("expected a rejection, got {other}"),
+    }
+    assert_eq!(ledger.journal().head_seq(), head);
+    assert!(ledger.query(|s| s.recent_signals(None, 10).iter().all(|s| s.signal_id != 99)));
+}
+
+#[test]
+fn reopening_from_a_checkpoint_equals_full_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 30);
+    let info = ledger.checkpoint().unwrap();
+    assert_eq!(info.seq, 90);
+    for n in 31..=40 {
+        for batch in round_trip(n, "1") {
+            ledger.append(&batch).unwrap();
+        }
+    }
+    let live = ledger.query(|s| s.clone());
+    drop(ledger);
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(90));
+    assert_eq!(report.replayed_records, 30);
+    assert!(
+        reopened.query(|s| *s == live),
+        "checkpoint + replay differs from the live state"
+    );
+    let (read_only, _) = load_read_only(dir.path(), None).unwrap();
+    assert_eq!(read_only, live);
+    // 20 wins of 10.50, 10 losses of 5.25, then 10 trades of 1: 210 - 52.50 + 10.
+    assert_eq!(stats_total(&live), "167.50");
+}
+
+fn rewrite_projection_version(path: &Path, version: u32) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[12..16].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32fast::hash(&bytes[..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 10);
+    let info = ledger.checkpoint().unwrap();
+    let live = ledger.query(|s| s.clone());
+    drop(ledger);
+    rewrite_projection_version(&info.path, tradeledger::projection::PROJECTION_VERSION + 1);
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert!(report.checkpoint.is_none());
+    assert_eq!(report.ignored_checkpoints.len(), 1);
+    assert!(report.ignored_checkpoints[0]
+        .reason
+        .contains("projection version"));
+    assert_eq!(report.replayed_records, 30);
+    assert!(reopened.query(|s| *s == live));
+    let info = reopened.checkpoint().unwrap();
+    drop(reopened);
+    let mut bytes = std::fs::read(&info.path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&info.path, bytes).unwrap();
+    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert!(report.checkpoint.is_none());
+    assert!(report
+        .ignored_checkpoints
+        .iter()
+        .any(|c| c.reason.contains("checksum")));
+}
+
+#[test]
+fn automatic_checkpoints_follow_the_journal_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(
+        dir.path(),
+        &JournalOptions {
+            checkpoint_every_records: 10,
+            ..options()
+        },
+    )
+    .unwrap();
+    fill(&ledger, 10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let journal_id = ledger.journal().meta().journal_id;
+    loop {
+        let found = checkpoint::describe(dir.path(), &journal_id).unwrap();
+        if found.iter().any(|c| c.as_ref().is_ok_and(|c| c.seq >= 10)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no automatic checkpoint written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_state_as_of_a_sequence_number_is_the_state_of_that_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 4);
+    let after_two_trades = {
+        let (state, _) = load_read_only(dir.path(), Some(AsOf::Seq(6))).unwrap();
+        state
+    };
+    assert_eq!(after_two_trades.head_seq(), 6);
+    assert_eq!(stats_total(&after_two_trades), "21.00");
+    let (state, _) = load_read_only(dir.path(), Some(AsOf::Seq(5))).unwrap();
+    assert_eq!(state.open_trades(None, None).len(), 1);
+    let (future, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MAX))).unwrap();
+    assert_eq!(future.head_seq(), 12);
+    let (past, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MIN))).unwrap();
+    assert_eq!(past.head_seq(), 0);
+}
