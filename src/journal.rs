@@ -208,6 +208,17 @@ impl Journal {
         self.shared.flush_through(seq)
     }
 
+    /// The writer internals shared with the async handle.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Makes the next flush fail with EIO, poisoning the writer (failure-policy tests).
+    #[doc(hidden)]
+    pub fn inject_flush_failure(&self) {
+        self.shared.inject_flush_failure();
+    }
+
     /// Makes everything appended so far durable, whatever the durability mode.
     pub fn flush(&self) -> Result<(), Error> {
         self.shared.flush()

@@ -198,6 +198,23 @@ impl Ledger {
     }
 }
 
+/// The last handle writes a checkpoint when records were appended since the last one.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let pending = *self.records_since_checkpoint.get_mut();
+        if pending == 0 || self.journal.poisoned().is_some() {
+            return;
+        }
+        let result = self.journal.flush().and_then(|()| {
+            let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+            checkpoint::write(self.journal.dir(), &self.journal.meta().journal_id, state)
+        });
+        if let Err(error) = result {
+            tracing::error!(%error, "checkpoint on close failed");
+        }
+    }
+}
+
 impl OpenReport {
     fn checkpoint_log(&self) {
         for ignored in &self.ignored_checkpoints {

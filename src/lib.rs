@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod format;
+pub mod handle;
 pub mod interchange;
 pub mod journal;
 pub mod ledger;

@@ -60,6 +60,8 @@ pub struct Appended {
     pub first_seq: u64,
     pub last_seq: u64,
     pub recorded_at: Timestamp,
+    /// Bytes the batch's frames take in the segment.
+    pub bytes: u64,
 }
 
 /// A segment of the journal as the writer process knows it.
@@ -106,6 +108,12 @@ pub struct Shared {
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
+    /// Publishes `durable_seq` to async waiters (`handle.rs`) after every flush attempt.
+    durable_watch: tokio::sync::watch::Sender<u64>,
+    /// Flush durations, nanoseconds.
+    flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
+    /// Test hook: the next flush fails as if the device returned EIO.
+    inject_flush_failure: AtomicBool,
 }
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
@@ -178,6 +186,11 @@ impl Shared {
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
+            durable_watch: tokio::sync::watch::Sender::new(last_seq),
+            flush_latency_ns: Mutex::new(
+                hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
+            ),
+            inject_flush_failure: AtomicBool::new(false),
         })
     }
 
@@ -306,6 +319,7 @@ impl Shared {
             first_seq,
             last_seq,
             recorded_at,
+            bytes: batch_bytes as u64,
         })
     }
 
@@ -434,23 +448,77 @@ impl Shared {
         if self.durable_seq() >= seq {
             return Ok(());
         }
-        let _leader = lock(&self.flush_lock);
+        let leader = lock(&self.flush_lock);
         if self.durable_seq() >= seq {
             return Ok(());
         }
-        self.flush_all_locked()
+        self.flush_as_leader(leader)
+    }
+
+    /// Becomes the flush leader if nobody is flushing (never blocks).
+    pub fn try_lead_flush(&self) -> Option<MutexGuard<'_, ()>> {
+        match self.flush_lock.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Flushes as the leader that holds `_leader` (from [`Shared::try_lead_flush`]).
+    pub fn flush_as_leader(&self, leader: MutexGuard<'_, ()>) -> Result<(), Error> {
+        let result = self.flush_all_locked();
+        drop(leader);
+        self.notify_durable();
+        result
+    }
+
+    /// Wakes async waiters. Called after the flush lock is released: a waiter that failed to
+    /// become leader because the lock was held is then sure to see this notification.
+    fn notify_durable(&self) {
+        self.durable_watch.send_replace(self.durable_seq());
+    }
+
+    /// A receiver that sees `durable_seq` after every flush attempt.
+    pub fn watch_durable(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.durable_watch.subscribe()
+    }
+
+    /// Flush latency percentiles so far: `(p50, p99, max, count)` in nanoseconds.
+    pub fn flush_latency_ns(&self) -> (u64, u64, u64, u64) {
+        let h = lock(&self.flush_latency_ns);
+        (
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.max(),
+            h.len(),
+        )
+    }
+
+    /// Makes the next flush fail as if the device reported an I/O error (tests of failure
+    /// policies; `docs/RECOVERY.md`). The writer is poisoned by it, as by a real failure.
+    #[doc(hidden)]
+    pub fn inject_flush_failure(&self) {
+        self.inject_flush_failure.store(true, Ordering::Release);
     }
 
     /// Flushes everything published so far.
     pub fn flush(&self) -> Result<(), Error> {
-        let _leader = lock(&self.flush_lock);
-        self.flush_all_locked()
+        self.flush_as_leader(lock(&self.flush_lock))
     }
 
     /// The flush itself. The caller holds `flush_lock`. A failed flush poisons the writer:
     /// after an fsync error the kernel may have dropped the dirty pages, so the data must
     /// never be treated as safe by retrying.
     fn flush_all_locked(&self) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let result = self.flush_ranges();
+        let elapsed_ns = started.elapsed().as_nanos() as u64;
+        let _ = lock(&self.flush_latency_ns).record(elapsed_ns.max(1));
+        tracing::trace!(elapsed_ns, ok = result.is_ok(), "flush");
+        result
+    }
+
+    fn flush_ranges(&self) -> Result<(), Error> {
         let (rolled, active, from, to, upto) = {
             let state = lock(&self.state);
             self.check_poisoned()?;
@@ -462,12 +530,15 @@ impl Shared {
                 self.committed_seq(),
             )
         };
-        for (map, start, end) in
-            rolled
-                .iter()
-                .chain(std::iter::once(&(Arc::clone(&active), from, to)))
-        {
-            if let Err(source) = map.flush(*start, end - start) {
+        let active_range = (Arc::clone(&active), from, to);
+        for (map, start, end) in rolled.iter().chain(std::iter::once(&active_range)) {
+            let injected = self.inject_flush_failure.swap(false, Ordering::AcqRel);
+            let flushed = if injected {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            } else {
+                map.flush(*start, end - start)
+            };
+            if let Err(source) = flushed {
                 let error = Error::Io {
                     path: self.dir.clone(),
                     op: "flush journal segment",

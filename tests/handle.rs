@@ -1,0 +1,170 @@
+//! The async handle under concurrent tasks, its failure policies and its shutdown.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use tradeledger::event::Timestamp;
+use tradeledger::handle::{FailurePolicy, JournalHandle, Receipt};
+use tradeledger::journal::{JournalOptions, OpenMode};
+use tradeledger::ledger::{Ledger, LedgerError};
+use tradeledger::projection::{TimeBasis, TimeRange};
+use tradeledger::{sample, Durability, Error, Event};
+
+fn handle(dir: &Path, durability: Durability, policy: FailurePolicy) -> JournalHandle {
+    let options = JournalOptions {
+        durability,
+        segment_size_bytes: 1 << 20,
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    JournalHandle::new(Ledger::create(dir, &options).unwrap(), policy)
+}
+
+fn open_trade(ticket: u64) -> Vec<Event> {
+    let time = Timestamp::from_nanos(ticket as i64 * 1_000_000_000);
+    vec![
+        sample::signal(ticket, time),
+        sample::trade_opened(ticket, time),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sync_appends_are_all_durable_ordered_and_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = handle(dir.path(), Durability::Sync, FailurePolicy::Halt);
+    let tasks: Vec<_> = (0..16u64)
+        .map(|task| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let mut seqs = vec![];
+                for i in 0..40u64 {
+                    let receipt = journal
+                        .append(open_trade(task * 1000 + i + 1))
+                        .await
+                        .unwrap();
+                    let Receipt::Written {
+                        first_seq,
+                        last_seq,
+                    } = receipt
+                    else {
+                        panic!("not written: {receipt:?}")
+                    };
+                    assert_eq!(last_seq, first_seq + 1, "a batch's records are consecutive");
+                    assert!(
+                        journal.health().durable_seq >= last_seq,
+                        "acknowledged before durable"
+                    );
+                    seqs.push(last_seq);
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        let seqs = task.await.unwrap();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]),
+            "a task's appends are ordered"
+        );
+        all.extend(seqs);
+    }
+    assert_eq!(all.len(), 640, "no acknowledgement lost or duplicated");
+    let health = journal.health();
+    assert_eq!(health.events_appended, 1280);
+    assert_eq!(health.durable_seq, 1280);
+    assert!(
+        health.flushes < 640,
+        "group commit must share flushes: {} flushes for 640 appends",
+        health.flushes
+    );
+    let open = journal.query(|s| s.open_trades(None, None).len());
+    assert_eq!(open, 640);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn buffered_appends_complete_on_the_calling_task_and_queries_see_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = handle(dir.path(), Durability::Buffered, FailurePolicy::Halt);
+    for ticket in 1..=100 {
+        let receipt = journal.append(open_trade(ticket)).await.unwrap();
+        assert_eq!(receipt.last_seq(), Some(ticket * 2));
+    }
+    let receipt = journal
+        .try_append(vec![sample::trade_closed(
+            7,
+            Timestamp::from_nanos(8_000_000_000),
+            "12.5",
+        )])
+        .unwrap();
+    assert_eq!(receipt.last_seq(), Some(201));
+    let stats = journal.query(|s| {
+        s.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
+            .unwrap()
+    });
+    assert_eq!(stats.total_trades, 1);
+    assert_eq!(stats.total_profit.to_string(), "12.5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_policy_fails_loudly_after_a_write_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = handle(dir.path(), Durability::Sync, FailurePolicy::Halt);
+    journal.append(open_trade(1)).await.unwrap();
+    journal.ledger().journal().inject_flush_failure();
+    let error = journal.append(open_trade(2)).await.unwrap_err();
+    assert!(
+        matches!(error, LedgerError::Storage(Error::Io { .. })),
+        "{error}"
+    );
+    let error = journal.append(open_trade(3)).await.unwrap_err();
+    assert!(
+        matches!(error, LedgerError::Storage(Error::Poisoned { .. })),
+        "{error}"
+    );
+    let health = journal.health();
+    assert!(health.poisoned);
+    assert!(health.last_error.is_some());
+    assert_eq!(health.durable_seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn continue_policy_keeps_trading_and_surfaces_every_unwritten_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = FailurePolicy::Continue { held_events_max: 4 };
+    let journal = handle(dir.path(), Durability::Sync, policy);
+    journal.append(open_trade(1)).await.unwrap();
+    journal.ledger().journal().inject_flush_failure();
+    let first = journal.append(open_trade(2)).await.unwrap();
+    assert_eq!(first, Receipt::Held { held_events: 2 });
+    let second = journal.append(open_trade(3)).await.unwrap();
+    assert_eq!(second, Receipt::Held { held_events: 4 });
+    let third = journal.append(open_trade(4)).await.unwrap();
+    assert_eq!(
+        third,
+        Receipt::Held { held_events: 4 },
+        "over the bound: dropped, counted"
+    );
+    let health = journal.health();
+    assert_eq!((health.held_events, health.dropped_events), (4, 2));
+    assert!(health.poisoned && health.last_error.is_some());
+    let held = journal.take_held();
+    assert_eq!(held, vec![open_trade(2), open_trade(3)]);
+    // Bad input is never "held": it is an error under every policy.
+    let duplicate = journal.try_append(open_trade(1));
+    assert!(duplicate.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_flushes_everything_and_writes_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = handle(dir.path(), Durability::Buffered, FailurePolicy::Halt);
+    for ticket in 1..=50 {
+        journal.append(open_trade(ticket)).await.unwrap();
+    }
+    journal.close().await.unwrap();
+    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(100));
+    assert_eq!(report.replayed_records, 0);
+    assert_eq!(ledger.journal().head_seq(), 100);
+}
