@@ -137,7 +137,10 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
 }
 
 /// A loaded checkpoint (if any was usable) and the ones passed over.
-pub type Loaded = (Option<(CheckpointInfo, Projections)>, Vec<IgnoredCheckpoint>);
+pub type Loaded = (
+    Option<(CheckpointInfo, Projections)>,
+    Vec<IgnoredCheckpoint>,
+);
 
 /// The newest usable checkpoint at or below `max_seq`, with the ones passed over and why.
 pub fn load_newest(
