@@ -182,3 +182,26 @@ fn the_state_as_of_a_sequence_number_is_the_state_of_that_prefix() {
     let (past, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MIN))).unwrap();
     assert_eq!(past.head_seq(), 0);
 }
+
+/// An automatic checkpoint runs on its own thread while `close` (or `checkpoint`) writes one at
+/// the same seq: the two must not share a temporary file, or one rename fails.
+#[test]
+fn concurrent_checkpoints_at_the_same_seq_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    for n in 1..=2000 {
+        ledger.append(&[sample::signal(n, t(0))]).unwrap();
+    }
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2).map(|_| s.spawn(|| ledger.checkpoint())).collect();
+            for writer in writers {
+                let info = writer.join().unwrap().expect("checkpoint failed");
+                assert_eq!(info.seq, 2000);
+            }
+        });
+    }
+    drop(ledger);
+    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(2000));
+}
