@@ -86,8 +86,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Import a JSON Lines file of events as one atomic batch (creates the journal if DIR has
-    /// none). The whole file is checked first; on any error nothing is appended.
+    /// Append a JSON Lines file of events as one atomic batch.
+    ///
+    /// Creates the journal if DIR has none. The whole file is checked against the journal
+    /// first; on any error nothing is appended.
     Import(import::ImportArgs),
     /// Statistics of CLOSED trades (by exit time unless --by entry).
     Stats(query::StatsArgs),
@@ -109,8 +111,10 @@ enum Command {
     Replay(maintenance::ReplayArgs),
     /// Write a checkpoint of the projections now (takes the writer lock).
     Checkpoint(maintenance::CheckpointArgs),
-    /// Remove every checkpoint, rebuild the projections by full replay under this build's
-    /// projection version, and write a fresh checkpoint (takes the writer lock).
+    /// Rebuild the projections by full replay and write a fresh checkpoint.
+    ///
+    /// Removes every checkpoint first, so the state is rebuilt under this build's projection
+    /// version (takes the writer lock).
     Upgrade(maintenance::CheckpointArgs),
 }
 
