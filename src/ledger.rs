@@ -55,6 +55,9 @@ struct Inner {
     append_lock: Mutex<()>,
     records_since_checkpoint: AtomicU64,
     checkpoint_running: AtomicBool,
+    /// Serializes checkpoint writes: an automatic checkpoint and `checkpoint`/`close` at the
+    /// same seq would otherwise share one temporary file, and one of the renames would fail.
+    checkpoint_lock: Mutex<()>,
 }
 
 /// A journal with live projections. Clone to share between threads.
@@ -97,6 +100,7 @@ impl Ledger {
                 append_lock: Mutex::new(()),
                 records_since_checkpoint: AtomicU64::new(0),
                 checkpoint_running: AtomicBool::new(false),
+                checkpoint_lock: Mutex::new(()),
             }),
         }
     }
@@ -154,6 +158,10 @@ impl Ledger {
     /// Writes a checkpoint of the current state.
     pub fn checkpoint(&self) -> Result<CheckpointInfo, Error> {
         let inner = &*self.inner;
+        let _writing = inner
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let info = {
             let state = self.state();
             checkpoint::write(

@@ -2,9 +2,8 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
-
-use clap::Parser;
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -13,8 +12,12 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let args = cli::Cli::parse();
+    let args = match cli::parse_args() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
     match cli::run(args) {
         Ok(code) => code,
         Err(error) => {

@@ -84,7 +84,16 @@ fn reopening_from_a_checkpoint_equals_full_replay() {
         }
     }
     let live = ledger.query(|s| s.clone());
+    let journal_id = ledger.journal().meta().journal_id;
     drop(ledger);
+    // Dropping the last handle wrote a checkpoint at the head; remove it so that opening
+    // must use the older one and replay the rest.
+    let newest = checkpoint::describe(dir.path(), &journal_id)
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(newest.seq, 120, "the last drop writes a checkpoint");
+    std::fs::remove_file(&newest.path).unwrap();
     let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(90));
     assert_eq!(report.replayed_records, 30);
@@ -181,4 +190,27 @@ fn the_state_as_of_a_sequence_number_is_the_state_of_that_prefix() {
     assert_eq!(future.head_seq(), 12);
     let (past, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MIN))).unwrap();
     assert_eq!(past.head_seq(), 0);
+}
+
+/// An automatic checkpoint runs on its own thread while `close` (or `checkpoint`) writes one at
+/// the same seq: the two must not share a temporary file, or one rename fails.
+#[test]
+fn concurrent_checkpoints_at_the_same_seq_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    for n in 1..=2000 {
+        ledger.append(&[sample::signal(n, t(0))]).unwrap();
+    }
+    for _ in 0..20 {
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..2).map(|_| s.spawn(|| ledger.checkpoint())).collect();
+            for writer in writers {
+                let info = writer.join().unwrap().expect("checkpoint failed");
+                assert_eq!(info.seq, 2000);
+            }
+        });
+    }
+    drop(ledger);
+    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(2000));
 }

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use serde_json::json;
+use serde_json::{json, Value};
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions};
 use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
 use tradeledger::reader::JournalReader;
 use tradeledger::verify::VerifyReport;
 use tradeledger::{interchange, Durability};
+
+use super::maintenance;
 
 pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Result<ExitCode> {
     let options = JournalOptions {
@@ -158,6 +160,8 @@ pub fn dump(
 pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     let report = tradeledger::verify::verify(dir)?;
     let meta = &report.meta;
+    let head = report.last_seq.unwrap_or(0);
+    let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;
     if json_output {
         let value = json!({
             "head_seq": report.last_seq.unwrap_or(0),
@@ -170,6 +174,12 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             "last_hash": report.head_anchor,
             "live": report.live,
         });
+        let mut value = value;
+        if let Value::Object(fields) = &mut value {
+            for (name, field) in maintenance::status_json(&checkpoints) {
+                fields.insert(name.into(), field);
+            }
+        }
         println!("{value}");
     } else {
         println!("journal         {}", dir.display());
@@ -185,6 +195,9 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             "writer          {}",
             if report.live { "running" } else { "none" }
         );
+        for line in maintenance::status_lines(&checkpoints) {
+            println!("checkpoint      {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,13 @@
 //! Subcommands. Every command prints its result on stdout and diagnostics on stderr.
 
+mod export;
+mod human;
+mod import;
 mod journal_cmds;
+mod maintenance;
+mod options;
+mod query;
+mod tables;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,11 +86,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Append a JSON Lines file of events as one atomic batch.
+    ///
+    /// Creates the journal if DIR has none. The whole file is checked against the journal
+    /// first; on any error nothing is appended.
+    Import(import::ImportArgs),
+    /// Statistics of CLOSED trades (by exit time unless --by entry).
+    Stats(query::StatsArgs),
+    /// Trades by (entry_time, ticket), or one trade with --ticket.
+    Trades(query::TradesArgs),
+    /// Signals, most recent first.
+    Signals(query::SignalsArgs),
+    /// How many signals were executed.
+    ExecutionRate(query::ExecutionRateArgs),
+    /// Account snapshots of one account, by snapshot time.
+    Snapshots(query::SnapshotsArgs),
+    /// One row per UTC day on which trades were closed.
+    Daily(query::DailyArgs),
+    /// Winning, losing and breakeven days and the total over a range of days.
+    Summary(query::DailyArgs),
+    /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder.
+    Export(export::ExportArgs),
+    /// Summarize the state of the journal at a point of its history.
+    Replay(maintenance::ReplayArgs),
+    /// Write a checkpoint of the projections now (takes the writer lock).
+    Checkpoint(maintenance::CheckpointArgs),
+    /// Rebuild the projections by full replay and write a fresh checkpoint.
+    ///
+    /// Removes every checkpoint first, so the state is rebuilt under this build's projection
+    /// version (takes the writer lock).
+    Upgrade(maintenance::CheckpointArgs),
 }
 
 fn parse_durability(text: &str) -> Result<tradeledger::Durability, String> {
     tradeledger::Durability::parse(text)
         .ok_or_else(|| format!("unknown durability {text:?}: use buffered, sync or periodic:<ms>"))
+}
+
+/// Parses the command line. A usage error exits with 1 (clap's own default, 2, means "damaged"
+/// here); `--help` and `--version` print and exit with 0.
+pub fn parse_args() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|error| {
+        // Nothing more can be said if even this print fails.
+        let _ = error.print();
+        if error.use_stderr() {
+            ExitCode::from(EXIT_INPUT)
+        } else {
+            ExitCode::SUCCESS
+        }
+    })
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -108,6 +159,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from_seq,
             json: _,
         } => journal_cmds::tail(&dir, from_seq),
+        Command::Import(args) => import::run(&args),
+        Command::Stats(args) => query::stats(&args),
+        Command::Trades(args) => query::trades(&args),
+        Command::Signals(args) => query::signals(&args),
+        Command::ExecutionRate(args) => query::execution_rate(&args),
+        Command::Snapshots(args) => query::snapshots(&args),
+        Command::Daily(args) => query::daily(&args),
+        Command::Summary(args) => query::summary(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Replay(args) => maintenance::replay(&args),
+        Command::Checkpoint(args) => maintenance::checkpoint(&args),
+        Command::Upgrade(args) => maintenance::upgrade(&args),
     }
 }
 

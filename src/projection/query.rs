@@ -222,6 +222,11 @@ impl Projections {
         latest.map(|record| self.snapshot_view(record))
     }
 
+    /// The accounts that have snapshots, ascending.
+    pub fn snapshot_accounts(&self) -> Vec<u64> {
+        self.snapshots.by_account.keys().copied().collect()
+    }
+
     /// Snapshots of `account` with snapshot_time in `range`, by snapshot_time, then seq.
     pub fn snapshots_between(&self, account: u64, range: TimeRange) -> Vec<SnapshotView> {
         let rows = self.snapshots.between(account, range.from, range.to);

@@ -1,0 +1,215 @@
+//! `export --csv`: the four tables as CSV files, one row per §5 object, the header row being
+//! the object's field names in order. Values are written as in `--json` (decimals exact with
+//! their scale, timestamps RFC 3339 UTC, upper-case enums, `true`/`false`), `null` as an
+//! empty cell.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use tradeledger::projection::{Projections, TimeRange, TradeFilter};
+
+use super::options::{print_json, write_stdout, Source};
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub source: Source,
+    /// The folder to write the CSV files into (created if missing; files are replaced).
+    #[arg(long, value_name = "OUTDIR")]
+    pub csv: PathBuf,
+}
+
+pub const TRADE_FIELDS: &[&str] = &[
+    "ticket",
+    "symbol",
+    "trade_type",
+    "status",
+    "volume",
+    "entry_price",
+    "entry_time",
+    "exit_price",
+    "exit_time",
+    "profit",
+    "pips",
+    "commission",
+    "swap",
+    "duration_seconds",
+    "stop_loss",
+    "take_profit",
+    "magic_number",
+    "account_number",
+    "strategy_name",
+    "signal_id",
+    "signal_confidence",
+    "signal_reason",
+    "ml_enhanced",
+    "ml_confidence",
+    "ai_approved",
+    "ai_reasoning",
+    "comment",
+    "close_reason",
+];
+
+pub const SIGNAL_FIELDS: &[&str] = &[
+    "signal_id",
+    "symbol",
+    "signal_type",
+    "timestamp",
+    "price",
+    "stop_loss",
+    "take_profit",
+    "confidence",
+    "reason",
+    "strategy_name",
+    "timeframe",
+    "ml_enhanced",
+    "ml_confidence",
+    "ml_agreed",
+    "executed",
+    "execution_reason",
+    "ticket",
+];
+
+pub const SNAPSHOT_FIELDS: &[&str] = &[
+    "account_number",
+    "server",
+    "broker",
+    "balance",
+    "equity",
+    "profit",
+    "margin",
+    "margin_free",
+    "margin_level",
+    "open_positions",
+    "total_volume",
+    "snapshot_time",
+];
+
+pub const DAY_FIELDS: &[&str] = &[
+    "date",
+    "account_number",
+    "total_trades",
+    "winning_trades",
+    "losing_trades",
+    "breakeven_trades",
+    "gross_profit",
+    "gross_loss",
+    "net_profit",
+    "win_rate",
+    "profit_factor",
+    "average_win",
+    "average_loss",
+    "largest_win",
+    "largest_loss",
+    "end_balance",
+    "end_equity",
+];
+
+pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let out = args.csv.as_path();
+    let state = args.source.load()?;
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let counts = write_tables(&state, out)?;
+    if args.source.json {
+        let files: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(name, rows)| (name.to_string(), (*rows).into()))
+            .collect();
+        print_json(&serde_json::json!({ "dir": out.display().to_string(), "rows": files }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let written: Vec<String> = counts
+        .iter()
+        .map(|(name, rows)| format!("{name} ({rows} rows)"))
+        .collect();
+    write_stdout(&format!(
+        "wrote {} into {}\n",
+        written.join(", "),
+        out.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the four files; returns each file name with its number of rows.
+pub fn write_tables(state: &Projections, out: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
+    let trades = state.trades(&TradeFilter::default());
+    // Oldest first: by timestamp, then seq (the reverse of `signals`' order).
+    let mut signals = state.recent_signals(None, usize::MAX);
+    signals.reverse();
+    let snapshots: Vec<_> = state
+        .snapshot_accounts()
+        .into_iter()
+        .flat_map(|account| state.snapshots_between(account, TimeRange::ALL))
+        .collect();
+    let days = state.daily_performance(None, None, None)?;
+    Ok(vec![
+        write_csv(out, "trades.csv", TRADE_FIELDS, &trades)?,
+        write_csv(out, "signals.csv", SIGNAL_FIELDS, &signals)?,
+        write_csv(out, "snapshots.csv", SNAPSHOT_FIELDS, &snapshots)?,
+        write_csv(out, "daily.csv", DAY_FIELDS, &days)?,
+    ])
+}
+
+fn write_csv<T: Serialize>(
+    out: &Path,
+    name: &'static str,
+    header: &[&str],
+    rows: &[T],
+) -> anyhow::Result<(&'static str, usize)> {
+    let path = out.join(name);
+    let failed = |what: &str| format!("cannot {what} {}", path.display());
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_path(&path)
+        .with_context(|| failed("create"))?;
+    writer
+        .write_record(header)
+        .with_context(|| failed("write"))?;
+    for row in rows {
+        writer.serialize(row).with_context(|| failed("write"))?;
+    }
+    writer.flush().with_context(|| failed("write"))?;
+    Ok((name, rows.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tradeledger::event::Timestamp;
+    use tradeledger::sample;
+
+    fn header_of<T: Serialize>(row: &T) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.serialize(row).unwrap();
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        text.lines().next().unwrap().to_string()
+    }
+
+    /// The hand-written headers are the field names the views serialize, in their order.
+    #[test]
+    fn headers_match_the_serialized_views() {
+        let t = Timestamp::from_nanos(1_700_000_000_000_000_000);
+        let mut state = Projections::new();
+        let events = [
+            sample::signal(1, t),
+            sample::trade_opened(1, t),
+            sample::trade_closed(1, t, "1.5"),
+            sample::account_snapshot(7, t, "1000"),
+        ];
+        for (seq, event) in (1..).zip(&events) {
+            state.apply(seq, t, event);
+        }
+        let trade = state.trade_by_ticket(1).unwrap();
+        let signal = state.recent_signals(None, 1).remove(0);
+        let snapshot = state.latest_snapshot(7).unwrap();
+        let day = state.daily_performance(None, None, None).unwrap().remove(0);
+        assert_eq!(header_of(&trade), TRADE_FIELDS.join(","));
+        assert_eq!(header_of(&signal), SIGNAL_FIELDS.join(","));
+        assert_eq!(header_of(&snapshot), SNAPSHOT_FIELDS.join(","));
+        assert_eq!(header_of(&day), DAY_FIELDS.join(","));
+    }
+}

@@ -1,0 +1,204 @@
+//! Human-readable output: aligned tables and `name  value` lists.
+//!
+//! Money and derived ratios are rounded to 2 places here (and only here: `--json` prints them
+//! exactly). Prices, volumes and pips are shown as stored, since rounding a price of 1.10450
+//! to 1.10 would hide the information a reader looks for.
+
+use std::fmt::Display;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::Serialize;
+use serde_json::Value;
+
+/// How a column is aligned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A table: a header row and rows of cells, printed with columns padded to their widest cell.
+pub struct Table {
+    headers: Vec<(&'static str, Align)>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[(&'static str, Align)]) -> Table {
+        Table {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.headers.len());
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|(h, _)| width(h)).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(cell));
+            }
+        }
+        let headers: Vec<String> = self.headers.iter().map(|(h, _)| h.to_string()).collect();
+        let mut out = String::new();
+        for row in std::iter::once(&headers).chain(&self.rows) {
+            let cells = row.iter().zip(&widths).zip(&self.headers);
+            let padded: Vec<String> = cells
+                .map(|((cell, w), (_, align))| pad(cell, *w, *align))
+                .collect();
+            out.push_str(padded.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+fn pad(text: &str, to: usize, align: Align) -> String {
+    let fill = " ".repeat(to.saturating_sub(width(text)));
+    match align {
+        Align::Left => format!("{text}{fill}"),
+        Align::Right => format!("{fill}{text}"),
+    }
+}
+
+/// `name  value` lines, the names padded to the longest.
+pub fn pairs(rows: &[(&str, String)]) -> String {
+    let longest = rows.iter().map(|(name, _)| width(name)).max().unwrap_or(0);
+    let mut out = String::new();
+    for (name, value) in rows {
+        out.push_str(pad(name, longest, Align::Left).as_str());
+        out.push_str("  ");
+        out.push_str(value);
+        out.push('\n');
+    }
+    out
+}
+
+/// Money or a ratio, rounded half away from zero to 2 places: `1234.5` → `1234.50`.
+pub fn money(value: Decimal) -> String {
+    let mut rounded = value.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    rounded.rescale(2);
+    if rounded.is_zero() {
+        rounded.set_sign_positive(true);
+    }
+    rounded.to_string()
+}
+
+pub fn opt_money(value: Option<Decimal>) -> String {
+    value.map_or_else(|| "-".into(), money)
+}
+
+/// A price, volume or pip count as stored (a negative zero shows as zero).
+pub fn exact(value: Decimal) -> String {
+    let mut value = value;
+    if value.is_zero() {
+        value.set_sign_positive(true);
+    }
+    value.to_string()
+}
+
+pub fn opt_exact(value: Option<Decimal>) -> String {
+    value.map_or_else(|| "-".into(), exact)
+}
+
+pub fn opt<T: Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+pub fn percent(value: Decimal) -> String {
+    format!("{} %", money(value))
+}
+
+/// Every field of a §5 object as `name  value` lines, in the object's order, values exact.
+pub fn object<T: Serialize>(value: &T) -> anyhow::Result<String> {
+    let text = serde_json::to_string(value)?;
+    let fields: OrderedFields = serde_json::from_str(&text)?;
+    let rows: Vec<(&str, String)> = fields
+        .0
+        .iter()
+        .map(|(name, value)| (name.as_str(), value_text(value)))
+        .collect();
+    Ok(pairs(&rows))
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::Null => "-".into(),
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The fields of a JSON object in their written order (`serde_json::Map` sorts them).
+struct OrderedFields(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for OrderedFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = OrderedFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedFields, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    fields.push(entry);
+                }
+                Ok(OrderedFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dec(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero_to_two_places() {
+        assert_eq!(money(dec("2.345")), "2.35");
+        assert_eq!(money(dec("-2.345")), "-2.35");
+        assert_eq!(money(dec("66.666666666666666666666666667")), "66.67");
+        assert_eq!(money(dec("5")), "5.00");
+        assert_eq!(money(dec("-0.001")), "0.00");
+    }
+
+    #[test]
+    fn tables_align_columns() {
+        let mut table = Table::new(&[("name", Align::Left), ("n", Align::Right)]);
+        table.row(vec!["a".into(), "10".into()]);
+        table.row(vec!["long".into(), "5".into()]);
+        assert_eq!(table.render(), "name   n\na     10\nlong   5\n");
+    }
+
+    #[test]
+    fn objects_keep_their_field_order() {
+        #[derive(Serialize)]
+        struct Row {
+            zeta: u32,
+            alpha: Option<u32>,
+        }
+        let text = object(&Row {
+            zeta: 1,
+            alpha: None,
+        })
+        .unwrap();
+        assert_eq!(text, "zeta   1\nalpha  -\n");
+    }
+}

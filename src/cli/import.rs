@@ -1,0 +1,161 @@
+//! `import`: a JSON Lines file of events (`docs/INTERCHANGE.md` §2) appended as one atomic
+//! batch. The whole file is parsed and checked against the journal's state (§3) before the
+//! writer is even opened, so a rejected file leaves the journal byte for byte as it was.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use serde_json::json;
+use tradeledger::event::Event;
+use tradeledger::interchange::{read_events, InputError};
+use tradeledger::journal::{JournalOptions, OpenMode, META_FILE_NAME};
+use tradeledger::ledger::{load_read_only, Ledger, LedgerError};
+use tradeledger::projection::{Projections, Violation};
+use tradeledger::writer::Appended;
+
+use super::human;
+use super::options::{print_json, write_stdout};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The journal folder; a journal with default settings is created if it has none.
+    pub dir: PathBuf,
+    /// The JSON Lines file of events; `-` reads standard input.
+    pub file: PathBuf,
+    /// Print what was imported as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The events of the input, with their line numbers.
+struct Input {
+    name: String,
+    lines: Vec<u64>,
+    events: Vec<Event>,
+}
+
+pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let input = read_input(&args.file)?;
+    let exists = args.dir.join(META_FILE_NAME).exists();
+    if !input.events.is_empty() {
+        // Checked before the writer is opened: opening it may write (recovery, watermark).
+        let state = if exists {
+            load_read_only(&args.dir, None)?.0
+        } else {
+            Projections::new()
+        };
+        state
+            .check_batch(&input.events)
+            .map_err(|(index, violation)| rejected(&input, index, &violation))?;
+    } else if exists {
+        return report(args, &input, false, None);
+    }
+    let ledger = if exists {
+        Ledger::open(&args.dir, &OpenMode::default())?.0
+    } else {
+        Ledger::create(&args.dir, &JournalOptions::default())?
+    };
+    let appended = if input.events.is_empty() {
+        None
+    } else {
+        // Checked again under the writer lock, against the state the batch is applied to.
+        let appended = ledger.append(&input.events).map_err(|error| match error {
+            LedgerError::Rejected { index, violation } => rejected(&input, index, &violation),
+            LedgerError::Storage(error) => error.into(),
+        })?;
+        Some(appended)
+    };
+    ledger.close()?;
+    report(args, &input, !exists, appended)
+}
+
+fn read_input(file: &Path) -> anyhow::Result<Input> {
+    let parsed = if file == Path::new("-") {
+        read_events(std::io::stdin().lock())
+    } else {
+        let opened = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        read_events(BufReader::new(opened))
+    };
+    let name = if file == Path::new("-") {
+        "standard input".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let parsed = parsed
+        .map_err(|error: InputError| anyhow::anyhow!("{name}: {error}; nothing was imported"))?;
+    let (lines, events) = parsed.into_iter().unzip();
+    Ok(Input {
+        name,
+        lines,
+        events,
+    })
+}
+
+/// `FILE: line 7, field "ticket": ticket 1001 already exists (rule "duplicate ticket")`.
+fn rejected(input: &Input, index: usize, violation: &Violation) -> anyhow::Error {
+    let line = input.lines.get(index).copied().unwrap_or_default();
+    anyhow::anyhow!(
+        "{}: line {line}, field \"{}\": {} (rule \"{}\"); nothing was imported",
+        input.name,
+        violation.field,
+        violation.detail,
+        violation.rule
+    )
+}
+
+fn report(
+    args: &ImportArgs,
+    input: &Input,
+    created: bool,
+    appended: Option<Appended>,
+) -> anyhow::Result<ExitCode> {
+    let mut counts: BTreeMap<u16, (&str, u64)> = BTreeMap::new();
+    for event in &input.events {
+        let kind = event.kind();
+        counts.entry(kind as u16).or_insert((kind.name(), 0)).1 += 1;
+    }
+    if args.json {
+        let events: serde_json::Map<String, serde_json::Value> = counts
+            .values()
+            .map(|(name, n)| (name.to_string(), json!(n)))
+            .collect();
+        print_json(&json!({
+            "created": created,
+            "appended": input.events.len(),
+            "first_seq": appended.as_ref().map(|a| a.first_seq),
+            "last_seq": appended.as_ref().map(|a| a.last_seq),
+            "events": events,
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = args.dir.display();
+    if created {
+        write_stdout(&format!("created journal {dir}\n"))?;
+    }
+    match appended {
+        None => write_stdout(&format!(
+            "{} holds no events: nothing was imported into {dir}\n",
+            input.name
+        ))?,
+        Some(a) => {
+            let rows: Vec<(&str, String)> = counts
+                .values()
+                .map(|(name, n)| (*name, n.to_string()))
+                .collect();
+            write_stdout(&format!(
+                "imported {} events from {} into {dir} (seq {}..={}):\n{}",
+                input.events.len(),
+                input.name,
+                a.first_seq,
+                a.last_seq,
+                human::pairs(&rows)
+            ))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! What the read-only commands share: the journal and point of history they read, option
+//! parsers for the `T` and `D` bounds of `docs/INTERCHANGE.md` §5, and JSON output.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::Args;
+use serde::Serialize;
+use tradeledger::event::{Timestamp, TradeStatus};
+use tradeledger::ledger::{load_read_only, AsOf};
+use tradeledger::projection::Projections;
+
+use super::journal_cmds::parse_time_bound;
+
+/// The journal a read-only command reads, and at which point of its history.
+#[derive(Args)]
+pub struct Source {
+    /// The journal folder.
+    pub dir: PathBuf,
+    /// Read the state at a point of history: after sequence number SEQ, or after the records
+    /// appended at or before TIME (RFC 3339, or a date meaning its last nanosecond).
+    #[arg(long, value_name = "SEQ|TIME", value_parser = parse_as_of)]
+    pub as_of: Option<AsOf>,
+    /// Print one JSON document (docs/INTERCHANGE.md §5) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Source {
+    /// The projections at the chosen point, read without the writer lock and without writing.
+    pub fn load(&self) -> anyhow::Result<Projections> {
+        let (state, report) = load_read_only(&self.dir, self.as_of)?;
+        for ignored in &report.ignored_checkpoints {
+            tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");
+        }
+        if let Some(AsOf::Seq(seq)) = self.as_of {
+            if state.head_seq() < seq {
+                anyhow::bail!(
+                    "--as-of {seq}: {} holds records up to seq {} only",
+                    self.dir.display(),
+                    state.head_seq()
+                );
+            }
+        }
+        if state.ignored_events() > 0 {
+            tracing::warn!(
+                count = state.ignored_events(),
+                "the journal holds events that the current rules refuse; they were skipped"
+            );
+        }
+        Ok(state)
+    }
+}
+
+/// `--as-of`: digits are a sequence number; anything else a time (a date means its end).
+pub fn parse_as_of(text: &str) -> Result<AsOf, String> {
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text
+            .parse()
+            .map(AsOf::Seq)
+            .map_err(|e| format!("sequence number {text}: {e}"));
+    }
+    parse_to(text).map(AsOf::Time)
+}
+
+fn time_bound(text: &str, end_of_day: bool) -> Result<Timestamp, String> {
+    parse_time_bound(text, end_of_day).map_err(|_| {
+        format!(
+            "{text:?} is neither an RFC 3339 time with an offset (Z or +hh:mm) nor a date YYYY-MM-DD"
+        )
+    })
+}
+
+/// A `T` lower bound: RFC 3339, or a date meaning its 00:00:00Z.
+pub fn parse_from(text: &str) -> Result<Timestamp, String> {
+    time_bound(text, false)
+}
+
+/// A `T` upper bound: RFC 3339, or a date meaning its 23:59:59.999999999Z.
+pub fn parse_to(text: &str) -> Result<Timestamp, String> {
+    time_bound(text, true)
+}
+
+/// A `D` bound: a calendar date `YYYY-MM-DD` (UTC).
+pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    let well_formed = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+    well_formed
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{text:?} is not a date YYYY-MM-DD"))
+}
+
+/// `--status`, case-insensitive.
+pub fn parse_status(text: &str) -> Result<TradeStatus, String> {
+    TradeStatus::parse(text).ok_or_else(|| {
+        format!("{text:?} is not a status: use PENDING, OPEN, CLOSED, CANCELLED or FAILED")
+    })
+}
+
+/// Prints `value` as one JSON document on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string(value).context("serialize the result as JSON")?;
+    text.push('\n');
+    write_stdout(&text)
+}
+
+/// Writes `text` to stdout and flushes it.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("write to stdout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn as_of_is_a_seq_or_a_time() {
+        assert_eq!(parse_as_of("42"), Ok(AsOf::Seq(42)));
+        let end = Timestamp::parse_rfc3339("2024-01-02T23:59:59.999999999Z").unwrap();
+        assert_eq!(parse_as_of("2024-01-02"), Ok(AsOf::Time(end)));
+        assert!(parse_as_of("2024-01-02T10:00:00").is_err());
+        assert!(parse_as_of("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn dates_are_strict() {
+        assert!(parse_date("2024-01-02").is_ok());
+        assert!(parse_date("2024-1-2").is_err());
+        assert!(parse_date("2024-01-02T00:00:00Z").is_err());
+        assert!(parse_date("2024-02-30").is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! The tables of the list commands (`trades`, `signals`, `snapshots`, `daily`) for humans.
+
+use tradeledger::projection::{DayView, SignalView, SnapshotView, TradeView};
+
+use super::human::{money, opt, opt_exact, opt_money, percent, Align, Table};
+
+/// A column header and its alignment, for the tables below.
+const fn left(name: &'static str) -> (&'static str, Align) {
+    (name, Align::Left)
+}
+
+const fn right(name: &'static str) -> (&'static str, Align) {
+    (name, Align::Right)
+}
+
+pub fn trades(trades: &[TradeView]) -> String {
+    if trades.is_empty() {
+        return "no trades\n".into();
+    }
+    let mut table = Table::new(&[
+        right("ticket"),
+        left("status"),
+        left("type"),
+        left("symbol"),
+        right("volume"),
+        right("entry price"),
+        left("entry time"),
+        right("exit price"),
+        left("exit time"),
+        right("profit"),
+        right("account"),
+    ]);
+    for t in trades {
+        table.row(vec![
+            t.ticket.to_string(),
+            t.status.to_string(),
+            t.trade_type.to_string(),
+            t.symbol.clone(),
+            opt_exact(Some(t.volume)),
+            opt_exact(Some(t.entry_price)),
+            t.entry_time.to_string(),
+            opt_exact(t.exit_price),
+            opt(t.exit_time),
+            opt_money(t.profit),
+            opt(t.account_number),
+        ]);
+    }
+    table.render()
+}
+
+pub fn signals(signals: &[SignalView]) -> String {
+    if signals.is_empty() {
+        return "no signals\n".into();
+    }
+    let mut table = Table::new(&[
+        right("signal"),
+        left("time"),
+        left("symbol"),
+        left("type"),
+        right("price"),
+        right("confidence"),
+        left("strategy"),
+        left("timeframe"),
+        left("executed"),
+        right("ticket"),
+    ]);
+    for s in signals {
+        table.row(vec![
+            s.signal_id.to_string(),
+            s.timestamp.to_string(),
+            s.symbol.clone(),
+            s.signal_type.to_string(),
+            opt_exact(Some(s.price)),
+            s.confidence.to_string(),
+            s.strategy_name.clone(),
+            s.timeframe.clone(),
+            if s.executed { "yes" } else { "no" }.into(),
+            opt(s.ticket),
+        ]);
+    }
+    table.render()
+}
+
+pub fn snapshots(snapshots: &[SnapshotView]) -> String {
+    let mut table = Table::new(&[
+        left("time"),
+        right("account"),
+        right("balance"),
+        right("equity"),
+        right("profit"),
+        right("margin"),
+        right("free margin"),
+        right("margin level"),
+        right("positions"),
+        right("volume"),
+    ]);
+    for s in snapshots {
+        table.row(vec![
+            s.snapshot_time.to_string(),
+            s.account_number.to_string(),
+            money(s.balance),
+            money(s.equity),
+            opt_money(s.profit),
+            opt_money(s.margin),
+            opt_money(s.margin_free),
+            opt_money(s.margin_level),
+            s.open_positions.to_string(),
+            opt_exact(Some(s.total_volume)),
+        ]);
+    }
+    table.render()
+}
+
+pub fn days(days: &[DayView]) -> String {
+    if days.is_empty() {
+        return "no closed trades in the range\n".into();
+    }
+    let mut table = Table::new(&[
+        left("date"),
+        right("trades"),
+        right("won"),
+        right("lost"),
+        right("even"),
+        right("gross profit"),
+        right("gross loss"),
+        right("net profit"),
+        right("win rate"),
+        right("profit factor"),
+        right("end balance"),
+        right("end equity"),
+    ]);
+    for d in days {
+        table.row(vec![
+            d.date.to_string(),
+            d.total_trades.to_string(),
+            d.winning_trades.to_string(),
+            d.losing_trades.to_string(),
+            d.breakeven_trades.to_string(),
+            money(d.gross_profit),
+            money(d.gross_loss),
+            money(d.net_profit),
+            percent(d.win_rate),
+            opt_money(d.profit_factor),
+            opt_money(d.end_balance),
+            opt_money(d.end_equity),
+        ]);
+    }
+    table.render()
+}
