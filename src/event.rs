@@ -59,10 +59,23 @@ impl Timestamp {
 
     /// Parses RFC 3339 with a mandatory offset (`Z` or `±hh:mm`), up to nanoseconds.
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
+        if fraction_digits(text) > 9 {
+            // chrono would silently drop the digits beyond nanoseconds.
+            return Err(TimestampError::TooPrecise);
+        }
         let time =
             DateTime::parse_from_rfc3339(text).map_err(|_| TimestampError::NotRfc3339WithOffset)?;
         Timestamp::from_datetime(time.with_timezone(&Utc)).ok_or(TimestampError::OutOfRange)
     }
+}
+
+/// Digits after the decimal point of the seconds (0 when there is none).
+fn fraction_digits(text: &str) -> usize {
+    let Some(dot) = text.find('.') else { return 0 };
+    text[dot + 1..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count()
 }
 
 /// Why a timestamp string was refused.
@@ -70,13 +83,19 @@ impl Timestamp {
 pub enum TimestampError {
     NotRfc3339WithOffset,
     OutOfRange,
+    TooPrecise,
 }
+
+impl std::error::Error for TimestampError {}
 
 impl fmt::Display for TimestampError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TimestampError::NotRfc3339WithOffset => {
                 f.write_str("not an RFC 3339 timestamp with an offset (Z or +hh:mm)")
+            }
+            TimestampError::TooPrecise => {
+                f.write_str("more than 9 fractional digits (finer than a nanosecond)")
             }
             TimestampError::OutOfRange => {
                 f.write_str("timestamp outside 1677-09-21..2262-04-11 (nanoseconds in i64)")
@@ -520,6 +539,10 @@ mod tests {
         assert_eq!(
             Timestamp::parse_rfc3339("2300-01-02T10:00:00Z"),
             Err(TimestampError::OutOfRange)
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2024-01-02T10:00:00.1234567891Z"),
+            Err(TimestampError::TooPrecise)
         );
     }
 

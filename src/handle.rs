@@ -293,3 +293,17 @@ fn block_on_disk<R>(work: impl FnOnce() -> R) -> R {
         _ => work(),
     }
 }
+
+/// The paper trader (`demo`) journals through the handle. A batch that was held rather than
+/// written (Continue policy) is reported to the trader as a failure: it is not in the journal.
+impl crate::demo::EventSink for JournalHandle {
+    async fn append(&self, events: Vec<Event>) -> Result<u64, crate::demo::SinkError> {
+        match JournalHandle::append(self, events).await {
+            Ok(Receipt::Written { last_seq, .. }) => Ok(last_seq),
+            Ok(Receipt::Held { held_events }) => Err(crate::demo::SinkError::new(format!(
+                "journal failed; batch held in memory ({held_events} events held)"
+            ))),
+            Err(error) => Err(crate::demo::SinkError::new(error.to_string())),
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Subcommands. Every command prints its result on stdout and diagnostics on stderr.
 
+mod demo_cmd;
 mod export;
 mod human;
 mod import;
@@ -37,6 +38,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Paper-trade the bundled EURUSD bars, journaling every signal, fill, close and snapshot.
+    Demo(demo_cmd::DemoArgs),
     /// Create a journal in DIR (created if missing, must be empty).
     Init {
         dir: PathBuf,
@@ -159,6 +162,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             from_seq,
             json: _,
         } => journal_cmds::tail(&dir, from_seq),
+        Command::Demo(args) => demo_cmd::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Stats(args) => query::stats(&args),
         Command::Trades(args) => query::trades(&args),

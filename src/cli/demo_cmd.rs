@@ -1,0 +1,254 @@
+//! `tradeledger demo`: the paper trader on the bundled EURUSD bars, journaling everything
+//! through the async handle, then a report (`docs/DEMO.md`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rust_decimal::Decimal;
+use tradeledger::demo::{self, DemoConfig, DemoSummary, TraderConfig};
+use tradeledger::format::META_FLAG_DEMO;
+use tradeledger::handle::{FailurePolicy, JournalHandle};
+use tradeledger::journal::{read_meta, JournalOptions};
+use tradeledger::ledger::Ledger;
+use tradeledger::projection::{TimeBasis, TimeRange};
+use tradeledger::Durability;
+
+/// The bundled data: 5,000 hourly EURUSD bars (see `fixtures/README.md`).
+const BUNDLED_BARS: &str = include_str!("../../fixtures/eurusd_h1_2017_2018.csv");
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Journal folder; a journal left by an earlier demo run is replaced, anything else refused.
+    #[arg(default_value = "demo-journal")]
+    dir: PathBuf,
+    /// buffered | sync | periodic:<ms>
+    #[arg(long, default_value = "buffered", value_parser = super::parse_durability)]
+    durability: Durability,
+    /// Bars (CSV with columns time,Open,High,Low,Close,Volume); default: the bundled EURUSD.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Use only the first N bars.
+    #[arg(long)]
+    bars: Option<usize>,
+    /// Fast/slow moving-average periods of the first trader.
+    #[arg(long, default_value_t = 10)]
+    fast: usize,
+    #[arg(long, default_value_t = 30)]
+    slow: usize,
+    /// Fast/slow periods of the second trader (runs side by side on the same account).
+    #[arg(long, default_value_t = 5)]
+    fast2: usize,
+    #[arg(long, default_value_t = 20)]
+    slow2: usize,
+    /// Stop loss and take profit, in pips.
+    #[arg(long, default_value = "30")]
+    stop_loss_pips: Decimal,
+    #[arg(long, default_value = "60")]
+    take_profit_pips: Decimal,
+    /// Order size in lots.
+    #[arg(long, default_value = "0.10")]
+    lots: Decimal,
+    /// Wait this long between cycles, so that `tradeledger tail DIR` can follow live.
+    #[arg(long, default_value_t = 0)]
+    realtime_ms: u64,
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let config = config_from(args);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("demo settings: {e}"))?;
+    let bars = match &args.data {
+        Some(path) => demo::load_bars(path, args.bars)?,
+        None => demo::parse_bars(BUNDLED_BARS, args.bars)?,
+    };
+    prepare_dir(&args.dir)?;
+    let options = JournalOptions {
+        durability: args.durability,
+        flags: META_FLAG_DEMO,
+        ..JournalOptions::default()
+    };
+    let ledger = Ledger::create(&args.dir, &options)?;
+    let handle = JournalHandle::new(
+        ledger,
+        FailurePolicy::Continue {
+            held_events_max: 1_000_000,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let progress = progress_bar(bars.len() as u64);
+    let started = Instant::now();
+    let summary = runtime.block_on(demo::run(config, &bars, Arc::new(handle.clone()), |done| {
+        progress.set_position(done as u64)
+    }));
+    let elapsed = started.elapsed();
+    progress.finish_and_clear();
+    report(args, &handle, &summary, elapsed)?;
+    runtime.block_on(handle.close())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_from(args: &DemoArgs) -> DemoConfig {
+    DemoConfig {
+        traders: vec![
+            TraderConfig::new(
+                &format!("ma_crossover_{}_{}", args.fast, args.slow),
+                args.fast,
+                args.slow,
+            ),
+            TraderConfig::new(
+                &format!("ma_crossover_{}_{}", args.fast2, args.slow2),
+                args.fast2,
+                args.slow2,
+            ),
+        ],
+        stop_loss_pips: args.stop_loss_pips,
+        take_profit_pips: args.take_profit_pips,
+        volume_lots: args.lots,
+        realtime_delay_ms: args.realtime_ms,
+        ..DemoConfig::default()
+    }
+}
+
+/// An empty or missing folder is used; a demo journal is replaced (saying so); anything
+/// else — a real journal included — is refused and left untouched.
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    let is_empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
+    };
+    if is_empty {
+        return Ok(());
+    }
+    match read_meta(dir) {
+        Ok(meta) if meta.flags & META_FLAG_DEMO != 0 => {
+            eprintln!("replacing the demo journal left in {} by an earlier run", dir.display());
+            std::fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))
+        }
+        Ok(_) => bail!(
+            "{} holds a journal that is not a demo journal; refusing to touch it (choose another folder)",
+            dir.display()
+        ),
+        Err(_) => bail!(
+            "{} is not empty and is not a demo journal; refusing to touch it (choose another folder)",
+            dir.display()
+        ),
+    }
+}
+
+fn progress_bar(bars: u64) -> ProgressBar {
+    let bar = ProgressBar::new(bars);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} trading {pos}/{len} bars [{bar:40}] {per_sec} {eta}",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn report(
+    args: &DemoArgs,
+    handle: &JournalHandle,
+    summary: &DemoSummary,
+    elapsed: std::time::Duration,
+) -> anyhow::Result<()> {
+    let stats =
+        handle.query(|s| s.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None))?;
+    let days = handle.query(|s| s.daily_performance(None, None, None))?;
+    let health = handle.health();
+    let events = summary.events_appended_total();
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let dir = args.dir.display();
+    println!(
+        "Paper trading on {} bars of EURUSD H1 ({} traders, one account)",
+        summary.bars_processed,
+        summary.traders.len()
+    );
+    println!();
+    println!(
+        "trades closed     {:>12}   (wins {}, losses {}, breakeven {})",
+        stats.total_trades, stats.winning_trades, stats.losing_trades, stats.breakeven_trades
+    );
+    println!("win rate          {:>11}%", round2(stats.win_rate));
+    println!(
+        "profit factor     {:>12}",
+        stats.profit_factor.map_or("n/a".into(), round2)
+    );
+    println!(
+        "total profit      {:>12}   USD (price moves)",
+        round2(stats.total_profit)
+    );
+    println!(
+        "commission        {:>12}   USD",
+        round2(summary.commission_usd)
+    );
+    println!(
+        "net profit        {:>12}   USD (balance {} -> {})",
+        round2(summary.net_profit_usd),
+        round2(summary.initial_balance_usd),
+        round2(summary.final_balance_usd)
+    );
+    println!("open positions    {:>12}", summary.open_positions);
+    println!();
+    println!("last days of daily performance:");
+    println!("  date          trades   net profit   end balance");
+    for day in days.iter().rev().take(5).rev() {
+        println!(
+            "  {}  {:>6}   {:>10}   {:>11}",
+            day.date,
+            day.total_trades,
+            round2(day.net_profit),
+            day.end_balance.map_or("-".into(), round2)
+        );
+    }
+    println!();
+    println!(
+        "events written    {events:>12}   in {} batches, {} failed",
+        summary.batches_appended, summary.append_failures
+    );
+    println!(
+        "journal size      {:>12}   bytes ({} durability)",
+        health.bytes_appended, args.durability
+    );
+    println!(
+        "throughput        {:>12.0}   events/s ({:.2} s)",
+        events as f64 / seconds,
+        seconds
+    );
+    let p = |q| {
+        summary
+            .latency_percentile_ns(q)
+            .map_or("-".into(), |ns| format!("{:.1} µs", ns as f64 / 1000.0))
+    };
+    println!(
+        "append latency    p50 {}  p99 {}  p99.9 {}  max {}",
+        p(50.0),
+        p(99.0),
+        p(99.9),
+        p(100.0)
+    );
+    println!();
+    println!("explore the journal:");
+    for command in ["stats", "trades --open", "daily", "verify"] {
+        println!("  tradeledger {command} {dir}");
+    }
+    Ok(())
+}
+
+fn round2(value: Decimal) -> String {
+    value
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .to_string()
+}
