@@ -159,6 +159,7 @@ impl Journal {
 
     /// Opens an existing journal for writing, recovering its tail (`docs/RECOVERY.md`).
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Journal, Error> {
+        let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         let meta = read_meta(dir)?;
         let lock = lock_writer(dir)?;
         remove_prepared_files(dir)?;

@@ -157,6 +157,7 @@ impl Ledger {
 
     /// Writes a checkpoint of the current state.
     pub fn checkpoint(&self) -> Result<CheckpointInfo, Error> {
+        let _span = tracing::info_span!("checkpoint").entered();
         let inner = &*self.inner;
         let _writing = inner
             .checkpoint_lock
