@@ -112,6 +112,14 @@ fn prune(dir: &Path) -> Result<(), Error> {
     for (_, path) in found.into_iter().skip(CHECKPOINTS_KEPT) {
         fs::remove_file(&path).map_err(io_error(&path, "remove old checkpoint"))?;
     }
+    // A crash between create and rename leaves a temporary file; only the writer process
+    // writes checkpoints, one at a time, so any other one is stale.
+    for entry in fs::read_dir(dir).map_err(io_error(dir, "list checkpoints"))? {
+        let path = entry.map_err(io_error(dir, "list checkpoints"))?.path();
+        if path.extension().is_some_and(|e| e == "tmp") {
+            fs::remove_file(&path).map_err(io_error(&path, "remove stale temporary checkpoint"))?;
+        }
+    }
     Ok(())
 }
 

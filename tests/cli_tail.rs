@@ -40,7 +40,11 @@ fn start_tail(args: &[&str]) -> (Child, mpsc::Receiver<u64>) {
 
 fn collect(receiver: &mpsc::Receiver<u64>, count: usize) -> Vec<u64> {
     (0..count)
-        .map(|_| receiver.recv_timeout(Duration::from_secs(20)).expect("tail printed in time"))
+        .map(|_| {
+            receiver
+                .recv_timeout(Duration::from_secs(20))
+                .expect("tail printed in time")
+        })
         .collect()
 }
 

@@ -214,3 +214,24 @@ fn concurrent_checkpoints_at_the_same_seq_both_succeed() {
     let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(2000));
 }
+
+#[test]
+fn a_checkpoint_left_half_written_by_a_crash_is_cleaned_up_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 2);
+    let first = ledger.checkpoint().unwrap();
+    let stale = first
+        .path
+        .with_file_name("checkpoint-00000000000000000099.ckpt.tmp");
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    fill_more(&ledger);
+    ledger.checkpoint().unwrap();
+    assert!(!stale.exists(), "the stale temporary file is removed");
+}
+
+fn fill_more(ledger: &Ledger) {
+    for batch in round_trip(1000, "2") {
+        ledger.append(&batch).unwrap();
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions};
 use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
-use tradeledger::reader::JournalReader;
+use tradeledger::reader::{JournalReader, Record};
 use tradeledger::verify::VerifyReport;
 use tradeledger::{interchange, Durability};
 
@@ -142,15 +142,7 @@ pub fn dump(
         let in_range = since.is_none_or(|s| record.recorded_at >= s)
             && until.is_none_or(|u| record.recorded_at <= u);
         if in_range {
-            line.clear();
-            interchange::write_event(
-                &mut line,
-                &record.event,
-                Some(record.seq),
-                Some(record.recorded_at),
-            );
-            line.push('\n');
-            out.write_all(line.as_bytes()).context("write to stdout")?;
+            write_record(&mut out, &mut line, &record)?;
         }
     }
     out.flush().context("write to stdout")?;
@@ -202,6 +194,19 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes `record` as one JSON Lines line (with seq and recorded_at), reusing `line`.
+fn write_record(out: &mut impl Write, line: &mut String, record: &Record) -> anyhow::Result<()> {
+    line.clear();
+    interchange::write_event(
+        line,
+        &record.event,
+        Some(record.seq),
+        Some(record.recorded_at),
+    );
+    line.push('\n');
+    out.write_all(line.as_bytes()).context("write to stdout")
+}
+
 pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
     let mut reader = JournalReader::open(dir)?;
     let mut next = match from_seq {
@@ -213,16 +218,8 @@ pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
     loop {
         for record in reader.records(next) {
             let record = record?;
-            line.clear();
-            interchange::write_event(
-                &mut line,
-                &record.event,
-                Some(record.seq),
-                Some(record.recorded_at),
-            );
-            line.push('\n');
             let mut out = stdout.lock();
-            out.write_all(line.as_bytes()).context("write to stdout")?;
+            write_record(&mut out, &mut line, &record)?;
             out.flush().context("write to stdout")?;
             next = record.seq + 1;
         }
