@@ -7,6 +7,9 @@
 //!   leader and flushes on its own worker thread (`block_in_place`, so the runtime moves its
 //!   other tasks away); otherwise it awaits the leader's flush, which usually covers its batch
 //!   too. No append pays a wake-up of a dedicated writer thread.
+//! - Disk I/O never runs on a worker thread with tasks queued behind it: the Sync flush and
+//!   an append that may roll to a new segment (the active one is nearly full) run under
+//!   `block_in_place`.
 //! - `try_append` never awaits: it writes and returns the sequence numbers; in Sync mode the
 //!   batch is not yet durable (await [`JournalHandle::wait_durable`] when it matters).
 //! - Failures follow the handle's [`FailurePolicy`]: `Halt` returns the error; `Continue`
@@ -23,6 +26,12 @@ use crate::event::Event;
 use crate::ledger::{Ledger, LedgerError};
 use crate::projection::Projections;
 use crate::Durability;
+
+/// A generous bound on one encoded event (free text is limited to 4096 characters per field),
+/// used only to guess whether a batch may need a new segment.
+const ROLL_ESTIMATE_EVENT_BYTES: u64 = 1 << 10;
+/// Below this much room left in the segment, appends run where blocking is allowed.
+const ROLL_MARGIN_BYTES: u64 = 256 << 10;
 
 /// What to do when the disk fails or fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,7 +137,7 @@ impl JournalHandle {
 
     /// Appends `events` as one atomic batch; resolves once the durability mode is satisfied.
     pub async fn append(&self, events: Vec<Event>) -> Result<Receipt, LedgerError> {
-        let written = match self.inner.ledger.append_unflushed(&events) {
+        let written = match self.write(&events) {
             Ok(appended) => appended,
             Err(error) => return self.failed(events, error),
         };
@@ -144,10 +153,23 @@ impl JournalHandle {
         })
     }
 
+    /// Checks, copies and applies the batch on this task. Near the end of a segment the batch
+    /// may roll to a new one, which syncs and renames files: that runs where blocking is
+    /// allowed, so the runtime's other tasks are not held up by disk I/O.
+    fn write(&self, events: &[Event]) -> Result<crate::writer::Appended, LedgerError> {
+        let ledger = &self.inner.ledger;
+        let estimate = events.len() as u64 * ROLL_ESTIMATE_EVENT_BYTES + ROLL_MARGIN_BYTES;
+        if ledger.journal().shared().remaining_bytes() < estimate {
+            block_on_disk(|| ledger.append_unflushed(events))
+        } else {
+            ledger.append_unflushed(events)
+        }
+    }
+
     /// Writes `events` without ever awaiting. In Sync mode the batch is not durable yet
     /// when this returns; [`JournalHandle::wait_durable`] waits for it.
     pub fn try_append(&self, events: Vec<Event>) -> Result<Receipt, TryAppendError> {
-        match self.inner.ledger.append_unflushed(&events) {
+        match self.write(&events) {
             Ok(written) => {
                 self.count(written.last_seq - written.first_seq + 1, written.bytes);
                 Ok(Receipt::Written {

@@ -114,6 +114,9 @@ pub struct Shared {
     flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
     /// Test hook: the next flush fails as if the device returned EIO.
     inject_flush_failure: AtomicBool,
+    /// Bytes left in the active segment, updated after each append and roll, so that async
+    /// callers can tell cheaply whether their batch may trigger a roll (which does I/O).
+    remaining_bytes: AtomicU64,
 }
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
@@ -161,6 +164,7 @@ impl Shared {
             .clone();
         let last_seq = start.next_seq - 1;
         active.map.publish(start.write_offset);
+        let remaining_bytes = (active.map.len() - start.write_offset) as u64;
         Arc::new(Shared {
             dir: dir.to_path_buf(),
             seed: meta.frame_seed(),
@@ -191,6 +195,7 @@ impl Shared {
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
             ),
             inject_flush_failure: AtomicBool::new(false),
+            remaining_bytes: AtomicU64::new(remaining_bytes),
         })
     }
 
@@ -212,6 +217,11 @@ impl Shared {
     /// Stops the background thread (after it finishes queued work).
     pub fn stop_background(&self) {
         lock(&self.background).take();
+    }
+
+    /// Bytes left in the active segment as of the last append (a hint; racy by design).
+    pub fn remaining_bytes(&self) -> u64 {
+        self.remaining_bytes.load(Ordering::Relaxed)
     }
 
     pub fn clock(&self) -> Clock {
@@ -312,6 +322,9 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
+        let remaining = state.active.map.len() - state.write_offset;
+        self.remaining_bytes
+            .store(remaining as u64, Ordering::Relaxed);
         if state.write_offset > state.prefault_mark {
             self.prefault_ahead(&mut state);
         }

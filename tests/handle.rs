@@ -168,3 +168,31 @@ async fn close_flushes_everything_and_writes_a_checkpoint() {
     assert_eq!(report.replayed_records, 0);
     assert_eq!(ledger.journal().head_seq(), 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_appends_roll_segments_and_every_record_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        durability: Durability::Buffered,
+        segment_size_bytes: 64 << 10,
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let journal = JournalHandle::new(
+        Ledger::create(dir.path(), &options).unwrap(),
+        FailurePolicy::Halt,
+    );
+    for ticket in 1..=1_000 {
+        journal.append(open_trade(ticket)).await.unwrap();
+    }
+    journal.close().await.unwrap();
+    let segments = tradeledger::reader::segment_paths(dir.path()).unwrap();
+    assert!(
+        segments.len() >= 4,
+        "64 KiB segments rolled: {}",
+        segments.len()
+    );
+    let report = tradeledger::verify::verify(dir.path()).unwrap();
+    assert_eq!(report.records, 2_000);
+    assert_eq!(report.pending_links, 0);
+}
