@@ -53,6 +53,18 @@ fn every_append_reported_before_sigkill_survives() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    // A different kill schedule each run; printed so that a failure can be replayed with
+    // TRADELEDGER_KILL_SEED.
+    let seed: u64 = std::env::var("TRADELEDGER_KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64
+        });
+    println!("kill schedule seed {seed}");
     let mut acknowledged = 0;
     for round in 0..rounds {
         let mut child = Command::new(std::env::current_exe().unwrap())
@@ -67,8 +79,9 @@ fn every_append_reported_before_sigkill_survives() {
             .spawn()
             .unwrap();
         let stdout = BufReader::new(child.stdout.take().unwrap());
-        // Kill after a pseudo-random number of acknowledgements (1..2000), varying per round.
-        let kill_after = 1 + (round * 7919 + 17) % 2000;
+        // Kill after a pseudo-random number of acknowledgements (1..2000).
+        let kill_after =
+            1 + (seed.wrapping_add(round).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 33) % 2000;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = 0;
         for line in stdout.lines() {
