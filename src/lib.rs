@@ -15,6 +15,7 @@ pub mod interchange;
 pub mod journal;
 pub mod ledger;
 pub mod limits;
+pub mod load;
 pub mod mmap;
 pub mod projection;
 pub mod reader;

@@ -5,6 +5,7 @@ mod export;
 mod human;
 mod import;
 mod journal_cmds;
+mod load_cmd;
 mod maintenance;
 mod options;
 mod query;
@@ -94,6 +95,12 @@ enum Command {
     /// Creates the journal if DIR has none. The whole file is checked against the journal
     /// first; on any error nothing is appended.
     Import(import::ImportArgs),
+    /// Generate trading load (signals, fills, closes, snapshots) and report throughput and
+    /// latency.
+    ///
+    /// Creates the journal if DIR has none (with --durability), otherwise continues from its
+    /// state: new tickets and signal ids, closing the trades an earlier run left open.
+    Load(load_cmd::LoadArgs),
     /// Statistics of CLOSED trades (by exit time unless --by entry).
     Stats(query::StatsArgs),
     /// Trades by (entry_time, ticket), or one trade with --ticket.
@@ -164,6 +171,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => journal_cmds::tail(&dir, from_seq),
         Command::Demo(args) => demo_cmd::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Load(args) => load_cmd::run(&args),
         Command::Stats(args) => query::stats(&args),
         Command::Trades(args) => query::trades(&args),
         Command::Signals(args) => query::signals(&args),
