@@ -10,6 +10,8 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod interchange;
 pub mod journal;
