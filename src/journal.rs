@@ -121,9 +121,16 @@ pub struct Journal {
 
 impl Journal {
     /// Creates a journal in `dir` (created if missing; must be empty otherwise) and opens it.
+    ///
+    /// `journal.meta` is written last: until it exists the folder is no journal, so a crash
+    /// or a failure (a full disk) during creation leaves no half-made journal. What such an
+    /// interrupted creation left (an empty first segment, a prepared file, the lock file) is
+    /// removed by the next creation; a failed creation removes it itself.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
         validate_options(options)?;
         prepare_empty_dir(dir)?;
+        let lock = lock_writer(dir)?;
+        remove_creation_leftovers(dir)?;
         let meta = JournalMeta {
             format_version: FORMAT_VERSION,
             durability: options.durability,
@@ -136,31 +143,30 @@ impl Journal {
             checkpoint_every_records: options.checkpoint_every_records,
             flags: options.flags,
         };
-        write_meta(dir, &meta)?;
-        let prepared = dir.join(PREPARED_FILE_NAME);
-        segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
-        let header = SegmentHeader {
-            format_version: FORMAT_VERSION,
-            journal_id: meta.journal_id,
-            first_seq: 1,
-            index: 0,
-            capacity_bytes: meta.segment_size_bytes,
-            created_at: meta.created_at,
-        };
-        segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
-        Journal::open(
+        if let Err(error) = create_files(dir, &meta) {
+            // Best effort: the error says what failed; what is left is removed next time.
+            let _ = remove_creation_leftovers(dir);
+            return Err(error);
+        }
+        Journal::open_locked(
             dir,
             &OpenMode {
                 salvage: false,
                 clock: options.clock,
             },
+            lock,
         )
     }
 
     /// Opens an existing journal for writing, recovering its tail (`docs/RECOVERY.md`).
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Journal, Error> {
-        let meta = read_meta(dir)?;
+        read_meta(dir)?;
         let lock = lock_writer(dir)?;
+        Journal::open_locked(dir, mode, lock)
+    }
+
+    fn open_locked(dir: &Path, mode: &OpenMode, lock: File) -> Result<Journal, Error> {
+        let meta = read_meta(dir)?;
         remove_prepared_files(dir)?;
         let mut layout = Layout::load(dir, &meta, true)?;
         let mut report = RecoveryReport::default();
@@ -311,6 +317,56 @@ fn random_id() -> Result<[u8; 16], Error> {
     Ok(id)
 }
 
+/// The first segment, then `journal.meta`, each durable before the next step.
+fn create_files(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
+    let prepared = dir.join(PREPARED_FILE_NAME);
+    segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
+    let header = SegmentHeader {
+        format_version: FORMAT_VERSION,
+        journal_id: meta.journal_id,
+        first_seq: 1,
+        index: 0,
+        capacity_bytes: meta.segment_size_bytes,
+        created_at: meta.created_at,
+    };
+    segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
+    write_meta(dir, meta)
+}
+
+/// True for the files an interrupted creation can leave in a folder without `journal.meta`:
+/// the lock file, a temporary meta file, prepared files, and the first segment while it
+/// holds no record.
+fn is_creation_leftover(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if name == LOCK_FILE_NAME
+        || name == format!("{META_FILE_NAME}.tmp")
+        || name.starts_with(PREPARED_FILE_NAME)
+    {
+        return true;
+    }
+    if name != crate::format::segment_file_name(1) {
+        return false;
+    }
+    // Only an empty first segment: its first frame position is still zero.
+    let mut first_frame = [0u8; 8];
+    File::open(path)
+        .and_then(|f| f.read_exact_at(&mut first_frame, SEGMENT_HEADER_SIZE as u64))
+        .is_ok_and(|()| first_frame == [0u8; 8])
+}
+
+/// Removes what an interrupted creation left (see [`is_creation_leftover`]), except the lock.
+fn remove_creation_leftovers(dir: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
+        let path = entry.map_err(io_error(dir, "list journal folder"))?.path();
+        if is_creation_leftover(&path) && !path.ends_with(LOCK_FILE_NAME) {
+            fs::remove_file(&path).map_err(io_error(&path, "remove"))?;
+        }
+    }
+    segment::sync_dir(dir)
+}
+
 fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
     if dir.join(META_FILE_NAME).exists() {
         return Err(Error::AlreadyExists {
@@ -318,11 +374,13 @@ fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
         });
     }
     if dir.exists() {
-        let mut entries = fs::read_dir(dir).map_err(io_error(dir, "list folder"))?;
-        if entries.next().is_some() {
-            return Err(Error::NotEmpty {
-                dir: dir.to_path_buf(),
-            });
+        for entry in fs::read_dir(dir).map_err(io_error(dir, "list folder"))? {
+            let path = entry.map_err(io_error(dir, "list folder"))?.path();
+            if !is_creation_leftover(&path) {
+                return Err(Error::NotEmpty {
+                    dir: dir.to_path_buf(),
+                });
+            }
         }
         return Ok(());
     }
