@@ -308,16 +308,25 @@ struct AckLog {
 }
 
 impl AckLog {
+    /// Opens the log for appending. A last line without its newline (a run was killed while
+    /// writing it) was never a complete acknowledgement: it is cut, so that the next line
+    /// does not run into it.
     fn open(path: &Path) -> Result<AckLog, LoadError> {
+        let failed = |source| LoadError::AckLog {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| LoadError::AckLog {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(failed)?;
+        let complete = complete_lines_len(&file).map_err(failed)?;
+        if complete < file.metadata().map_err(failed)?.len() {
+            file.set_len(complete).map_err(failed)?;
+        }
         Ok(AckLog {
             file: Mutex::new(file),
             path: path.to_path_buf(),
@@ -333,6 +342,24 @@ impl AckLog {
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
         file.write_all(text.as_bytes())
     }
+}
+
+/// The length of `file` up to and including its last newline.
+fn complete_lines_len(file: &File) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut chunk = [0u8; 64];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let part = &mut chunk[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        if let Some(i) = part.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// A trade a producer keeps track of.
@@ -978,6 +1005,19 @@ mod tests {
             KINDS.len(),
             "every kind of event occurs: {kinds:?}"
         );
+    }
+
+    #[test]
+    fn a_partial_last_line_of_the_ack_log_is_cut_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ack.log");
+        std::fs::write(&path, "1\n2\n3").unwrap();
+        let log = AckLog::open(&path).unwrap();
+        log.record(4, 5, &mut String::new()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n2\n4\n5\n");
+        std::fs::write(&path, "12").unwrap();
+        AckLog::open(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
     #[test]
