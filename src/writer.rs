@@ -105,6 +105,9 @@ pub struct Shared {
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     prepared: Mutex<Option<Prepared>>,
+    /// Numbers the prepared files: each preparation has a file of its own, which nobody but
+    /// the roll that takes it ever touches.
+    prepared_files: AtomicU64,
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
@@ -183,6 +186,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
+            prepared_files: AtomicU64::new(0),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
@@ -427,10 +431,15 @@ impl Shared {
                     // Wrong size (an oversized batch): keep it for the next roll.
                     *lock(&self.prepared) = Some(p);
                 }
-                let path = self.dir.join(format!("{PREPARED_FILE_NAME}.{capacity}"));
-                prepare_file(&path, capacity)
+                prepare_file(&self.next_prepared_path(), capacity)
             }
         }
+    }
+
+    /// A fresh name for a prepared file (`next.seg.prepared.N`); leftovers are removed on open.
+    fn next_prepared_path(&self) -> PathBuf {
+        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
     }
 
     fn wait_for_seals(&self, requested: u64) {
@@ -612,9 +621,9 @@ impl Shared {
         if lock(&self.prepared).is_some() {
             return;
         }
-        let path = self.dir.join(PREPARED_FILE_NAME);
-        let _ = std::fs::remove_file(&path);
-        match prepare_file(&path, self.meta.segment_size_bytes) {
+        // A name of its own: a roll may be activating (renaming) the previous prepared file
+        // right now, and must never find another file, or none, under the name it holds.
+        match prepare_file(&self.next_prepared_path(), self.meta.segment_size_bytes) {
             Ok(prepared) => *lock(&self.prepared) = Some(prepared),
             Err(error) => {
                 tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
