@@ -573,7 +573,13 @@ impl Layout {
             Timestamp::now().nanos()
         ));
         let bytes = &file.map.all_bytes()[cut.offset..cut.offset + cut.bytes_cut];
-        fs::write(&saved_to, bytes).map_err(io_error(&saved_to, "save torn bytes"))?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&saved_to)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+            .map_err(io_error(&saved_to, "save torn bytes"))?;
         let handle = OpenOptions::new()
             .write(true)
             .open(&file.path)
