@@ -52,8 +52,14 @@ enum Command {
         durability: tradeledger::Durability,
     },
     /// Check every record, checksum and the segment chain; print a summary.
+    ///
+    /// With --anchor SEQ:HASH (a head anchor printed earlier by `status` or `verify`), also
+    /// check that the journal still holds SEQ and that its history up to SEQ is unchanged;
+    /// exit 2 when it is not.
     Verify {
         dir: PathBuf,
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -154,7 +160,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             segment_size,
             durability,
         } => journal_cmds::init(&dir, segment_size, durability),
-        Command::Verify { dir, json } => journal_cmds::verify(&dir, json),
+        Command::Verify { dir, anchor, json } => {
+            journal_cmds::verify(&dir, anchor.as_deref(), json)
+        }
         Command::Dump {
             dir,
             from_seq,
