@@ -194,6 +194,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The error and its causes, each cause once: the storage errors already print their cause
+/// (`cannot create X: No space left on device`), so a cause whose text is already in the
+/// message is not repeated.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// Maps an error to the documented exit code.
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
     let code = match error.downcast_ref::<Error>() {
