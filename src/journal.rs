@@ -225,6 +225,13 @@ impl Journal {
         self.shared.inject_flush_failure();
     }
 
+    /// Makes the next segment creation fail with ENOSPC, as on a full disk: the batch that
+    /// needs a new segment fails and the writer is poisoned (disk-full tests).
+    #[doc(hidden)]
+    pub fn inject_no_space(&self) {
+        self.shared.inject_no_space();
+    }
+
     /// Makes everything appended so far durable, whatever the durability mode.
     pub fn flush(&self) -> Result<(), Error> {
         self.shared.flush()

@@ -117,6 +117,8 @@ pub struct Shared {
     flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
     /// Test hook: the next flush fails as if the device returned EIO.
     inject_flush_failure: AtomicBool,
+    /// Test hook: the next segment creation fails as if the disk were full (ENOSPC).
+    inject_no_space: AtomicBool,
 }
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
@@ -195,6 +197,7 @@ impl Shared {
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
             ),
             inject_flush_failure: AtomicBool::new(false),
+            inject_no_space: AtomicBool::new(false),
         })
     }
 
@@ -360,6 +363,13 @@ impl Shared {
         } else {
             (state.active.index + 1, None)
         };
+        if self.inject_no_space.swap(false, Ordering::AcqRel) {
+            return Err(Error::Io {
+                path: self.next_prepared_path(),
+                op: "create segment file",
+                source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            });
+        }
         let prepared = self.take_prepared(capacity)?;
         let header = SegmentHeader {
             format_version: FORMAT_VERSION,
@@ -508,6 +518,13 @@ impl Shared {
     #[doc(hidden)]
     pub fn inject_flush_failure(&self) {
         self.inject_flush_failure.store(true, Ordering::Release);
+    }
+
+    /// Makes the next segment creation (the next roll) fail as if the disk were full
+    /// (ENOSPC). The writer is poisoned by it, as by a real failure.
+    #[doc(hidden)]
+    pub fn inject_no_space(&self) {
+        self.inject_no_space.store(true, Ordering::Release);
     }
 
     /// Flushes everything published so far.
