@@ -29,6 +29,10 @@ pub const META_FILE_NAME: &str = "journal.meta";
 pub const LOCK_FILE_NAME: &str = "LOCK";
 pub const TORN_DIR_NAME: &str = "torn";
 
+/// How many times a reader scans a live journal again before it believes in damage
+/// ([`Layout::load_for_reading`]).
+const LIVE_RESCANS: u64 = 5;
+
 /// Settings of a new journal, stored in `journal.meta`.
 #[derive(Clone, Debug)]
 pub struct JournalOptions {
@@ -525,6 +529,44 @@ impl Layout {
         };
         layout.scan_range(tail_start, meta.frame_seed());
         Ok(layout)
+    }
+
+    /// The layout as a reader sees it (no lock, nothing written), with the tail decision a
+    /// writer's open would take. `scan_all` scans every segment (verify).
+    ///
+    /// While a writer is appending, the bytes after the committed end change during the scan:
+    /// batches appended after the in-order walk stopped look like valid records beyond a hole,
+    /// claiming that the records of the hole are durable, which is what damage looks like.
+    /// So when a writer holds the lock, damage is looked at again on a fresh scan, a few times;
+    /// a race does not repeat, real damage does.
+    pub fn load_for_reading(
+        dir: &Path,
+        meta: &JournalMeta,
+        scan_all: bool,
+    ) -> Result<(Layout, TailDecision), Error> {
+        let mut rescans = 0;
+        loop {
+            let attempt = Layout::load(dir, meta, false).and_then(|mut layout| {
+                if scan_all {
+                    layout.scan_all(meta.frame_seed());
+                }
+                let tail = layout.scanned_tail(layout.tail_start);
+                let decision = recovery::assess_tail(&tail, false)?;
+                Ok((layout, decision))
+            });
+            match attempt {
+                Err(error)
+                    if error.is_corruption()
+                        && rescans < LIVE_RESCANS
+                        && is_locked_by_writer(dir) =>
+                {
+                    rescans += 1;
+                    tracing::debug!(%error, rescans, "a writer is appending: scanning again");
+                    std::thread::sleep(std::time::Duration::from_millis(rescans));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn scan_range(&mut self, from: usize, seed: u32) {

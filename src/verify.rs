@@ -14,7 +14,7 @@ use crate::format::{
     WATERMARK_SIZE,
 };
 use crate::journal::{is_locked_by_writer, read_meta, Layout};
-use crate::recovery::{self, Cut, TailDecision};
+use crate::recovery::{Cut, TailDecision};
 use crate::segment::hash_prefix;
 
 /// What `verify` found in a journal that is intact (or ends in a torn tail).
@@ -121,9 +121,7 @@ pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error>
 fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
     let meta = read_meta(dir)?;
     let live = is_locked_by_writer(dir);
-    let mut layout = Layout::load(dir, &meta, false)?;
-    layout.scan_all(meta.frame_seed());
-    let decision = recovery::assess_tail(&layout.scanned_tail(layout.tail_start), false)?;
+    let (layout, decision) = Layout::load_for_reading(dir, &meta, true)?;
     check_sealed_segments(&layout)?;
     let torn_tail = match decision {
         TailDecision::Clean => None,
