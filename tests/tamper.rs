@@ -189,3 +189,37 @@ fn a_substituted_sealed_segment_is_detected() {
     let error = fails(&["verify", path(&dir)], 2);
     assert!(error.contains("contents differ from the hash"), "{error}");
 }
+
+/// A chain link is trusted by readers for the end of its predecessor's records. A forged link
+/// (checksum recomputed) pointing past the predecessor's end made `dump` and the queries panic
+/// on a slice out of range; a link claiming the previous segment ends at seq u64::MAX made the
+/// structure check overflow. Both are refused as damage now.
+#[test]
+fn a_forged_chain_link_is_refused_not_a_panic() {
+    use tradeledger::format::{ChainLink, CHAIN_AT, CHAIN_SIZE};
+    let temp = tempfile::tempdir().unwrap();
+    for (case, forge) in [
+        (
+            "end past the segment",
+            (|l: &mut ChainLink| l.prev_data_end = 1 << 40) as fn(&mut ChainLink),
+        ),
+        ("last seq u64::MAX", |l: &mut ChainLink| {
+            l.prev_last_seq = u64::MAX
+        }),
+    ] {
+        let dir = journal(temp.path(), &format!("j-{}", case.len()), "12");
+        let target = segments(&dir)[2].clone();
+        let mut bytes = std::fs::read(&target).unwrap();
+        let mut link = ChainLink::decode(&bytes[CHAIN_AT..CHAIN_AT + CHAIN_SIZE])
+            .unwrap()
+            .unwrap();
+        forge(&mut link);
+        bytes[CHAIN_AT..CHAIN_AT + CHAIN_SIZE].copy_from_slice(&link.encode());
+        std::fs::write(&target, bytes).unwrap();
+        for command in ["dump", "verify", "stats", "status"] {
+            let error = fails(&[command, path(&dir)], 2);
+            assert!(error.contains("chain link"), "{case}, {command}: {error}");
+            assert!(!error.contains("panicked"), "{case}, {command}: {error}");
+        }
+    }
+}
