@@ -113,7 +113,8 @@ fn same_event(a: &crate::Event, b: &crate::Event) -> bool {
 pub fn segment_scanner(data: &[u8]) {
     let mut input = Bytes { data };
     let seed = input.u32();
-    let first_seq = input.u64().max(1) % (u64::MAX / 2);
+    // Headers never carry 0 (`SegmentHeader::decode`) nor more than `recovery::SEQ_MAX`.
+    let first_seq = (input.u64() % crate::recovery::SEQ_MAX).max(1);
     let raw_len = usize::from(input.u8()) * 64;
     let raw = input.take(raw_len);
     check_scan(&padded(raw), first_seq, seed);
@@ -146,6 +147,9 @@ fn built_segment(input: &mut Bytes<'_>, first_seq: u64, seed: u32) -> (Vec<u8>, 
     let mut seq = first_seq;
     let mut batch_left = 0u8;
     for _ in 0..frames {
+        if seq == u64::MAX {
+            break;
+        }
         if batch_left == 0 {
             batch_left = 1 + input.u8() % 4;
         }
@@ -240,7 +244,7 @@ pub fn journal_folder(data: &[u8], dir: &Path) {
         }
         if choice & 16 != 0 {
             let watermark = Watermark {
-                durable_seq: input.u64() % (first_seq + frames + 2),
+                durable_seq: input.u64() % first_seq.saturating_add(frames).saturating_add(2),
                 durable_end: input.u64() % (image.len() as u64 + 1),
             };
             image[WATERMARK_AT..WATERMARK_AT + 20].copy_from_slice(&watermark.encode());
