@@ -9,8 +9,8 @@
 //!   none or all of the file's events.
 //!
 //! `TRADELEDGER_TORTURE_KILLS=N` sets the kills per mode (default 8, a few seconds);
-//! `TRADELEDGER_TORTURE_IMPORT_KILLS=N` the killed imports (default 3) and
-//! `TRADELEDGER_TORTURE_IMPORT_EVENTS=N` the size of the imported file (default 100,000);
+//! `TRADELEDGER_TORTURE_IMPORT_KILLS=N` the killed imports (default 4) and
+//! `TRADELEDGER_TORTURE_IMPORT_EVENTS=N` the size of the imported file (default 50,000);
 //! `TRADELEDGER_TORTURE_SEED=S` replays a run. Each test prints its figures.
 
 use std::io::Write;
@@ -221,8 +221,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn kill_9_during_a_large_import_leaves_all_or_none_of_the_file() {
-    let kills = env_u64("TRADELEDGER_TORTURE_IMPORT_KILLS", 3);
-    let pairs = env_u64("TRADELEDGER_TORTURE_IMPORT_EVENTS", 100_000) / 2;
+    let kills = env_u64("TRADELEDGER_TORTURE_IMPORT_KILLS", 4);
+    let pairs = env_u64("TRADELEDGER_TORTURE_IMPORT_EVENTS", 50_000) / 2;
     let mut rng = Rng::from_env("import");
     let temp = tempfile::tempdir().unwrap();
     // A journal with a little history, copied for every run.
@@ -239,17 +239,19 @@ fn kill_9_during_a_large_import_leaves_all_or_none_of_the_file() {
     write_import_file(&file, pairs, 1_000);
     let events = pairs * 2;
 
-    // One complete import measures how long it takes.
+    // One complete import measures how long it takes, and how long after the writer opened.
     let complete = temp.path().join("complete");
     copy_dir(&base, &complete);
     let started = Instant::now();
-    let status = Command::new(BIN)
-        .args(["import", complete.to_str().unwrap(), file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
+    let (mut child, opened, watcher) = spawn_import(&complete, &file);
+    opened
+        .recv_timeout(Duration::from_secs(600))
+        .expect("the writer opened");
+    let opened_at = started.elapsed();
+    assert!(child.wait().unwrap().success());
+    watcher.join().unwrap();
     let full = started.elapsed();
-    assert!(status.success());
+    let after_open = full - opened_at;
     assert_eq!(check_records(&complete, "complete import"), 10 + events);
 
     let (mut none, mut all) = (0, 0);
@@ -259,17 +261,28 @@ fn kill_9_during_a_large_import_leaves_all_or_none_of_the_file() {
         if round % 2 == 0 {
             copy_dir(&base, &dir);
         }
-        let delay = Duration::from_micros(rng.below(full.as_micros() as u64 + 1));
-        let mut child = Command::new(BIN)
-            .args(["import", dir.to_str().unwrap(), file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        // Half the kills land anywhere in the import (mostly while it parses and checks);
+        // the other half after the writer opened, while the batch is checked again, appended,
+        // flushed and checkpointed.
+        let late = round % 4 >= 2;
+        let (mut child, opened, watcher) = spawn_import(&dir, &file);
+        let delay = if late {
+            let _ = opened.recv_timeout(full * 3);
+            Duration::from_micros(rng.below(after_open.as_micros() as u64 + 1))
+        } else {
+            Duration::from_micros(rng.below(full.as_micros() as u64 + 1))
+        };
         std::thread::sleep(delay);
         child.kill().unwrap();
         child.wait().unwrap();
-        let context = format!("import round {round}, killed after {delay:?} of {full:?}");
+        watcher.join().unwrap();
+        let when = if late {
+            "after the writer opened"
+        } else {
+            "after the start"
+        };
+        let context =
+            format!("import round {round}, killed {delay:?} {when} (full import {full:?})");
         let before = if round % 2 == 0 { 10 } else { 0 };
         if !dir.join("journal.meta").exists() {
             assert_eq!(before, 0, "{context}: the journal disappeared");
@@ -300,6 +313,38 @@ fn kill_9_during_a_large_import_leaves_all_or_none_of_the_file() {
         );
     }
     eprintln!(
-        "import: {events} events per file, complete import {full:?}; {kills} killed imports: {none} left none, {all} left all"
+        "import: {events} events per file, complete import {full:?} ({after_open:?} after the writer opened); {kills} killed imports: {none} left none, {all} left all"
     );
+}
+
+/// Starts `tradeledger import DIR FILE`; the receiver hears when the writer has opened.
+fn spawn_import(
+    dir: &Path,
+    file: &Path,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let mut child = Command::new(BIN)
+        .args(["import", dir.to_str().unwrap(), file.to_str().unwrap()])
+        .env("TRADELEDGER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (opened_tx, opened) = std::sync::mpsc::channel();
+    let watcher = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("journal opened for writing") {
+                let _ = opened_tx.send(());
+            }
+        }
+    });
+    (child, opened, watcher)
 }
