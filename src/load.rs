@@ -534,8 +534,8 @@ impl Producer {
         let roll = self.rng.below(100);
         let mut batch = match roll {
             _ if open >= MAX_OPEN_PER_PRODUCER => self.close_oldest(time),
-            0..=19 => self.market_entry(ids, time),
-            20..=27 if pending < MAX_PENDING_PER_PRODUCER => self.pending_order(ids, time),
+            0..=19 => self.market_entry(ids),
+            20..=27 if pending < MAX_PENDING_PER_PRODUCER => self.pending_order(ids),
             28..=35 if pending > 0 => self.resolve_pending(time),
             36..=39 => self.rejected_order(ids, time),
             40..=51 if open > 0 => self.modify(time),
@@ -662,7 +662,7 @@ impl Producer {
         }
     }
 
-    fn market_entry(&mut self, ids: &Ids, _time: Timestamp) -> Vec<Event> {
+    fn market_entry(&mut self, ids: &Ids) -> Vec<Event> {
         let symbol = self.rng.below(SYMBOLS.len() as u64) as usize;
         let (signal_type, _) = self.direction();
         let signal = self.signal(ids, symbol, signal_type);
@@ -672,7 +672,7 @@ impl Producer {
         vec![Event::Signal(signal), Event::TradeOpened(trade)]
     }
 
-    fn pending_order(&mut self, ids: &Ids, _time: Timestamp) -> Vec<Event> {
+    fn pending_order(&mut self, ids: &Ids) -> Vec<Event> {
         let symbol = self.rng.below(SYMBOLS.len() as u64) as usize;
         let (signal_type, _) = self.direction();
         let signal = self.signal(ids, symbol, signal_type);
