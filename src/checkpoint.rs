@@ -64,16 +64,7 @@ pub fn write(
 ) -> Result<CheckpointInfo, Error> {
     let payload = projections.encode_state();
     let seq = projections.head_seq();
-    let mut header = [0u8; CHECKPOINT_HEADER_SIZE];
-    header[MAGIC_AT..][..8].copy_from_slice(&CHECKPOINT_MAGIC);
-    header[FORMAT_AT..][..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[PROJECTION_AT..][..4].copy_from_slice(&PROJECTION_VERSION.to_le_bytes());
-    header[SEQ_AT..][..8].copy_from_slice(&seq.to_le_bytes());
-    header[JOURNAL_ID_AT..][..16].copy_from_slice(journal_id);
-    header[PAYLOAD_LEN_AT..][..8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[PAYLOAD_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    let header_crc = crc32fast::hash(&header[..HEADER_CRC_AT]);
-    header[HEADER_CRC_AT..].copy_from_slice(&header_crc.to_le_bytes());
+    let image = image(journal_id, seq, &payload);
 
     let dir = dir_of(journal_dir);
     fs::DirBuilder::new()
@@ -90,8 +81,7 @@ pub fn write(
         .mode(FILE_MODE)
         .open(&tmp)
         .map_err(io_error(&tmp, "create checkpoint"))?;
-    file.write_all(&header)
-        .and_then(|()| file.write_all(&payload))
+    file.write_all(&image)
         .map_err(io_error(&tmp, "write checkpoint"))?;
     file.sync_all().map_err(io_error(&tmp, "sync checkpoint"))?;
     fs::rename(&tmp, &path).map_err(io_error(&path, "rename checkpoint"))?;
@@ -101,8 +91,27 @@ pub fn write(
         path,
         seq,
         projection_version: PROJECTION_VERSION,
-        bytes: (CHECKPOINT_HEADER_SIZE + payload.len()) as u64,
+        bytes: image.len() as u64,
     })
+}
+
+/// A checkpoint file's bytes: the header for `payload` (a projection state at `seq`), then
+/// the payload.
+pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; CHECKPOINT_HEADER_SIZE];
+    header[MAGIC_AT..][..8].copy_from_slice(&CHECKPOINT_MAGIC);
+    header[FORMAT_AT..][..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[PROJECTION_AT..][..4].copy_from_slice(&PROJECTION_VERSION.to_le_bytes());
+    header[SEQ_AT..][..8].copy_from_slice(&seq.to_le_bytes());
+    header[JOURNAL_ID_AT..][..16].copy_from_slice(journal_id);
+    header[PAYLOAD_LEN_AT..][..8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    header[PAYLOAD_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    let header_crc = crc32fast::hash(&header[..HEADER_CRC_AT]);
+    header[HEADER_CRC_AT..].copy_from_slice(&header_crc.to_le_bytes());
+    let mut image = Vec::with_capacity(CHECKPOINT_HEADER_SIZE + payload.len());
+    image.extend_from_slice(&header);
+    image.extend_from_slice(payload);
+    image
 }
 
 /// Deletes all but the newest [`CHECKPOINTS_KEPT`] checkpoints and stray temporary files.

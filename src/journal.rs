@@ -29,6 +29,10 @@ pub const META_FILE_NAME: &str = "journal.meta";
 pub const LOCK_FILE_NAME: &str = "LOCK";
 pub const TORN_DIR_NAME: &str = "torn";
 
+/// How many times a reader scans a live journal again before it believes in damage
+/// ([`Layout::load_for_reading`]).
+const LIVE_RESCANS: u64 = 5;
+
 /// Settings of a new journal, stored in `journal.meta`.
 #[derive(Clone, Debug)]
 pub struct JournalOptions {
@@ -121,9 +125,16 @@ pub struct Journal {
 
 impl Journal {
     /// Creates a journal in `dir` (created if missing; must be empty otherwise) and opens it.
+    ///
+    /// `journal.meta` is written last: until it exists the folder is no journal, so a crash
+    /// or a failure (a full disk) during creation leaves no half-made journal. What such an
+    /// interrupted creation left (an empty first segment, a prepared file, the lock file) is
+    /// removed by the next creation; a failed creation removes it itself.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
         validate_options(options)?;
         prepare_empty_dir(dir)?;
+        let lock = lock_writer(dir)?;
+        remove_creation_leftovers(dir)?;
         let meta = JournalMeta {
             format_version: FORMAT_VERSION,
             durability: options.durability,
@@ -136,32 +147,31 @@ impl Journal {
             checkpoint_every_records: options.checkpoint_every_records,
             flags: options.flags,
         };
-        write_meta(dir, &meta)?;
-        let prepared = dir.join(PREPARED_FILE_NAME);
-        segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
-        let header = SegmentHeader {
-            format_version: FORMAT_VERSION,
-            journal_id: meta.journal_id,
-            first_seq: 1,
-            index: 0,
-            capacity_bytes: meta.segment_size_bytes,
-            created_at: meta.created_at,
-        };
-        segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
-        Journal::open(
+        if let Err(error) = create_files(dir, &meta) {
+            // Best effort: the error says what failed; what is left is removed next time.
+            let _ = remove_creation_leftovers(dir);
+            return Err(error);
+        }
+        Journal::open_locked(
             dir,
             &OpenMode {
                 salvage: false,
                 clock: options.clock,
             },
+            lock,
         )
     }
 
     /// Opens an existing journal for writing, recovering its tail (`docs/RECOVERY.md`).
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Journal, Error> {
         let _span = tracing::info_span!("open", dir = %dir.display()).entered();
-        let meta = read_meta(dir)?;
+        read_meta(dir)?;
         let lock = lock_writer(dir)?;
+        Journal::open_locked(dir, mode, lock)
+    }
+
+    fn open_locked(dir: &Path, mode: &OpenMode, lock: File) -> Result<Journal, Error> {
+        let meta = read_meta(dir)?;
         remove_prepared_files(dir)?;
         let mut layout = Layout::load(dir, &meta, true)?;
         let mut report = RecoveryReport::default();
@@ -218,6 +228,13 @@ impl Journal {
     #[doc(hidden)]
     pub fn inject_flush_failure(&self) {
         self.shared.inject_flush_failure();
+    }
+
+    /// Makes the next segment creation fail with ENOSPC, as on a full disk: the batch that
+    /// needs a new segment fails and the writer is poisoned (disk-full tests).
+    #[doc(hidden)]
+    pub fn inject_no_space(&self) {
+        self.shared.inject_no_space();
     }
 
     /// Makes everything appended so far durable, whatever the durability mode.
@@ -312,6 +329,56 @@ fn random_id() -> Result<[u8; 16], Error> {
     Ok(id)
 }
 
+/// The first segment, then `journal.meta`, each durable before the next step.
+fn create_files(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
+    let prepared = dir.join(PREPARED_FILE_NAME);
+    segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
+    let header = SegmentHeader {
+        format_version: FORMAT_VERSION,
+        journal_id: meta.journal_id,
+        first_seq: 1,
+        index: 0,
+        capacity_bytes: meta.segment_size_bytes,
+        created_at: meta.created_at,
+    };
+    segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
+    write_meta(dir, meta)
+}
+
+/// True for the files an interrupted creation can leave in a folder without `journal.meta`:
+/// the lock file, a temporary meta file, prepared files, and the first segment while it
+/// holds no record.
+fn is_creation_leftover(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    if name == LOCK_FILE_NAME
+        || name == format!("{META_FILE_NAME}.tmp")
+        || name.starts_with(PREPARED_FILE_NAME)
+    {
+        return true;
+    }
+    if name != crate::format::segment_file_name(1) {
+        return false;
+    }
+    // Only an empty first segment: its first frame position is still zero.
+    let mut first_frame = [0u8; 8];
+    File::open(path)
+        .and_then(|f| f.read_exact_at(&mut first_frame, SEGMENT_HEADER_SIZE as u64))
+        .is_ok_and(|()| first_frame == [0u8; 8])
+}
+
+/// Removes what an interrupted creation left (see [`is_creation_leftover`]), except the lock.
+fn remove_creation_leftovers(dir: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
+        let path = entry.map_err(io_error(dir, "list journal folder"))?.path();
+        if is_creation_leftover(&path) && !path.ends_with(LOCK_FILE_NAME) {
+            fs::remove_file(&path).map_err(io_error(&path, "remove"))?;
+        }
+    }
+    segment::sync_dir(dir)
+}
+
 fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
     if dir.join(META_FILE_NAME).exists() {
         return Err(Error::AlreadyExists {
@@ -319,11 +386,13 @@ fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
         });
     }
     if dir.exists() {
-        let mut entries = fs::read_dir(dir).map_err(io_error(dir, "list folder"))?;
-        if entries.next().is_some() {
-            return Err(Error::NotEmpty {
-                dir: dir.to_path_buf(),
-            });
+        for entry in fs::read_dir(dir).map_err(io_error(dir, "list folder"))? {
+            let path = entry.map_err(io_error(dir, "list folder"))?.path();
+            if !is_creation_leftover(&path) {
+                return Err(Error::NotEmpty {
+                    dir: dir.to_path_buf(),
+                });
+            }
         }
         return Ok(());
     }
@@ -463,6 +532,44 @@ impl Layout {
         Ok(layout)
     }
 
+    /// The layout as a reader sees it (no lock, nothing written), with the tail decision a
+    /// writer's open would take. `scan_all` scans every segment (verify).
+    ///
+    /// While a writer is appending, the bytes after the committed end change during the scan:
+    /// batches appended after the in-order walk stopped look like valid records beyond a hole,
+    /// claiming that the records of the hole are durable, which is what damage looks like.
+    /// So when a writer holds the lock, damage is looked at again on a fresh scan, a few times;
+    /// a race does not repeat, real damage does.
+    pub fn load_for_reading(
+        dir: &Path,
+        meta: &JournalMeta,
+        scan_all: bool,
+    ) -> Result<(Layout, TailDecision), Error> {
+        let mut rescans = 0;
+        loop {
+            let attempt = Layout::load(dir, meta, false).and_then(|mut layout| {
+                if scan_all {
+                    layout.scan_all(meta.frame_seed());
+                }
+                let tail = layout.scanned_tail(layout.tail_start);
+                let decision = recovery::assess_tail(&tail, false)?;
+                Ok((layout, decision))
+            });
+            match attempt {
+                Err(error)
+                    if error.is_corruption()
+                        && rescans < LIVE_RESCANS
+                        && is_locked_by_writer(dir) =>
+                {
+                    rescans += 1;
+                    tracing::debug!(%error, rescans, "a writer is appending: scanning again");
+                    std::thread::sleep(std::time::Duration::from_millis(rescans));
+                }
+                other => return other,
+            }
+        }
+    }
+
     fn scan_range(&mut self, from: usize, seed: u32) {
         for i in from..self.files.len() {
             if self.scans[i].is_none() {
@@ -516,7 +623,13 @@ impl Layout {
             Timestamp::now().nanos()
         ));
         let bytes = &file.map.all_bytes()[cut.offset..cut.offset + cut.bytes_cut];
-        fs::write(&saved_to, bytes).map_err(io_error(&saved_to, "save torn bytes"))?;
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(&saved_to)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+            .map_err(io_error(&saved_to, "save torn bytes"))?;
         let handle = OpenOptions::new()
             .write(true)
             .open(&file.path)

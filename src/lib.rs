@@ -10,11 +10,14 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod interchange;
 pub mod journal;
 pub mod ledger;
 pub mod limits;
+pub mod load;
 pub mod mmap;
 pub mod projection;
 pub mod reader;

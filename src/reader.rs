@@ -13,7 +13,7 @@ use crate::event::{Event, Timestamp};
 use crate::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE};
 use crate::journal::{read_meta, Layout};
 use crate::mmap::Map;
-use crate::recovery::{self, Cut, TailDecision};
+use crate::recovery::{Cut, TailDecision};
 use crate::segment;
 use crate::writer::Shared;
 
@@ -62,8 +62,7 @@ impl JournalReader {
     /// a torn tail is left in place and excluded (see [`JournalReader::torn_tail`]).
     pub fn open(dir: &Path) -> Result<JournalReader, Error> {
         let meta = read_meta(dir)?;
-        let layout = Layout::load(dir, &meta, false)?;
-        let decision = recovery::assess_tail(&layout.scanned_tail(layout.tail_start), false)?;
+        let (layout, decision) = Layout::load_for_reading(dir, &meta, false)?;
         let (views, torn_tail) = read_only_views(&layout, decision);
         Ok(JournalReader {
             meta,

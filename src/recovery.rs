@@ -36,6 +36,12 @@ pub fn check_structure(segments: &[SegmentFacts], journal_id: &[u8; 16]) -> Resu
         if header.journal_id != *journal_id {
             return damage("segment belongs to another journal (journal id differs)".into());
         }
+        if header.first_seq > SEQ_MAX {
+            return damage(format!(
+                "first seq {} is beyond the range of sequence numbers (at most {SEQ_MAX})",
+                header.first_seq
+            ));
+        }
         if header.first_seq != facts.name_first_seq {
             return damage(format!(
                 "file name says first seq {}, header says {}",
@@ -57,10 +63,16 @@ pub fn check_structure(segments: &[SegmentFacts], journal_id: &[u8; 16]) -> Resu
                 return damage("first segment has a link to a predecessor".into())
             }
             (None, 0) => return damage("first segment has no genesis link".into()),
-            (Some(link), _) if link.prev_last_seq + 1 != header.first_seq => {
+            (Some(link), _) if link.prev_last_seq.checked_add(1) != Some(header.first_seq) => {
                 return damage(format!(
                     "chain link says the previous segment ends at seq {}, but this one starts at {}",
                     link.prev_last_seq, header.first_seq
+                ))
+            }
+            (Some(link), p) if p > 0 && !link_end_fits(link, segments.get(p - 1)) => {
+                return damage(format!(
+                    "chain link says the previous segment's records end at byte {}, outside that segment",
+                    link.prev_data_end
                 ))
             }
             (Some(_), _) if first_pending_link.is_some() => {
@@ -74,6 +86,22 @@ pub fn check_structure(segments: &[SegmentFacts], journal_id: &[u8; 16]) -> Resu
     }
     let last = segments.len().saturating_sub(1);
     Ok(first_pending_link.map_or(last, |p| p - 1))
+}
+
+/// The highest sequence number a journal may reach (2^62): far beyond any real journal (a
+/// thousand years at ten million records a second), and far enough from `u64::MAX` that no
+/// count or `seq + 1` derived from a damaged header can overflow.
+pub const SEQ_MAX: u64 = 1 << 62;
+
+/// A link's `prev_data_end` must lie inside the previous segment's records area, on a frame
+/// boundary: readers use it as the end of that segment's committed bytes.
+fn link_end_fits(link: &ChainLink, previous: Option<&SegmentFacts>) -> bool {
+    let end = link.prev_data_end;
+    previous.is_some_and(|p| {
+        end >= crate::format::SEGMENT_HEADER_SIZE as u64
+            && end <= p.header.capacity_bytes
+            && end.is_multiple_of(crate::format::FRAME_ALIGN as u64)
+    })
 }
 
 /// One tail-region segment with its scan.

@@ -9,9 +9,12 @@ use std::path::Path;
 use crate::codec;
 use crate::error::Error;
 use crate::event::Timestamp;
-use crate::format::{read_frame, JournalMeta, SEGMENT_HEADER_SIZE};
+use crate::format::{
+    read_frame, ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT,
+    WATERMARK_SIZE,
+};
 use crate::journal::{is_locked_by_writer, read_meta, Layout};
-use crate::recovery::{self, Cut, TailDecision};
+use crate::recovery::{Cut, TailDecision};
 use crate::segment::hash_prefix;
 
 /// What `verify` found in a journal that is intact (or ends in a torn tail).
@@ -34,17 +37,91 @@ pub struct VerifyReport {
     pub torn_tail: Option<Cut>,
     /// A writer process holds the lock: the tail may be a batch being written.
     pub live: bool,
-    /// `seq:hash` of the committed head: BLAKE3 of the last segment's committed bytes.
+    /// `seq:hash` of the committed head ([`anchor`]): record it, and `verify --anchor` proves
+    /// later that the history up to `seq` was not rewritten.
     pub head_anchor: String,
+}
+
+/// A head anchor recorded earlier: `seq:hash` as `status` and `verify` print it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+impl Anchor {
+    /// Parses `seq:hash` (64 hexadecimal digits).
+    pub fn parse(text: &str) -> Result<Anchor, Error> {
+        let invalid = |why: &str| {
+            Error::InvalidSetting(format!(
+                "anchor {text:?}: {why}; expected SEQ:HASH as printed by `status` (64 hex digits)"
+            ))
+        };
+        let (seq, hash) = text.split_once(':').ok_or_else(|| invalid("no ':'"))?;
+        let seq = seq
+            .parse()
+            .map_err(|_| invalid("the sequence number is not a number"))?;
+        let hash =
+            blake3::Hash::from_hex(hash).map_err(|_| invalid("the hash is not 64 hex digits"))?;
+        Ok(Anchor {
+            seq,
+            hash: *hash.as_bytes(),
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, blake3::Hash::from(self.hash).to_hex())
+    }
 }
 
 /// Verifies the journal in `dir`. `Err(Error::Corrupt)` / `Err(Error::Decode)` on damage.
 pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
+    Ok(verify_layout(dir)?.0)
+}
+
+/// Verifies the journal in `dir`, then that it holds `anchor.seq` and that its history up to
+/// there hashes to `anchor.hash`: together with the hash chain of the segments before (which
+/// the verification checks), this proves that nothing up to `anchor.seq` was rewritten since
+/// the anchor was recorded. A mismatch is `Err(Error::Corrupt)` saying what differs.
+pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error> {
+    let (report, layout, keep) = verify_layout(dir)?;
+    let head = report.last_seq.unwrap_or(0);
+    if anchor.seq > head {
+        return Err(Error::corrupt(
+            dir,
+            0,
+            Some(anchor.seq),
+            format!(
+                "the anchor is at seq {}, but the journal ends at seq {head}: records the anchor covers were removed",
+                anchor.seq
+            ),
+        ));
+    }
+    let (segment, end, hash) = anchor_at(&layout, keep, anchor.seq)?;
+    if hash != anchor.hash {
+        let path = &layout.files[segment].path;
+        return Err(Error::corrupt(
+            path,
+            end as u64,
+            Some(anchor.seq),
+            format!(
+                "history differs from the anchor: bytes [0, {end}) of this segment, up to the end of seq {}, hash to {}, the anchor says {}",
+                anchor.seq,
+                blake3::Hash::from(hash).to_hex(),
+                blake3::Hash::from(anchor.hash).to_hex()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// The verification, with the layout it read and how many segments hold committed records.
+fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
     let meta = read_meta(dir)?;
     let live = is_locked_by_writer(dir);
-    let mut layout = Layout::load(dir, &meta, false)?;
-    layout.scan_all(meta.frame_seed());
-    let decision = recovery::assess_tail(&layout.scanned_tail(layout.tail_start), false)?;
+    let (layout, decision) = Layout::load_for_reading(dir, &meta, true)?;
     check_sealed_segments(&layout)?;
     let torn_tail = match decision {
         TailDecision::Clean => None,
@@ -71,14 +148,76 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
     for i in 0..keep {
         decode_segment(&layout, i, &mut report)?;
     }
-    let last = keep - 1;
-    let end = layout.committed_end(last);
-    report.head_anchor = format!(
-        "{}:{}",
-        report.last_seq.unwrap_or(0),
-        blake3::Hash::from(hash_prefix(layout.files[last].map.all_bytes(), end)).to_hex()
-    );
-    Ok(report)
+    let head = report.last_seq.unwrap_or(0);
+    let (_, _, hash) = anchor_at(&layout, keep, head)?;
+    report.head_anchor = Anchor { seq: head, hash }.to_string();
+    Ok((report, layout, keep))
+}
+
+/// The anchor hash of the history up to `seq`: BLAKE3 of the bytes `[0, end of record seq)`
+/// of the segment holding `seq` (for seq 0, the first segment's header page), where
+///
+/// - the watermark field counts as zeros: the writer rewrites it at every open and close, and
+///   it records what was durable, not history;
+/// - a chain link still pending counts as the link the seal will write (the hash of the
+///   predecessor's committed bytes, its end and last seq), so the anchor is the same before
+///   and after the seal, and still binds all earlier segments through the chain.
+///
+/// Returns the segment's index, the end offset and the hash. Only the first `keep` segments
+/// hold committed records.
+fn anchor_at(layout: &Layout, keep: usize, seq: u64) -> Result<(usize, usize, [u8; 32]), Error> {
+    let i = (0..keep)
+        .rev()
+        .find(|&i| layout.files[i].header.first_seq <= seq)
+        .unwrap_or(0);
+    let file = &layout.files[i];
+    let bytes = file.map.all_bytes();
+    let seed = layout_seed(layout);
+    let mut end = SEGMENT_HEADER_SIZE;
+    if seq >= file.header.first_seq {
+        let committed = layout.committed_end(i);
+        loop {
+            if end >= committed {
+                return Err(Error::corrupt(
+                    &file.path,
+                    end as u64,
+                    Some(seq),
+                    "no record with the anchor's seq in the segment that should hold it",
+                ));
+            }
+            let frame = read_frame(&bytes[end..committed], seed)
+                .map_err(|e| Error::corrupt(&file.path, end as u64, Some(seq), e.to_string()))?;
+            end += frame.size;
+            if frame.header.seq == seq {
+                break;
+            }
+        }
+    }
+    let link = match layout.facts[i].link {
+        Some(link) => link,
+        None => {
+            let prev = i
+                .checked_sub(1)
+                .expect("the first segment has its genesis link");
+            let prev_end = layout.committed_end(prev);
+            ChainLink {
+                prev_hash: hash_prefix(layout.files[prev].map.all_bytes(), prev_end),
+                prev_data_end: prev_end as u64,
+                prev_last_seq: file.header.first_seq - 1,
+            }
+        }
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&bytes[..CHAIN_AT]);
+    hasher.update(&link.encode());
+    hasher.update(&bytes[CHAIN_AT + CHAIN_SIZE..WATERMARK_AT]);
+    hasher.update(&[0u8; WATERMARK_SIZE]);
+    hasher.update(&bytes[WATERMARK_AT + WATERMARK_SIZE..end]);
+    Ok((i, end, *hasher.finalize().as_bytes()))
+}
+
+fn layout_seed(layout: &Layout) -> u32 {
+    crate::format::frame_seed(&layout.files[0].header.journal_id)
 }
 
 /// Every segment but the tail region's end must be clean and match its successor's link.

@@ -105,6 +105,9 @@ pub struct Shared {
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     prepared: Mutex<Option<Prepared>>,
+    /// Numbers the prepared files: each preparation has a file of its own, which nobody but
+    /// the roll that takes it ever touches.
+    prepared_files: AtomicU64,
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
@@ -117,6 +120,8 @@ pub struct Shared {
     /// Bytes left in the active segment, updated after each append and roll, so that async
     /// callers can tell cheaply whether their batch may trigger a roll (which does I/O).
     remaining_bytes: AtomicU64,
+    /// Test hook: the next segment creation fails as if the disk were full (ENOSPC).
+    inject_no_space: AtomicBool,
 }
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
@@ -187,6 +192,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
+            prepared_files: AtomicU64::new(0),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
@@ -196,6 +202,7 @@ impl Shared {
             ),
             inject_flush_failure: AtomicBool::new(false),
             remaining_bytes: AtomicU64::new(remaining_bytes),
+            inject_no_space: AtomicBool::new(false),
         })
     }
 
@@ -369,6 +376,13 @@ impl Shared {
         } else {
             (state.active.index + 1, None)
         };
+        if self.inject_no_space.swap(false, Ordering::AcqRel) {
+            return Err(Error::Io {
+                path: self.next_prepared_path(),
+                op: "create segment file",
+                source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            });
+        }
         let prepared = self.take_prepared(capacity)?;
         let header = SegmentHeader {
             format_version: FORMAT_VERSION,
@@ -440,10 +454,15 @@ impl Shared {
                     // Wrong size (an oversized batch): keep it for the next roll.
                     *lock(&self.prepared) = Some(p);
                 }
-                let path = self.dir.join(format!("{PREPARED_FILE_NAME}.{capacity}"));
-                prepare_file(&path, capacity)
+                prepare_file(&self.next_prepared_path(), capacity)
             }
         }
+    }
+
+    /// A fresh name for a prepared file (`next.seg.prepared.N`); leftovers are removed on open.
+    fn next_prepared_path(&self) -> PathBuf {
+        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
     }
 
     fn wait_for_seals(&self, requested: u64) {
@@ -512,6 +531,13 @@ impl Shared {
     #[doc(hidden)]
     pub fn inject_flush_failure(&self) {
         self.inject_flush_failure.store(true, Ordering::Release);
+    }
+
+    /// Makes the next segment creation (the next roll) fail as if the disk were full
+    /// (ENOSPC). The writer is poisoned by it, as by a real failure.
+    #[doc(hidden)]
+    pub fn inject_no_space(&self) {
+        self.inject_no_space.store(true, Ordering::Release);
     }
 
     /// Flushes everything published so far.
@@ -625,9 +651,9 @@ impl Shared {
         if lock(&self.prepared).is_some() {
             return;
         }
-        let path = self.dir.join(PREPARED_FILE_NAME);
-        let _ = std::fs::remove_file(&path);
-        match prepare_file(&path, self.meta.segment_size_bytes) {
+        // A name of its own: a roll may be activating (renaming) the previous prepared file
+        // right now, and must never find another file, or none, under the name it holds.
+        match prepare_file(&self.next_prepared_path(), self.meta.segment_size_bytes) {
             Ok(prepared) => *lock(&self.prepared) = Some(prepared),
             Err(error) => {
                 tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")

@@ -11,7 +11,7 @@ use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions};
 use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
 use tradeledger::reader::{JournalReader, Record};
-use tradeledger::verify::VerifyReport;
+use tradeledger::verify::{Anchor, VerifyReport};
 use tradeledger::{interchange, Durability};
 
 use super::maintenance;
@@ -31,12 +31,29 @@ pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let report = tradeledger::verify::verify(dir)?;
+pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Result<ExitCode> {
+    let anchor = anchor.map(Anchor::parse).transpose()?;
+    let report = match &anchor {
+        Some(anchor) => tradeledger::verify::verify_anchor(dir, anchor)?,
+        None => tradeledger::verify::verify(dir)?,
+    };
     if json_output {
-        println!("{}", verify_json(&report));
+        let mut value = verify_json(&report);
+        if let (Some(anchor), Value::Object(fields)) = (&anchor, &mut value) {
+            fields.insert(
+                "anchor".into(),
+                json!({"seq": anchor.seq, "hash": anchor.to_string(), "matches": true}),
+            );
+        }
+        println!("{value}");
     } else {
         print_verify(dir, &report);
+        if let Some(anchor) = &anchor {
+            println!(
+                "anchor    {anchor} matches: the history up to seq {} is unchanged",
+                anchor.seq
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

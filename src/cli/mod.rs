@@ -5,6 +5,7 @@ mod export;
 mod human;
 mod import;
 mod journal_cmds;
+mod load_cmd;
 mod maintenance;
 mod options;
 mod query;
@@ -51,8 +52,14 @@ enum Command {
         durability: tradeledger::Durability,
     },
     /// Check every record, checksum and the segment chain; print a summary.
+    ///
+    /// With --anchor SEQ:HASH (a head anchor printed earlier by `status` or `verify`), also
+    /// check that the journal still holds SEQ and that its history up to SEQ is unchanged;
+    /// exit 2 when it is not.
     Verify {
         dir: PathBuf,
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -94,6 +101,12 @@ enum Command {
     /// Creates the journal if DIR has none. The whole file is checked against the journal
     /// first; on any error nothing is appended.
     Import(import::ImportArgs),
+    /// Generate trading load (signals, fills, closes, snapshots) and report throughput and
+    /// latency.
+    ///
+    /// Creates the journal if DIR has none (with --durability), otherwise continues from its
+    /// state: new tickets and signal ids, closing the trades an earlier run left open.
+    Load(load_cmd::LoadArgs),
     /// Statistics of CLOSED trades (by exit time unless --by entry).
     Stats(query::StatsArgs),
     /// Trades by (entry_time, ticket), or one trade with --ticket.
@@ -147,7 +160,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             segment_size,
             durability,
         } => journal_cmds::init(&dir, segment_size, durability),
-        Command::Verify { dir, json } => journal_cmds::verify(&dir, json),
+        Command::Verify { dir, anchor, json } => {
+            journal_cmds::verify(&dir, anchor.as_deref(), json)
+        }
         Command::Dump {
             dir,
             from_seq,
@@ -164,6 +179,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => journal_cmds::tail(&dir, from_seq),
         Command::Demo(args) => demo_cmd::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Load(args) => load_cmd::run(&args),
         Command::Stats(args) => query::stats(&args),
         Command::Trades(args) => query::trades(&args),
         Command::Signals(args) => query::signals(&args),
@@ -176,6 +192,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),
     }
+}
+
+/// The error and its causes, each cause once: the storage errors already print their cause
+/// (`cannot create X: No space left on device`), so a cause whose text is already in the
+/// message is not repeated.
+pub fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// Maps an error to the documented exit code.

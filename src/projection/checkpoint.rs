@@ -8,11 +8,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::intern::Interner;
-use super::signals::SignalBook;
+use std::collections::BTreeMap;
+
+use super::signals::{SignalBook, SignalCount};
 use super::snapshots::SnapshotBook;
 use super::tally::DayTallies;
+use super::time::{day_of, Day};
 use super::trades::TradeBook;
 use super::Projections;
+use crate::event::TradeStatus;
 
 /// Bump on any change to the stored structs (field order, types, meaning).
 pub const PROJECTION_VERSION: u32 = 1;
@@ -122,6 +126,40 @@ impl Projections {
         }
         if !(self.exit_days.is_sorted() && self.entry_days.is_sorted()) {
             return Err("per-day tallies out of order".into());
+        }
+        self.check_aggregates()
+    }
+
+    /// The per-day aggregates are stored, but must be what the records add up to: a
+    /// checkpoint whose counts disagree (damage that kept its checksum, or a forged file) is
+    /// refused, never summed into overflowing or wrong statistics.
+    fn check_aggregates(&self) -> Result<(), String> {
+        let (mut exit_days, mut entry_days) = (DayTallies::default(), DayTallies::default());
+        for record in self.trades.records.iter() {
+            if record.status != TradeStatus::Closed {
+                continue;
+            }
+            let (Some(exit_time), Some(profit)) = (record.exit_time, record.profit) else {
+                return Err(format!(
+                    "closed trade {} without exit time or profit",
+                    record.ticket
+                ));
+            };
+            let (account, symbol) = (record.account_number, record.symbol);
+            exit_days.add(day_of(exit_time), account, symbol, profit);
+            entry_days.add(day_of(record.entry_time), account, symbol, profit);
+        }
+        if exit_days != self.exit_days || entry_days != self.entry_days {
+            return Err("per-day tallies disagree with the closed trades".into());
+        }
+        let mut per_day: BTreeMap<Day, SignalCount> = BTreeMap::new();
+        for record in self.signals.records.iter() {
+            let count = per_day.entry(day_of(record.timestamp)).or_default();
+            count.total += 1;
+            count.executed += u64::from(record.executed);
+        }
+        if per_day != self.signals.per_day {
+            return Err("per-day signal counts disagree with the signals".into());
         }
         Ok(())
     }

@@ -73,6 +73,31 @@ impl Projections {
         self.trades.get(ticket).map(|r| self.trade_view(r))
     }
 
+    /// The highest ticket of any trade (0 when there is none): where new tickets can start.
+    pub fn max_ticket(&self) -> u64 {
+        self.trades
+            .records
+            .iter()
+            .map(|r| r.ticket)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The highest signal_id of any signal (0 when there is none).
+    pub fn max_signal_id(&self) -> u64 {
+        let ids = self.signals.records.iter().map(|r| r.signal_id);
+        ids.max().unwrap_or(0)
+    }
+
+    /// PENDING orders by (entry_time, ticket).
+    pub fn pending_trades(&self) -> Vec<TradeView> {
+        let filter = TradeFilter {
+            status: Some(TradeStatus::Pending),
+            ..TradeFilter::default()
+        };
+        self.trades(&filter)
+    }
+
     /// OPEN trades by (entry_time, ticket).
     pub fn open_trades(&self, symbol: Option<&str>, account: Option<u64>) -> Vec<TradeView> {
         let filter = TradeFilter {
