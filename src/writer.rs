@@ -11,6 +11,7 @@
 //! segments (sync, hash, chain link) and, in `Periodic` mode, flushing on a timer.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -105,6 +106,11 @@ pub struct Shared {
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     prepared: Mutex<Option<Prepared>>,
+    /// Rolled segments waiting to be sealed by the background thread, oldest first (seals
+    /// complete in roll order: only the last links may be pending). Never dropped, never
+    /// sealed on the appending thread, which holds the state lock that sealing needs. One
+    /// entry per roll, so it stays as short as the background thread's lag in segments.
+    pending_seals: Mutex<VecDeque<Seal>>,
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
@@ -125,8 +131,12 @@ struct Prepared {
 
 enum Job {
     Prepare,
-    Prefault { map: Arc<Map>, from: usize },
-    Seal(Seal),
+    Prefault {
+        map: Arc<Map>,
+        from: usize,
+    },
+    /// Seal what `pending_seals` holds.
+    Seal,
 }
 
 struct Seal {
@@ -183,6 +193,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
+            pending_seals: Mutex::new(VecDeque::new()),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
@@ -385,7 +396,7 @@ impl Shared {
             ));
             state.segments.push(entry);
             state.seals_requested += 1;
-            self.send_seal(Seal {
+            self.request_seal(Seal {
                 map: old.map,
                 data_end: state.write_offset,
                 last_seq: state.next_seq - 1,
@@ -400,21 +411,24 @@ impl Shared {
         Ok(())
     }
 
-    /// Seal jobs must not be dropped (the chain link would stay pending): if the queue is
-    /// full, seal on this thread.
-    fn send_seal(&self, seal: Seal) {
-        let sender = lock(&self.background).clone();
-        let unsent = match sender {
-            Some(sender) => match sender.try_send(Job::Seal(seal)) {
-                Ok(()) => None,
-                Err(mpsc::TrySendError::Full(Job::Seal(s)))
-                | Err(mpsc::TrySendError::Disconnected(Job::Seal(s))) => Some(s),
-                Err(_) => None,
-            },
-            None => Some(seal),
-        };
-        if let Some(seal) = unsent {
-            self.seal(seal);
+    /// Queues the seal of a rolled segment for the background thread. Runs under the state
+    /// lock, so it must not seal here: sealing flushes, and a flush takes the state lock. If
+    /// the wake-up does not fit in the queue, the background thread still seals the pending
+    /// segments after the job it is busy with; if the thread is gone (shutdown), the links
+    /// stay pending and the next open completes them (`docs/RECOVERY.md`).
+    fn request_seal(&self, seal: Seal) {
+        lock(&self.pending_seals).push_back(seal);
+        self.send(Job::Seal);
+    }
+
+    /// Seals every pending segment, oldest first (background thread only).
+    fn seal_pending(&self) {
+        loop {
+            let next = lock(&self.pending_seals).pop_front();
+            match next {
+                Some(seal) => self.seal(seal),
+                None => return,
+            }
         }
     }
 
@@ -597,14 +611,20 @@ impl Shared {
                 Ok(Job::Prefault { map, from }) => {
                     let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
                 }
-                Ok(Job::Seal(seal)) => self.seal(seal),
+                Ok(Job::Seal) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     if matches!(self.meta.durability, Durability::Periodic { .. }) {
                         let _ = self.flush();
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.seal_pending();
+                    return;
+                }
             }
+            // After every job, not only after `Job::Seal`: a seal's wake-up may not have fit
+            // in the queue.
+            self.seal_pending();
         }
     }
 
@@ -668,4 +688,44 @@ fn round_to_page(n: usize) -> usize {
 /// because every update is a plain store made after the fallible work succeeded.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::event::Timestamp;
+    use crate::journal::{Journal, JournalOptions, OpenMode};
+
+    /// A roll hands the rolled segment to the background thread for sealing. When it cannot
+    /// (its queue full, or the thread gone), the appender must not seal it itself: it holds
+    /// the state lock, which sealing (a flush) takes too.
+    #[test]
+    fn roll_when_the_background_thread_cannot_take_the_seal_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = std::sync::Arc::new(Journal::create(dir.path(), &options).unwrap());
+        journal.shared().stop_background();
+        let (done, finished) = mpsc::channel();
+        let appender = std::sync::Arc::clone(&journal);
+        let thread = std::thread::spawn(move || {
+            let event = [crate::sample::trade_opened(1, Timestamp::from_nanos(0))];
+            for _ in 0..2000 {
+                appender.append(&event).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(10));
+        assert!(outcome.is_ok(), "appends across segment rolls deadlocked");
+        thread.join().unwrap();
+        drop(std::sync::Arc::into_inner(journal).expect("appender finished"));
+        let reopened = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+        assert_eq!(reopened.head_seq(), 2000);
+        assert!(reopened.recovery_report().links_completed > 0);
+    }
 }
