@@ -106,6 +106,8 @@ pub struct Shared {
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     prepared: Mutex<Option<Prepared>>,
+    /// Prepared files created so far: numbers their names.
+    prepared_files: AtomicU64,
     /// Rolled segments waiting to be sealed by the background thread, oldest first (seals
     /// complete in roll order: only the last links may be pending). Never dropped, never
     /// sealed on the appending thread, which holds the state lock that sealing needs. One
@@ -193,6 +195,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
+            prepared_files: AtomicU64::new(0),
             pending_seals: Mutex::new(VecDeque::new()),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
@@ -441,8 +444,7 @@ impl Shared {
                     // Wrong size (an oversized batch): keep it for the next roll.
                     *lock(&self.prepared) = Some(p);
                 }
-                let path = self.dir.join(format!("{PREPARED_FILE_NAME}.{capacity}"));
-                prepare_file(&path, capacity)
+                prepare_file(&self.next_prepared_path(), capacity)
             }
         }
     }
@@ -628,15 +630,33 @@ impl Shared {
         }
     }
 
+    /// A new name for a prepared file. Every prepared file has its own: a roll may be
+    /// activating (renaming) the one it took while the background thread prepares the next,
+    /// so a shared name would let one replace or delete the other's file (`next.seg.prepared*`
+    /// leftovers are deleted on open).
+    fn next_prepared_path(&self) -> PathBuf {
+        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
+    }
+
     fn prepare_next(&self) {
         if lock(&self.prepared).is_some() {
             return;
         }
-        let path = self.dir.join(PREPARED_FILE_NAME);
-        let _ = std::fs::remove_file(&path);
+        let path = self.next_prepared_path();
         match prepare_file(&path, self.meta.segment_size_bytes) {
-            Ok(prepared) => *lock(&self.prepared) = Some(prepared),
+            Ok(prepared) => {
+                let mut slot = lock(&self.prepared);
+                if slot.is_none() {
+                    *slot = Some(prepared);
+                } else {
+                    drop(slot);
+                    drop(prepared);
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
             Err(error) => {
+                let _ = std::fs::remove_file(&path);
                 tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
             }
         }
@@ -727,5 +747,29 @@ mod tests {
         let reopened = Journal::open(dir.path(), &OpenMode::default()).unwrap();
         assert_eq!(reopened.head_seq(), 2000);
         assert!(reopened.recovery_report().links_completed > 0);
+    }
+
+    /// Segments fill faster than the background thread prepares the next one: rolls then
+    /// activate prepared files while the background thread creates more. None of them may
+    /// replace or delete a file a roll is activating (which would send appends to an
+    /// unlinked file).
+    #[test]
+    fn fast_rolls_while_segments_are_prepared_keep_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let event = [crate::sample::trade_opened(1, Timestamp::from_nanos(0))];
+        for _ in 0..20_000 {
+            journal.append(&event).unwrap();
+        }
+        journal.close().unwrap();
+        let reader = crate::reader::JournalReader::open(dir.path()).unwrap();
+        assert_eq!(reader.records(1).count(), 20_000);
+        let segments = crate::reader::segment_paths(dir.path()).unwrap();
+        assert!(segments.len() > 40, "{} segments", segments.len());
     }
 }
