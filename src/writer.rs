@@ -7,8 +7,9 @@
 //! pays a thread wake-up on top of its flush (`../shared/MEASURED.md`: ~30 µs each way).
 //!
 //! A background thread does what must stay off the append path: preparing the next segment
-//! (zero-filled, mapped, pre-faulted), pre-faulting pages ahead of the writer, sealing rolled
-//! segments (sync, hash, chain link) and, in `Periodic` mode, flushing on a timer.
+//! (zero-filled, mapped, pre-faulted), sealing rolled segments (sync, hash, chain link) and,
+//! in `Periodic` mode, flushing on a timer. A second thread pre-faults pages one window ahead
+//! of the writer, so that this never waits behind the first one's disk work.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -32,10 +33,15 @@ use crate::segment::{self, PREPARED_FILE_NAME};
 /// Pages are pre-faulted this far ahead of the write position, one window at a time.
 const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
 
-/// Bound of the background thread's queue. Messages are small and rare (one per MiB written,
-/// one per roll); a full queue means the background thread is stuck, and the appender then
-/// skips pre-faulting rather than wait.
+/// Bound of the background thread's queue. Messages are small and rare (two per roll); a full
+/// queue means the background thread is stuck, and the appender then skips the wake-up
+/// rather than wait (seals are never lost: see `pending_seals`).
 const BACKGROUND_QUEUE_MAX: usize = 64;
+
+/// Bound of the pre-faulting thread's queue: one window is being pre-faulted and at most a
+/// few more are asked for; when it is full the writer is faster than pre-faulting, and the
+/// request is dropped (the writer then takes the page faults itself).
+const PREFAULT_QUEUE_MAX: usize = 4;
 
 /// Where the recorded_at times and segment creation times come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -116,6 +122,11 @@ pub struct Shared {
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
+    /// Windows `(map, from)` to pre-fault. A thread of its own, so that pre-faulting (CPU
+    /// work, about 0.3 ms per window) never waits behind the background thread's disk work
+    /// (zero-filling and syncing 32 MiB segments takes it hundreds of milliseconds, during
+    /// which a fast writer would otherwise fault on every page).
+    prefaulter: Mutex<Option<SyncSender<Window>>>,
     /// Publishes `durable_seq` to async waiters (`handle.rs`) after every flush attempt.
     durable_watch: tokio::sync::watch::Sender<u64>,
     /// Flush durations, nanoseconds.
@@ -123,6 +134,9 @@ pub struct Shared {
     /// Test hook: the next flush fails as if the device returned EIO.
     inject_flush_failure: AtomicBool,
 }
+
+/// A window to pre-fault: `PREFAULT_WINDOW_BYTES` of a mapping from an offset.
+type Window = (Arc<Map>, usize);
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
 struct Prepared {
@@ -133,10 +147,6 @@ struct Prepared {
 
 enum Job {
     Prepare,
-    Prefault {
-        map: Arc<Map>,
-        from: usize,
-    },
     /// Seal what `pending_seals` holds.
     Seal,
 }
@@ -200,6 +210,7 @@ impl Shared {
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
+            prefaulter: Mutex::new(None),
             durable_watch: tokio::sync::watch::Sender::new(last_seq),
             flush_latency_ns: Mutex::new(
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
@@ -209,13 +220,27 @@ impl Shared {
     }
 
     /// Starts the background thread; returns its handle.
+    /// Starts the background thread and the pre-faulting thread; returns the handle of the
+    /// background thread, which joins the other when it stops.
     pub fn spawn_background(self: &Arc<Shared>) -> Result<JoinHandle<()>, Error> {
+        let (prefault_sender, prefault_receiver) = mpsc::sync_channel(PREFAULT_QUEUE_MAX);
+        let prefaulter = std::thread::Builder::new()
+            .name("tradeledger-prefault".into())
+            .spawn(move || prefault_loop(prefault_receiver))
+            .map_err(crate::error::io_error(
+                &self.dir,
+                "start pre-faulting thread",
+            ))?;
+        *lock(&self.prefaulter) = Some(prefault_sender);
         let (sender, receiver) = mpsc::sync_channel(BACKGROUND_QUEUE_MAX);
         *lock(&self.background) = Some(sender);
         let shared = Arc::clone(self);
         let handle = std::thread::Builder::new()
             .name("tradeledger-bg".into())
-            .spawn(move || shared.background_loop(receiver))
+            .spawn(move || {
+                shared.background_loop(receiver);
+                let _ = prefaulter.join();
+            })
             .map_err(crate::error::io_error(&self.dir, "start background thread"))?;
         self.send(Job::Prepare);
         let mut state = lock(&self.state);
@@ -223,8 +248,9 @@ impl Shared {
         Ok(handle)
     }
 
-    /// Stops the background thread (after it finishes queued work).
+    /// Stops the background and pre-faulting threads (after they finish queued work).
     pub fn stop_background(&self) {
+        lock(&self.prefaulter).take();
         lock(&self.background).take();
     }
 
@@ -326,7 +352,9 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
-        if state.write_offset > state.prefault_mark {
+        // Ask for the next window as soon as the writer enters the last one asked for, so
+        // the background thread pre-faults it while the writer fills the current one.
+        if state.write_offset + PREFAULT_WINDOW_BYTES > state.prefault_mark {
             self.prefault_ahead(&mut state);
         }
         Ok(Appended {
@@ -340,10 +368,10 @@ impl Shared {
     fn prefault_ahead(&self, state: &mut WriterState) {
         let from = state.prefault_mark.max(state.write_offset);
         state.prefault_mark = from + PREFAULT_WINDOW_BYTES;
-        self.send(Job::Prefault {
-            map: Arc::clone(&state.active.map),
-            from,
-        });
+        if let Some(sender) = lock(&self.prefaulter).as_ref() {
+            // A full queue: the writer outruns pre-faulting; never block it.
+            let _ = sender.try_send((Arc::clone(&state.active.map), from));
+        }
     }
 
     fn send(&self, job: Job) {
@@ -610,9 +638,6 @@ impl Shared {
         loop {
             match jobs.recv_timeout(period) {
                 Ok(Job::Prepare) => self.prepare_next(),
-                Ok(Job::Prefault { map, from }) => {
-                    let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
-                }
                 Ok(Job::Seal) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     if matches!(self.meta.durability, Durability::Periodic { .. }) {
@@ -679,6 +704,13 @@ impl Shared {
         let mut done = lock(&self.seals_done);
         *done += 1;
         self.seals_done_changed.notify_all();
+    }
+}
+
+/// Pre-faults the windows asked for until the sender is dropped.
+fn prefault_loop(windows: Receiver<Window>) {
+    for (map, from) in windows {
+        let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
     }
 }
 
