@@ -102,9 +102,14 @@ pub struct Shared {
     seed: u32,
     clock: Clock,
     state: Mutex<WriterState>,
-    /// Held by the flush leader. Waiting on it *is* the group commit: when a follower gets it,
-    /// the leader's flush usually covered the follower's batch too.
+    /// Held by the flush leader. Followers do not queue on it (a mutex hands over to one
+    /// waiter at a time, so a flush's followers would wake one after another, each paying a
+    /// wake-up): they wait on `flush_done`, which a finished flush broadcasts.
     flush_lock: Mutex<()>,
+    /// True while a leader flushes; read by followers under `flush_waiters`.
+    flushing: AtomicBool,
+    flush_waiters: Mutex<()>,
+    flush_done: Condvar,
     /// Highest sequence number on stable storage.
     durable_seq: AtomicU64,
     /// Highest sequence number published (readable).
@@ -200,6 +205,9 @@ impl Shared {
                 seals_requested: 0,
             }),
             flush_lock: Mutex::new(()),
+            flushing: AtomicBool::new(false),
+            flush_waiters: Mutex::new(()),
+            flush_done: Condvar::new(),
             durable_seq: AtomicU64::new(last_seq),
             committed_seq: AtomicU64::new(last_seq),
             poisoned: AtomicBool::new(false),
@@ -487,16 +495,32 @@ impl Shared {
         }
     }
 
-    /// Returns once `seq` is on stable storage, flushing as leader if nobody else is.
+    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing,
+    /// else waits for the running flush (which usually covers `seq` too) and tries again.
     pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
-        if self.durable_seq() >= seq {
-            return Ok(());
+        loop {
+            if self.durable_seq() >= seq {
+                return Ok(());
+            }
+            match self.try_lead_flush() {
+                Some(leader) => self.flush_as_leader(leader)?,
+                None => self.wait_for_flush(seq),
+            }
         }
-        let leader = lock(&self.flush_lock);
-        if self.durable_seq() >= seq {
-            return Ok(());
+    }
+
+    /// Waits until the running flush ends (returns at once if none is running or `seq` is
+    /// already durable). The leader broadcasts after clearing `flushing` under
+    /// `flush_waiters`, so checking both under that lock cannot miss its wake-up.
+    fn wait_for_flush(&self, seq: u64) {
+        let waiters = lock(&self.flush_waiters);
+        if self.durable_seq() >= seq || !self.flushing.load(Ordering::Acquire) {
+            return;
         }
-        self.flush_as_leader(leader)
+        // The timeout is only a safety net: the broadcast always comes.
+        let _ = self
+            .flush_done
+            .wait_timeout(waiters, Duration::from_millis(100));
     }
 
     /// Becomes the flush leader if nobody is flushing (never blocks).
@@ -510,9 +534,13 @@ impl Shared {
 
     /// Flushes as the leader that holds `_leader` (from [`Shared::try_lead_flush`]).
     pub fn flush_as_leader(&self, leader: MutexGuard<'_, ()>) -> Result<(), Error> {
+        self.flushing.store(true, Ordering::Release);
         let result = self.flush_all_locked();
+        self.flushing.store(false, Ordering::Release);
         drop(leader);
         self.notify_durable();
+        drop(lock(&self.flush_waiters));
+        self.flush_done.notify_all();
         result
     }
 
