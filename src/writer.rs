@@ -523,18 +523,21 @@ impl Shared {
             .wait_timeout(waiters, Duration::from_millis(100));
     }
 
-    /// Becomes the flush leader if nobody is flushing (never blocks).
+    /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
+    /// [`Shared::flush_as_leader`].
     pub fn try_lead_flush(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.flush_lock.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
-        }
+        let leader = match self.flush_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        // Set at once, so that followers wait rather than spin while the leader starts.
+        self.flushing.store(true, Ordering::Release);
+        Some(leader)
     }
 
     /// Flushes as the leader that holds `_leader` (from [`Shared::try_lead_flush`]).
     pub fn flush_as_leader(&self, leader: MutexGuard<'_, ()>) -> Result<(), Error> {
-        self.flushing.store(true, Ordering::Release);
         let result = self.flush_all_locked();
         self.flushing.store(false, Ordering::Release);
         drop(leader);
@@ -575,7 +578,9 @@ impl Shared {
 
     /// Flushes everything published so far.
     pub fn flush(&self) -> Result<(), Error> {
-        self.flush_as_leader(lock(&self.flush_lock))
+        let leader = lock(&self.flush_lock);
+        self.flushing.store(true, Ordering::Release);
+        self.flush_as_leader(leader)
     }
 
     /// The flush itself. The caller holds `flush_lock`. A failed flush poisons the writer:
