@@ -12,7 +12,9 @@ use tradeledger::ledger::Ledger;
 use tradeledger::{sample, Durability};
 
 use crate::common;
-use crate::measure::{run_single, run_single_async, run_threads, Measured, Plan, TimedPlan};
+use crate::measure::{
+    run_single, run_single_async, run_tasks, run_threads, Measured, Plan, TimedPlan,
+};
 
 /// Size of the floor files: the 128 B copies and the 4 KiB writes cycle through them.
 const FLOOR_FILE_BYTES: usize = 64 << 20;
@@ -141,6 +143,34 @@ pub fn handle_append(plan: &Plan) -> Measured {
         run_single_async(plan, |i| ledger_trade(i + 1), append).await
     });
     let measured = runtime.block_on(task).expect("bench task");
+    runtime.block_on(handle.close()).expect("close ledger");
+    drop(runtime);
+    common::remove_dir(&dir);
+    measured
+}
+
+/// `JournalHandle::append(..).await` in Sync mode from `producers` tasks on a multi-thread
+/// runtime (2 workers), each awaiting its own acknowledgement: group commit through the
+/// handle (leader flushes on its worker with `block_in_place`, followers await a watch).
+pub fn handle_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
+    let dir = common::fresh_dir(&format!("latency-sync-async-p{producers}"));
+    let ledger = Ledger::create(&dir, &common::options(Durability::Sync)).expect("ledger");
+    let handle = JournalHandle::new(ledger, FailurePolicy::Halt);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let task_handle = handle.clone();
+    let op = move |producer: usize, i: u64| {
+        let handle = task_handle.clone();
+        // Tickets never collide between producers.
+        let batch = ledger_trade(((producer as u64) << 40) + i + 1);
+        async move {
+            black_box(handle.append(batch).await.expect("append"));
+        }
+    };
+    let measured = runtime.block_on(async { run_tasks(producers, *plan, op).await });
     runtime.block_on(handle.close()).expect("close ledger");
     drop(runtime);
     common::remove_dir(&dir);

@@ -162,6 +162,16 @@ fn sync_case(producers: usize, name: &'static str) -> Case {
     }
 }
 
+fn async_sync_case(producers: usize, name: &'static str) -> Case {
+    Case {
+        name,
+        durability: "sync",
+        producers,
+        includes: "as buffered_append_async in Sync mode, from P tasks on 2 runtime workers, each awaiting its own acknowledgement (group commit through the handle)",
+        run: Box::new(move |c, _| ok(journal_cases::handle_sync_producers(&c.timed_plan(), producers))),
+    }
+}
+
 fn tradeledger_cases() -> Vec<Case> {
     let append =
         |plan: Plan, name, durability| journal_cases::journal_append(&plan, name, durability);
@@ -190,6 +200,8 @@ fn tradeledger_cases() -> Vec<Case> {
         sync_case(4, "sync_append_p4"),
         sync_case(16, "sync_append_p16"),
         sync_case(64, "sync_append_p64"),
+        async_sync_case(16, "sync_append_async_p16"),
+        async_sync_case(64, "sync_append_async_p64"),
         Case {
             name: "periodic_append",
             durability: "periodic",

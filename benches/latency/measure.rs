@@ -226,3 +226,70 @@ pub fn timer_overhead_ns() -> u64 {
     }
     histogram.value_at_quantile(0.5)
 }
+
+/// `producers` tasks on the current tokio runtime, as [`run_threads`]: each awaits its own
+/// operation `op(producer, i)` before it issues the next. At a fixed rate, a task sleeps on
+/// the runtime's timer (millisecond resolution) until its next slot.
+pub async fn run_tasks<F, Fut>(producers: usize, plan: TimedPlan, op: F) -> Measured
+where
+    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = std::sync::Arc::new(op);
+    let measure_from = Instant::now() + Duration::from_millis(50) + plan.warmup;
+    let tasks: Vec<_> = (0..producers)
+        .map(|p| {
+            let op = std::sync::Arc::clone(&op);
+            tokio::spawn(async move { task_loop(p, producers, plan, measure_from, &*op).await })
+        })
+        .collect();
+    let mut histogram = histogram();
+    let (mut ops, mut last_end) = (0, measure_from);
+    for task in tasks {
+        let (h, n, end) = task.await.expect("producer task");
+        histogram.add(h).expect("same histogram bounds");
+        ops += n;
+        last_end = last_end.max(end);
+    }
+    Measured {
+        histogram,
+        ops,
+        elapsed: last_end - measure_from,
+    }
+}
+
+async fn task_loop<F, Fut>(
+    producer: usize,
+    producers: usize,
+    plan: TimedPlan,
+    measure_from: Instant,
+    op: &F,
+) -> (Histogram<u64>, u64, Instant)
+where
+    F: Fn(usize, u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let measure_until = measure_from + plan.measure;
+    let mut i = 0;
+    while Instant::now() < measure_from {
+        op(producer, i).await;
+        i += 1;
+    }
+    let interval = plan
+        .rate_per_s
+        .map(|rate| Duration::from_secs_f64(producers as f64 / rate as f64));
+    let mut next = Instant::now() + Duration::from_secs_f64(producer as f64 / 1e6);
+    let (mut histogram, mut ops) = (histogram(), 0);
+    while Instant::now() < measure_until {
+        if let Some(interval) = interval {
+            tokio::time::sleep_until(next.into()).await;
+            next = (next + interval).max(Instant::now());
+        }
+        let op_started = Instant::now();
+        op(producer, i).await;
+        let interval_ns = interval.map(nanos);
+        record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
+        (i, ops) = (i + 1, ops + 1);
+    }
+    (histogram, ops, Instant::now())
+}

@@ -49,10 +49,10 @@ fn sqlite_of(case: &CaseResult) -> Option<&'static str> {
     })
 }
 
-/// `(bound ops/s, achieved fraction)` for `sync_append_pP`: P producers that each wait for
+/// `(bound ops/s, achieved fraction)` for the `sync_append_*` cases: P producers that each wait for
 /// their own acknowledgement can complete at most P appends per fdatasync.
 fn group_commit(case: &CaseResult, results: &[CaseResult]) -> Option<(f64, f64)> {
-    if !case.name.starts_with("sync_append_p") {
+    if !case.name.starts_with("sync_append_") {
         return None;
     }
     let fdatasync_ns = find(results, "floor_write_fdatasync_4k")?.p50();
