@@ -5,6 +5,9 @@
 //! Sizes 10k, 100k and 1M events; `TRADELEDGER_BENCH_10M=1` adds 10M events (writing that
 //! journal takes about a minute and 1.7 GB of disk; see `docs/BENCHMARKS.md`).
 //!
+//! `part_journal_open/SIZE` and `part_checkpoint_load/SIZE` time the two parts of an open with a
+//! checkpoint on their own: `Journal::open` and `checkpoint::load_newest`.
+//!
 //! Each iteration times `Ledger::open` only. Closing is untimed but slow (the writer's
 //! background thread finishes zero-filling the next segment, 32 MiB, before it stops), so
 //! the sampling is flat with the minimum of 10 samples. Journals live in
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
 use tradeledger::checkpoint;
+use tradeledger::journal::Journal;
 use tradeledger::ledger::Ledger;
 use tradeledger::OpenMode;
 
@@ -38,6 +42,39 @@ fn time_opens(dir: &Path, iters: u64, with_checkpoint: bool) -> Duration {
     total
 }
 
+/// The parts of an open with a checkpoint: the journal's own open (lock, structure check,
+/// tail scan, writer start) and loading the checkpoint (read, CRC, decode, index rebuild).
+fn bench_parts(group: &mut Group<'_>, label: &str, dir: &Path) {
+    group.bench_function(format!("part_journal_open/{label}"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let journal = Journal::open(dir, &OpenMode::default()).expect("open journal");
+                total += started.elapsed();
+                drop(journal);
+            }
+            total
+        })
+    });
+    let journal_id = tradeledger::journal::read_meta(dir)
+        .expect("meta")
+        .journal_id;
+    group.bench_function(format!("part_checkpoint_load/{label}"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let (loaded, _) =
+                    checkpoint::load_newest(dir, &journal_id, u64::MAX).expect("load");
+                total += started.elapsed();
+                assert!(loaded.is_some());
+            }
+            total
+        })
+    });
+}
+
 fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
     let dir = common::write_journal(&format!("open-{label}"), events);
     group.bench_function(format!("without_checkpoint/{label}"), |b| {
@@ -53,6 +90,7 @@ fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
     group.bench_function(format!("with_checkpoint/{label}"), |b| {
         b.iter_custom(|iters| time_opens(&dir, iters, true))
     });
+    bench_parts(group, label, &dir);
     checkpoint::remove_all(&dir).expect("remove checkpoints");
     common::remove_dir(&dir);
 }
