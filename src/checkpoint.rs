@@ -62,8 +62,22 @@ pub fn write(
     journal_id: &[u8; 16],
     projections: &Projections,
 ) -> Result<CheckpointInfo, Error> {
-    let payload = projections.encode_state();
-    let seq = projections.head_seq();
+    write_encoded(
+        journal_dir,
+        journal_id,
+        projections.head_seq(),
+        &projections.encode_state(),
+    )
+}
+
+/// Writes a state already encoded by [`Projections::encode_state`] at `seq`, atomically. Lets
+/// a caller encode under its lock and do the file work (write, sync, rename) outside it.
+pub fn write_encoded(
+    journal_dir: &Path,
+    journal_id: &[u8; 16],
+    seq: u64,
+    payload: &[u8],
+) -> Result<CheckpointInfo, Error> {
     let mut header = [0u8; CHECKPOINT_HEADER_SIZE];
     header[MAGIC_AT..][..8].copy_from_slice(&CHECKPOINT_MAGIC);
     header[FORMAT_AT..][..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -71,7 +85,7 @@ pub fn write(
     header[SEQ_AT..][..8].copy_from_slice(&seq.to_le_bytes());
     header[JOURNAL_ID_AT..][..16].copy_from_slice(journal_id);
     header[PAYLOAD_LEN_AT..][..8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[PAYLOAD_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    header[PAYLOAD_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
     let header_crc = crc32fast::hash(&header[..HEADER_CRC_AT]);
     header[HEADER_CRC_AT..].copy_from_slice(&header_crc.to_le_bytes());
 
@@ -91,7 +105,7 @@ pub fn write(
         .open(&tmp)
         .map_err(io_error(&tmp, "create checkpoint"))?;
     file.write_all(&header)
-        .and_then(|()| file.write_all(&payload))
+        .and_then(|()| file.write_all(payload))
         .map_err(io_error(&tmp, "write checkpoint"))?;
     file.sync_all().map_err(io_error(&tmp, "sync checkpoint"))?;
     fs::rename(&tmp, &path).map_err(io_error(&path, "rename checkpoint"))?;
