@@ -60,13 +60,18 @@ fn record(histogram: &mut Histogram<u64>, latency_ns: u64, interval_ns: Option<u
 pub struct Pacer {
     interval: Duration,
     next: Instant,
+    /// Spin the last millisecond before a slot (precise). Producer threads sharing the cores
+    /// must not: a spinning producer takes the CPU that the others need to wake up, so they
+    /// sleep the whole wait (the timer's slack delays the issue, never the measured latency).
+    spin: bool,
 }
 
 impl Pacer {
-    pub fn new(rate_per_s: f64, start: Instant) -> Pacer {
+    pub fn new(rate_per_s: f64, start: Instant, spin: bool) -> Pacer {
         Pacer {
             interval: Duration::from_secs_f64(1.0 / rate_per_s),
             next: start,
+            spin,
         }
     }
 
@@ -74,16 +79,18 @@ impl Pacer {
         nanos(self.interval)
     }
 
-    /// Waits for the next slot: sleeps while it is far, then spins (sleeping to the exact
-    /// time would add the timer's wake-up latency to the schedule).
+    /// Waits for the next slot: sleeps while it is far, then spins if allowed (sleeping to
+    /// the exact time would add the timer's wake-up latency to the schedule).
     pub fn wait(&mut self) {
         let now = Instant::now();
         if self.next > now {
             let left = self.next - now;
-            if left > Duration::from_millis(2) {
+            if !self.spin {
+                std::thread::sleep(left);
+            } else if left > Duration::from_millis(2) {
                 std::thread::sleep(left - Duration::from_millis(1));
             }
-            while Instant::now() < self.next {
+            while self.spin && Instant::now() < self.next {
                 std::hint::spin_loop();
             }
         }
@@ -102,7 +109,9 @@ pub fn run_single<T>(
     }
     let mut histogram = histogram();
     let started = Instant::now();
-    let mut pacer = plan.rate_per_s.map(|rate| Pacer::new(rate as f64, started));
+    let mut pacer = plan
+        .rate_per_s
+        .map(|rate| Pacer::new(rate as f64, started, true));
     let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
     for i in plan.warmup_ops..plan.warmup_ops + plan.ops {
         let input = prepare(i);
@@ -131,7 +140,9 @@ pub async fn run_single_async<T, F: std::future::Future<Output = ()>>(
     }
     let mut histogram = histogram();
     let started = Instant::now();
-    let mut pacer = plan.rate_per_s.map(|rate| Pacer::new(rate as f64, started));
+    let mut pacer = plan
+        .rate_per_s
+        .map(|rate| Pacer::new(rate as f64, started, true));
     let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
     for i in plan.warmup_ops..plan.warmup_ops + plan.ops {
         let input = prepare(i);
@@ -200,7 +211,7 @@ fn producer_loop(
     let mut pacer = plan.rate_per_s.map(|rate| {
         let per_producer = rate as f64 / producers as f64;
         let offset = Duration::from_secs_f64(producer as f64 / rate as f64);
-        Pacer::new(per_producer, Instant::now() + offset)
+        Pacer::new(per_producer, Instant::now() + offset, producers == 1)
     });
     let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
     let (mut histogram, mut ops) = (histogram(), 0);
