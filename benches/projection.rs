@@ -1,161 +1,23 @@
 //! Projection costs on a synthetic journal: apply, decode + apply (replay), memory per
 //! trade, checkpoint encode and decode.
 //!
-//! `cargo bench --bench projection -- [EVENTS]` (default 2 000 000). The journal repeats a
-//! trading cycle: a signal, a trade (half of them linked to the signal, one in ten placed as
-//! a pending order that is then filled or cancelled), a stop-loss change on three in ten, the
-//! close of the trade opened 20 cycles earlier, and an account snapshot: about five events
-//! per trade, over 3 symbols and 2 accounts, one cycle per minute.
+//! `cargo bench --bench projection -- [EVENTS]` (default 2 000 000). The journal is the
+//! trading history of `common::Generator` (about five events per trade, every event kind,
+//! over 3 symbols and 2 accounts, one cycle per minute). `queries.rs` and `replay.rs` hold
+//! the criterion figures of the same layers.
 //! A plain timing harness (not criterion): each figure is one pass over millions of events,
 //! the median of three passes for apply.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use rust_decimal::Decimal;
 use tradeledger::codec;
 use tradeledger::event::*;
 use tradeledger::projection::{Projections, TimeBasis, TimeRange};
 
-const SYMBOLS: [&str; 3] = ["EURUSD", "GBPUSD", "USDJPY"];
-const MINUTE_NANOS: i64 = 60_000_000_000;
-const START_NANOS: i64 = 1_704_067_200_000_000_000;
-
-fn at(cycle: u64) -> Timestamp {
-    Timestamp::from_nanos(START_NANOS + cycle as i64 * MINUTE_NANOS)
-}
-
-fn signal(cycle: u64) -> Event {
-    Event::Signal(Signal {
-        signal_id: cycle,
-        symbol: SYMBOLS[cycle as usize % 3].into(),
-        signal_type: SignalType::Buy,
-        timestamp: at(cycle),
-        price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
-        confidence: 0.8,
-        strategy_name: "ma_cross".into(),
-        timeframe: "H1".into(),
-        stop_loss: Some(Decimal::new(109_950, 5)),
-        take_profit: Some(Decimal::new(111_450, 5)),
-        reason: None,
-        ml_enhanced: false,
-        ml_confidence: None,
-        ml_agreed: None,
-    })
-}
-
-fn opened(cycle: u64, pending: bool) -> Event {
-    Event::TradeOpened(TradeOpened {
-        ticket: cycle,
-        symbol: SYMBOLS[cycle as usize % 3].into(),
-        trade_type: TradeType::Buy,
-        volume: Decimal::new(10, 2),
-        entry_price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
-        entry_time: at(cycle),
-        status: if pending {
-            OpenStatus::Pending
-        } else {
-            OpenStatus::Open
-        },
-        stop_loss: Some(Decimal::new(109_950, 5)),
-        take_profit: Some(Decimal::new(111_450, 5)),
-        magic_number: 234_000,
-        account_number: Some(1001 + cycle % 2),
-        strategy_name: Some("ma_cross".into()),
-        signal_id: cycle.is_multiple_of(2).then_some(cycle),
-        execution_reason: None,
-        signal_confidence: Some(0.8),
-        signal_reason: None,
-        ml_enhanced: false,
-        ml_confidence: None,
-        ai_approved: true,
-        ai_reasoning: None,
-        commission: Decimal::new(-70, 2),
-        swap: Decimal::ZERO,
-        comment: None,
-    })
-}
-
-fn closed(ticket: u64, cycle: u64) -> Event {
-    Event::TradeClosed(TradeClosed {
-        ticket,
-        exit_price: Decimal::new(110_500, 5),
-        exit_time: at(cycle),
-        profit: Decimal::new((ticket as i64 * 7919) % 5_000 - 2_000, 2),
-        pips: Some(Decimal::new(50, 1)),
-        commission: None,
-        swap: None,
-        reason: None,
-    })
-}
-
-fn snapshot(cycle: u64) -> Event {
-    Event::AccountSnapshot(AccountSnapshot {
-        account_number: 1001 + cycle % 2,
-        server: "Demo-1".into(),
-        broker: "Broker".into(),
-        balance: Decimal::new(1_000_000 + cycle as i64, 2),
-        equity: Decimal::new(1_000_500 + cycle as i64, 2),
-        snapshot_time: at(cycle),
-        profit: None,
-        margin: None,
-        margin_free: None,
-        total_volume: Decimal::new(10, 2),
-        margin_level: None,
-        open_positions: 20,
-    })
-}
-
-/// One trading cycle's events; returns whether ticket `cycle` stays open (not cancelled).
-fn cycle_events(cycle: u64, open: &mut Vec<u64>, out: &mut Vec<Event>) {
-    out.push(signal(cycle));
-    let pending = cycle % 10 == 3;
-    out.push(opened(cycle, pending));
-    let cancelled = pending && cycle % 20 == 13;
-    if pending && cancelled {
-        let time = at(cycle);
-        out.push(Event::OrderCancelled(OrderCancelled {
-            ticket: cycle,
-            time,
-            reason: None,
-        }));
-    } else {
-        if pending {
-            let (entry_price, entry_time) = (Decimal::new(110_460, 5), at(cycle));
-            out.push(Event::OrderFilled(OrderFilled {
-                ticket: cycle,
-                entry_price,
-                entry_time,
-            }));
-        }
-        open.push(cycle);
-    }
-    if cycle % 10 < 3 {
-        let stop_loss = PriceUpdate::Set(Decimal::new(110_000, 5));
-        let modify = TradeModified {
-            ticket: cycle,
-            time: at(cycle),
-            stop_loss,
-            take_profit: PriceUpdate::Unchanged,
-        };
-        if !cancelled {
-            out.push(Event::TradeModified(modify));
-        }
-    }
-    if open.len() > 20 {
-        out.push(closed(open.remove(0), cycle));
-    }
-    out.push(snapshot(cycle));
-}
-
 fn journal(events_wanted: usize) -> Vec<Event> {
-    let mut events = Vec::with_capacity(events_wanted + 8);
-    let mut open = Vec::new();
-    let mut cycle = 1;
-    while events.len() < events_wanted {
-        cycle_events(cycle, &mut open, &mut events);
-        cycle += 1;
-    }
-    events
+    common::Generator::new().events(events_wanted)
 }
 
 fn replay(events: &[Event]) -> Projections {

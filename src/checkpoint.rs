@@ -62,9 +62,23 @@ pub fn write(
     journal_id: &[u8; 16],
     projections: &Projections,
 ) -> Result<CheckpointInfo, Error> {
-    let payload = projections.encode_state();
-    let seq = projections.head_seq();
-    let image = image(journal_id, seq, &payload);
+    write_encoded(
+        journal_dir,
+        journal_id,
+        projections.head_seq(),
+        &projections.encode_state(),
+    )
+}
+
+/// Writes a state already encoded by [`Projections::encode_state`] at `seq`, atomically. Lets
+/// a caller encode under its lock and do the file work (write, sync, rename) outside it.
+pub fn write_encoded(
+    journal_dir: &Path,
+    journal_id: &[u8; 16],
+    seq: u64,
+    payload: &[u8],
+) -> Result<CheckpointInfo, Error> {
+    let image = image(journal_id, seq, payload);
 
     let dir = dir_of(journal_dir);
     fs::DirBuilder::new()

@@ -40,10 +40,17 @@ impl Timestamp {
         DateTime::from_timestamp_nanos(self.0)
     }
 
-    /// The current wall-clock time.
+    /// The current wall-clock time. Read straight from the system clock: building a chrono
+    /// `DateTime` first (calendar arithmetic) cost about as much as the rest of an append's
+    /// bookkeeping.
     pub fn now() -> Timestamp {
-        // The clock is within range until 2262.
-        Timestamp::from_datetime(Utc::now()).unwrap_or(Timestamp::MAX)
+        use std::time::{SystemTime, UNIX_EPOCH};
+        // In range until 2262; a clock set before 1677 saturates.
+        match SystemTime::now().duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_nanos()).map_or(Timestamp::MAX, Timestamp),
+            Err(before) => i64::try_from(before.duration().as_nanos())
+                .map_or(Timestamp::MIN, |nanos| Timestamp(-nanos)),
+        }
     }
 
     /// The UTC calendar day this time falls on.

@@ -163,14 +163,18 @@ impl Ledger {
             .checkpoint_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let info = {
+        // Only the encoding needs the state: appends wait for the read guard to go, so the
+        // file work (write, sync, rename, folder sync) is done after it is dropped.
+        let (seq, payload) = {
             let state = self.state();
-            checkpoint::write(
-                inner.journal.dir(),
-                &inner.journal.meta().journal_id,
-                &state,
-            )?
+            (state.head_seq(), state.encode_state())
         };
+        let info = checkpoint::write_encoded(
+            inner.journal.dir(),
+            &inner.journal.meta().journal_id,
+            seq,
+            &payload,
+        )?;
         inner.records_since_checkpoint.store(0, Ordering::Relaxed);
         tracing::info!(seq = info.seq, bytes = info.bytes, "checkpoint written");
         Ok(info)

@@ -7,10 +7,12 @@
 //! pays a thread wake-up on top of its flush (`../shared/MEASURED.md`: ~30 µs each way).
 //!
 //! A background thread does what must stay off the append path: preparing the next segment
-//! (zero-filled, mapped, pre-faulted), pre-faulting pages ahead of the writer, sealing rolled
-//! segments (sync, hash, chain link) and, in `Periodic` mode, flushing on a timer.
+//! (zero-filled, mapped, pre-faulted), sealing rolled segments (sync, hash, chain link) and,
+//! in `Periodic` mode, flushing on a timer. A second thread pre-faults pages one window ahead
+//! of the writer, so that this never waits behind the first one's disk work.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
@@ -31,10 +33,15 @@ use crate::segment::{self, PREPARED_FILE_NAME};
 /// Pages are pre-faulted this far ahead of the write position, one window at a time.
 const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
 
-/// Bound of the background thread's queue. Messages are small and rare (one per MiB written,
-/// one per roll); a full queue means the background thread is stuck, and the appender then
-/// skips pre-faulting rather than wait.
+/// Bound of the background thread's queue. Messages are small and rare (two per roll); a full
+/// queue means the background thread is stuck, and the appender then skips the wake-up
+/// rather than wait (seals are never lost: see `pending_seals`).
 const BACKGROUND_QUEUE_MAX: usize = 64;
+
+/// Bound of the pre-faulting thread's queue: one window is being pre-faulted and at most a
+/// few more are asked for; when it is full the writer is faster than pre-faulting, and the
+/// request is dropped (the writer then takes the page faults itself).
+const PREFAULT_QUEUE_MAX: usize = 4;
 
 /// Where the recorded_at times and segment creation times come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -95,9 +102,14 @@ pub struct Shared {
     seed: u32,
     clock: Clock,
     state: Mutex<WriterState>,
-    /// Held by the flush leader. Waiting on it *is* the group commit: when a follower gets it,
-    /// the leader's flush usually covered the follower's batch too.
+    /// Held by the flush leader. Followers do not queue on it (a mutex hands over to one
+    /// waiter at a time, so a flush's followers would wake one after another, each paying a
+    /// wake-up): they wait on `flush_done`, which a finished flush broadcasts.
     flush_lock: Mutex<()>,
+    /// True while a leader flushes; read by followers under `flush_waiters`.
+    flushing: AtomicBool,
+    flush_waiters: Mutex<()>,
+    flush_done: Condvar,
     /// Highest sequence number on stable storage.
     durable_seq: AtomicU64,
     /// Highest sequence number published (readable).
@@ -105,12 +117,21 @@ pub struct Shared {
     poisoned: AtomicBool,
     poison_reason: Mutex<Option<String>>,
     prepared: Mutex<Option<Prepared>>,
-    /// Numbers the prepared files: each preparation has a file of its own, which nobody but
-    /// the roll that takes it ever touches.
+    /// Prepared files created so far: numbers their names.
     prepared_files: AtomicU64,
+    /// Rolled segments waiting to be sealed by the background thread, oldest first (seals
+    /// complete in roll order: only the last links may be pending). Never dropped, never
+    /// sealed on the appending thread, which holds the state lock that sealing needs. One
+    /// entry per roll, so it stays as short as the background thread's lag in segments.
+    pending_seals: Mutex<VecDeque<Seal>>,
     seals_done: Mutex<u64>,
     seals_done_changed: Condvar,
     background: Mutex<Option<SyncSender<Job>>>,
+    /// Windows `(map, from)` to pre-fault. A thread of its own, so that pre-faulting (CPU
+    /// work, about 0.3 ms per window) never waits behind the background thread's disk work
+    /// (zero-filling and syncing 32 MiB segments takes it hundreds of milliseconds, during
+    /// which a fast writer would otherwise fault on every page).
+    prefaulter: Mutex<Option<SyncSender<Window>>>,
     /// Publishes `durable_seq` to async waiters (`handle.rs`) after every flush attempt.
     durable_watch: tokio::sync::watch::Sender<u64>,
     /// Flush durations, nanoseconds.
@@ -124,6 +145,9 @@ pub struct Shared {
     inject_no_space: AtomicBool,
 }
 
+/// A window to pre-fault: `PREFAULT_WINDOW_BYTES` of a mapping from an offset.
+type Window = (Arc<Map>, usize);
+
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
 struct Prepared {
     path: PathBuf,
@@ -133,8 +157,8 @@ struct Prepared {
 
 enum Job {
     Prepare,
-    Prefault { map: Arc<Map>, from: usize },
-    Seal(Seal),
+    /// Seal what `pending_seals` holds.
+    Seal,
 }
 
 struct Seal {
@@ -187,15 +211,20 @@ impl Shared {
                 seals_requested: 0,
             }),
             flush_lock: Mutex::new(()),
+            flushing: AtomicBool::new(false),
+            flush_waiters: Mutex::new(()),
+            flush_done: Condvar::new(),
             durable_seq: AtomicU64::new(last_seq),
             committed_seq: AtomicU64::new(last_seq),
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
             prepared_files: AtomicU64::new(0),
+            pending_seals: Mutex::new(VecDeque::new()),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
+            prefaulter: Mutex::new(None),
             durable_watch: tokio::sync::watch::Sender::new(last_seq),
             flush_latency_ns: Mutex::new(
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
@@ -207,13 +236,27 @@ impl Shared {
     }
 
     /// Starts the background thread; returns its handle.
+    /// Starts the background thread and the pre-faulting thread; returns the handle of the
+    /// background thread, which joins the other when it stops.
     pub fn spawn_background(self: &Arc<Shared>) -> Result<JoinHandle<()>, Error> {
+        let (prefault_sender, prefault_receiver) = mpsc::sync_channel(PREFAULT_QUEUE_MAX);
+        let prefaulter = std::thread::Builder::new()
+            .name("tradeledger-prefault".into())
+            .spawn(move || prefault_loop(prefault_receiver))
+            .map_err(crate::error::io_error(
+                &self.dir,
+                "start pre-faulting thread",
+            ))?;
+        *lock(&self.prefaulter) = Some(prefault_sender);
         let (sender, receiver) = mpsc::sync_channel(BACKGROUND_QUEUE_MAX);
         *lock(&self.background) = Some(sender);
         let shared = Arc::clone(self);
         let handle = std::thread::Builder::new()
             .name("tradeledger-bg".into())
-            .spawn(move || shared.background_loop(receiver))
+            .spawn(move || {
+                shared.background_loop(receiver);
+                let _ = prefaulter.join();
+            })
             .map_err(crate::error::io_error(&self.dir, "start background thread"))?;
         self.send(Job::Prepare);
         let mut state = lock(&self.state);
@@ -221,8 +264,9 @@ impl Shared {
         Ok(handle)
     }
 
-    /// Stops the background thread (after it finishes queued work).
+    /// Stops the background and pre-faulting threads (after they finish queued work).
     pub fn stop_background(&self) {
+        lock(&self.prefaulter).take();
         lock(&self.background).take();
     }
 
@@ -296,6 +340,10 @@ impl Shared {
         let mut state = lock(&self.state);
         self.check_poisoned()?;
         if state.write_offset + batch_bytes > state.active.map.len() {
+            state = self.settle_seals_before_replacing(state);
+            self.check_poisoned()?;
+        }
+        if state.write_offset + batch_bytes > state.active.map.len() {
             self.roll(&mut state, batch_bytes)
                 .inspect_err(|e| self.poison(e))?;
         }
@@ -332,7 +380,9 @@ impl Shared {
         let remaining = state.active.map.len() - state.write_offset;
         self.remaining_bytes
             .store(remaining as u64, Ordering::Relaxed);
-        if state.write_offset > state.prefault_mark {
+        // Ask for the next window as soon as the writer enters the last one asked for, so
+        // the background thread pre-faults it while the writer fills the current one.
+        if state.write_offset + PREFAULT_WINDOW_BYTES > state.prefault_mark {
             self.prefault_ahead(&mut state);
         }
         Ok(Appended {
@@ -346,10 +396,10 @@ impl Shared {
     fn prefault_ahead(&self, state: &mut WriterState) {
         let from = state.prefault_mark.max(state.write_offset);
         state.prefault_mark = from + PREFAULT_WINDOW_BYTES;
-        self.send(Job::Prefault {
-            map: Arc::clone(&state.active.map),
-            from,
-        });
+        if let Some(sender) = lock(&self.prefaulter).as_ref() {
+            // A full queue: the writer outruns pre-faulting; never block it.
+            let _ = sender.try_send((Arc::clone(&state.active.map), from));
+        }
     }
 
     fn send(&self, job: Job) {
@@ -357,6 +407,27 @@ impl Shared {
             // A full queue only delays pre-faulting or preparation, which the append path
             // handles itself; never block the appender on it.
             let _ = sender.try_send(job);
+        }
+    }
+
+    /// A batch too big for an *empty* active segment replaces that segment (same name and
+    /// place) by a bigger one, which must carry the segment's chain link: so every seal
+    /// requested so far must be done first. Sealing flushes, which takes the state lock, so
+    /// the wait happens with the lock released; the caller checks again after it.
+    fn settle_seals_before_replacing<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriterState>,
+    ) -> MutexGuard<'a, WriterState> {
+        // Seals are requested only under the state lock, so once this holds with the lock
+        // held it stays true until the roll is done.
+        loop {
+            let requested = state.seals_requested;
+            if state.write_offset != SEGMENT_HEADER_SIZE || *lock(&self.seals_done) >= requested {
+                return state;
+            }
+            drop(state);
+            self.wait_for_seals(requested);
+            state = lock(&self.state);
         }
     }
 
@@ -369,8 +440,8 @@ impl Shared {
             .max(round_to_page(SEGMENT_HEADER_SIZE + batch_bytes) as u64);
         let active_empty = state.write_offset == SEGMENT_HEADER_SIZE;
         let (index, link) = if active_empty {
-            // Replace the empty active segment by a bigger one with the same name and place.
-            self.wait_for_seals(state.seals_requested);
+            // Replace the empty active segment by a bigger one with the same name and place
+            // (`settle_seals_before_replacing` made sure its link is final).
             let link = segment::open_segment(&state.active.path, false)?.0.link;
             (state.active.index, link)
         } else {
@@ -412,7 +483,7 @@ impl Shared {
             ));
             state.segments.push(entry);
             state.seals_requested += 1;
-            self.send_seal(Seal {
+            self.request_seal(Seal {
                 map: old.map,
                 data_end: state.write_offset,
                 last_seq: state.next_seq - 1,
@@ -427,21 +498,24 @@ impl Shared {
         Ok(())
     }
 
-    /// Seal jobs must not be dropped (the chain link would stay pending): if the queue is
-    /// full, seal on this thread.
-    fn send_seal(&self, seal: Seal) {
-        let sender = lock(&self.background).clone();
-        let unsent = match sender {
-            Some(sender) => match sender.try_send(Job::Seal(seal)) {
-                Ok(()) => None,
-                Err(mpsc::TrySendError::Full(Job::Seal(s)))
-                | Err(mpsc::TrySendError::Disconnected(Job::Seal(s))) => Some(s),
-                Err(_) => None,
-            },
-            None => Some(seal),
-        };
-        if let Some(seal) = unsent {
-            self.seal(seal);
+    /// Queues the seal of a rolled segment for the background thread. Runs under the state
+    /// lock, so it must not seal here: sealing flushes, and a flush takes the state lock. If
+    /// the wake-up does not fit in the queue, the background thread still seals the pending
+    /// segments after the job it is busy with; if the thread is gone (shutdown), the links
+    /// stay pending and the next open completes them (`docs/RECOVERY.md`).
+    fn request_seal(&self, seal: Seal) {
+        lock(&self.pending_seals).push_back(seal);
+        self.send(Job::Seal);
+    }
+
+    /// Seals every pending segment, oldest first (background thread only).
+    fn seal_pending(&self) {
+        loop {
+            let next = lock(&self.pending_seals).pop_front();
+            match next {
+                Some(seal) => self.seal(seal),
+                None => return,
+            }
         }
     }
 
@@ -459,12 +533,6 @@ impl Shared {
         }
     }
 
-    /// A fresh name for a prepared file (`next.seg.prepared.N`); leftovers are removed on open.
-    fn next_prepared_path(&self) -> PathBuf {
-        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
-        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
-    }
-
     fn wait_for_seals(&self, requested: u64) {
         let mut done = lock(&self.seals_done);
         while *done < requested {
@@ -475,32 +543,55 @@ impl Shared {
         }
     }
 
-    /// Returns once `seq` is on stable storage, flushing as leader if nobody else is.
+    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing,
+    /// else waits for the running flush (which usually covers `seq` too) and tries again.
     pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
-        if self.durable_seq() >= seq {
-            return Ok(());
+        loop {
+            if self.durable_seq() >= seq {
+                return Ok(());
+            }
+            match self.try_lead_flush() {
+                Some(leader) => self.flush_as_leader(leader)?,
+                None => self.wait_for_flush(seq),
+            }
         }
-        let leader = lock(&self.flush_lock);
-        if self.durable_seq() >= seq {
-            return Ok(());
-        }
-        self.flush_as_leader(leader)
     }
 
-    /// Becomes the flush leader if nobody is flushing (never blocks).
-    pub fn try_lead_flush(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.flush_lock.try_lock() {
-            Ok(guard) => Some(guard),
-            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(std::sync::TryLockError::WouldBlock) => None,
+    /// Waits until the running flush ends (returns at once if none is running or `seq` is
+    /// already durable). The leader broadcasts after clearing `flushing` under
+    /// `flush_waiters`, so checking both under that lock cannot miss its wake-up.
+    fn wait_for_flush(&self, seq: u64) {
+        let waiters = lock(&self.flush_waiters);
+        if self.durable_seq() >= seq || !self.flushing.load(Ordering::Acquire) {
+            return;
         }
+        // The timeout is only a safety net: the broadcast always comes.
+        let _ = self
+            .flush_done
+            .wait_timeout(waiters, Duration::from_millis(100));
+    }
+
+    /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
+    /// [`Shared::flush_as_leader`].
+    pub fn try_lead_flush(&self) -> Option<MutexGuard<'_, ()>> {
+        let leader = match self.flush_lock.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        // Set at once, so that followers wait rather than spin while the leader starts.
+        self.flushing.store(true, Ordering::Release);
+        Some(leader)
     }
 
     /// Flushes as the leader that holds `_leader` (from [`Shared::try_lead_flush`]).
     pub fn flush_as_leader(&self, leader: MutexGuard<'_, ()>) -> Result<(), Error> {
         let result = self.flush_all_locked();
+        self.flushing.store(false, Ordering::Release);
         drop(leader);
         self.notify_durable();
+        drop(lock(&self.flush_waiters));
+        self.flush_done.notify_all();
         result
     }
 
@@ -542,7 +633,9 @@ impl Shared {
 
     /// Flushes everything published so far.
     pub fn flush(&self) -> Result<(), Error> {
-        self.flush_as_leader(lock(&self.flush_lock))
+        let leader = lock(&self.flush_lock);
+        self.flushing.store(true, Ordering::Release);
+        self.flush_as_leader(leader)
     }
 
     /// The flush itself. The caller holds `flush_lock`. A failed flush poisons the writer:
@@ -633,29 +726,50 @@ impl Shared {
         loop {
             match jobs.recv_timeout(period) {
                 Ok(Job::Prepare) => self.prepare_next(),
-                Ok(Job::Prefault { map, from }) => {
-                    let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
-                }
-                Ok(Job::Seal(seal)) => self.seal(seal),
+                Ok(Job::Seal) => {}
                 Err(RecvTimeoutError::Timeout) => {
                     if matches!(self.meta.durability, Durability::Periodic { .. }) {
                         let _ = self.flush();
                     }
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.seal_pending();
+                    return;
+                }
             }
+            // After every job, not only after `Job::Seal`: a seal's wake-up may not have fit
+            // in the queue.
+            self.seal_pending();
         }
+    }
+
+    /// A new name for a prepared file. Every prepared file has its own: a roll may be
+    /// activating (renaming) the one it took while the background thread prepares the next,
+    /// so a shared name would let one replace or delete the other's file (`next.seg.prepared*`
+    /// leftovers are deleted on open).
+    fn next_prepared_path(&self) -> PathBuf {
+        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
     }
 
     fn prepare_next(&self) {
         if lock(&self.prepared).is_some() {
             return;
         }
-        // A name of its own: a roll may be activating (renaming) the previous prepared file
-        // right now, and must never find another file, or none, under the name it holds.
-        match prepare_file(&self.next_prepared_path(), self.meta.segment_size_bytes) {
-            Ok(prepared) => *lock(&self.prepared) = Some(prepared),
+        let path = self.next_prepared_path();
+        match prepare_file(&path, self.meta.segment_size_bytes) {
+            Ok(prepared) => {
+                let mut slot = lock(&self.prepared);
+                if slot.is_none() {
+                    *slot = Some(prepared);
+                } else {
+                    drop(slot);
+                    drop(prepared);
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
             Err(error) => {
+                let _ = std::fs::remove_file(&path);
                 tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
             }
         }
@@ -678,6 +792,13 @@ impl Shared {
         let mut done = lock(&self.seals_done);
         *done += 1;
         self.seals_done_changed.notify_all();
+    }
+}
+
+/// Pre-faults the windows asked for until the sender is dropped.
+fn prefault_loop(windows: Receiver<Window>) {
+    for (map, from) in windows {
+        let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
     }
 }
 
@@ -707,4 +828,68 @@ fn round_to_page(n: usize) -> usize {
 /// because every update is a plain store made after the fallible work succeeded.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::event::Timestamp;
+    use crate::journal::{Journal, JournalOptions, OpenMode};
+
+    /// A roll hands the rolled segment to the background thread for sealing. When it cannot
+    /// (its queue full, or the thread gone), the appender must not seal it itself: it holds
+    /// the state lock, which sealing (a flush) takes too.
+    #[test]
+    fn roll_when_the_background_thread_cannot_take_the_seal_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = std::sync::Arc::new(Journal::create(dir.path(), &options).unwrap());
+        journal.shared().stop_background();
+        let (done, finished) = mpsc::channel();
+        let appender = std::sync::Arc::clone(&journal);
+        let thread = std::thread::spawn(move || {
+            let event = [crate::sample::trade_opened(1, Timestamp::from_nanos(0))];
+            for _ in 0..2000 {
+                appender.append(&event).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(10));
+        assert!(outcome.is_ok(), "appends across segment rolls deadlocked");
+        thread.join().unwrap();
+        drop(std::sync::Arc::into_inner(journal).expect("appender finished"));
+        let reopened = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+        assert_eq!(reopened.head_seq(), 2000);
+        assert!(reopened.recovery_report().links_completed > 0);
+    }
+
+    /// Segments fill faster than the background thread prepares the next one: rolls then
+    /// activate prepared files while the background thread creates more. None of them may
+    /// replace or delete a file a roll is activating (which would send appends to an
+    /// unlinked file).
+    #[test]
+    fn fast_rolls_while_segments_are_prepared_keep_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let event = [crate::sample::trade_opened(1, Timestamp::from_nanos(0))];
+        for _ in 0..20_000 {
+            journal.append(&event).unwrap();
+        }
+        journal.close().unwrap();
+        let reader = crate::reader::JournalReader::open(dir.path()).unwrap();
+        assert_eq!(reader.records(1).count(), 20_000);
+        let segments = crate::reader::segment_paths(dir.path()).unwrap();
+        assert!(segments.len() > 40, "{} segments", segments.len());
+    }
 }

@@ -1,0 +1,116 @@
+//! Opening a ledger: `Ledger::open` (lock, recovery scan of the tail segment, newest
+//! checkpoint, replay of the records after it) by journal size, with and without a
+//! checkpoint at the head (criterion).
+//!
+//! Sizes 10k, 100k and 1M events; `TRADELEDGER_BENCH_10M=1` adds 10M events (writing that
+//! journal takes about a minute and 1.7 GB of disk; see `docs/BENCHMARKS.md`).
+//!
+//! `part_journal_open/SIZE` and `part_checkpoint_load/SIZE` time the two parts of an open with a
+//! checkpoint on their own: `Journal::open` and `checkpoint::load_newest`.
+//!
+//! Each iteration times `Ledger::open` only. Closing is untimed but slow (the writer's
+//! background thread finishes zero-filling the next segment, 32 MiB, before it stops), so
+//! the sampling is flat with the minimum of 10 samples. Journals live in
+//! `target/bench-journals/open-*` and are deleted at the end.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
+use tradeledger::checkpoint;
+use tradeledger::journal::Journal;
+use tradeledger::ledger::Ledger;
+use tradeledger::OpenMode;
+
+type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Times `iters` opens; checks that the checkpoint was (or was not) used.
+fn time_opens(dir: &Path, iters: u64, with_checkpoint: bool) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let started = Instant::now();
+        let (ledger, report) = Ledger::open(dir, &OpenMode::default()).expect("open ledger");
+        total += started.elapsed();
+        assert_eq!(report.checkpoint.is_some(), with_checkpoint);
+        if with_checkpoint {
+            assert_eq!(report.replayed_records, 0);
+        }
+        drop(ledger);
+    }
+    total
+}
+
+/// The parts of an open with a checkpoint: the journal's own open (lock, structure check,
+/// tail scan, writer start) and loading the checkpoint (read, CRC, decode, index rebuild).
+fn bench_parts(group: &mut Group<'_>, label: &str, dir: &Path) {
+    group.bench_function(format!("part_journal_open/{label}"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let journal = Journal::open(dir, &OpenMode::default()).expect("open journal");
+                total += started.elapsed();
+                drop(journal);
+            }
+            total
+        })
+    });
+    let journal_id = tradeledger::journal::read_meta(dir)
+        .expect("meta")
+        .journal_id;
+    group.bench_function(format!("part_checkpoint_load/{label}"), |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let (loaded, _) =
+                    checkpoint::load_newest(dir, &journal_id, u64::MAX).expect("load");
+                total += started.elapsed();
+                assert!(loaded.is_some());
+            }
+            total
+        })
+    });
+}
+
+fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
+    let dir = common::write_journal(&format!("open-{label}"), events);
+    group.bench_function(format!("without_checkpoint/{label}"), |b| {
+        b.iter_custom(|iters| time_opens(&dir, iters, false))
+    });
+    let (ledger, _) = Ledger::open(&dir, &OpenMode::default()).expect("open ledger");
+    let info = ledger.checkpoint().expect("write checkpoint");
+    drop(ledger);
+    println!(
+        "open/{label}: checkpoint of {} bytes at seq {}",
+        info.bytes, info.seq
+    );
+    group.bench_function(format!("with_checkpoint/{label}"), |b| {
+        b.iter_custom(|iters| time_opens(&dir, iters, true))
+    });
+    bench_parts(group, label, &dir);
+    checkpoint::remove_all(&dir).expect("remove checkpoints");
+    common::remove_dir(&dir);
+}
+
+fn open(c: &mut Criterion) {
+    let mut sizes = vec![("10k", 10_000), ("100k", 100_000), ("1m", 1_000_000)];
+    if std::env::var_os("TRADELEDGER_BENCH_10M").is_some_and(|v| v == "1") {
+        sizes.push(("10m", 10_000_000));
+    }
+    let mut group = c.benchmark_group("open");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_millis(100));
+    for (label, events) in sizes {
+        bench_size(&mut group, label, events);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, open);
+criterion_main!(benches);
