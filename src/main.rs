@@ -20,6 +20,8 @@ fn main() -> ExitCode {
     };
     match cli::run(args) {
         Ok(code) => code,
+        // The reader of our output stopped reading (`| head`): nothing more to say.
+        Err(error) if cli::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {}", cli::error_text(&error));
             cli::exit_code_for(&error)

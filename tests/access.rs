@@ -315,3 +315,32 @@ fn real_damage_in_a_live_journal_is_still_reported() {
     assert!(tradeledger::verify::verify(&dir).is_err());
     drop(journal);
 }
+
+/// `tradeledger verify DIR | head -1` and the like: a reader that closed its end of the pipe
+/// ends the command quietly with 0. (`verify`, `status`, `init` and `demo` printed with
+/// `println!`, which panics on a closed pipe; `dump` and the queries exited with 1 and an error.)
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("j");
+    ok(&["load", path(&dir), "--events", "2000"]);
+    for args in [
+        vec!["verify", path(&dir)],
+        vec!["status", path(&dir)],
+        vec!["dump", path(&dir)],
+        vec!["trades", path(&dir)],
+        vec!["signals", path(&dir), "--json"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -154,6 +154,17 @@ fn bad_options_are_usage_errors() {
         fails(&args, 1);
     }
     assert!(!dir.exists(), "a refused run creates nothing");
+    let error = fails(
+        &[
+            "load",
+            path(&dir),
+            "--ack-log",
+            "/nonexistent/folder/ack.log",
+        ],
+        3,
+    );
+    assert!(error.contains("acknowledgement log"), "{error}");
+    assert!(!dir.exists(), "a bad acknowledgement log creates nothing");
 }
 
 #[test]

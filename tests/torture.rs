@@ -4,7 +4,7 @@
 //!   random moments (while it opens and recovers the journal, appends, rolls segments or
 //!   writes checkpoints); after each kill the journal must open, verify, and hold every
 //!   sequence number of the acknowledgement log, with records numbered 1, 2, 3, … without gap.
-//!   Buffered with one producer, then Sync with two (group commit).
+//!   Buffered with one producer, Sync with two (group commit), Periodic (5 ms) with two.
 //! - `tradeledger import` of a large file is killed at random moments: the journal then holds
 //!   none or all of the file's events.
 //!
@@ -188,6 +188,11 @@ fn kill_9_during_buffered_load_loses_no_acknowledged_event() {
 #[test]
 fn kill_9_during_sync_load_loses_no_acknowledged_event() {
     torture_load("sync", "2", "sync load");
+}
+
+#[test]
+fn kill_9_during_periodic_load_loses_no_acknowledged_event() {
+    torture_load("periodic:5", "2", "periodic load");
 }
 
 /// A JSON Lines file of `pairs` signals each with its trade (2 events per pair).

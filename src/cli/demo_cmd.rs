@@ -18,6 +18,8 @@ use tradeledger::ledger::Ledger;
 use tradeledger::projection::{TimeBasis, TimeRange};
 use tradeledger::Durability;
 
+use super::options::write_stdout;
+
 /// The bundled data: 5,000 hourly EURUSD bars (see `fixtures/README.md`).
 const BUNDLED_BARS: &str = include_str!("../../fixtures/eurusd_h1_2017_2018.csv");
 
@@ -164,6 +166,7 @@ fn report(
     summary: &DemoSummary,
     elapsed: std::time::Duration,
 ) -> anyhow::Result<()> {
+    let mut text = String::new();
     let stats =
         handle.query(|s| s.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None))?;
     let days = handle.query(|s| s.daily_performance(None, None, None))?;
@@ -171,41 +174,51 @@ fn report(
     let events = summary.events_appended_total();
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let dir = args.dir.display();
-    println!(
+    out!(
+        text,
         "Paper trading on {} bars of EURUSD H1 ({} traders, one account)",
         summary.bars_processed,
         summary.traders.len()
     );
-    println!();
-    println!(
+    out!(text);
+    out!(
+        text,
         "trades closed     {:>12}   (wins {}, losses {}, breakeven {})",
-        stats.total_trades, stats.winning_trades, stats.losing_trades, stats.breakeven_trades
+        stats.total_trades,
+        stats.winning_trades,
+        stats.losing_trades,
+        stats.breakeven_trades
     );
-    println!("win rate          {:>11}%", round2(stats.win_rate));
-    println!(
+    out!(text, "win rate          {:>11}%", round2(stats.win_rate));
+    out!(
+        text,
         "profit factor     {:>12}",
         stats.profit_factor.map_or("n/a".into(), round2)
     );
-    println!(
+    out!(
+        text,
         "total profit      {:>12}   USD (price moves)",
         round2(stats.total_profit)
     );
-    println!(
+    out!(
+        text,
         "commission        {:>12}   USD",
         round2(summary.commission_usd)
     );
-    println!(
+    out!(
+        text,
         "net profit        {:>12}   USD (balance {} -> {})",
         round2(summary.net_profit_usd),
         round2(summary.initial_balance_usd),
         round2(summary.final_balance_usd)
     );
-    println!("open positions    {:>12}", summary.open_positions);
-    println!();
-    println!("last days of daily performance:");
-    println!("  date          trades   net profit   end balance");
+    out!(text, "open positions    {:>12}", summary.open_positions);
+    out!(text);
+    out!(text, "last days of daily performance:");
+    out!(text, "  date          trades   net profit   end balance");
     for day in days.iter().rev().take(5).rev() {
-        println!(
+        out!(
+            text,
             "  {}  {:>6}   {:>10}   {:>11}",
             day.date,
             day.total_trades,
@@ -213,16 +226,21 @@ fn report(
             day.end_balance.map_or("-".into(), round2)
         );
     }
-    println!();
-    println!(
+    out!(text);
+    out!(
+        text,
         "events written    {events:>12}   in {} batches, {} failed",
-        summary.batches_appended, summary.append_failures
+        summary.batches_appended,
+        summary.append_failures
     );
-    println!(
+    out!(
+        text,
         "journal size      {:>12}   bytes ({} durability)",
-        health.bytes_appended, args.durability
+        health.bytes_appended,
+        args.durability
     );
-    println!(
+    out!(
+        text,
         "throughput        {:>12.0}   events/s ({:.2} s)",
         events as f64 / seconds,
         seconds
@@ -232,19 +250,20 @@ fn report(
             .latency_percentile_ns(q)
             .map_or("-".into(), |ns| format!("{:.1} µs", ns as f64 / 1000.0))
     };
-    println!(
+    out!(
+        text,
         "append latency    p50 {}  p99 {}  p99.9 {}  max {}",
         p(50.0),
         p(99.0),
         p(99.9),
         p(100.0)
     );
-    println!();
-    println!("explore the journal:");
+    out!(text);
+    out!(text, "explore the journal:");
     for command in ["stats", "trades --open", "daily", "verify"] {
-        println!("  tradeledger {command} {dir}");
+        out!(text, "  tradeledger {command} {dir}");
     }
-    Ok(())
+    write_stdout(&text)
 }
 
 fn round2(value: Decimal) -> String {

@@ -15,6 +15,7 @@ use tradeledger::verify::{Anchor, VerifyReport};
 use tradeledger::{interchange, Durability};
 
 use super::maintenance;
+use super::options::write_stdout;
 
 pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Result<ExitCode> {
     let options = JournalOptions {
@@ -24,10 +25,13 @@ pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Re
     };
     let journal = Journal::create(dir, &options)?;
     journal.close()?;
-    println!(
+    let mut text = String::new();
+    out!(
+        text,
         "created journal {} (durability {durability}, segments of {segment_size} bytes)",
         dir.display()
     );
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -37,6 +41,7 @@ pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Re
         Some(anchor) => tradeledger::verify::verify_anchor(dir, anchor)?,
         None => tradeledger::verify::verify(dir)?,
     };
+    let mut text = String::new();
     if json_output {
         let mut value = verify_json(&report);
         if let (Some(anchor), Value::Object(fields)) = (&anchor, &mut value) {
@@ -45,16 +50,18 @@ pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Re
                 json!({"seq": anchor.seq, "hash": anchor.to_string(), "matches": true}),
             );
         }
-        println!("{value}");
+        out!(text, "{value}");
     } else {
-        print_verify(dir, &report);
+        print_verify(&mut text, dir, &report);
         if let Some(anchor) = &anchor {
-            println!(
+            out!(
+                text,
                 "anchor    {anchor} matches: the history up to seq {} is unchanged",
                 anchor.seq
             );
         }
     }
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -62,9 +69,10 @@ fn time_text(time: Option<Timestamp>) -> String {
     time.map_or_else(|| "-".into(), |t| t.to_string())
 }
 
-fn print_verify(dir: &Path, r: &VerifyReport) {
-    println!("journal   {}", dir.display());
-    println!(
+fn print_verify(text: &mut String, dir: &Path, r: &VerifyReport) {
+    out!(text, "journal   {}", dir.display());
+    out!(
+        text,
         "status    intact{}",
         if r.live {
             " (a writer is appending)"
@@ -72,23 +80,27 @@ fn print_verify(dir: &Path, r: &VerifyReport) {
             ""
         }
     );
-    println!(
+    out!(
+        text,
         "segments  {} ({} bytes on disk, {} bytes of data)",
-        r.segments, r.file_bytes, r.data_bytes
+        r.segments,
+        r.file_bytes,
+        r.data_bytes
     );
-    println!("records   {}", r.records);
+    out!(text, "records   {}", r.records);
     match (r.first_seq, r.last_seq) {
-        (Some(a), Some(b)) => println!("seq       {a}..={b}"),
-        _ => println!("seq       (empty)"),
+        (Some(a), Some(b)) => out!(text, "seq       {a}..={b}"),
+        _ => out!(text, "seq       (empty)"),
     }
-    println!(
+    out!(
+        text,
         "recorded  {} .. {}",
         time_text(r.first_recorded_at),
         time_text(r.last_recorded_at)
     );
-    println!("head      {}", r.head_anchor);
+    out!(text, "head      {}", r.head_anchor);
     if r.pending_links > 0 {
-        println!("note      {} chain link(s) pending: the writer had not finished sealing; the next writer open completes them", r.pending_links);
+        out!(text, "note      {} chain link(s) pending: the writer had not finished sealing; the next writer open completes them", r.pending_links);
     }
     if let Some(cut) = &r.torn_tail {
         let what = if r.live {
@@ -171,6 +183,7 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;
+    let mut text = String::new();
     if json_output {
         let value = json!({
             "head_seq": report.last_seq.unwrap_or(0),
@@ -189,25 +202,30 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
                 fields.insert(name.into(), field);
             }
         }
-        println!("{value}");
+        out!(text, "{value}");
     } else {
-        println!("journal         {}", dir.display());
-        println!("head seq        {}", report.last_seq.unwrap_or(0));
-        println!(
+        out!(text, "journal         {}", dir.display());
+        out!(text, "head seq        {}", report.last_seq.unwrap_or(0));
+        out!(
+            text,
             "segments        {} of {} bytes ({} bytes of data)",
-            report.segments, meta.segment_size_bytes, report.data_bytes
+            report.segments,
+            meta.segment_size_bytes,
+            report.data_bytes
         );
-        println!("format version  {}", meta.format_version);
-        println!("durability      {}", meta.durability);
-        println!("last hash       {}", report.head_anchor);
-        println!(
+        out!(text, "format version  {}", meta.format_version);
+        out!(text, "durability      {}", meta.durability);
+        out!(text, "last hash       {}", report.head_anchor);
+        out!(
+            text,
             "writer          {}",
             if report.live { "running" } else { "none" }
         );
         for line in maintenance::status_lines(&checkpoints) {
-            println!("checkpoint      {line}");
+            out!(text, "checkpoint      {line}");
         }
     }
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! `tradeledger load`: the load generator (`src/load.rs`), like pgbench for the journal.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use tradeledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::journal::{read_meta, JournalOptions, OpenMode, META_FILE_NAME};
 use tradeledger::ledger::{Ledger, LedgerError};
 use tradeledger::load::{self, LoadConfig, LoadError, LoadReport};
-use tradeledger::Durability;
+use tradeledger::{Durability, Error};
 
 use super::options::{print_json, write_stdout};
 
@@ -64,6 +65,19 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         if !(rate.is_finite() && rate > 0.0) {
             anyhow::bail!("--rate must be a positive number of events per second, got {rate}");
         }
+    }
+    if let Some(path) = &args.ack_log {
+        // Checked before the journal is created or opened: a bad path changes nothing.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|source| Error::Io {
+                path: path.clone(),
+                op: "open the acknowledgement log",
+                source,
+            })?;
     }
     let (ledger, created) = open_or_create(args)?;
     let durability = ledger.journal().meta().durability;
@@ -120,7 +134,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
                 rejected => anyhow::anyhow!("the load generator made an invalid event: {rejected}"),
             })
         }
-        Err(other) => Err(other.into()),
+        Err(LoadError::AckLog { path, source }) => Err(Error::Io {
+            path,
+            op: "open the acknowledgement log",
+            source,
+        }
+        .into()),
     }
 }
 

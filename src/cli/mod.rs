@@ -1,5 +1,18 @@
 //! Subcommands. Every command prints its result on stdout and diagnostics on stderr.
 
+/// `println!` into a `String`, which the command writes to stdout at once with
+/// [`options::write_stdout`]: a closed pipe (`tradeledger verify DIR | head -1`) is then an
+/// error the command returns, not a panic.
+macro_rules! out {
+    ($text:expr) => {
+        $text.push('\n')
+    };
+    ($text:expr, $($arg:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($text, $($arg)*);
+    }};
+}
+
 mod demo_cmd;
 mod export;
 mod human;
@@ -207,6 +220,15 @@ pub fn error_text(error: &anyhow::Error) -> String {
         }
     }
     text
+}
+
+/// True when writing to stdout failed because its reader is gone (a closed pipe).
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Maps an error to the documented exit code.
