@@ -322,3 +322,25 @@ fn usage_errors_exit_with_1_and_help_with_0() {
     assert!(run(&["--help"]).status.success());
     assert!(run(&["stats", "--help"]).status.success());
 }
+
+#[test]
+fn init_settings_are_stored_in_the_journal_and_shown_by_status() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("j");
+    let dir_text = dir.to_str().unwrap();
+    let args = [
+        "init",
+        dir_text,
+        "--segment-size",
+        "131072",
+        "--durability",
+        "periodic:250",
+        "--checkpoint-every",
+        "500",
+    ];
+    assert!(cli_support::run(&args).status.success());
+    let status = cli_support::json(&["status", dir_text]);
+    assert_eq!(status["durability"], "periodic:250");
+    assert_eq!(status["segment_size_bytes"], 131072);
+    assert_eq!(status["checkpoint_every_records"], 500);
+}

@@ -17,10 +17,16 @@ use tradeledger::{interchange, Durability};
 use super::maintenance;
 use super::options::write_stdout;
 
-pub fn init(dir: &Path, segment_size: u64, durability: Durability) -> anyhow::Result<ExitCode> {
+pub fn init(
+    dir: &Path,
+    segment_size: u64,
+    durability: Durability,
+    checkpoint_every: u64,
+) -> anyhow::Result<ExitCode> {
     let options = JournalOptions {
         durability,
         segment_size_bytes: segment_size,
+        checkpoint_every_records: checkpoint_every,
         ..JournalOptions::default()
     };
     let journal = Journal::create(dir, &options)?;
@@ -193,6 +199,7 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             "data_bytes": report.data_bytes,
             "format_version": meta.format_version,
             "durability": meta.durability.to_string(),
+            "checkpoint_every_records": meta.checkpoint_every_records,
             "last_hash": report.head_anchor,
             "live": report.live,
         });
@@ -215,6 +222,11 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         );
         out!(text, "format version  {}", meta.format_version);
         out!(text, "durability      {}", meta.durability);
+        out!(
+            text,
+            "checkpoints     every {} records (0: never)",
+            meta.checkpoint_every_records
+        );
         out!(text, "last hash       {}", report.head_anchor);
         out!(
             text,

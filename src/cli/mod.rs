@@ -63,6 +63,9 @@ enum Command {
         /// buffered | sync | periodic:<ms>
         #[arg(long, default_value = "buffered", value_parser = parse_durability)]
         durability: tradeledger::Durability,
+        /// Write a checkpoint of the projections automatically every N records (0: never).
+        #[arg(long, default_value_t = 100_000)]
+        checkpoint_every: u64,
     },
     /// Check every record, checksum and the segment chain; print a summary.
     ///
@@ -172,7 +175,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dir,
             segment_size,
             durability,
-        } => journal_cmds::init(&dir, segment_size, durability),
+            checkpoint_every,
+        } => journal_cmds::init(&dir, segment_size, durability, checkpoint_every),
         Command::Verify { dir, anchor, json } => {
             journal_cmds::verify(&dir, anchor.as_deref(), json)
         }
