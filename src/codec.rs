@@ -11,6 +11,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::event::*;
 
+mod fast;
+
 /// Codec id of postcard 1.x (`docs/FORMAT.md` §5). Stored in every record frame.
 pub const CODEC_POSTCARD: u8 = 1;
 
@@ -41,6 +43,14 @@ pub enum DecodeError {
 
 /// Appends the payload of `event` to `out`, returns its kind and schema version.
 pub fn encode(event: &Event, out: &mut Vec<u8>) -> (EventKind, u8) {
+    fast::encode(event, out);
+    let kind = event.kind();
+    (kind, current_schema(kind))
+}
+
+/// The same payload through postcard's serializer: the reference [`encode`] must match byte
+/// for byte (`tests/codec_roundtrip.rs`).
+pub fn encode_with_postcard(event: &Event, out: &mut Vec<u8>) -> (EventKind, u8) {
     let kind = event.kind();
     match event {
         Event::Signal(e) => put(e, out),

@@ -21,6 +21,14 @@ proptest! {
     }
 
     #[test]
+    fn the_hand_written_encoder_writes_exactly_postcards_bytes(event in common::any_event()) {
+        let mut fast = Vec::new();
+        let mut reference = Vec::new();
+        prop_assert_eq!(codec::encode(&event, &mut fast), codec::encode_with_postcard(&event, &mut reference));
+        prop_assert_eq!(fast, reference);
+    }
+
+    #[test]
     fn encoding_appends_to_the_buffer(event in common::any_event(), prefix in any::<Vec<u8>>()) {
         let mut alone = Vec::new();
         codec::encode(&event, &mut alone);
