@@ -121,11 +121,10 @@ proptest! {
         let seed = journal.meta().frame_seed();
         let crashed = tempfile::tempdir().unwrap();
         copy_page_cache(live.path(), crashed.path());
-        // Read after copying: the background thread may seal (sync, then link) a rolled
-        // segment while the copy is taken, and a link in the copy promises that its
-        // predecessor was synced; durable_seq only grows, and records up to it are intact in
-        // the copy (it holds the page cache as of the copy or later), so treating them as
-        // synced is what a power loss at the moment of the copy could leave.
+        // Read after copying: no record changes any more (appends are over), but the
+        // background seal may still sync a rolled segment and then write its successor's link
+        // while the copy is taken; such a segment counts as sealed on reopen, so whatever was
+        // synced by then must survive in the model too.
         let durable_seq = journal.durable_seq();
         drop(journal);
 
