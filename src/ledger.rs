@@ -130,7 +130,9 @@ impl Ledger {
         {
             let mut state = inner.state.write().unwrap_or_else(|p| p.into_inner());
             for (i, event) in events.iter().enumerate() {
-                state.apply(appended.first_seq + i as u64, appended.recorded_at, event);
+                // check_batch accepted the batch against this state just now, under the same
+                // append lock, so the rules need not run again.
+                state.apply_checked(appended.first_seq + i as u64, appended.recorded_at, event);
             }
         }
         let since = inner

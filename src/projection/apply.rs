@@ -15,13 +15,23 @@ impl Projections {
     /// in [`Projections::ignored_events`]: applying it could break the lifecycle invariants
     /// the indexes rely on. `recorded_at` is not used: every projection depends only on
     /// business times, so a replay gives the same state whenever it runs.
-    pub fn apply(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
-        self.head_seq = seq;
-        self.applied_events += 1;
+    pub fn apply(&mut self, seq: u64, recorded_at: Timestamp, event: &Event) {
         if check_event(self, event).is_err() {
+            self.head_seq = seq;
+            self.applied_events += 1;
             self.ignored_events += 1;
             return;
         }
+        self.apply_checked(seq, recorded_at, event);
+    }
+
+    /// [`Projections::apply`] without checking the rules again, for an event that
+    /// [`Projections::check_batch`] accepted against this very state (with the earlier events
+    /// of its batch applied): the ledger's live append path, which would otherwise check every
+    /// event twice.
+    pub fn apply_checked(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
+        self.head_seq = seq;
+        self.applied_events += 1;
         match event {
             Event::Signal(e) => {
                 let record = SignalRecord::new(seq, e, &mut self.names);
