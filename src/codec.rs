@@ -48,6 +48,19 @@ pub fn encode(event: &Event, out: &mut Vec<u8>) -> (EventKind, u8) {
     (kind, current_schema(kind))
 }
 
+/// The most bytes the payload of `event` can take: room for [`encode_into`].
+pub fn max_payload_len(event: &Event) -> usize {
+    fast::max_len(event)
+}
+
+/// Writes the payload of `event` at the start of `out` (at least [`max_payload_len`] bytes)
+/// and returns its kind, schema version and length. Bytes past the payload are untouched.
+pub fn encode_into(event: &Event, out: &mut [u8]) -> (EventKind, u8, usize) {
+    let len = fast::encode_into(event, out);
+    let kind = event.kind();
+    (kind, current_schema(kind), len)
+}
+
 /// The same payload through postcard's serializer: the reference [`encode`] must match byte
 /// for byte (`tests/codec_roundtrip.rs`).
 pub fn encode_with_postcard(event: &Event, out: &mut Vec<u8>) -> (EventKind, u8) {

@@ -446,9 +446,17 @@ pub const fn frame_size(payload_len: usize) -> usize {
 /// Writes a complete frame (header, payload, zero padding) into `out`, which must be exactly
 /// `frame_size(payload.len())` bytes. `seed` is the journal's [`frame_seed`].
 pub fn write_frame(out: &mut [u8], header: &FrameHeader, payload: &[u8], seed: u32) {
-    let frame_len = FRAME_HEADER_SIZE + payload.len();
-    debug_assert_eq!(out.len(), frame_size(payload.len()));
-    debug_assert!(payload.len() <= PAYLOAD_SIZE_MAX);
+    out[FRAME_HEADER_SIZE..][..payload.len()].copy_from_slice(payload);
+    complete_frame(out, header, payload.len(), seed);
+}
+
+/// Writes the header and padding of a frame whose payload of `payload_len` bytes is already
+/// in place at `out[FRAME_HEADER_SIZE..]` (the writer encodes straight into the mapping),
+/// and its CRC last. `out` must be exactly `frame_size(payload_len)` bytes.
+pub fn complete_frame(out: &mut [u8], header: &FrameHeader, payload_len: usize, seed: u32) {
+    let frame_len = FRAME_HEADER_SIZE + payload_len;
+    debug_assert_eq!(out.len(), frame_size(payload_len));
+    debug_assert!(payload_len <= PAYLOAD_SIZE_MAX);
     out[FRAME_LEN_AT..][..4].copy_from_slice(&(frame_len as u32).to_le_bytes());
     out[FRAME_SEQ_AT..][..8].copy_from_slice(&header.seq.to_le_bytes());
     out[FRAME_RECORDED_AT..][..8].copy_from_slice(&header.recorded_at.nanos().to_le_bytes());
@@ -458,7 +466,6 @@ pub fn write_frame(out: &mut [u8], header: &FrameHeader, payload: &[u8], seed: u
     out[FRAME_SCHEMA_AT] = header.schema;
     out[FRAME_FLAGS_AT] = header.flags;
     out[FRAME_RESERVED_AT..FRAME_HEADER_SIZE].fill(0);
-    out[FRAME_HEADER_SIZE..frame_len].copy_from_slice(payload);
     out[frame_len..].fill(0);
     let sum = frame_crc(&out[..frame_len], seed);
     out[FRAME_CRC_AT..][..4].copy_from_slice(&sum.to_le_bytes());

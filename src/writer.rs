@@ -24,8 +24,9 @@ use crate::codec::{self, CODEC_POSTCARD};
 use crate::error::Error;
 use crate::event::{Event, Timestamp};
 use crate::format::{
-    frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta, SegmentHeader,
-    Watermark, FLAG_BATCH_END, FORMAT_VERSION, PAYLOAD_SIZE_MAX, SEGMENT_HEADER_SIZE,
+    complete_frame, frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta,
+    SegmentHeader, Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
+    SEGMENT_HEADER_SIZE,
 };
 use crate::mmap::{Map, MapWriter};
 use crate::segment::{self, PREPARED_FILE_NAME};
@@ -303,10 +304,48 @@ impl Shared {
 
     /// Encodes and writes one batch into mapped memory and publishes it. No syscalls unless
     /// the batch needs a new segment.
+    ///
+    /// When the largest size the batch could take fits in the active segment, the events
+    /// are encoded straight into the mapping. Otherwise their exact sizes decide the roll:
+    /// they are encoded into a scratch buffer first, then copied.
     pub fn write_batch(&self, events: &[Event], recorded_at: Timestamp) -> Result<Appended, Error> {
         if events.is_empty() {
             return Err(Error::EmptyBatch);
         }
+        let mut bound = 0;
+        for event in events {
+            let max = codec::max_payload_len(event);
+            if max > PAYLOAD_SIZE_MAX {
+                return self.write_through_scratch(events, recorded_at);
+            }
+            bound += frame_size(max);
+        }
+        let mut state = lock(&self.state);
+        self.check_poisoned()?;
+        if state.write_offset + bound > state.active.map.len() {
+            drop(state);
+            return self.write_through_scratch(events, recorded_at);
+        }
+        let batch = self.batch_frames(&state, events.len(), recorded_at);
+        let offset = state.write_offset;
+        let region = state.writer.unpublished_mut(offset, bound);
+        let mut at = 0;
+        for (i, event) in events.iter().enumerate() {
+            let payload = &mut region[at + FRAME_HEADER_SIZE..];
+            let (kind, schema, len) = codec::encode_into(event, payload);
+            let size = frame_size(len);
+            let header = batch.header(i, kind as u16, schema);
+            complete_frame(&mut region[at..at + size], &header, len, self.seed);
+            at += size;
+        }
+        Ok(self.publish(&mut state, &batch, at))
+    }
+
+    fn write_through_scratch(
+        &self,
+        events: &[Event],
+        recorded_at: Timestamp,
+    ) -> Result<Appended, Error> {
         SCRATCH.with(|scratch| {
             let (payloads, parts) = &mut *scratch.borrow_mut();
             payloads.clear();
@@ -347,32 +386,45 @@ impl Shared {
             self.roll(&mut state, batch_bytes)
                 .inspect_err(|e| self.poison(e))?;
         }
-        let first_seq = state.next_seq;
-        let durable_seq = self.durable_seq();
+        let batch = self.batch_frames(&state, parts.len(), recorded_at);
         let offset = state.write_offset;
         let region = state.writer.unpublished_mut(offset, batch_bytes);
         let (mut at, mut payload_at) = (0, 0);
         for (i, &(kind, schema, len)) in parts.iter().enumerate() {
-            let header = FrameHeader {
-                seq: first_seq + i as u64,
-                recorded_at,
-                durable_seq,
-                kind,
-                codec: CODEC_POSTCARD,
-                schema,
-                flags: if i + 1 == parts.len() {
-                    FLAG_BATCH_END
-                } else {
-                    0
-                },
-            };
             let size = frame_size(len);
             let payload = &payloads[payload_at..payload_at + len];
+            let header = batch.header(i, kind, schema);
             write_frame(&mut region[at..at + size], &header, payload, self.seed);
             at += size;
             payload_at += len;
         }
-        let last_seq = first_seq + parts.len() as u64 - 1;
+        Ok(self.publish(&mut state, &batch, batch_bytes))
+    }
+
+    /// The next batch of `count` events, as written now.
+    fn batch_frames(
+        &self,
+        state: &WriterState,
+        count: usize,
+        recorded_at: Timestamp,
+    ) -> BatchFrames {
+        BatchFrames {
+            first_seq: state.next_seq,
+            count,
+            recorded_at,
+            durable_seq: self.durable_seq(),
+        }
+    }
+
+    /// Makes the batch just written (`batch_bytes` at the write offset) visible.
+    fn publish(
+        &self,
+        state: &mut WriterState,
+        batch: &BatchFrames,
+        batch_bytes: usize,
+    ) -> Appended {
+        let (first_seq, recorded_at) = (batch.first_seq, batch.recorded_at);
+        let last_seq = first_seq + batch.count as u64 - 1;
         state.write_offset += batch_bytes;
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
@@ -383,14 +435,14 @@ impl Shared {
         // Ask for the next window as soon as the writer enters the last one asked for, so
         // the background thread pre-faults it while the writer fills the current one.
         if state.write_offset + PREFAULT_WINDOW_BYTES > state.prefault_mark {
-            self.prefault_ahead(&mut state);
+            self.prefault_ahead(state);
         }
-        Ok(Appended {
+        Appended {
             first_seq,
             last_seq,
             recorded_at,
             bytes: batch_bytes as u64,
-        })
+        }
     }
 
     fn prefault_ahead(&self, state: &mut WriterState) {
@@ -820,6 +872,33 @@ fn prepare_file(path: &Path, capacity: u64) -> Result<Prepared, Error> {
     })
 }
 
+/// What every frame header of one batch shares.
+struct BatchFrames {
+    first_seq: u64,
+    count: usize,
+    recorded_at: Timestamp,
+    durable_seq: u64,
+}
+
+impl BatchFrames {
+    /// The header of event `index` of the batch: the last one ends the batch.
+    fn header(&self, index: usize, kind: u16, schema: u8) -> FrameHeader {
+        FrameHeader {
+            seq: self.first_seq + index as u64,
+            recorded_at: self.recorded_at,
+            durable_seq: self.durable_seq,
+            kind,
+            codec: CODEC_POSTCARD,
+            schema,
+            flags: if index + 1 == self.count {
+                FLAG_BATCH_END
+            } else {
+                0
+            },
+        }
+    }
+}
+
 fn round_to_page(n: usize) -> usize {
     n.div_ceil(4096) * 4096
 }
@@ -836,7 +915,63 @@ mod tests {
     use std::time::Duration;
 
     use crate::event::Timestamp;
+    use crate::format::{read_frame, SEGMENT_HEADER_SIZE};
     use crate::journal::{Journal, JournalOptions, OpenMode};
+
+    /// The two ways a batch reaches the mapping (encoded in place, or through the scratch
+    /// buffer when its exact size decides a roll) write the same frames: the same payload
+    /// bytes, headers that differ only in their sequence numbers, zero padding, valid CRCs.
+    #[test]
+    fn in_place_and_scratch_writes_give_identical_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            clock: crate::writer::Clock::Fixed(Timestamp::from_nanos(7)),
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let shared = journal.shared();
+        let at = Timestamp::from_nanos(1_500_000_000_123_456_789);
+        let batch = [
+            crate::sample::trade_opened(1, at),
+            crate::sample::signal(2, at),
+            crate::sample::account_snapshot(3, at, "10000.25"),
+        ];
+        let direct = shared.write_batch(&batch, at).unwrap();
+        let scratch = shared.write_through_scratch(&batch, at).unwrap();
+        assert_eq!(direct.bytes, scratch.bytes);
+        let segment = &shared.segments()[0];
+        let bytes = segment.map.published_bytes();
+        let frames = |from: usize| {
+            let mut offset = from;
+            (0..batch.len())
+                .map(|_| {
+                    let frame = read_frame(&bytes[offset..], shared.seed).unwrap();
+                    offset += frame.size;
+                    (frame.header, frame.payload.to_vec(), frame.size)
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = frames(SEGMENT_HEADER_SIZE);
+        let second = frames(SEGMENT_HEADER_SIZE + direct.bytes as usize);
+        for ((h1, p1, s1), (h2, p2, s2)) in first.iter().zip(&second) {
+            assert_eq!(p1, p2);
+            assert_eq!(s1, s2);
+            assert_eq!(h2.seq, h1.seq + batch.len() as u64);
+            assert_eq!(
+                (h1.kind, h1.schema, h1.flags),
+                (h2.kind, h2.schema, h2.flags)
+            );
+        }
+        assert!(first.last().unwrap().0.batch_end());
+        let end = SEGMENT_HEADER_SIZE + 2 * direct.bytes as usize;
+        assert_eq!(bytes.len(), end);
+        let decoded: Vec<_> = first
+            .iter()
+            .map(|(h, p, _)| crate::codec::decode(h.kind, h.codec, h.schema, p).unwrap())
+            .collect();
+        assert_eq!(decoded, batch);
+    }
 
     /// A roll hands the rolled segment to the background thread for sealing. When it cannot
     /// (its queue full, or the thread gone), the appender must not seal it itself: it holds

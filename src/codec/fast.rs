@@ -1,237 +1,318 @@
 //! A hand-written encoder that writes exactly postcard 1.x's bytes for the event types
 //! (`docs/FORMAT.md` §5), without serde's per-field machinery: the append path's largest cost.
 //! `tests/codec_roundtrip.rs` proves, for arbitrary events, that its output equals postcard's.
+//!
+//! It writes by index into a slice sized once per event for the largest payload the event
+//! could have, instead of pushing byte by byte into a `Vec` (a capacity check per field, and a
+//! `memcpy` call per varint).
 
 use rust_decimal::Decimal;
 
 use crate::event::*;
 
-/// postcard's unsigned varint (LEB128).
-fn varint(out: &mut Vec<u8>, mut value: u128) {
-    if let Ok(small) = u64::try_from(value) {
-        return u64v(out, small);
+/// Bytes that the fields of any event kind other than free text can take at most: every
+/// varint at full width (10 bytes for 64 bits, 19 for a 128-bit mantissa) and every option
+/// tag. The largest kind, `account_snapshot`, needs under 200.
+const FIXED_MAX: usize = 512;
+
+/// Writes at `pos` into a slice sized for the event's largest payload ([`max_len`]), so no write
+/// checks for room (each still checks its bounds: running out is a bug, not a buffer overrun).
+struct Out<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Out<'_> {
+    #[inline(always)]
+    fn byte(&mut self, value: u8) {
+        self.buf[self.pos] = value;
+        self.pos += 1;
     }
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
+
+    #[inline(always)]
+    fn bytes(&mut self, value: &[u8]) {
+        self.buf[self.pos..self.pos + value.len()].copy_from_slice(value);
+        self.pos += value.len();
     }
-    out.push(value as u8);
-}
 
-/// The same for values that fit in 64 bits (nearly all: ids, times, mantissas of prices).
-fn u64v(out: &mut Vec<u8>, mut value: u64) {
-    let mut bytes = [0u8; 10];
-    let mut len = 0;
-    while value >= 0x80 {
-        bytes[len] = (value as u8) | 0x80;
-        value >>= 7;
-        len += 1;
+    /// postcard's unsigned varint (LEB128) of a value that fits in 64 bits (nearly all: ids,
+    /// times, mantissas of prices).
+    #[inline(always)]
+    fn u64v(&mut self, mut value: u64) {
+        if value < 0x80 {
+            return self.byte(value as u8);
+        }
+        let out = &mut self.buf[self.pos..self.pos + 10];
+        let mut len = 0;
+        while value >= 0x80 {
+            out[len] = (value as u8) | 0x80;
+            value >>= 7;
+            len += 1;
+        }
+        out[len] = value as u8;
+        self.pos += len + 1;
     }
-    bytes[len] = value as u8;
-    out.extend_from_slice(&bytes[..=len]);
-}
 
-/// postcard's signed varint: zigzag, then LEB128.
-fn i128v(out: &mut Vec<u8>, value: i128) {
-    varint(out, ((value << 1) ^ (value >> 127)) as u128);
-}
+    /// The same for 128 bits.
+    fn u128v(&mut self, mut value: u128) {
+        if let Ok(small) = u64::try_from(value) {
+            return self.u64v(small);
+        }
+        while value >= 0x80 {
+            self.byte((value as u8) | 0x80);
+            value >>= 7;
+        }
+        self.byte(value as u8);
+    }
 
-fn time(out: &mut Vec<u8>, value: Timestamp) {
-    let nanos = value.nanos();
-    u64v(out, ((nanos << 1) ^ (nanos >> 63)) as u64);
-}
+    fn time(&mut self, value: Timestamp) {
+        let nanos = value.nanos();
+        self.u64v(((nanos << 1) ^ (nanos >> 63)) as u64);
+    }
 
-/// `event::compact::decimal`: `(scale: u8, mantissa: i128)`.
-fn dec(out: &mut Vec<u8>, value: &Decimal) {
-    out.push(value.scale() as u8);
-    i128v(out, value.mantissa());
-}
+    /// `event::compact::decimal`: `(scale: u8, mantissa: i128)`, the mantissa as postcard's
+    /// signed varint (zigzag, then LEB128). The zigzag is taken from the magnitude and sign
+    /// directly when the magnitude fits in 63 bits; a negative zero has mantissa 0.
+    fn dec(&mut self, value: &Decimal) {
+        let parts = value.unpack();
+        self.byte(parts.scale as u8);
+        let magnitude = u64::from(parts.lo) | (u64::from(parts.mid) << 32);
+        if parts.hi == 0 && magnitude < 1 << 63 {
+            let zigzag = if parts.negative && magnitude != 0 {
+                2 * magnitude - 1
+            } else {
+                2 * magnitude
+            };
+            return self.u64v(zigzag);
+        }
+        let mantissa = value.mantissa();
+        self.u128v(((mantissa << 1) ^ (mantissa >> 127)) as u128);
+    }
 
-fn opt_dec(out: &mut Vec<u8>, value: &Option<Decimal>) {
-    match value {
-        None => out.push(0),
-        Some(d) => {
-            out.push(1);
-            dec(out, d);
+    fn opt_dec(&mut self, value: &Option<Decimal>) {
+        match value {
+            None => self.byte(0),
+            Some(d) => {
+                self.byte(1);
+                self.dec(d);
+            }
+        }
+    }
+
+    fn string(&mut self, value: &str) {
+        self.u64v(value.len() as u64);
+        self.bytes(value.as_bytes());
+    }
+
+    fn opt_string(&mut self, value: &Option<String>) {
+        match value {
+            None => self.byte(0),
+            Some(s) => {
+                self.byte(1);
+                self.string(s);
+            }
+        }
+    }
+
+    fn opt_u64(&mut self, value: Option<u64>) {
+        match value {
+            None => self.byte(0),
+            Some(v) => {
+                self.byte(1);
+                self.u64v(v);
+            }
+        }
+    }
+
+    fn f64le(&mut self, value: f64) {
+        self.bytes(&value.to_le_bytes());
+    }
+
+    fn opt_f64(&mut self, value: Option<f64>) {
+        match value {
+            None => self.byte(0),
+            Some(v) => {
+                self.byte(1);
+                self.f64le(v);
+            }
+        }
+    }
+
+    fn opt_bool(&mut self, value: Option<bool>) {
+        match value {
+            None => self.byte(0),
+            Some(v) => self.bytes(&[1, v as u8]),
+        }
+    }
+
+    fn price_update(&mut self, value: &PriceUpdate) {
+        match value {
+            PriceUpdate::Unchanged => self.byte(0),
+            PriceUpdate::Remove => self.byte(1),
+            PriceUpdate::Set(d) => {
+                self.byte(2);
+                self.dec(d);
+            }
         }
     }
 }
 
-fn string(out: &mut Vec<u8>, value: &str) {
-    u64v(out, value.len() as u64);
-    out.extend_from_slice(value.as_bytes());
+/// The most bytes the payload of `event` can take.
+pub fn max_len(event: &Event) -> usize {
+    FIXED_MAX + text_bytes(event)
 }
 
-fn opt_string(out: &mut Vec<u8>, value: &Option<String>) {
-    match value {
-        None => out.push(0),
-        Some(s) => {
-            out.push(1);
-            string(out, s);
-        }
-    }
-}
-
-fn opt_u64(out: &mut Vec<u8>, value: Option<u64>) {
-    match value {
-        None => out.push(0),
-        Some(v) => {
-            out.push(1);
-            u64v(out, v);
-        }
-    }
-}
-
-fn f64le(out: &mut Vec<u8>, value: f64) {
-    out.extend_from_slice(&value.to_le_bytes());
-}
-
-fn opt_f64(out: &mut Vec<u8>, value: Option<f64>) {
-    match value {
-        None => out.push(0),
-        Some(v) => {
-            out.push(1);
-            f64le(out, v);
-        }
-    }
-}
-
-fn opt_bool(out: &mut Vec<u8>, value: Option<bool>) {
-    match value {
-        None => out.push(0),
-        Some(v) => out.extend_from_slice(&[1, v as u8]),
-    }
-}
-
-fn price_update(out: &mut Vec<u8>, value: &PriceUpdate) {
-    match value {
-        PriceUpdate::Unchanged => out.push(0),
-        PriceUpdate::Remove => out.push(1),
-        PriceUpdate::Set(d) => {
-            out.push(2);
-            dec(out, d);
-        }
-    }
-}
-
-/// Variant indexes as declared (postcard writes them as varints; all are below 128).
-fn trade_type(out: &mut Vec<u8>, value: TradeType) {
-    out.push(value as u8);
-}
-
-/// Appends the payload of `event`, byte for byte what postcard writes.
-pub fn encode(event: &Event, out: &mut Vec<u8>) {
-    // One growth check for the common case instead of one per field.
-    out.reserve(256);
+/// Writes the payload of `event` at the start of `out`, byte for byte what postcard writes,
+/// and returns its length. `out` must hold at least [`max_len`] bytes (the bounds checks
+/// panic otherwise); bytes past the returned length are left as they were.
+pub fn encode_into(event: &Event, out: &mut [u8]) -> usize {
+    let mut out = Out { buf: out, pos: 0 };
     match event {
-        Event::Signal(e) => signal(out, e),
-        Event::TradeOpened(e) => trade_opened(out, e),
+        Event::Signal(e) => signal(&mut out, e),
+        Event::TradeOpened(e) => trade_opened(&mut out, e),
         Event::OrderFilled(e) => {
-            u64v(out, e.ticket);
-            dec(out, &e.entry_price);
-            time(out, e.entry_time);
+            out.u64v(e.ticket);
+            out.dec(&e.entry_price);
+            out.time(e.entry_time);
         }
         Event::OrderCancelled(e) => {
-            u64v(out, e.ticket);
-            time(out, e.time);
-            opt_string(out, &e.reason);
+            out.u64v(e.ticket);
+            out.time(e.time);
+            out.opt_string(&e.reason);
         }
-        Event::OrderFailed(e) => order_failed(out, e),
+        Event::OrderFailed(e) => order_failed(&mut out, e),
         Event::TradeModified(e) => {
-            u64v(out, e.ticket);
-            time(out, e.time);
-            price_update(out, &e.stop_loss);
-            price_update(out, &e.take_profit);
+            out.u64v(e.ticket);
+            out.time(e.time);
+            out.price_update(&e.stop_loss);
+            out.price_update(&e.take_profit);
         }
-        Event::TradeClosed(e) => trade_closed(out, e),
+        Event::TradeClosed(e) => trade_closed(&mut out, e),
         Event::SignalExecuted(e) => {
-            u64v(out, e.signal_id);
-            u64v(out, e.ticket);
-            opt_string(out, &e.execution_reason);
+            out.u64v(e.signal_id);
+            out.u64v(e.ticket);
+            out.opt_string(&e.execution_reason);
         }
-        Event::AccountSnapshot(e) => account_snapshot(out, e),
+        Event::AccountSnapshot(e) => account_snapshot(&mut out, e),
+    }
+    out.pos
+}
+
+/// What the free-text fields of `event` can take at most: their bytes and a full-width
+/// length varint each.
+fn text_bytes(event: &Event) -> usize {
+    let sized = |text: &Option<String>| text.as_ref().map_or(0, |t| 10 + t.len());
+    let always = |text: &String| 10 + text.len();
+    match event {
+        Event::Signal(e) => {
+            always(&e.symbol) + always(&e.strategy_name) + always(&e.timeframe) + sized(&e.reason)
+        }
+        Event::TradeOpened(e) => {
+            always(&e.symbol)
+                + sized(&e.strategy_name)
+                + sized(&e.execution_reason)
+                + sized(&e.signal_reason)
+                + sized(&e.ai_reasoning)
+                + sized(&e.comment)
+        }
+        Event::OrderCancelled(e) => sized(&e.reason),
+        Event::OrderFailed(e) => always(&e.symbol) + sized(&e.reason) + sized(&e.strategy_name),
+        Event::TradeClosed(e) => sized(&e.reason),
+        Event::SignalExecuted(e) => sized(&e.execution_reason),
+        Event::AccountSnapshot(e) => always(&e.server) + always(&e.broker),
+        Event::OrderFilled(_) | Event::TradeModified(_) => 0,
     }
 }
 
-fn signal(out: &mut Vec<u8>, e: &Signal) {
-    u64v(out, e.signal_id);
-    string(out, &e.symbol);
-    out.push(e.signal_type as u8);
-    time(out, e.timestamp);
-    dec(out, &e.price);
-    f64le(out, e.confidence);
-    string(out, &e.strategy_name);
-    string(out, &e.timeframe);
-    opt_dec(out, &e.stop_loss);
-    opt_dec(out, &e.take_profit);
-    opt_string(out, &e.reason);
-    out.push(e.ml_enhanced as u8);
-    opt_f64(out, e.ml_confidence);
-    opt_bool(out, e.ml_agreed);
+/// Appends the payload of `event` to `out`.
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + max_len(event), 0);
+    let len = encode_into(event, &mut out[start..]);
+    out.truncate(start + len);
 }
 
-fn trade_opened(out: &mut Vec<u8>, e: &TradeOpened) {
-    u64v(out, e.ticket);
-    string(out, &e.symbol);
-    trade_type(out, e.trade_type);
-    dec(out, &e.volume);
-    dec(out, &e.entry_price);
-    time(out, e.entry_time);
-    out.push(e.status as u8);
-    opt_dec(out, &e.stop_loss);
-    opt_dec(out, &e.take_profit);
-    u64v(out, e.magic_number);
-    opt_u64(out, e.account_number);
-    opt_string(out, &e.strategy_name);
-    opt_u64(out, e.signal_id);
-    opt_string(out, &e.execution_reason);
-    opt_f64(out, e.signal_confidence);
-    opt_string(out, &e.signal_reason);
-    out.push(e.ml_enhanced as u8);
-    opt_f64(out, e.ml_confidence);
-    out.push(e.ai_approved as u8);
-    opt_string(out, &e.ai_reasoning);
-    dec(out, &e.commission);
-    dec(out, &e.swap);
-    opt_string(out, &e.comment);
+fn signal(out: &mut Out<'_>, e: &Signal) {
+    out.u64v(e.signal_id);
+    out.string(&e.symbol);
+    out.byte(e.signal_type as u8);
+    out.time(e.timestamp);
+    out.dec(&e.price);
+    out.f64le(e.confidence);
+    out.string(&e.strategy_name);
+    out.string(&e.timeframe);
+    out.opt_dec(&e.stop_loss);
+    out.opt_dec(&e.take_profit);
+    out.opt_string(&e.reason);
+    out.byte(e.ml_enhanced as u8);
+    out.opt_f64(e.ml_confidence);
+    out.opt_bool(e.ml_agreed);
 }
 
-fn order_failed(out: &mut Vec<u8>, e: &OrderFailed) {
-    u64v(out, e.ticket);
-    string(out, &e.symbol);
-    trade_type(out, e.trade_type);
-    dec(out, &e.volume);
-    dec(out, &e.entry_price);
-    time(out, e.entry_time);
-    opt_string(out, &e.reason);
-    opt_u64(out, e.signal_id);
-    opt_u64(out, e.account_number);
-    opt_string(out, &e.strategy_name);
-    u64v(out, e.magic_number);
+/// Enum variant indexes are written as declared (postcard writes them as varints; all are
+/// below 128, so one byte).
+fn trade_opened(out: &mut Out<'_>, e: &TradeOpened) {
+    out.u64v(e.ticket);
+    out.string(&e.symbol);
+    out.byte(e.trade_type as u8);
+    out.dec(&e.volume);
+    out.dec(&e.entry_price);
+    out.time(e.entry_time);
+    out.byte(e.status as u8);
+    out.opt_dec(&e.stop_loss);
+    out.opt_dec(&e.take_profit);
+    out.u64v(e.magic_number);
+    out.opt_u64(e.account_number);
+    out.opt_string(&e.strategy_name);
+    out.opt_u64(e.signal_id);
+    out.opt_string(&e.execution_reason);
+    out.opt_f64(e.signal_confidence);
+    out.opt_string(&e.signal_reason);
+    out.byte(e.ml_enhanced as u8);
+    out.opt_f64(e.ml_confidence);
+    out.byte(e.ai_approved as u8);
+    out.opt_string(&e.ai_reasoning);
+    out.dec(&e.commission);
+    out.dec(&e.swap);
+    out.opt_string(&e.comment);
 }
 
-fn trade_closed(out: &mut Vec<u8>, e: &TradeClosed) {
-    u64v(out, e.ticket);
-    dec(out, &e.exit_price);
-    time(out, e.exit_time);
-    dec(out, &e.profit);
-    opt_dec(out, &e.pips);
-    opt_dec(out, &e.commission);
-    opt_dec(out, &e.swap);
-    opt_string(out, &e.reason);
+fn order_failed(out: &mut Out<'_>, e: &OrderFailed) {
+    out.u64v(e.ticket);
+    out.string(&e.symbol);
+    out.byte(e.trade_type as u8);
+    out.dec(&e.volume);
+    out.dec(&e.entry_price);
+    out.time(e.entry_time);
+    out.opt_string(&e.reason);
+    out.opt_u64(e.signal_id);
+    out.opt_u64(e.account_number);
+    out.opt_string(&e.strategy_name);
+    out.u64v(e.magic_number);
 }
 
-fn account_snapshot(out: &mut Vec<u8>, e: &AccountSnapshot) {
-    u64v(out, e.account_number);
-    string(out, &e.server);
-    string(out, &e.broker);
-    dec(out, &e.balance);
-    dec(out, &e.equity);
-    time(out, e.snapshot_time);
-    opt_dec(out, &e.profit);
-    opt_dec(out, &e.margin);
-    opt_dec(out, &e.margin_free);
-    dec(out, &e.total_volume);
-    opt_dec(out, &e.margin_level);
-    u64v(out, e.open_positions as u64);
+fn trade_closed(out: &mut Out<'_>, e: &TradeClosed) {
+    out.u64v(e.ticket);
+    out.dec(&e.exit_price);
+    out.time(e.exit_time);
+    out.dec(&e.profit);
+    out.opt_dec(&e.pips);
+    out.opt_dec(&e.commission);
+    out.opt_dec(&e.swap);
+    out.opt_string(&e.reason);
+}
+
+fn account_snapshot(out: &mut Out<'_>, e: &AccountSnapshot) {
+    out.u64v(e.account_number);
+    out.string(&e.server);
+    out.string(&e.broker);
+    out.dec(&e.balance);
+    out.dec(&e.equity);
+    out.time(e.snapshot_time);
+    out.opt_dec(&e.profit);
+    out.opt_dec(&e.margin);
+    out.opt_dec(&e.margin_free);
+    out.dec(&e.total_volume);
+    out.opt_dec(&e.margin_level);
+    out.u64v(e.open_positions as u64);
 }
