@@ -4,9 +4,10 @@
 //!   Buffered and Periodic mode it completes on the calling task: the batch is checked,
 //!   copied into mapped memory and applied, with no channel and no thread hop. In Sync mode
 //!   the task then waits for durability: if nobody is flushing, it becomes the group-commit
-//!   leader and flushes on its own worker thread (`block_in_place`, so the runtime moves its
-//!   other tasks away); otherwise it awaits the leader's flush, which usually covers its batch
-//!   too. No append pays a wake-up of a dedicated writer thread.
+//!   leader, yields until the tasks the last flush woke have appended again (or a bound
+//!   passes: `Shared::gathered`), and flushes on its own worker thread (`block_in_place`, so
+//!   the runtime moves its other tasks away); otherwise it awaits the leader's flush, which
+//!   usually covers its batch too. No append pays a wake-up of a dedicated writer thread.
 //! - Disk I/O never runs on a worker thread with tasks queued behind it: the Sync flush and
 //!   an append that may roll to a new segment (the active one is nearly full) run under
 //!   `block_in_place`.
@@ -237,6 +238,11 @@ impl JournalHandle {
                 break Ok(());
             }
             if let Some(leader) = shared.try_lead_flush() {
+                // Let the tasks the last flush woke append first, so this flush covers them.
+                let mut gathering = shared.start_gathering();
+                while !shared.gathered(&mut gathering) {
+                    tokio::task::yield_now().await;
+                }
                 let flushed = block_on_disk(|| shared.flush_as_leader(leader));
                 if flushed.is_err() || shared.durable_seq() >= seq {
                     break flushed;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::{self, CODEC_POSTCARD};
 use crate::error::Error;
@@ -103,11 +103,11 @@ pub struct Shared {
     seed: u32,
     clock: Clock,
     state: Mutex<WriterState>,
-    /// Held by the flush leader. Followers do not queue on it (a mutex hands over to one
-    /// waiter at a time, so a flush's followers would wake one after another, each paying a
-    /// wake-up): they wait on `flush_done`, which a finished flush broadcasts.
-    flush_lock: Mutex<()>,
-    /// True while a leader flushes; read by followers under `flush_waiters`.
+    /// True while a flush leader exists ([`FlushLeader`]): set by the one that becomes
+    /// leader, cleared when it is done. Followers do not queue on a mutex (it hands over to
+    /// one waiter at a time, so a flush's followers would wake one after another, each paying
+    /// a wake-up): they wait on `flush_done`, which a finished flush broadcasts, and read
+    /// this flag under `flush_waiters`.
     flushing: AtomicBool,
     flush_waiters: Mutex<()>,
     flush_done: Condvar,
@@ -137,6 +137,8 @@ pub struct Shared {
     durable_watch: tokio::sync::watch::Sender<u64>,
     /// Flush durations, nanoseconds.
     flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
+    /// What the next flush leader gathers for (group commit).
+    groups: Groups,
     /// Test hook: the next flush fails as if the device returned EIO.
     inject_flush_failure: AtomicBool,
     /// Bytes left in the active segment, updated after each append and roll, so that async
@@ -144,6 +146,44 @@ pub struct Shared {
     remaining_bytes: AtomicU64,
     /// Test hook: the next segment creation fails as if the disk were full (ENOSPC).
     inject_no_space: AtomicBool,
+}
+
+/// Group-commit bookkeeping: batches published and made durable, and the last flush's size
+/// and duration.
+#[derive(Default)]
+struct Groups {
+    /// Batches published so far (counted under the state lock).
+    published: AtomicU64,
+    /// `published` as the last successful flush saw it: every batch up to there is durable.
+    flushed: AtomicU64,
+    /// Batches the last successful flush made durable.
+    last_group: AtomicU64,
+    last_flush_ns: AtomicU64,
+}
+
+/// The one flush leader ([`Shared::try_lead_flush`]). Dropping it — after its flush, or
+/// without one (an async leader cancelled while it gathered) — ends its leadership and wakes
+/// every waiter, so that one of them leads next if its batch is not durable yet.
+pub struct FlushLeader<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for FlushLeader<'_> {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        shared.flushing.store(false, Ordering::Release);
+        shared.notify_durable();
+        drop(lock(&shared.flush_waiters));
+        shared.flush_done.notify_all();
+    }
+}
+
+/// A flush leader's wait for its group ([`Shared::gathered`]).
+pub struct Gathering {
+    /// `Groups::published` when last seen to change.
+    published: u64,
+    started: Instant,
+    progress_at: Instant,
 }
 
 /// A window to pre-fault: `PREFAULT_WINDOW_BYTES` of a mapping from an offset.
@@ -211,7 +251,6 @@ impl Shared {
                 prefault_mark: start.write_offset,
                 seals_requested: 0,
             }),
-            flush_lock: Mutex::new(()),
             flushing: AtomicBool::new(false),
             flush_waiters: Mutex::new(()),
             flush_done: Condvar::new(),
@@ -230,6 +269,7 @@ impl Shared {
             flush_latency_ns: Mutex::new(
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
             ),
+            groups: Groups::default(),
             inject_flush_failure: AtomicBool::new(false),
             remaining_bytes: AtomicU64::new(remaining_bytes),
             inject_no_space: AtomicBool::new(false),
@@ -429,6 +469,7 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
+        self.groups.published.fetch_add(1, Ordering::Relaxed);
         let remaining = state.active.map.len() - state.write_offset;
         self.remaining_bytes
             .store(remaining as u64, Ordering::Relaxed);
@@ -603,7 +644,13 @@ impl Shared {
                 return Ok(());
             }
             match self.try_lead_flush() {
-                Some(leader) => self.flush_as_leader(leader)?,
+                Some(leader) => {
+                    let mut gathering = self.start_gathering();
+                    while !self.gathered(&mut gathering) {
+                        std::thread::yield_now();
+                    }
+                    self.flush_as_leader(leader)?
+                }
                 None => self.wait_for_flush(seq),
             }
         }
@@ -624,31 +671,58 @@ impl Shared {
     }
 
     /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
-    /// [`Shared::flush_as_leader`].
-    pub fn try_lead_flush(&self) -> Option<MutexGuard<'_, ()>> {
-        let leader = match self.flush_lock.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        };
+    /// [`Shared::flush_as_leader`]; before it, a leader with producers about may wait for
+    /// its group ([`Shared::gathered`]).
+    pub fn try_lead_flush(&self) -> Option<FlushLeader<'_>> {
         // Set at once, so that followers wait rather than spin while the leader starts.
-        self.flushing.store(true, Ordering::Release);
-        Some(leader)
+        let won = self
+            .flushing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire);
+        won.is_ok().then(|| FlushLeader { shared: self })
     }
 
-    /// Flushes as the leader that holds `_leader` (from [`Shared::try_lead_flush`]).
-    pub fn flush_as_leader(&self, leader: MutexGuard<'_, ()>) -> Result<(), Error> {
+    /// Flushes as `leader` (from [`Shared::try_lead_flush`]); its drop wakes the waiters.
+    pub fn flush_as_leader(&self, leader: FlushLeader<'_>) -> Result<(), Error> {
         let result = self.flush_all_locked();
-        self.flushing.store(false, Ordering::Release);
         drop(leader);
-        self.notify_durable();
-        drop(lock(&self.flush_waiters));
-        self.flush_done.notify_all();
         result
     }
 
-    /// Wakes async waiters. Called after the flush lock is released: a waiter that failed to
-    /// become leader because the lock was held is then sure to see this notification.
+    /// Starts a flush leader's wait for its group.
+    pub fn start_gathering(&self) -> Gathering {
+        let now = Instant::now();
+        Gathering {
+            published: self.groups.published.load(Ordering::Relaxed),
+            started: now,
+            progress_at: now,
+        }
+    }
+
+    /// Whether a flush leader should flush now. Producers each waiting for their own append
+    /// come back one by one after a flush wakes them; a leader that flushed at once would
+    /// take only the first few, and the rest would wait a whole flush more. So the leader
+    /// waits until as many batches are pending as the last flush made durable (each
+    /// producer it acknowledged has appended again), or until no batch arrived for a quarter
+    /// of the last flush's duration, or a whole flush duration has passed. A lone producer
+    /// never waits: its own batch is the group.
+    pub fn gathered(&self, gathering: &mut Gathering) -> bool {
+        let groups = &self.groups;
+        let published = groups.published.load(Ordering::Relaxed);
+        let pending = published.saturating_sub(groups.flushed.load(Ordering::Relaxed));
+        if pending >= groups.last_group.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if published != gathering.published {
+            gathering.published = published;
+            gathering.progress_at = now;
+        }
+        let flush = Duration::from_nanos(groups.last_flush_ns.load(Ordering::Relaxed));
+        now - gathering.progress_at >= flush / 4 || now - gathering.started >= flush
+    }
+
+    /// Wakes async waiters. Called when a leader is done (`flushing` cleared): a waiter that
+    /// failed to become leader because one existed is then sure to see this notification.
     fn notify_durable(&self) {
         self.durable_watch.send_replace(self.durable_seq());
     }
@@ -683,14 +757,17 @@ impl Shared {
         self.inject_no_space.store(true, Ordering::Release);
     }
 
-    /// Flushes everything published so far.
+    /// Flushes everything published so far (after a running flush, a flush of its own).
     pub fn flush(&self) -> Result<(), Error> {
-        let leader = lock(&self.flush_lock);
-        self.flushing.store(true, Ordering::Release);
-        self.flush_as_leader(leader)
+        loop {
+            match self.try_lead_flush() {
+                Some(leader) => return self.flush_as_leader(leader),
+                None => self.wait_for_flush(u64::MAX),
+            }
+        }
     }
 
-    /// The flush itself. The caller holds `flush_lock`. A failed flush poisons the writer:
+    /// The flush itself. The caller is the flush leader. A failed flush poisons the writer:
     /// after an fsync error the kernel may have dropped the dirty pages, so the data must
     /// never be treated as safe by retrying.
     fn flush_all_locked(&self) -> Result<(), Error> {
@@ -698,12 +775,15 @@ impl Shared {
         let result = self.flush_ranges();
         let elapsed_ns = started.elapsed().as_nanos() as u64;
         let _ = lock(&self.flush_latency_ns).record(elapsed_ns.max(1));
+        self.groups
+            .last_flush_ns
+            .store(elapsed_ns, Ordering::Relaxed);
         tracing::trace!(elapsed_ns, ok = result.is_ok(), "flush");
         result
     }
 
     fn flush_ranges(&self) -> Result<(), Error> {
-        let (rolled, active, from, to, upto) = {
+        let (rolled, active, from, to, upto, batches) = {
             let state = lock(&self.state);
             self.check_poisoned()?;
             (
@@ -712,6 +792,8 @@ impl Shared {
                 state.synced_offset,
                 state.write_offset,
                 self.committed_seq(),
+                // Counted under the state lock by `publish`: exactly the batches up to `upto`.
+                self.groups.published.load(Ordering::Relaxed),
             )
         };
         let active_range = (Arc::clone(&active), from, to);
@@ -738,6 +820,10 @@ impl Shared {
             state.synced_offset = state.synced_offset.max(to);
         }
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        let flushed = self.groups.flushed.swap(batches, Ordering::Relaxed);
+        self.groups
+            .last_group
+            .store(batches.saturating_sub(flushed), Ordering::Relaxed);
         Ok(())
     }
 
@@ -971,6 +1057,48 @@ mod tests {
             .map(|(h, p, _)| crate::codec::decode(h.kind, h.codec, h.schema, p).unwrap())
             .collect();
         assert_eq!(decoded, batch);
+    }
+
+    /// There is at most one flush leader. A leader dropped without flushing (an async
+    /// leader cancelled while it gathered its group) hands over: a waiter is woken and
+    /// flushes its batch itself.
+    #[test]
+    fn one_flush_leader_at_a_time_and_a_dropped_leader_hands_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            durability: crate::Durability::Sync,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let shared = std::sync::Arc::clone(journal.shared());
+        let at = Timestamp::from_nanos(0);
+        let appended = shared
+            .write_batch(&[crate::sample::trade_opened(1, at)], at)
+            .unwrap();
+        let leader = shared.try_lead_flush().expect("nobody leads yet");
+        assert!(shared.try_lead_flush().is_none(), "a second leader");
+        assert!(
+            shared.try_lead_flush().is_none(),
+            "a failed attempt ended leadership"
+        );
+        let waiter = {
+            let shared = std::sync::Arc::clone(&shared);
+            std::thread::spawn(move || shared.flush_through(appended.last_seq))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter did not wait for the leader"
+        );
+        assert_eq!(shared.durable_seq(), 0);
+        drop(leader);
+        waiter.join().unwrap().unwrap();
+        assert_eq!(shared.durable_seq(), appended.last_seq);
+        assert!(
+            shared.try_lead_flush().is_some(),
+            "leadership was not released"
+        );
     }
 
     /// A roll hands the rolled segment to the background thread for sealing. When it cannot
