@@ -46,10 +46,16 @@ impl Timestamp {
     pub fn now() -> Timestamp {
         use std::time::{SystemTime, UNIX_EPOCH};
         // In range until 2262; a clock set before 1677 saturates.
+        // Seconds and nanoseconds apart: `as_nanos` would multiply in 128 bits.
+        let nanos = |since: std::time::Duration| {
+            i64::try_from(since.as_secs())
+                .ok()
+                .and_then(|secs| secs.checked_mul(1_000_000_000))
+                .and_then(|nanos| nanos.checked_add(i64::from(since.subsec_nanos())))
+        };
         match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(after) => i64::try_from(after.as_nanos()).map_or(Timestamp::MAX, Timestamp),
-            Err(before) => i64::try_from(before.duration().as_nanos())
-                .map_or(Timestamp::MIN, |nanos| Timestamp(-nanos)),
+            Ok(after) => nanos(after).map_or(Timestamp::MAX, Timestamp),
+            Err(before) => nanos(before.duration()).map_or(Timestamp::MIN, |n| Timestamp(-n)),
         }
     }
 

@@ -469,7 +469,11 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
-        self.groups.published.fetch_add(1, Ordering::Relaxed);
+        // Only ever written here, under the state lock: no atomic read-modify-write needed.
+        let published = self.groups.published.load(Ordering::Relaxed);
+        self.groups
+            .published
+            .store(published + 1, Ordering::Relaxed);
         let remaining = state.active.map.len() - state.write_offset;
         self.remaining_bytes
             .store(remaining as u64, Ordering::Relaxed);
