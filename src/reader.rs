@@ -46,7 +46,7 @@ impl View {
 
 enum Source {
     Writer(Arc<Shared>),
-    Files { dir: PathBuf, views: Vec<View> },
+    Files { views: Vec<View> },
 }
 
 /// Reads the committed records of a journal.
@@ -66,10 +66,7 @@ impl JournalReader {
         let (views, torn_tail) = read_only_views(&layout, decision);
         Ok(JournalReader {
             meta,
-            source: Source::Files {
-                dir: dir.to_path_buf(),
-                views,
-            },
+            source: Source::Files { views },
             torn_tail,
         })
     }
@@ -149,16 +146,147 @@ impl JournalReader {
             failed: false,
         }
     }
+}
 
-    /// Re-reads the folder for records and segments appended by another process since this
-    /// reader was opened (used by `tail`). A writer-backed reader sees new records at once.
-    pub fn refresh(&mut self) -> Result<(), Error> {
-        if let Source::Files { dir, .. } = &self.source {
-            let fresh = JournalReader::open(&dir.clone())?;
-            self.source = fresh.source;
-            self.torn_tail = fresh.torn_tail;
+/// Follows a journal that another process is writing (`tail`): each [`Follower::poll`]
+/// returns the records of the whole batches committed since the last one, in order.
+///
+/// Opening checks the journal as [`JournalReader::open`] does. After that the follower reads
+/// on in the mapped tail segment from where it stopped, without rescanning: a frame that does
+/// not validate yet (zero length, or a checksum that fails because the writer is still
+/// writing it) means "nothing more yet", and a batch's records are handed out only once its
+/// last frame is in place, so a batch is seen whole or not at all. When the segment holds no
+/// more frames and the file of the next segment (named by the next sequence number) exists,
+/// the follower moves on to it. If it makes no progress for [`Follower::RESYNC_AFTER`], it
+/// opens the journal afresh at its position: that reports damage the way `open` does, and
+/// picks up an active segment the writer replaced by a bigger one.
+pub struct Follower {
+    dir: PathBuf,
+    seed: u32,
+    segment: View,
+    offset: usize,
+    expected_seq: u64,
+    from_seq: u64,
+    progress_at: std::time::Instant,
+}
+
+impl Follower {
+    pub const RESYNC_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// Follows `dir` from `from_seq`, or from after its last committed record.
+    pub fn open(dir: &Path, from_seq: Option<u64>) -> Result<Follower, Error> {
+        let reader = JournalReader::open(dir)?;
+        let from_seq = match from_seq {
+            Some(seq) => seq,
+            None => reader.head_seq()? + 1,
+        };
+        let views = reader.views();
+        let start = views
+            .partition_point(|v| v.first_seq <= from_seq.max(1))
+            .saturating_sub(1);
+        let segment = (views.into_iter().nth(start))
+            .ok_or_else(|| Error::corrupt(dir, 0, None, "journal folder holds no segment"))?;
+        Ok(Follower {
+            dir: dir.to_path_buf(),
+            seed: reader.meta.frame_seed(),
+            expected_seq: segment.first_seq,
+            offset: SEGMENT_HEADER_SIZE,
+            segment,
+            from_seq,
+            progress_at: std::time::Instant::now(),
+        })
+    }
+
+    /// The records of the batches committed since the last call (possibly none).
+    pub fn poll(&mut self) -> Result<Vec<Record>, Error> {
+        let mut records = vec![];
+        loop {
+            self.read_batches(&mut records)?;
+            if !self.at_end_of_frames() {
+                break; // a batch is being written
+            }
+            let Some(next) = self.next_segment()? else {
+                break;
+            };
+            // Once the next file exists the writer has finished with this one: read what it
+            // wrote here between the first look and the roll.
+            self.read_batches(&mut records)?;
+            if !self.at_end_of_frames() {
+                break;
+            }
+            self.segment = next;
+            self.offset = SEGMENT_HEADER_SIZE;
         }
+        if !records.is_empty() {
+            self.progress_at = std::time::Instant::now();
+        } else if self.progress_at.elapsed() >= Follower::RESYNC_AFTER {
+            let resumed = Follower::open(&self.dir, Some(self.expected_seq))?;
+            *self = Follower {
+                from_seq: self.from_seq,
+                ..resumed
+            };
+            return self.poll();
+        }
+        Ok(records)
+    }
+
+    /// Reads the complete batches at the current offset into `records`; an incomplete
+    /// batch at the end is left for a later call, once its last frame is written.
+    fn read_batches(&mut self, records: &mut Vec<Record>) -> Result<(), Error> {
+        let bytes = self.segment.map.all_bytes();
+        let (mut offset, mut seq) = (self.offset, self.expected_seq);
+        let mut batch_start = records.len();
+        // Not written yet, being written, or left from before a cut: stop there.
+        while let Ok(frame) = read_frame(&bytes[offset..], self.seed) {
+            if frame.header.seq != seq {
+                break;
+            }
+            if seq >= self.from_seq {
+                records.push(decode_record(&self.segment.path, offset, frame)?);
+            }
+            offset += frame.size;
+            seq += 1;
+            if frame.header.batch_end() {
+                (self.offset, self.expected_seq) = (offset, seq);
+                batch_start = records.len();
+            }
+        }
+        records.truncate(batch_start);
         Ok(())
+    }
+
+    /// No frame, complete or not, follows the current offset.
+    fn at_end_of_frames(&self) -> bool {
+        let bytes = self.segment.map.all_bytes();
+        read_frame(&bytes[self.offset..], self.seed).is_err()
+    }
+
+    /// The segment after the current one, if its file exists: the one that starts at the
+    /// next sequence number (none while the current segment holds no record).
+    fn next_segment(&self) -> Result<Option<View>, Error> {
+        let first_seq = self.expected_seq;
+        if first_seq == self.segment.first_seq {
+            return Ok(None);
+        }
+        let path = self.dir.join(crate::format::segment_file_name(first_seq));
+        if !path.exists() {
+            return Ok(None);
+        }
+        // A header page being written (the chain link is added after the rename) may not
+        // check yet: look again at the next poll; lasting damage is reported by the resync.
+        let Ok((file, _)) = segment::open_segment(&path, false) else {
+            return Ok(None);
+        };
+        if file.header.first_seq != first_seq {
+            let reason = format!("segment header says first seq {}", file.header.first_seq);
+            return Err(Error::corrupt(&path, 0, Some(first_seq), reason));
+        }
+        Ok(Some(View {
+            path,
+            first_seq,
+            map: file.map,
+            end: None,
+        }))
     }
 }
 

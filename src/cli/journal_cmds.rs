@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions};
 use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
-use tradeledger::reader::{JournalReader, Record};
+use tradeledger::reader::{Follower, JournalReader, Record};
 use tradeledger::verify::{Anchor, VerifyReport};
 use tradeledger::{interchange, Durability};
 
@@ -255,22 +255,18 @@ fn write_record(out: &mut impl Write, line: &mut String, record: &Record) -> any
 }
 
 pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
-    let mut reader = JournalReader::open(dir)?;
-    let mut next = match from_seq {
-        Some(seq) => seq,
-        None => reader.head_seq()? + 1,
-    };
+    let mut follower = Follower::open(dir, from_seq)?;
     let stdout = std::io::stdout();
     let mut line = String::new();
     loop {
-        for record in reader.records(next) {
-            let record = record?;
+        let records = follower.poll()?;
+        if !records.is_empty() {
             let mut out = stdout.lock();
-            write_record(&mut out, &mut line, &record)?;
+            for record in &records {
+                write_record(&mut out, &mut line, record)?;
+            }
             out.flush().context("write to stdout")?;
-            next = record.seq + 1;
         }
         std::thread::sleep(Duration::from_millis(TAIL_POLL_INTERVAL_MS));
-        reader.refresh()?;
     }
 }
