@@ -55,12 +55,16 @@ fn queries(c: &mut Criterion) {
                 b.iter(|| {
                     // A different ticket each time, spread over the whole history.
                     ticket = (ticket + 7_919) % last_cycle + 1;
-                    black_box(s.trade_by_ticket(black_box(ticket)).expect("ticket exists"))
+                    black_box(
+                        s.trade_by_ticket(black_box(ticket))
+                            .unwrap()
+                            .expect("ticket exists"),
+                    )
                 })
             },
         );
         group.bench_with_input(BenchmarkId::new("open_trades", label), &state, |b, s| {
-            b.iter(|| black_box(s.open_trades(None, None)))
+            b.iter(|| black_box(s.open_trades(None, None).unwrap()))
         });
         let end = common::at(last_cycle).nanos() - 17 * common::MINUTE_NANOS;
         let range = TimeRange::new(
@@ -75,7 +79,15 @@ fn queries(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::new("latest_snapshot", label),
             &state,
-            |b, s| b.iter(|| black_box(s.latest_snapshot(black_box(1001)).expect("has snapshots"))),
+            |b, s| {
+                b.iter(|| {
+                    black_box(
+                        s.latest_snapshot(black_box(1001))
+                            .unwrap()
+                            .expect("has snapshots"),
+                    )
+                })
+            },
         );
     }
     group.finish();

@@ -48,6 +48,7 @@ impl<T> Chunked<T> {
         slot
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

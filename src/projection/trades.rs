@@ -198,42 +198,4 @@ impl TradeBook {
             TradeStatus::Cancelled | TradeStatus::Failed => {}
         }
     }
-
-    /// Rebuilds every index from the records (after a checkpoint load). A duplicate ticket
-    /// means the bytes did not come from `encode_state`.
-    pub fn rebuild_indexes(&mut self) -> Result<(), String> {
-        let mut slot_by_ticket = FxHashMap::default();
-        slot_by_ticket.reserve(self.records.len());
-        for (slot, record) in self.records.iter().enumerate() {
-            if slot_by_ticket.insert(record.ticket, slot as Slot).is_some() {
-                return Err(format!("ticket {} stored twice", record.ticket));
-            }
-        }
-        self.slot_by_ticket = slot_by_ticket;
-        let records = &self.records;
-        let slots = || (0..records.len() as Slot).map(|slot| (slot, &records[slot]));
-        let by_entry = sorted(slots().map(|(slot, r)| (r.entry_key(), slot)));
-        let with_status = |status: TradeStatus| {
-            let found = by_entry
-                .iter()
-                .filter(|(_, slot)| records[*slot].status == status);
-            found.copied().collect()
-        };
-        self.open = with_status(TradeStatus::Open);
-        self.pending = with_status(TradeStatus::Pending);
-        let closed = slots().filter(|(_, r)| r.status == TradeStatus::Closed);
-        let closed =
-            closed.map(|(slot, r)| ((r.exit_time.unwrap_or(r.entry_time), r.ticket), slot));
-        self.closed_by_exit = sorted(closed).into_iter().collect();
-        self.by_entry = by_entry.into_iter().collect();
-        Ok(())
-    }
-}
-
-/// Index entries sorted by key. Built from a sorted sequence, a `BTreeMap` is filled node by
-/// node instead of by one descent per entry, which makes a checkpoint load much faster.
-pub(crate) fn sorted<K: Ord, V>(entries: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
-    let mut entries: Vec<(K, V)> = entries.collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    entries
 }
