@@ -129,7 +129,7 @@ fn rewrite_projection_version(path: &Path, version: u32) {
     bytes[12..16].copy_from_slice(&version.to_le_bytes());
     let crc = crc32fast::hash(&bytes[..60]);
     bytes[60..64].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(path, bytes).unwrap();
+    replace_file(path, &bytes);
 }
 
 #[test]
@@ -151,10 +151,8 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
     assert!(reopened.query(|s| *s == live));
     let info = reopened.checkpoint().unwrap();
     drop(reopened);
-    let mut bytes = std::fs::read(&info.path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&info.path, bytes).unwrap();
+    let last = std::fs::metadata(&info.path).unwrap().len() as usize - 1;
+    flip(&info.path, last);
     let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert!(report.checkpoint.is_none());
     assert!(report
@@ -264,10 +262,24 @@ fn section(bytes: &[u8], index: usize) -> (usize, usize) {
     (64 + word(at), word(at + 8))
 }
 
-/// Inverts one byte of a file.
+/// Inverts one byte of a file, in place: a mapping of it (a background check of a dropped
+/// ledger may still be running) stays valid, where a truncating rewrite could fault it.
 fn flip(path: &Path, at: usize) {
-    let mut bytes = std::fs::read(path).unwrap();
-    bytes[at] ^= 0x5a;
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at as u64).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x5a], at as u64).unwrap();
+}
+
+/// Replaces a file by a new one with `bytes` (unlinked first, so that a mapping of the old
+/// one stays valid).
+fn replace_file(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).unwrap();
     std::fs::write(path, bytes).unwrap();
 }
 
@@ -346,8 +358,10 @@ fn an_append_that_reads_a_damaged_block_is_refused_as_corruption() {
     flip(&info.path, middle);
     let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     let head = reopened.journal().head_seq();
+    // Ticket 750 is stored: the duplicate check must search the damaged array, and the
+    // answer is the damage, not "duplicate ticket" (nor "new ticket").
     let error = reopened
-        .append(&[sample::trade_opened(9_999, t(9_999))])
+        .append(&[sample::trade_opened(750, t(9_999))])
         .unwrap_err();
     match error {
         LedgerError::Storage(error) => {
@@ -367,11 +381,17 @@ fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() 
     let ledger = Ledger::create(dir.path(), &options()).unwrap();
     fill(&ledger, 1500);
     let info = ledger.checkpoint().unwrap();
-    for batch in round_trip(1501, "2") {
-        ledger.append(&batch).unwrap();
-    }
+    // A late link of a stored trade: replaying it searches the stored tickets.
+    let link = Event::SignalExecuted(tradeledger::event::SignalExecuted {
+        signal_id: 1501,
+        ticket: 750,
+        execution_reason: None,
+    });
+    ledger
+        .append(&[sample::signal(1501, t(1501)), link])
+        .unwrap();
     // Keep only the older checkpoint, so that the tail is replayed onto it.
-    drop_without_newest_checkpoint(ledger, 4503);
+    drop_without_newest_checkpoint(ledger, 4502);
     let live = full_replay(dir.path());
     let bytes = std::fs::read(&info.path).unwrap();
     let (tickets, len) = section(&bytes, TRADE_BY_TICKET);
@@ -385,8 +405,10 @@ fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() 
         reason.contains(&info.path.display().to_string()),
         "{reason}"
     );
-    assert_eq!(report.replayed_records, 4503);
+    assert_eq!(report.replayed_records, 4502);
     assert!(reopened.query(|s| *s == live));
+    let linked = reopened.query(|s| s.trade_by_ticket(750)).unwrap().unwrap();
+    assert_eq!(linked.signal_id, Some(1501));
 }
 
 /// A checkpoint of projection layout version 1 (one postcard image, one payload checksum, no
@@ -415,7 +437,7 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
     let journal_id = ledger.journal().meta().journal_id;
     drop(ledger);
     let live = full_replay(dir.path());
-    std::fs::write(&info.path, old_layout_checkpoint(&journal_id, info.seq)).unwrap();
+    replace_file(&info.path, &old_layout_checkpoint(&journal_id, info.seq));
     let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert!(report.checkpoint.is_none());
     let reason = &report.ignored_checkpoints[0].reason;

@@ -2,7 +2,6 @@
 //! latest snapshot costs the same with 10 million events as with 10, and a range query costs
 //! O(log n + k) (k = the rows in range, or the days in range for the per-day tallies).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
@@ -94,8 +93,26 @@ impl From<Box<Corruption>> for QueryError {
 
 type Damage = Box<Corruption>;
 
-/// A trade found by a query: in memory, or decoded from the base.
-type Found<'a> = Cow<'a, TradeRecord>;
+/// A record found by a query: in memory, or decoded from the base (boxed, so that a list of
+/// them stays cheap to move and sort).
+enum Held<'a, T> {
+    Memory(&'a T),
+    Stored(Box<T>),
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Held::Memory(record) => record,
+            Held::Stored(record) => record,
+        }
+    }
+}
+
+/// A trade found by a query.
+type Found<'a> = Held<'a, TradeRecord>;
 
 impl Projections {
     /// `Err` if applying an event met a damaged block: the state is incomplete.
@@ -222,21 +239,22 @@ impl Projections {
         status: Option<TradeStatus>,
     ) -> Result<Vec<Found<'a>>, Damage> {
         let hot = index.range(keys.clone());
-        let mut found: Vec<(TimeKey, Found)> = hot
-            .map(|(key, slot)| (*key, Cow::Borrowed(&self.trades.records[*slot])))
-            .collect();
-        if let (Some(base), Some(section)) = (&self.base, section) {
-            let in_memory = found.len();
-            for (key, ordinal) in base.trades_between(section, &keys)? {
-                let stored = base.trade_entry(ordinal)?.status;
-                if status.is_some_and(|s| s != stored) {
-                    continue;
-                }
-                found.push((key, Cow::Owned(self.base_trade(base, ordinal)?)));
+        let hot = hot.map(|(key, slot)| (*key, Held::Memory(&self.trades.records[*slot])));
+        let (Some(base), Some(section)) = (&self.base, section) else {
+            return Ok(hot.map(|(_, trade)| trade).collect());
+        };
+        let mut found: Vec<(TimeKey, Found)> = hot.collect();
+        let in_memory = found.len();
+        for (key, ordinal) in base.trades_between(section, &keys)? {
+            let stored = base.trade_entry(ordinal)?.status;
+            if status.is_some_and(|s| s != stored) {
+                continue;
             }
-            if in_memory > 0 && found.len() > in_memory {
-                found.sort_unstable_by_key(|(key, _)| *key);
-            }
+            let record = Box::new(self.base_trade(base, ordinal)?);
+            found.push((key, Held::Stored(record)));
+        }
+        if in_memory > 0 && found.len() > in_memory {
+            found.sort_unstable_by_key(|(key, _)| *key);
         }
         Ok(found.into_iter().map(|(_, trade)| trade).collect())
     }
@@ -397,13 +415,13 @@ impl Projections {
         &self,
         account: u64,
         keys: RangeInclusive<TimeKey>,
-    ) -> Result<Vec<Cow<'_, SnapshotRecord>>, Damage> {
+    ) -> Result<Vec<Held<'_, SnapshotRecord>>, Damage> {
         let hot = self.snapshots.between(account, keys.clone());
-        let mut found: Vec<Cow<SnapshotRecord>> = hot.map(Cow::Borrowed).collect();
+        let mut found: Vec<Held<SnapshotRecord>> = hot.map(Held::Memory).collect();
         if let Some(base) = &self.base {
             let in_memory = found.len();
             for index in base.snapshots_between(account, &keys)? {
-                found.push(Cow::Owned(base.snapshot(&self.names, index)?));
+                found.push(Held::Stored(Box::new(base.snapshot(&self.names, index)?)));
             }
             if in_memory > 0 && found.len() > in_memory {
                 found.sort_unstable_by_key(|r| r.key());
@@ -417,9 +435,9 @@ impl Projections {
         &self,
         account: u64,
         keys: RangeInclusive<TimeKey>,
-    ) -> Result<Option<Cow<'_, SnapshotRecord>>, Damage> {
+    ) -> Result<Option<Held<'_, SnapshotRecord>>, Damage> {
         let hot = self.snapshots.between(account, keys.clone()).next_back();
-        let hot = hot.map(Cow::Borrowed);
+        let hot = hot.map(Held::Memory);
         let Some(base) = &self.base else {
             return Ok(hot);
         };
@@ -431,9 +449,8 @@ impl Projections {
         if hot.as_ref().is_some_and(|h| h.key() > last.key) {
             return Ok(hot);
         }
-        Ok(Some(Cow::Owned(
-            base.snapshot(&self.names, stored.end - 1)?,
-        )))
+        let latest = base.snapshot(&self.names, stored.end - 1)?;
+        Ok(Some(Held::Stored(Box::new(latest))))
     }
 
     /// The snapshot of `account` with the greatest (snapshot_time, seq).
