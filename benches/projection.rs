@@ -150,9 +150,14 @@ fn measure_by_kind(events: &[Event]) {
 /// and appends `more` events to the loaded state before writing the next checkpoint: the
 /// snapshot then copies only those.
 fn measure_checkpoint(state: &Projections, more: &[Event]) {
-    let started = Instant::now();
+    let (before_snapshot, started) = (usage(), Instant::now());
     let snapshot = state.snapshot().expect("an intact state");
-    let under_lock = started.elapsed();
+    let (under_lock, after_snapshot) = (started.elapsed(), usage());
+    println!(
+        "snapshot: {:.0} ms user, {:.0} ms system",
+        (after_snapshot.0 - before_snapshot.0) * 1e3,
+        (after_snapshot.1 - before_snapshot.1) * 1e3
+    );
     let mut bytes = Vec::new();
     let len = snapshot.write(&mut bytes).expect("writes into a Vec");
     let written = started.elapsed() - under_lock;

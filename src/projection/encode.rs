@@ -11,9 +11,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::iter::Peekable;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::intern::Interner;
@@ -67,11 +69,11 @@ pub struct StateSnapshot {
     hot: Hot,
     base: Option<Arc<Base>>,
     /// Finished trades in memory, by ticket.
-    trades: Vec<TradeRecord>,
+    trades: Encoded<TradeRecord, u64>,
     /// Signals in memory, by signal_id.
-    signals: Vec<SignalRecord>,
+    signals: Encoded<SignalRecord, u64>,
     /// Snapshots in memory, by (account, snapshot_time, seq).
-    snapshots: Vec<SnapshotRecord>,
+    snapshots: Encoded<SnapshotRecord, (u64, TimeKey)>,
     base_links: FxHashMap<u64, Link>,
     base_relinks: FxHashMap<u64, u64>,
 }
@@ -84,18 +86,18 @@ impl Projections {
     /// Copies the in-memory part of the state for [`StateSnapshot::write`].
     pub fn snapshot(&self) -> Result<StateSnapshot, Box<Corruption>> {
         self.intact()?;
-        let (mut trades, mut live): (Vec<TradeRecord>, Vec<TradeRecord>) = self
-            .trades
-            .records
-            .iter()
+        // Encoded, not cloned and not sorted: under the lock, a compact copy without an
+        // allocation per record or text keeps the first checkpoint of a large state short.
+        let records = self.trades.records.iter();
+        let trades = Encoded::new(records.filter(|r| finished(r.status)), |r| r.ticket);
+        let mut live: Vec<TradeRecord> = (self.trades.records.iter())
+            .filter(|r| !finished(r.status))
             .cloned()
-            .partition(|r| finished(r.status));
-        trades.sort_unstable_by_key(|r| r.ticket);
+            .collect();
         live.sort_unstable_by_key(|r| r.ticket);
-        let mut signals: Vec<SignalRecord> = self.signals.records.iter().cloned().collect();
-        signals.sort_unstable_by_key(|r| r.signal_id);
-        let mut snapshots: Vec<SnapshotRecord> = self.snapshots.records.iter().cloned().collect();
-        snapshots.sort_unstable_by_key(|r| (r.account_number, r.key()));
+        let signals = Encoded::new(self.signals.records.iter(), |r| r.signal_id);
+        let snapshot_key = |r: &SnapshotRecord| (r.account_number, r.key());
+        let snapshots = Encoded::new(self.snapshots.records.iter(), snapshot_key);
         let hot = Hot {
             head_seq: self.head_seq,
             applied_events: self.applied_events,
@@ -126,6 +128,75 @@ impl Projections {
             Err(WriteStateError::Corrupt(damage)) => Err(damage),
             Err(WriteStateError::Io(e)) => unreachable!("writing into a Vec cannot fail: {e}"),
         }
+    }
+}
+
+/// A postcard output that appends to a `Vec` with `push` and `extend_from_slice` (postcard's
+/// `io::Write` and `Extend` outputs go byte by byte, about twice as slow for records).
+struct Appending<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Appending<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends the postcard encoding of `record` to `bytes`.
+fn encode_into<T: Serialize>(record: &T, bytes: &mut Vec<u8>) {
+    let encoded = postcard::serialize_with_flavor(record, Appending(bytes));
+    encoded.expect("postcard encoding of a record into a Vec is infallible");
+}
+
+/// Records encoded (postcard) one after the other in the order met, with the key each is to
+/// be written in. Taken under the lock: a compact copy without an allocation per record or
+/// text, and without sorting; the sort and the decode happen outside it.
+struct Encoded<T, K> {
+    bytes: Vec<u8>,
+    /// Where each record ends, and its key.
+    ends: Vec<(usize, K)>,
+    records: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned, K: Ord + Copy> Encoded<T, K> {
+    fn new<'a>(records: impl Iterator<Item = &'a T>, key: impl Fn(&T) -> K) -> Encoded<T, K>
+    where
+        T: 'a,
+    {
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        for record in records {
+            encode_into(record, &mut bytes);
+            ends.push((bytes.len(), key(record)));
+        }
+        Encoded {
+            bytes,
+            ends,
+            records: PhantomData,
+        }
+    }
+
+    /// The records, decoded again, by key.
+    fn by_key(&self) -> impl Iterator<Item = T> + '_ {
+        let mut order: Vec<(K, usize)> = (self.ends.iter().enumerate())
+            .map(|(index, (_, key))| (*key, index))
+            .collect();
+        order.sort_unstable_by_key(|(key, _)| *key);
+        order.into_iter().map(|(_, index)| {
+            let start = index.checked_sub(1).map_or(0, |before| self.ends[before].0);
+            let record = postcard::from_bytes(&self.bytes[start..self.ends[index].0]);
+            record.expect("a record encoded by this snapshot decodes")
+        })
     }
 }
 
@@ -244,8 +315,7 @@ impl<W: Write> Counted<'_, W> {
     fn record<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        let encoded = postcard::to_io(record, &mut scratch).map(drop);
-        encoded.expect("postcard encoding of a record into a Vec is infallible");
+        encode_into(record, &mut scratch);
         let written = self.bytes(&scratch);
         self.scratch = scratch;
         written
@@ -319,7 +389,7 @@ impl StateSnapshot {
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
         let names = &self.hot.names;
-        let memory = self.trades.iter().cloned();
+        let memory = self.trades.by_key();
         let trades = all_trades(self.base.as_deref(), names, &self.base_relinks, memory);
         let (mut by_ticket, mut by_entry, mut by_exit) = (Vec::new(), Vec::new(), Vec::new());
         let start = out.at;
@@ -361,7 +431,7 @@ impl StateSnapshot {
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
         let names = &self.hot.names;
-        let memory = self.signals.iter().cloned();
+        let memory = self.signals.by_key();
         let signals = all_signals(self.base.as_deref(), names, &self.base_links, memory);
         let (mut by_id, mut by_time) = (Vec::new(), Vec::new());
         let start = out.at;
@@ -401,7 +471,7 @@ impl StateSnapshot {
         out: &mut Counted<W>,
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
-        let memory = self.snapshots.iter().cloned();
+        let memory = self.snapshots.by_key();
         let snapshots = all_snapshots(self.base.as_deref(), &self.hot.names, memory);
         let mut by_key = Vec::new();
         let start = out.at;

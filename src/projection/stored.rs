@@ -304,10 +304,13 @@ impl Base {
             true => offset_of(self, index + 1)?,
             false => self.sections[records].len,
         };
-        let at = self.sections[records].offset + start;
-        if start > end || end > self.sections[records].len {
-            return Err(self.damage(at, format!("record {index} has a bad extent")));
+        let section = self.sections[records];
+        if start > end || end > section.len {
+            let reason = format!("record {index} has a bad extent ({start}..{end})");
+            return Err(self.damage(section.offset, reason));
         }
+        // Inside the section, which lies inside the payload: no overflow.
+        let at = section.offset + start;
         let bytes = self.bytes.read(at, (end - start) as usize)?;
         match postcard::take_from_bytes::<T>(bytes) {
             Ok((record, rest)) if rest.is_empty() && record.names_known(names) => Ok(record),
