@@ -75,15 +75,13 @@ pub(crate) struct SignalCount {
     pub executed: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SignalBook {
     pub records: Chunked<SignalRecord>,
     pub per_day: BTreeMap<Day, SignalCount>,
-    #[serde(skip)]
     pub slot_by_id: FxHashMap<u64, Slot>,
     /// Signals by (timestamp, seq), per symbol. There is no index over all symbols: the few
     /// per-symbol indexes are merged when asked for all, which saves a B-tree insert per signal.
-    #[serde(skip)]
     pub by_symbol: FxHashMap<Sym, BTreeMap<TimeKey, Slot>>,
 }
 

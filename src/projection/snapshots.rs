@@ -62,13 +62,12 @@ impl SnapshotRecord {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SnapshotBook {
     pub records: Chunked<SnapshotRecord>,
     /// account_number → (snapshot_time, seq) → slot. Ordered by account so that "the journal's
     /// only account" is a length check. Slots, not records, in the B-tree: ~150-byte values
     /// would make every node split move kilobytes.
-    #[serde(skip)]
     pub by_account: BTreeMap<u64, BTreeMap<TimeKey, Slot>>,
 }
 

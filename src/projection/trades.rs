@@ -1,7 +1,6 @@
-//! The trades table: one record per ticket, in arrival order, plus the indexes the queries use.
-//!
-//! Only `records` is stored in a checkpoint; every index is rebuilt from it on load, so an
-//! index can never disagree with the records it points into.
+//! The in-memory trades table: one record per ticket, in arrival order, plus the indexes the
+//! queries use. It holds the trades that are not in the checkpoint's base (`stored.rs`): the
+//! OPEN and PENDING trades of the checkpoint and every trade since.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -145,22 +144,17 @@ pub(crate) fn time_keys(
     (from <= to).then_some((from, 0)..=(to, u64::MAX))
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct TradeBook {
     pub records: Chunked<TradeRecord>,
-    #[serde(skip)]
     pub slot_by_ticket: FxHashMap<u64, Slot>,
     /// Every trade, by (entry_time, ticket).
-    #[serde(skip)]
     pub by_entry: BTreeMap<TimeKey, Slot>,
     /// OPEN trades by (entry_time, ticket): `open_trades` never walks closed history.
-    #[serde(skip)]
     pub open: BTreeMap<TimeKey, Slot>,
     /// PENDING orders by (entry_time, ticket).
-    #[serde(skip)]
     pub pending: BTreeMap<TimeKey, Slot>,
     /// CLOSED trades by (exit_time, ticket): realized-in-period queries and edge scans.
-    #[serde(skip)]
     pub closed_by_exit: BTreeMap<TimeKey, Slot>,
 }
 
