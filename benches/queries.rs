@@ -9,7 +9,10 @@
 //!   tallies, the two partial days are scanned);
 //! - `latest_snapshot`: the newest snapshot of one account.
 //!
-//! Projections are built in memory by `Projections::apply` (no journal, no disk).
+//! Projections are built in memory by `Projections::apply` (no journal, no disk). Each query
+//! runs twice: on that state (`…/SIZE`), and on the same state written as a checkpoint and
+//! loaded back (`…/SIZE/checkpoint`), whose history is read in place through binary searches
+//! (the checkpoint is held in memory here, so the figures exclude disk reads and page faults).
 
 mod common;
 
@@ -39,43 +42,57 @@ fn projections(events: usize) -> (Projections, u64) {
     (state, generator.cycle())
 }
 
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// The four queries on `state`, built from `last_cycle` generator cycles.
+fn bench_state(group: &mut Group<'_>, label: &str, state: &Projections, last_cycle: u64) {
+    let mut ticket = 0u64;
+    group.bench_with_input(BenchmarkId::new("trade_by_ticket", label), state, |b, s| {
+        b.iter(|| {
+            // A different ticket each time, spread over the whole history.
+            ticket = (ticket + 7_919) % last_cycle + 1;
+            let found = s.trade_by_ticket(black_box(ticket)).unwrap();
+            black_box(found.expect("ticket exists"))
+        })
+    });
+    group.bench_with_input(BenchmarkId::new("open_trades", label), state, |b, s| {
+        b.iter(|| black_box(s.open_trades(None, None).unwrap()))
+    });
+    let end = common::at(last_cycle).nanos() - 17 * common::MINUTE_NANOS;
+    let range = TimeRange::new(
+        Some(Timestamp::from_nanos(end - 24 * 60 * common::MINUTE_NANOS)),
+        Some(Timestamp::from_nanos(end)),
+    );
+    group.bench_with_input(
+        BenchmarkId::new("trade_statistics_24h", label),
+        state,
+        |b, s| b.iter(|| black_box(s.trade_statistics(range, TimeBasis::Exit, None, None))),
+    );
+    group.bench_with_input(BenchmarkId::new("latest_snapshot", label), state, |b, s| {
+        b.iter(|| {
+            let found = s.latest_snapshot(black_box(1001)).unwrap();
+            black_box(found.expect("has snapshots"))
+        })
+    });
+}
+
 fn queries(c: &mut Criterion) {
     let mut group = c.benchmark_group("queries");
     group
         .sample_size(30)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    for (label, events) in [("10k", 10_000), ("100k", 100_000), ("1m", 1_000_000)] {
+    for (size, events) in [("10k", 10_000), ("100k", 100_000), ("1m", 1_000_000)] {
         let (state, last_cycle) = projections(events);
-        let mut ticket = 0u64;
-        group.bench_with_input(
-            BenchmarkId::new("trade_by_ticket", label),
-            &state,
-            |b, s| {
-                b.iter(|| {
-                    // A different ticket each time, spread over the whole history.
-                    ticket = (ticket + 7_919) % last_cycle + 1;
-                    black_box(s.trade_by_ticket(black_box(ticket)).expect("ticket exists"))
-                })
-            },
-        );
-        group.bench_with_input(BenchmarkId::new("open_trades", label), &state, |b, s| {
-            b.iter(|| black_box(s.open_trades(None, None)))
-        });
-        let end = common::at(last_cycle).nanos() - 17 * common::MINUTE_NANOS;
-        let range = TimeRange::new(
-            Some(Timestamp::from_nanos(end - 24 * 60 * common::MINUTE_NANOS)),
-            Some(Timestamp::from_nanos(end)),
-        );
-        group.bench_with_input(
-            BenchmarkId::new("trade_statistics_24h", label),
-            &state,
-            |b, s| b.iter(|| black_box(s.trade_statistics(range, TimeBasis::Exit, None, None))),
-        );
-        group.bench_with_input(
-            BenchmarkId::new("latest_snapshot", label),
-            &state,
-            |b, s| b.iter(|| black_box(s.latest_snapshot(black_box(1001)).expect("has snapshots"))),
+        bench_state(&mut group, size, &state, last_cycle);
+        let bytes = state.encode_state().expect("an in-memory state encodes");
+        drop(state);
+        let stored = Projections::decode_state(bytes).expect("decodes");
+        bench_state(
+            &mut group,
+            &format!("{size}/checkpoint"),
+            &stored,
+            last_cycle,
         );
     }
     group.finish();

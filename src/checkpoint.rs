@@ -1,23 +1,32 @@
 //! Checkpoint files: the projections' state at a sequence number (`docs/FORMAT.md` §6).
 //!
-//! Written atomically (temporary file, sync, rename, sync of the folder). A checkpoint that
-//! is damaged, belongs to another journal, is ahead of the journal, or was written by another
-//! projection version is ignored and reported; the state is then rebuilt by replay. That is
-//! what replaces schema migrations.
+//! Written atomically (temporary file, sync, rename, sync of the folder), never modified after.
+//! A checkpoint is memory-mapped and its history used in place; its payload is checksummed
+//! per 64 KiB block, and a block is checked before its first use, so a damaged block is an
+//! error naming the file and byte offset, never data. A checkpoint whose header or block
+//! table is damaged, that belongs to another journal, is ahead of the journal, or was written
+//! by another projection version is ignored and reported; the state is then rebuilt by
+//! replay. That is what replaces schema migrations.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use crate::error::{io_error, Error};
+use crate::error::{io_error, Corruption, Error};
 use crate::format::FORMAT_VERSION;
-use crate::projection::{Projections, PROJECTION_VERSION};
+use crate::mmap::ReadOnlyMap;
+use crate::projection::PROJECTION_VERSION;
+use crate::projection::{Projections, StateBytes, StateSnapshot, WriteStateError};
 use crate::segment::{sync_dir, FILE_MODE};
 
 pub const CHECKPOINT_DIR_NAME: &str = "checkpoints";
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"TLCHKPNT";
 pub const CHECKPOINT_HEADER_SIZE: usize = 64;
+/// The payload is checksummed in blocks of this size, each checked when first read.
+pub const CHECKPOINT_BLOCK_SIZE: usize = 64 * 1024;
 /// Checkpoints kept; older ones are deleted after a new one is written.
 pub const CHECKPOINTS_KEPT: usize = 2;
 
@@ -27,10 +36,11 @@ const PROJECTION_AT: usize = FORMAT_AT + 4;
 const SEQ_AT: usize = PROJECTION_AT + 4;
 const JOURNAL_ID_AT: usize = SEQ_AT + 8;
 const PAYLOAD_LEN_AT: usize = JOURNAL_ID_AT + 16;
-const PAYLOAD_CRC_AT: usize = PAYLOAD_LEN_AT + 8;
-const RESERVED_AT: usize = PAYLOAD_CRC_AT + 4;
+const TABLE_CRC_AT: usize = PAYLOAD_LEN_AT + 8;
+const BLOCK_SIZE_AT: usize = TABLE_CRC_AT + 4;
+const RESERVED_AT: usize = BLOCK_SIZE_AT + 4;
 const HEADER_CRC_AT: usize = CHECKPOINT_HEADER_SIZE - 4;
-const _: () = assert!(RESERVED_AT == 52 && RESERVED_AT <= HEADER_CRC_AT);
+const _: () = assert!(RESERVED_AT == 56 && RESERVED_AT + 4 == HEADER_CRC_AT);
 
 /// Facts about a checkpoint file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,24 +72,18 @@ pub fn write(
     journal_id: &[u8; 16],
     projections: &Projections,
 ) -> Result<CheckpointInfo, Error> {
-    write_encoded(
-        journal_dir,
-        journal_id,
-        projections.head_seq(),
-        &projections.encode_state(),
-    )
+    let snapshot = projections.snapshot().map_err(Error::Corrupt)?;
+    write_snapshot(journal_dir, journal_id, &snapshot)
 }
 
-/// Writes a state already encoded by [`Projections::encode_state`] at `seq`, atomically. Lets
-/// a caller encode under its lock and do the file work (write, sync, rename) outside it.
-pub fn write_encoded(
+/// Writes a state taken by [`Projections::snapshot`], atomically. Lets a caller take the
+/// snapshot under its lock and do the merge and the file work (write, sync, rename) outside.
+pub fn write_snapshot(
     journal_dir: &Path,
     journal_id: &[u8; 16],
-    seq: u64,
-    payload: &[u8],
+    snapshot: &StateSnapshot,
 ) -> Result<CheckpointInfo, Error> {
-    let image = image(journal_id, seq, payload);
-
+    let seq = snapshot.seq();
     let dir = dir_of(journal_dir);
     fs::DirBuilder::new()
         .recursive(true)
@@ -88,15 +92,17 @@ pub fn write_encoded(
         .map_err(io_error(&dir, "create checkpoint folder"))?;
     let path = dir.join(file_name(seq));
     let tmp = dir.join(format!("{}.tmp", file_name(seq)));
-    let mut file = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(FILE_MODE)
         .open(&tmp)
         .map_err(io_error(&tmp, "create checkpoint"))?;
-    file.write_all(&image)
-        .map_err(io_error(&tmp, "write checkpoint"))?;
+    let bytes = write_file(&file, journal_id, snapshot).map_err(|e| match e {
+        WriteStateError::Io(e) => io_error(&tmp, "write checkpoint")(e),
+        WriteStateError::Corrupt(damage) => Error::Corrupt(damage),
+    })?;
     file.sync_all().map_err(io_error(&tmp, "sync checkpoint"))?;
     fs::rename(&tmp, &path).map_err(io_error(&path, "rename checkpoint"))?;
     sync_dir(&dir)?;
@@ -105,26 +111,106 @@ pub fn write_encoded(
         path,
         seq,
         projection_version: PROJECTION_VERSION,
-        bytes: image.len() as u64,
+        bytes,
     })
 }
 
-/// A checkpoint file's bytes: the header for `payload` (a projection state at `seq`), then
-/// the payload.
-pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
+/// Streams the payload after a blank header, then the block table, then the header.
+fn write_file(
+    file: &File,
+    journal_id: &[u8; 16],
+    snapshot: &StateSnapshot,
+) -> Result<u64, WriteStateError> {
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    out.write_all(&[0u8; CHECKPOINT_HEADER_SIZE])?;
+    let mut blocks = BlockSums::new(&mut out);
+    let payload_len = snapshot.write(&mut blocks)?;
+    let table = blocks.finish();
+    out.write_all(&table)?;
+    out.flush()?;
+    let header = header(journal_id, snapshot.seq(), payload_len, &table);
+    file.write_all_at(&header, 0)?;
+    Ok((CHECKPOINT_HEADER_SIZE + table.len()) as u64 + payload_len)
+}
+
+/// Passes bytes through and computes the CRC-32 of every block of [`CHECKPOINT_BLOCK_SIZE`].
+struct BlockSums<'a, W: Write> {
+    out: &'a mut W,
+    table: Vec<u8>,
+    hasher: crc32fast::Hasher,
+    in_block: usize,
+}
+
+impl<'a, W: Write> BlockSums<'a, W> {
+    fn new(out: &'a mut W) -> BlockSums<'a, W> {
+        BlockSums {
+            out,
+            table: Vec::new(),
+            hasher: crc32fast::Hasher::new(),
+            in_block: 0,
+        }
+    }
+
+    /// The block table: the CRC-32 of each block, the last one possibly short.
+    fn finish(mut self) -> Vec<u8> {
+        if self.in_block > 0 {
+            let crc = std::mem::take(&mut self.hasher).finalize();
+            self.table.extend_from_slice(&crc.to_le_bytes());
+        }
+        self.table
+    }
+}
+
+impl<W: Write> Write for BlockSums<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let taken = bytes.len().min(CHECKPOINT_BLOCK_SIZE - self.in_block);
+        let written = self.out.write(&bytes[..taken])?;
+        self.hasher.update(&bytes[..written]);
+        self.in_block += written;
+        if self.in_block == CHECKPOINT_BLOCK_SIZE {
+            let crc = std::mem::take(&mut self.hasher).finalize();
+            self.table.extend_from_slice(&crc.to_le_bytes());
+            self.in_block = 0;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The block table of `payload` (for [`image`]).
+fn block_table(payload: &[u8]) -> Vec<u8> {
+    let sums = payload.chunks(CHECKPOINT_BLOCK_SIZE).map(crc32fast::hash);
+    sums.flat_map(u32::to_le_bytes).collect()
+}
+
+fn header(journal_id: &[u8; 16], seq: u64, payload_len: u64, table: &[u8]) -> [u8; 64] {
     let mut header = [0u8; CHECKPOINT_HEADER_SIZE];
     header[MAGIC_AT..][..8].copy_from_slice(&CHECKPOINT_MAGIC);
     header[FORMAT_AT..][..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     header[PROJECTION_AT..][..4].copy_from_slice(&PROJECTION_VERSION.to_le_bytes());
     header[SEQ_AT..][..8].copy_from_slice(&seq.to_le_bytes());
     header[JOURNAL_ID_AT..][..16].copy_from_slice(journal_id);
-    header[PAYLOAD_LEN_AT..][..8].copy_from_slice(&(payload.len() as u64).to_le_bytes());
-    header[PAYLOAD_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    header[PAYLOAD_LEN_AT..][..8].copy_from_slice(&payload_len.to_le_bytes());
+    header[TABLE_CRC_AT..][..4].copy_from_slice(&crc32fast::hash(table).to_le_bytes());
+    let block_size = CHECKPOINT_BLOCK_SIZE as u32;
+    header[BLOCK_SIZE_AT..][..4].copy_from_slice(&block_size.to_le_bytes());
     let header_crc = crc32fast::hash(&header[..HEADER_CRC_AT]);
     header[HEADER_CRC_AT..].copy_from_slice(&header_crc.to_le_bytes());
-    let mut image = Vec::with_capacity(CHECKPOINT_HEADER_SIZE + payload.len());
+    header
+}
+
+/// A checkpoint file's bytes: the header for `payload` (a projection state at `seq`), the
+/// payload, and its block table.
+pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
+    let table = block_table(payload);
+    let header = header(journal_id, seq, payload.len() as u64, &table);
+    let mut image = Vec::with_capacity(CHECKPOINT_HEADER_SIZE + payload.len() + table.len());
     image.extend_from_slice(&header);
     image.extend_from_slice(payload);
+    image.extend_from_slice(&table);
     image
 }
 
@@ -167,11 +253,16 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
     Ok(found)
 }
 
+/// A loaded checkpoint: its facts, the state reading it in place, and the mapping (for a
+/// background check of every block, [`MappedCheckpoint::verify_all`]).
+pub struct LoadedCheckpoint {
+    pub info: CheckpointInfo,
+    pub state: Projections,
+    pub mapped: Arc<MappedCheckpoint>,
+}
+
 /// A loaded checkpoint (if any was usable) and the ones passed over.
-pub type Loaded = (
-    Option<(CheckpointInfo, Projections)>,
-    Vec<IgnoredCheckpoint>,
-);
+pub type Loaded = (Option<LoadedCheckpoint>, Vec<IgnoredCheckpoint>);
 
 /// The newest usable checkpoint at or below `max_seq`, with the ones passed over and why.
 pub fn load_newest(
@@ -198,28 +289,44 @@ pub fn load_newest(
     Ok((None, ignored))
 }
 
-/// Reads one checkpoint; `Err(reason)` when it cannot be used.
-pub fn load(path: &Path, journal_id: &[u8; 16]) -> Result<(CheckpointInfo, Projections), String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let info = read_header(path, &bytes, journal_id)?;
-    let payload = &bytes[CHECKPOINT_HEADER_SIZE..];
-    let projections = Projections::decode_state(payload).map_err(|e| e.to_string())?;
-    if projections.head_seq() != info.seq {
+/// Maps one checkpoint and loads its hot state; `Err(reason)` when it cannot be used. The
+/// history is verified block by block when first read.
+pub fn load(path: &Path, journal_id: &[u8; 16]) -> Result<LoadedCheckpoint, String> {
+    let mapped = Arc::new(MappedCheckpoint::open(path, journal_id)?);
+    let state = Projections::from_stored(mapped.clone()).map_err(|e| e.to_string())?;
+    let info = mapped.info.clone();
+    if state.head_seq() != info.seq {
         return Err(format!(
             "state is at seq {}, header says {}",
-            projections.head_seq(),
+            state.head_seq(),
             info.seq
         ));
     }
-    Ok((info, projections))
+    Ok(LoadedCheckpoint {
+        info,
+        state,
+        mapped,
+    })
 }
 
-/// Checks the header and payload checksum of a checkpoint image.
+/// Where the payload and the block table of a checkpoint image lie.
+struct Extent {
+    info: CheckpointInfo,
+    payload_len: u64,
+    table_at: usize,
+}
+
+/// Checks the header and the block table of a checkpoint image (the whole file's bytes; the
+/// payload is not read).
 pub fn read_header(
     path: &Path,
     bytes: &[u8],
     journal_id: &[u8; 16],
 ) -> Result<CheckpointInfo, String> {
+    extent(path, bytes, journal_id).map(|extent| extent.info)
+}
+
+fn extent(path: &Path, bytes: &[u8], journal_id: &[u8; 16]) -> Result<Extent, String> {
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     if bytes.len() < CHECKPOINT_HEADER_SIZE || bytes[..8] != CHECKPOINT_MAGIC {
@@ -237,23 +344,146 @@ pub fn read_header(
             "projection version {projection_version}, this build uses {PROJECTION_VERSION}: rebuilt by replay"
         ));
     }
-    let payload = &bytes[CHECKPOINT_HEADER_SIZE..];
-    if payload.len() as u64 != u64_at(PAYLOAD_LEN_AT) {
+    if u32_at(BLOCK_SIZE_AT) as usize != CHECKPOINT_BLOCK_SIZE {
         return Err(format!(
-            "payload is {} bytes, header says {}",
-            payload.len(),
-            u64_at(PAYLOAD_LEN_AT)
+            "block size {}, expected {CHECKPOINT_BLOCK_SIZE}",
+            u32_at(BLOCK_SIZE_AT)
         ));
     }
-    if crc32fast::hash(payload) != u32_at(PAYLOAD_CRC_AT) {
-        return Err("payload checksum mismatch".into());
+    let payload_len = u64_at(PAYLOAD_LEN_AT);
+    let blocks = payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
+    let expected = (CHECKPOINT_HEADER_SIZE as u64)
+        .checked_add(payload_len)
+        .and_then(|n| n.checked_add(blocks * 4));
+    if expected != Some(bytes.len() as u64) {
+        return Err(format!(
+            "file is {} bytes, the header's payload of {payload_len} bytes needs {}",
+            bytes.len(),
+            expected.map_or_else(|| "more".into(), |n| n.to_string()),
+        ));
     }
-    Ok(CheckpointInfo {
+    let table_at = CHECKPOINT_HEADER_SIZE + payload_len as usize;
+    if crc32fast::hash(&bytes[table_at..]) != u32_at(TABLE_CRC_AT) {
+        return Err(format!(
+            "block table checksum mismatch (at byte {table_at})"
+        ));
+    }
+    let info = CheckpointInfo {
         path: path.to_path_buf(),
         seq: u64_at(SEQ_AT),
         projection_version,
         bytes: bytes.len() as u64,
+    };
+    Ok(Extent {
+        info,
+        payload_len,
+        table_at,
     })
+}
+
+/// A checkpoint file mapped read-only: the payload, handed out block-verified.
+pub struct MappedCheckpoint {
+    info: CheckpointInfo,
+    map: ReadOnlyMap,
+    payload_len: u64,
+    table_at: usize,
+    /// One bit per block: set once the block matched its checksum (it cannot change after).
+    verified: Vec<AtomicU64>,
+}
+
+impl MappedCheckpoint {
+    fn open(path: &Path, journal_id: &[u8; 16]) -> Result<MappedCheckpoint, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot stat: {e}"))?
+            .len();
+        if len < CHECKPOINT_HEADER_SIZE as u64 {
+            return Err(format!("{len} bytes, shorter than a header"));
+        }
+        let map = ReadOnlyMap::map(&file).map_err(|e| format!("cannot map: {e}"))?;
+        let extent = extent(path, map.bytes(), journal_id)?;
+        let blocks = extent.payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
+        let verified = (0..blocks.div_ceil(64))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        Ok(MappedCheckpoint {
+            info: extent.info,
+            map,
+            payload_len: extent.payload_len,
+            table_at: extent.table_at,
+            verified,
+        })
+    }
+
+    pub fn info(&self) -> &CheckpointInfo {
+        &self.info
+    }
+
+    /// Checks block `block` against its checksum once; later calls only test a bit.
+    fn verify_block(&self, block: u64) -> Result<(), Box<Corruption>> {
+        let (word, bit) = (&self.verified[(block / 64) as usize], 1u64 << (block % 64));
+        if word.load(Ordering::Acquire) & bit != 0 {
+            return Ok(());
+        }
+        let bytes = self.map.bytes();
+        let start = CHECKPOINT_HEADER_SIZE + block as usize * CHECKPOINT_BLOCK_SIZE;
+        let end = (start + CHECKPOINT_BLOCK_SIZE).min(self.table_at);
+        let at = self.table_at + block as usize * 4;
+        let stored = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        if crc32fast::hash(&bytes[start..end]) != stored {
+            let reason = format!("checksum mismatch in block {block} ({} bytes)", end - start);
+            return Err(self.damage(block * CHECKPOINT_BLOCK_SIZE as u64, reason));
+        }
+        word.fetch_or(bit, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Checks every block not checked yet (the background check after an open). Stops at
+    /// the first damaged block, or when `keep_going` returns false.
+    pub fn verify_all(&self, keep_going: impl Fn() -> bool) -> Result<(), Box<Corruption>> {
+        let blocks = self.payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
+        for block in 0..blocks {
+            if !keep_going() {
+                break;
+            }
+            self.verify_block(block)?;
+        }
+        Ok(())
+    }
+}
+
+impl StateBytes for MappedCheckpoint {
+    fn len(&self) -> u64 {
+        self.payload_len
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<&[u8], Box<Corruption>> {
+        let end = offset
+            .checked_add(len as u64)
+            .filter(|end| *end <= self.payload_len);
+        let Some(end) = end else {
+            let reason = format!("{len} bytes at payload offset {offset} lie beyond the payload");
+            return Err(self.damage(offset, reason));
+        };
+        if len > 0 {
+            let size = CHECKPOINT_BLOCK_SIZE as u64;
+            for block in offset / size..=(end - 1) / size {
+                self.verify_block(block)?;
+            }
+        }
+        let start = CHECKPOINT_HEADER_SIZE + offset as usize;
+        Ok(&self.map.bytes()[start..start + len])
+    }
+
+    fn damage(&self, offset: u64, reason: String) -> Box<Corruption> {
+        Box::new(Corruption {
+            file: self.info.path.clone(),
+            offset: CHECKPOINT_HEADER_SIZE as u64 + offset,
+            seq: None,
+            reason,
+        })
+    }
 }
 
 /// The checkpoints present, newest first, with whether each is usable (for `status`).
@@ -266,11 +496,8 @@ pub fn describe(
     Ok(found
         .into_iter()
         .map(|(_, path)| {
-            let bytes = fs::read(&path).map_err(|e| IgnoredCheckpoint {
-                path: path.clone(),
-                reason: format!("cannot read: {e}"),
-            })?;
-            read_header(&path, &bytes, journal_id)
+            MappedCheckpoint::open(&path, journal_id)
+                .map(|mapped| mapped.info)
                 .map_err(|reason| IgnoredCheckpoint { path, reason })
         })
         .collect())

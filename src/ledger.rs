@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::checkpoint::{self, CheckpointInfo, IgnoredCheckpoint};
+use crate::checkpoint::{self, CheckpointInfo, IgnoredCheckpoint, MappedCheckpoint};
 use crate::error::Error;
 use crate::event::{Event, Timestamp};
 use crate::journal::{Journal, JournalOptions, OpenMode, RecoveryReport};
-use crate::projection::{Projections, Violation};
+use crate::projection::{CheckError, Projections, Violation};
 use crate::reader::JournalReader;
 use crate::writer::Appended;
 
@@ -80,14 +80,12 @@ impl Ledger {
             ..OpenReport::default()
         };
         let reader = journal.reader();
-        let (state, loaded) = load_from_checkpoint(
-            dir,
-            &journal.meta().journal_id,
-            journal.head_seq(),
-            &mut report,
-        )?;
-        let mut state = state;
-        report.replayed_records = replay(&reader, &mut state, loaded + 1, None)?;
+        let journal_id = journal.meta().journal_id;
+        let loaded = load_from_checkpoint(dir, &journal_id, journal.head_seq(), &mut report)?;
+        let (state, mapped) = replay_after(&reader, loaded, None, &mut report)?;
+        if let Some(mapped) = mapped {
+            verify_in_background(mapped);
+        }
         report.checkpoint_log();
         Ok((Ledger::from_parts(journal, state), report))
     }
@@ -125,7 +123,10 @@ impl Ledger {
         let _serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.state()
             .check_batch(events)
-            .map_err(|(index, violation)| LedgerError::Rejected { index, violation })?;
+            .map_err(|(index, error)| match error {
+                CheckError::Violation(violation) => LedgerError::Rejected { index, violation },
+                CheckError::Corrupt(damage) => LedgerError::Storage(Error::Corrupt(damage)),
+            })?;
         let appended = inner.journal.write(events)?;
         {
             let mut state = inner.state.write().unwrap_or_else(|p| p.into_inner());
@@ -165,21 +166,52 @@ impl Ledger {
             .checkpoint_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Only the encoding needs the state: appends wait for the read guard to go, so the
-        // file work (write, sync, rename, folder sync) is done after it is dropped.
-        let (seq, payload) = {
-            let state = self.state();
-            (state.head_seq(), state.encode_state())
-        };
-        let info = checkpoint::write_encoded(
+        // Only the snapshot (a copy of what is in memory; the mapped base is shared) needs the
+        // state: appends wait for the read guard to go, so the merge with the base and the
+        // file work (write, sync, rename, folder sync) are done after it is dropped.
+        let snapshot = self.state().snapshot().map_err(Error::Corrupt)?;
+        let info = checkpoint::write_snapshot(
             inner.journal.dir(),
             &inner.journal.meta().journal_id,
-            seq,
-            &payload,
+            &snapshot,
         )?;
         inner.records_since_checkpoint.store(0, Ordering::Relaxed);
         tracing::info!(seq = info.seq, bytes = info.bytes, "checkpoint written");
+        if let Err(reason) = self.switch_to(&info) {
+            tracing::warn!(%reason, "the live state keeps its previous base");
+        }
         Ok(info)
+    }
+
+    /// Replaces the live state by one that reads the checkpoint just written, so that memory
+    /// holds only what came after it. The new state catches up by replaying the journal after
+    /// the checkpoint, first while appends go on, then under the append lock; it replaces the
+    /// live state only if it reached the same head.
+    fn switch_to(&self, info: &CheckpointInfo) -> Result<(), String> {
+        let inner = &*self.inner;
+        let loaded = checkpoint::load(&info.path, &inner.journal.meta().journal_id)?;
+        let mut state = loaded.state;
+        let reader = inner.journal.reader();
+        let catch_up = |state: &mut Projections| {
+            let from = state.head_seq() + 1;
+            replay(&reader, state, from, None).map_err(|e| e.to_string())
+        };
+        catch_up(&mut state)?;
+        let _serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        catch_up(&mut state)?;
+        let mut live = inner.state.write().unwrap_or_else(|p| p.into_inner());
+        let position = |s: &Projections| (s.head_seq(), s.applied_events());
+        if position(&state) != position(&live) || state.damage().is_some() {
+            return Err(format!(
+                "the reloaded state is at {:?}, the live one at {:?}",
+                position(&state),
+                position(&live)
+            ));
+        }
+        *live = state;
+        drop(live);
+        verify_in_background(loaded.mapped);
+        Ok(())
     }
 
     fn checkpoint_in_background(&self) {
@@ -241,23 +273,68 @@ impl OpenReport {
     }
 }
 
-/// Loads the newest usable checkpoint at or below `max_seq`; returns the state and its seq.
+/// The state to replay onto: a loaded checkpoint (state, seq, mapping), or an empty state.
+type Start = (Projections, u64, Option<Arc<MappedCheckpoint>>);
+
+/// Loads the newest usable checkpoint at or below `max_seq`.
 fn load_from_checkpoint(
     dir: &Path,
     journal_id: &[u8; 16],
     max_seq: u64,
     report: &mut OpenReport,
-) -> Result<(Projections, u64), Error> {
+) -> Result<Start, Error> {
     let (loaded, ignored) = checkpoint::load_newest(dir, journal_id, max_seq)?;
     report.ignored_checkpoints = ignored;
     Ok(match loaded {
-        Some((info, state)) => {
-            let seq = info.seq;
-            report.checkpoint = Some(info);
-            (state, seq)
+        Some(loaded) => {
+            let seq = loaded.info.seq;
+            report.checkpoint = Some(loaded.info);
+            (loaded.state, seq, Some(loaded.mapped))
         }
-        None => (Projections::new(), 0),
+        None => (Projections::new(), 0, None),
     })
+}
+
+/// Replays the records after the start state (up to `until`). If the replay met a damaged
+/// block of the checkpoint, the checkpoint is reported as ignored and the whole journal is
+/// replayed instead: a damaged checkpoint costs time, never a wrong state.
+fn replay_after(
+    reader: &JournalReader,
+    (mut state, seq, mapped): Start,
+    until: Option<AsOf>,
+    report: &mut OpenReport,
+) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
+    report.replayed_records = replay(reader, &mut state, seq + 1, until)?;
+    let Some(damage) = state.damage() else {
+        return Ok((state, mapped));
+    };
+    let reason = format!("damaged, rebuilt by replay: {damage}");
+    if let Some(info) = report.checkpoint.take() {
+        let path = info.path;
+        report
+            .ignored_checkpoints
+            .push(IgnoredCheckpoint { path, reason });
+    }
+    let mut state = Projections::new();
+    report.replayed_records = replay(reader, &mut state, 1, until)?;
+    Ok((state, None))
+}
+
+/// Checks every block of a mapped checkpoint on a background thread, while someone still uses
+/// it. Reads check their blocks themselves; this finds damage early and says so loudly.
+fn verify_in_background(mapped: Arc<MappedCheckpoint>) {
+    let spawned = std::thread::Builder::new()
+        .name("tradeledger-checkpoint-check".into())
+        .spawn(move || {
+            // The only other holders are the states reading the checkpoint.
+            let in_use = || Arc::strong_count(&mapped) > 1;
+            if let Err(damage) = mapped.verify_all(in_use) {
+                tracing::error!(%damage, "checkpoint damaged: queries that read the damaged block fail; delete the checkpoint to rebuild by replay");
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "no background check of the checkpoint; blocks are checked when read");
+    }
 }
 
 /// Applies the records from `from_seq` on to `state`, stopping at `until`. Returns how many
@@ -291,15 +368,15 @@ pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, O
     let reader = JournalReader::open(dir)?;
     let mut report = OpenReport::default();
     let head = reader.head_seq()?;
-    let (mut state, loaded) = match as_of {
+    let start = match as_of {
         // Recorded-at times need not grow with seq (clocks step back), so a checkpoint
         // cannot be trusted to lie before a time: replay from the start.
-        Some(AsOf::Time(_)) => (Projections::new(), 0),
+        Some(AsOf::Time(_)) => (Projections::new(), 0, None),
         Some(AsOf::Seq(seq)) => {
             load_from_checkpoint(dir, &reader.meta().journal_id, seq.min(head), &mut report)?
         }
         None => load_from_checkpoint(dir, &reader.meta().journal_id, head, &mut report)?,
     };
-    report.replayed_records = replay(&reader, &mut state, loaded + 1, as_of)?;
+    let (state, _) = replay_after(&reader, start, as_of, &mut report)?;
     Ok((state, report))
 }

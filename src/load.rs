@@ -32,7 +32,7 @@ use rust_decimal::Decimal;
 use crate::event::*;
 use crate::handle::{JournalHandle, Receipt};
 use crate::ledger::LedgerError;
-use crate::projection::{Projections, TradeView};
+use crate::projection::{Projections, QueryError, TradeView};
 
 /// The magic number of every order the generator places: how a later run recognises the
 /// trades it left open.
@@ -85,6 +85,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
+    /// The state the run continues from could not be read (a damaged checkpoint block).
+    #[error("cannot read the journal's state: {0}")]
+    State(#[from] QueryError),
     /// The journal refused or failed an append (the report of what was done comes along).
     #[error("append failed after {} acknowledged events: {error}", report.events)]
     Append {
@@ -188,10 +191,10 @@ pub async fn run(
         Some(path) => Some(Arc::new(AckLog::open(path)?)),
         None => None,
     };
-    let books = handle.query(|state| plan(state, producers));
+    let books = handle.query(|state| plan(state, producers))?;
     let carried_open = books.iter().map(|b| b.carried.len()).sum::<usize>();
     let carried_pending = books.iter().map(|b| b.pending.len()).sum::<usize>();
-    let ids = handle.query(|state| Arc::new(Ids::after(state)));
+    let ids = Arc::new(handle.query(Ids::after)?);
     let shared = Arc::new(Run {
         budget: config.events.map(AtomicU64::new),
         deadline: config.duration.map(|d| Instant::now() + d),
@@ -284,11 +287,11 @@ struct Ids {
 }
 
 impl Ids {
-    fn after(state: &Projections) -> Ids {
-        Ids {
-            next_ticket: AtomicU64::new(state.max_ticket() + 1),
-            next_signal_id: AtomicU64::new(state.max_signal_id() + 1),
-        }
+    fn after(state: &Projections) -> Result<Ids, QueryError> {
+        Ok(Ids {
+            next_ticket: AtomicU64::new(state.max_ticket()? + 1),
+            next_signal_id: AtomicU64::new(state.max_signal_id()? + 1),
+        })
     }
 
     fn ticket(&self) -> u64 {
@@ -389,30 +392,30 @@ struct Book {
 
 /// Splits the journal's leftover load trades between the producers and continues each
 /// producer's account from its latest snapshot.
-fn plan(state: &Projections, producers: usize) -> Vec<Book> {
+fn plan(state: &Projections, producers: usize) -> Result<Vec<Book>, QueryError> {
     let mut books: Vec<Book> = (0..producers)
         .map(|p| {
             let account = LOAD_ACCOUNT_BASE + p as u64;
             let balance = state
-                .latest_snapshot(account)
+                .latest_snapshot(account)?
                 .map_or_else(|| dec(INITIAL_BALANCE), |s| s.balance);
-            Book {
+            Ok(Book {
                 account,
                 balance,
                 ..Book::default()
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_, QueryError>>()?;
     let ours = |t: &TradeView| t.magic_number == LOAD_MAGIC;
-    let open = state.open_trades(None, None);
+    let open = state.open_trades(None, None)?;
     for (i, trade) in open.iter().filter(|t| ours(t)).enumerate() {
         books[i % producers].carried.push_back(position_of(trade));
     }
-    let pending = state.pending_trades();
+    let pending = state.pending_trades()?;
     for (i, trade) in pending.iter().filter(|t| ours(t)).enumerate() {
         books[i % producers].pending.push_back(position_of(trade));
     }
-    books
+    Ok(books)
 }
 
 fn position_of(trade: &TradeView) -> Position {
@@ -957,8 +960,8 @@ mod tests {
         let mut seq = 0u64;
         let mut kinds = std::collections::BTreeSet::new();
         for run in 0..3u64 {
-            let ids = Ids::after(&state);
-            let books = plan(&state, 2);
+            let ids = Ids::after(&state).unwrap();
+            let books = plan(&state, 2).unwrap();
             if run > 0 {
                 assert!(
                     books
@@ -995,7 +998,7 @@ mod tests {
                 }
             }
             for ticket in carried {
-                let trade = state.trade_by_ticket(ticket).unwrap();
+                let trade = state.trade_by_ticket(ticket).unwrap().unwrap();
                 assert_eq!(trade.status, TradeStatus::Closed, "ticket {ticket}");
             }
         }
@@ -1028,7 +1031,7 @@ mod tests {
             rate_per_producer: None,
             stop: Arc::new(AtomicBool::new(false)),
             ack_log: None,
-            ids: Arc::new(Ids::after(&Projections::new())),
+            ids: Arc::new(Ids::after(&Projections::new()).unwrap()),
         };
         assert_eq!(run.reserve(3), 3);
         assert_eq!(run.reserve(3), 2);

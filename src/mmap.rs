@@ -1,4 +1,5 @@
-//! The memory mapping of a segment file. The only module with `unsafe` code.
+//! The memory mappings of segment files and checkpoint files. The only module with `unsafe`
+//! code.
 //!
 //! A segment is mapped once, at its full preallocated size, and never truncated or resized
 //! while mapped (the file lock keeps other writers away, and readers never truncate), so the
@@ -15,7 +16,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use memmap2::{Advice, MmapOptions, MmapRaw};
+use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
 
 /// A mapped segment file.
 pub struct Map {
@@ -143,5 +144,32 @@ impl MapWriter {
         // readers of this process never read past; so no other reference to these bytes
         // exists for the lifetime of the returned slice.
         unsafe { std::slice::from_raw_parts_mut(self.map.raw.as_mut_ptr().add(offset), len) }
+    }
+}
+
+/// A read-only mapping of a checkpoint file, whose bytes are used in place.
+///
+/// A checkpoint is written once, to a temporary file that is synced and then renamed into
+/// place; no code of this crate opens a finished checkpoint for writing or truncates it, and
+/// a newer checkpoint is a new file (an old one is only ever unlinked, which keeps a mapping
+/// of it valid). So the mapped bytes never change while mapped. They are still untrusted:
+/// every block is checked against its checksum before use (`checkpoint.rs`).
+pub struct ReadOnlyMap {
+    map: Mmap,
+}
+
+impl ReadOnlyMap {
+    /// Maps the whole of `file`, which must not be empty.
+    pub fn map(file: &File) -> io::Result<ReadOnlyMap> {
+        // SAFETY: the file is a finished checkpoint, which nothing in this crate modifies or
+        // truncates while it exists (type docs); unlinking it leaves the mapping valid. A
+        // foreign process writing to it could only change bytes that are checksummed before
+        // use, not make the mapping invalid (the file is not truncated by this crate).
+        let map = unsafe { Mmap::map(file)? };
+        Ok(ReadOnlyMap { map })
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
     }
 }

@@ -241,14 +241,14 @@ fn status_shows_the_checkpoint_that_checkpoint_writes() {
     ok(&["import", path(&dir), path(&file)]);
     let written = json(&["checkpoint", path(&dir)]);
     assert_eq!(written["seq"], 8);
-    assert_eq!(written["projection_version"], 1);
+    assert_eq!(written["projection_version"], 2);
     let status = json(&["status", path(&dir)]);
     assert_eq!(status["head_seq"], 8);
     assert_eq!(status["checkpoint_seq"], 8);
-    assert_eq!(status["checkpoint_projection_version"], 1);
+    assert_eq!(status["checkpoint_projection_version"], 2);
     assert_eq!(status["checkpoints"][0]["usable"], true);
     let text = ok(&["status", path(&dir)]);
-    assert!(text.contains("seq 8, projection version 1"), "{text}");
+    assert!(text.contains("seq 8, projection version 2"), "{text}");
     assert!(text.contains("usable"), "{text}");
 }
 
@@ -280,13 +280,13 @@ fn upgrade_rebuilds_a_checkpoint_of_another_projection_version() {
     );
     assert!(
         report.contains(
-            "removed 1 checkpoint(s); rebuilt the projections (version 1) by replaying 24 records"
+            "removed 1 checkpoint(s); rebuilt the projections (version 2) by replaying 24 records"
         ),
         "{report}"
     );
     let status = json(&["status", &dir]);
     assert_eq!(status["checkpoint_seq"], 24);
-    assert_eq!(status["checkpoint_projection_version"], 1);
+    assert_eq!(status["checkpoint_projection_version"], 2);
     assert_eq!(all_queries(&dir), before);
 }
 
@@ -343,4 +343,30 @@ fn init_settings_are_stored_in_the_journal_and_shown_by_status() {
     assert_eq!(status["durability"], "periodic:250");
     assert_eq!(status["segment_size_bytes"], 131072);
     assert_eq!(status["checkpoint_every_records"], 500);
+}
+
+/// A query that needs a damaged block of a checkpoint exits with 2 and names the checkpoint
+/// file and the byte offset; a query whose blocks are intact still answers.
+#[test]
+fn a_query_that_meets_a_damaged_checkpoint_block_exits_with_2_and_names_the_file() {
+    let (_temp, dir) = journal_dir();
+    ok(&["load", path(&dir), "--events", "20000"]);
+    let written = json(&["checkpoint", path(&dir)]);
+    let file = written["path"].as_str().unwrap().to_string();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let payload_len = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+    assert!(
+        payload_len > 4 * 65536,
+        "several blocks: {payload_len} bytes"
+    );
+    // The first trade record is the first byte of the payload (docs/FORMAT.md §6.3).
+    bytes[64] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let error = fails(&["trades", path(&dir), "--json"], 2);
+    assert!(error.contains(&file), "{error}");
+    assert!(error.contains("at byte 64"), "{error}");
+    assert!(error.contains("checksum mismatch"), "{error}");
+    // The counters and the per-day tallies are in the hot section, which is intact.
+    let rate = json(&["execution-rate", path(&dir)]);
+    assert!(rate["total_signals"].as_u64().unwrap() > 0);
 }

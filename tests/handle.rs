@@ -78,7 +78,7 @@ async fn concurrent_sync_appends_are_all_durable_ordered_and_share_flushes() {
         "group commit must share flushes: {} flushes for 640 appends",
         health.flushes
     );
-    let open = journal.query(|s| s.open_trades(None, None).len());
+    let open = journal.query(|s| s.open_trades(None, None).unwrap().len());
     assert_eq!(open, 640);
 }
 

@@ -7,7 +7,7 @@ use tradeledger::checkpoint;
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{JournalOptions, OpenMode};
 use tradeledger::ledger::{load_read_only, AsOf, Ledger, LedgerError};
-use tradeledger::projection::{Rule, TimeBasis, TimeRange};
+use tradeledger::projection::{Projections, QueryError, Rule, TimeBasis, TimeRange, TradeFilter};
 use tradeledger::{sample, Durability, Event};
 
 fn t(minutes: i64) -> Timestamp {
@@ -68,7 +68,11 @@ fn a_rejected_batch_leaves_journal_and_projections_untouched() {
         other => panic!("expected a rejection, got {other}"),
     }
     assert_eq!(ledger.journal().head_seq(), head);
-    assert!(ledger.query(|s| s.recent_signals(None, 10).iter().all(|s| s.signal_id != 99)));
+    assert!(ledger.query(|s| s
+        .recent_signals(None, 10)
+        .unwrap()
+        .iter()
+        .all(|s| s.signal_id != 99)));
 }
 
 #[test]
@@ -84,16 +88,8 @@ fn reopening_from_a_checkpoint_equals_full_replay() {
         }
     }
     let live = ledger.query(|s| s.clone());
-    let journal_id = ledger.journal().meta().journal_id;
-    drop(ledger);
-    // Dropping the last handle wrote a checkpoint at the head; remove it so that opening
-    // must use the older one and replay the rest.
-    let newest = checkpoint::describe(dir.path(), &journal_id)
-        .unwrap()
-        .remove(0)
-        .unwrap();
-    assert_eq!(newest.seq, 120, "the last drop writes a checkpoint");
-    std::fs::remove_file(&newest.path).unwrap();
+    // Opening must use the older checkpoint and replay the rest.
+    drop_without_newest_checkpoint(ledger, 120);
     let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(90));
     assert_eq!(report.replayed_records, 30);
@@ -107,12 +103,33 @@ fn reopening_from_a_checkpoint_equals_full_replay() {
     assert_eq!(stats_total(&live), "167.50");
 }
 
+/// The state of the journal in `dir` rebuilt by replaying every record (no checkpoint).
+fn full_replay(dir: &Path) -> Projections {
+    let reader = tradeledger::JournalReader::open(dir).unwrap();
+    let mut state = Projections::new();
+    tradeledger::ledger::replay(&reader, &mut state, 1, None).unwrap();
+    state
+}
+
+/// Drops the ledger, which writes a checkpoint at the head `seq`, and removes that one.
+fn drop_without_newest_checkpoint(ledger: Ledger, seq: u64) {
+    let journal_id = ledger.journal().meta().journal_id;
+    let dir = ledger.journal().dir().to_path_buf();
+    drop(ledger);
+    let newest = checkpoint::describe(&dir, &journal_id)
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(newest.seq, seq, "the last drop writes a checkpoint");
+    std::fs::remove_file(&newest.path).unwrap();
+}
+
 fn rewrite_projection_version(path: &Path, version: u32) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[12..16].copy_from_slice(&version.to_le_bytes());
     let crc = crc32fast::hash(&bytes[..60]);
     bytes[60..64].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(path, bytes).unwrap();
+    replace_file(path, &bytes);
 }
 
 #[test]
@@ -121,8 +138,8 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
     let ledger = Ledger::create(dir.path(), &options()).unwrap();
     fill(&ledger, 10);
     let info = ledger.checkpoint().unwrap();
-    let live = ledger.query(|s| s.clone());
     drop(ledger);
+    let live = full_replay(dir.path());
     rewrite_projection_version(&info.path, tradeledger::projection::PROJECTION_VERSION + 1);
     let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert!(report.checkpoint.is_none());
@@ -134,10 +151,8 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
     assert!(reopened.query(|s| *s == live));
     let info = reopened.checkpoint().unwrap();
     drop(reopened);
-    let mut bytes = std::fs::read(&info.path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&info.path, bytes).unwrap();
+    let last = std::fs::metadata(&info.path).unwrap().len() as usize - 1;
+    flip(&info.path, last);
     let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert!(report.checkpoint.is_none());
     assert!(report
@@ -185,7 +200,7 @@ fn the_state_as_of_a_sequence_number_is_the_state_of_that_prefix() {
     assert_eq!(after_two_trades.head_seq(), 6);
     assert_eq!(stats_total(&after_two_trades), "21.00");
     let (state, _) = load_read_only(dir.path(), Some(AsOf::Seq(5))).unwrap();
-    assert_eq!(state.open_trades(None, None).len(), 1);
+    assert_eq!(state.open_trades(None, None).unwrap().len(), 1);
     let (future, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MAX))).unwrap();
     assert_eq!(future.head_seq(), 12);
     let (past, _) = load_read_only(dir.path(), Some(AsOf::Time(Timestamp::MIN))).unwrap();
@@ -234,4 +249,208 @@ fn fill_more(ledger: &Ledger) {
     for batch in round_trip(1000, "2") {
         ledger.append(&batch).unwrap();
     }
+}
+
+/// The file offset and length of section `index` of a checkpoint (`docs/FORMAT.md` §6: the
+/// payload after the 64-byte header ends with the section directory).
+fn section(bytes: &[u8], index: usize) -> (usize, usize) {
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    let payload_len = word(40);
+    let directory = 64 + payload_len - (8 + 10 * 16);
+    assert_eq!(&bytes[directory..directory + 8], b"TLSTATE2");
+    let at = directory + 8 + 16 * index;
+    (64 + word(at), word(at + 8))
+}
+
+/// Inverts one byte of a file, in place: a mapping of it (a background check of a dropped
+/// ledger may still be running) stays valid, where a truncating rewrite could fault it.
+fn flip(path: &Path, at: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at as u64).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x5a], at as u64).unwrap();
+}
+
+/// Replaces a file by a new one with `bytes` (unlinked first, so that a mapping of the old
+/// one stays valid).
+fn replace_file(path: &Path, bytes: &[u8]) {
+    std::fs::remove_file(path).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The file offset of the checksum block that holds file byte `at`.
+fn block_start(at: usize) -> u64 {
+    let size = checkpoint::CHECKPOINT_BLOCK_SIZE;
+    (64 + (at - 64) / size * size) as u64
+}
+
+const TRADE_RECORDS: usize = 1;
+const TRADE_BY_TICKET: usize = 2;
+
+#[test]
+fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 1500);
+    let info = ledger.checkpoint().unwrap();
+    let expected: Vec<_> = (1..=1500)
+        .map(|ticket| ledger.query(|s| s.trade_by_ticket(ticket)).unwrap())
+        .collect();
+    drop(ledger);
+    let bytes = std::fs::read(&info.path).unwrap();
+    // Damage the first trade record: the history is read in place, so opening succeeds.
+    let (records, _) = section(&bytes, TRADE_RECORDS);
+    flip(&info.path, records + 3);
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(4500));
+    let error = reopened.query(|s| s.trade_by_ticket(1)).unwrap_err();
+    let QueryError::Corrupt(damage) = &error else {
+        panic!("expected corruption, got {error}");
+    };
+    assert_eq!(damage.file, info.path);
+    assert_eq!(damage.offset, block_start(records + 3));
+    assert!(error.to_string().contains("checksum mismatch"), "{error}");
+    let listing = reopened.query(|s| s.trades(&TradeFilter::default()));
+    assert!(matches!(listing, Err(QueryError::Corrupt(_))));
+    // Every answer is either the right one or the corruption error, never other data.
+    let (mut right, mut refused) = (0, 0);
+    for ticket in 1..=1500 {
+        match reopened.query(|s| s.trade_by_ticket(ticket)) {
+            Ok(found) => {
+                assert_eq!(found, expected[ticket as usize - 1]);
+                right += 1;
+            }
+            Err(QueryError::Corrupt(damage)) => {
+                assert_eq!(damage.offset, block_start(records + 3));
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    assert!(
+        right > 0 && refused > 0,
+        "{right} answered, {refused} refused"
+    );
+    // The same from a read-only load (no background check).
+    let (read_only, _) = load_read_only(dir.path(), None).unwrap();
+    assert!(matches!(
+        read_only.trade_by_ticket(1),
+        Err(QueryError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn an_append_that_reads_a_damaged_block_is_refused_as_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 1500);
+    let info = ledger.checkpoint().unwrap();
+    drop(ledger);
+    let bytes = std::fs::read(&info.path).unwrap();
+    // The middle entry of the ticket array: the first probe of every ticket lookup.
+    let (tickets, len) = section(&bytes, TRADE_BY_TICKET);
+    let middle = tickets + len / 32 / 2 * 32;
+    flip(&info.path, middle);
+    let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let head = reopened.journal().head_seq();
+    // Ticket 750 is stored: the duplicate check must search the damaged array, and the
+    // answer is the damage, not "duplicate ticket" (nor "new ticket").
+    let error = reopened
+        .append(&[sample::trade_opened(750, t(9_999))])
+        .unwrap_err();
+    match error {
+        LedgerError::Storage(error) => {
+            assert!(error.is_corruption(), "{error}");
+            assert!(error
+                .to_string()
+                .contains(&format!("at byte {}", block_start(middle))));
+        }
+        other => panic!("expected a corruption error, got {other}"),
+    }
+    assert_eq!(reopened.journal().head_seq(), head, "nothing was appended");
+}
+
+#[test]
+fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 1500);
+    let info = ledger.checkpoint().unwrap();
+    // A late link of a stored trade: replaying it searches the stored tickets.
+    let link = Event::SignalExecuted(tradeledger::event::SignalExecuted {
+        signal_id: 1501,
+        ticket: 750,
+        execution_reason: None,
+    });
+    ledger
+        .append(&[sample::signal(1501, t(1501)), link])
+        .unwrap();
+    // Keep only the older checkpoint, so that the tail is replayed onto it.
+    drop_without_newest_checkpoint(ledger, 4502);
+    let live = full_replay(dir.path());
+    let bytes = std::fs::read(&info.path).unwrap();
+    let (tickets, len) = section(&bytes, TRADE_BY_TICKET);
+    flip(&info.path, tickets + len / 32 / 2 * 32);
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert!(report.checkpoint.is_none());
+    assert_eq!(report.ignored_checkpoints.len(), 1);
+    let reason = &report.ignored_checkpoints[0].reason;
+    assert!(reason.contains("damaged, rebuilt by replay"), "{reason}");
+    assert!(
+        reason.contains(&info.path.display().to_string()),
+        "{reason}"
+    );
+    assert_eq!(report.replayed_records, 4502);
+    assert!(reopened.query(|s| *s == live));
+    let linked = reopened.query(|s| s.trade_by_ticket(750)).unwrap().unwrap();
+    assert_eq!(linked.signal_id, Some(1501));
+}
+
+/// A checkpoint of projection layout version 1 (one postcard image, one payload checksum, no
+/// block table), as earlier builds wrote it.
+fn old_layout_checkpoint(journal_id: &[u8; 16], seq: u64) -> Vec<u8> {
+    let payload = [1u8, 0, 0, 0, 0, 0, 0];
+    let mut header = [0u8; 64];
+    header[..8].copy_from_slice(b"TLCHKPNT");
+    header[8..12].copy_from_slice(&1u32.to_le_bytes());
+    header[12..16].copy_from_slice(&1u32.to_le_bytes());
+    header[16..24].copy_from_slice(&seq.to_le_bytes());
+    header[24..40].copy_from_slice(journal_id);
+    header[40..48].copy_from_slice(&(payload.len() as u64).to_le_bytes());
+    header[48..52].copy_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    let crc = crc32fast::hash(&header[..60]);
+    header[60..64].copy_from_slice(&crc.to_le_bytes());
+    [&header[..], &payload[..]].concat()
+}
+
+#[test]
+fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    fill(&ledger, 10);
+    let info = ledger.checkpoint().unwrap();
+    let journal_id = ledger.journal().meta().journal_id;
+    drop(ledger);
+    let live = full_replay(dir.path());
+    replace_file(&info.path, &old_layout_checkpoint(&journal_id, info.seq));
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert!(report.checkpoint.is_none());
+    let reason = &report.ignored_checkpoints[0].reason;
+    assert!(
+        reason.contains("projection version 1, this build uses 2"),
+        "{reason}"
+    );
+    assert_eq!(report.replayed_records, 30);
+    assert!(reopened.query(|s| *s == live));
+    // A new checkpoint of the current layout replaces it.
+    let info = reopened.checkpoint().unwrap();
+    assert_eq!(info.projection_version, 2);
+    drop(reopened);
+    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(30));
 }

@@ -111,7 +111,7 @@ fn schema_1_snapshots_stay_readable_after_schema_2() {
         .all(|e| matches!(e, Event::AccountSnapshot(s) if s.margin_level.is_none())));
 
     let (state, _) = load_read_only(&copy, None).unwrap();
-    let latest = state.latest_snapshot(4242).unwrap();
+    let latest = state.latest_snapshot(4242).unwrap().unwrap();
     assert_eq!(latest.balance.to_string(), "990.25");
     tradeledger::verify::verify(&copy).unwrap();
 }

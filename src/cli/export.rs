@@ -136,15 +136,14 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes the four files; returns each file name with its number of rows.
 pub fn write_tables(state: &Projections, out: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
-    let trades = state.trades(&TradeFilter::default());
+    let trades = state.trades(&TradeFilter::default())?;
     // Oldest first: by timestamp, then seq (the reverse of `signals`' order).
-    let mut signals = state.recent_signals(None, usize::MAX);
+    let mut signals = state.recent_signals(None, usize::MAX)?;
     signals.reverse();
-    let snapshots: Vec<_> = state
-        .snapshot_accounts()
-        .into_iter()
-        .flat_map(|account| state.snapshots_between(account, TimeRange::ALL))
-        .collect();
+    let mut snapshots = Vec::new();
+    for account in state.snapshot_accounts()? {
+        snapshots.extend(state.snapshots_between(account, TimeRange::ALL)?);
+    }
     let days = state.daily_performance(None, None, None)?;
     Ok(vec![
         write_csv(out, "trades.csv", TRADE_FIELDS, &trades)?,
@@ -203,9 +202,9 @@ mod tests {
         for (seq, event) in (1..).zip(&events) {
             state.apply(seq, t, event);
         }
-        let trade = state.trade_by_ticket(1).unwrap();
-        let signal = state.recent_signals(None, 1).remove(0);
-        let snapshot = state.latest_snapshot(7).unwrap();
+        let trade = state.trade_by_ticket(1).unwrap().unwrap();
+        let signal = state.recent_signals(None, 1).unwrap().remove(0);
+        let snapshot = state.latest_snapshot(7).unwrap().unwrap();
         let day = state.daily_performance(None, None, None).unwrap().remove(0);
         assert_eq!(header_of(&trade), TRADE_FIELDS.join(","));
         assert_eq!(header_of(&signal), SIGNAL_FIELDS.join(","));

@@ -15,8 +15,9 @@ use tradeledger::event::Event;
 use tradeledger::interchange::{read_events, InputError};
 use tradeledger::journal::{JournalOptions, OpenMode, META_FILE_NAME};
 use tradeledger::ledger::{load_read_only, Ledger, LedgerError};
-use tradeledger::projection::{Projections, Violation};
+use tradeledger::projection::{CheckError, Projections, Violation};
 use tradeledger::writer::Appended;
+use tradeledger::Error;
 
 use super::human;
 use super::options::{print_json, write_stdout};
@@ -51,7 +52,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         };
         state
             .check_batch(&input.events)
-            .map_err(|(index, violation)| rejected(&input, index, &violation))?;
+            .map_err(|(index, error)| match error {
+                CheckError::Violation(violation) => rejected(&input, index, &violation),
+                CheckError::Corrupt(damage) => Error::Corrupt(damage).into(),
+            })?;
     } else if exists {
         return report(args, &input, false, None);
     }

@@ -134,6 +134,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
                 rejected => anyhow::anyhow!("the load generator made an invalid event: {rejected}"),
             })
         }
+        Err(LoadError::State(error)) => Err(error.into()),
         Err(LoadError::AckLog { path, source }) => Err(Error::Io {
             path,
             op: "open the acknowledgement log",

@@ -75,24 +75,24 @@ fn summarize(state: &Projections) -> anyhow::Result<StateSummary> {
             status: Some(status),
             ..TradeFilter::default()
         };
-        state.trades(&filter).len() as u64
+        state.trades(&filter).map(|found| found.len() as u64)
     };
     let closed = state.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)?;
-    let open_trades = state.open_trades(None, None);
+    let open_trades = state.open_trades(None, None)?;
     let trades = TradeCounts {
-        pending: count(TradeStatus::Pending),
+        pending: count(TradeStatus::Pending)?,
         open: open_trades.len() as u64,
         closed: closed.total_trades,
-        cancelled: count(TradeStatus::Cancelled),
-        failed: count(TradeStatus::Failed),
+        cancelled: count(TradeStatus::Cancelled)?,
+        failed: count(TradeStatus::Failed)?,
         total: 0,
     };
-    let rate = state.signal_execution_rate(None);
-    let accounts = state.snapshot_accounts();
-    let snapshots = accounts
-        .iter()
-        .map(|a| state.snapshots_between(*a, TimeRange::ALL).len() as u64)
-        .sum();
+    let rate = state.signal_execution_rate(None)?;
+    let accounts = state.snapshot_accounts()?;
+    let mut snapshots = 0;
+    for account in &accounts {
+        snapshots += state.snapshots_between(*account, TimeRange::ALL)?.len() as u64;
+    }
     Ok(StateSummary {
         head_seq: state.head_seq(),
         applied_events: state.applied_events(),

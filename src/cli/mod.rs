@@ -237,7 +237,13 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 /// Maps an error to the documented exit code.
 pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    // A query that met a damaged checkpoint block is damage on disk, like a damaged journal.
+    let query_damage = matches!(
+        error.downcast_ref::<tradeledger::projection::QueryError>(),
+        Some(tradeledger::projection::QueryError::Corrupt(_))
+    );
     let code = match error.downcast_ref::<Error>() {
+        _ if query_damage => EXIT_DAMAGED,
         Some(e) if e.is_corruption() => EXIT_DAMAGED,
         Some(Error::Io { .. }) => EXIT_IO,
         Some(Error::Locked { .. }) => EXIT_LOCKED,

@@ -191,7 +191,7 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
     }
     let state = args.source.load()?;
     if let Some(ticket) = args.ticket {
-        let trade = state.trade_by_ticket(ticket);
+        let trade = state.trade_by_ticket(ticket)?;
         return match (args.source.json, trade) {
             (true, trade) => print_json(&trade),
             (false, Some(trade)) => write_stdout(&human::object(&trade)?),
@@ -206,7 +206,7 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
         range: args.bounds.range(),
         by: args.by.into(),
     };
-    let trades = state.trades(&filter);
+    let trades = state.trades(&filter)?;
     if args.source.json {
         print_json(&trades)?;
     } else {
@@ -217,7 +217,7 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
 
 pub fn signals(args: &SignalsArgs) -> anyhow::Result<ExitCode> {
     let state = args.source.load()?;
-    let signals = state.recent_signals(args.symbol.as_deref(), args.limit);
+    let signals = state.recent_signals(args.symbol.as_deref(), args.limit)?;
     if args.source.json {
         print_json(&signals)?;
     } else {
@@ -228,7 +228,7 @@ pub fn signals(args: &SignalsArgs) -> anyhow::Result<ExitCode> {
 
 pub fn execution_rate(args: &ExecutionRateArgs) -> anyhow::Result<ExitCode> {
     let state = args.source.load()?;
-    let rate = state.signal_execution_rate(args.since);
+    let rate = state.signal_execution_rate(args.since)?;
     if args.source.json {
         print_json(&rate)?;
     } else {
@@ -247,14 +247,14 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| anyhow::anyhow!("snapshots needs --account N"))?;
     let state = args.source.load()?;
     let snapshots = if args.latest {
-        let latest = state.latest_snapshot(account);
+        let latest = state.latest_snapshot(account)?;
         if args.source.json {
             print_json(&latest)?;
             return Ok(ExitCode::SUCCESS);
         }
         latest.into_iter().collect()
     } else {
-        state.snapshots_between(account, args.bounds.range())
+        state.snapshots_between(account, args.bounds.range())?
     };
     if args.source.json {
         print_json(&snapshots)?;

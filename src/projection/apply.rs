@@ -3,8 +3,9 @@
 use super::signals::SignalRecord;
 use super::time::day_of;
 use super::trades::TradeRecord;
-use super::validate::check_event;
+use super::validate::{check_event, CheckError};
 use super::Projections;
+use crate::error::Corruption;
 use crate::event::*;
 
 impl Projections {
@@ -15,14 +16,20 @@ impl Projections {
     /// in [`Projections::ignored_events`]: applying it could break the lifecycle invariants
     /// the indexes rely on. `recorded_at` is not used: every projection depends only on
     /// business times, so a replay gives the same state whenever it runs.
+    ///
+    /// A damaged block of the checkpoint the state reads (met while checking the event) makes
+    /// the state incomplete: it is kept in [`Projections::damage`], later events are only
+    /// counted, and every query reports the damage.
     pub fn apply(&mut self, seq: u64, recorded_at: Timestamp, event: &Event) {
-        if check_event(self, event).is_err() {
-            self.head_seq = seq;
-            self.applied_events += 1;
-            self.ignored_events += 1;
-            return;
+        if self.damage.is_none() {
+            match check_event(self, event) {
+                Ok(()) => return self.apply_checked(seq, recorded_at, event),
+                Err(CheckError::Violation(_)) => self.ignored_events += 1,
+                Err(CheckError::Corrupt(damage)) => self.damage = Some(damage),
+            }
         }
-        self.apply_checked(seq, recorded_at, event);
+        self.head_seq = seq;
+        self.applied_events += 1;
     }
 
     /// [`Projections::apply`] without checking the rules again, for an event that
@@ -32,12 +39,21 @@ impl Projections {
     pub fn apply_checked(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
         self.head_seq = seq;
         self.applied_events += 1;
+        if self.damage.is_some() {
+            return;
+        }
+        if let Err(damage) = self.apply_event(seq, event) {
+            self.damage = Some(damage);
+        }
+    }
+
+    fn apply_event(&mut self, seq: u64, event: &Event) -> Result<(), Box<Corruption>> {
         match event {
             Event::Signal(e) => {
                 let record = SignalRecord::new(seq, e, &mut self.names);
                 self.signals.insert(record);
             }
-            Event::TradeOpened(e) => self.open_trade(e),
+            Event::TradeOpened(e) => self.open_trade(e)?,
             Event::OrderFilled(e) => self.fill_order(e),
             Event::OrderCancelled(e) => self.cancel_order(e),
             Event::OrderFailed(e) => {
@@ -46,18 +62,47 @@ impl Projections {
             }
             Event::TradeModified(e) => self.modify_trade(e),
             Event::TradeClosed(e) => self.close_trade(e),
-            Event::SignalExecuted(e) => self.link_signal(e),
+            Event::SignalExecuted(e) => self.link_signal(e)?,
             Event::AccountSnapshot(e) => self.snapshots.insert(seq, e, &mut self.names),
         }
+        Ok(())
     }
 
-    fn open_trade(&mut self, e: &TradeOpened) {
+    fn open_trade(&mut self, e: &TradeOpened) -> Result<(), Box<Corruption>> {
         let record = TradeRecord::opened(e, &mut self.names);
         self.trades.insert(record);
         if let Some(signal_id) = e.signal_id {
             let reason = e.execution_reason.as_deref();
-            self.signals.execute(signal_id, e.ticket, reason);
+            self.execute_signal(signal_id, e.ticket, reason)?;
         }
+        Ok(())
+    }
+
+    /// Marks the signal executed by `ticket` (in memory, or as an override of a signal of the
+    /// base); false if it is unknown or already executed.
+    fn execute_signal(
+        &mut self,
+        signal_id: u64,
+        ticket: u64,
+        reason: Option<&str>,
+    ) -> Result<bool, Box<Corruption>> {
+        if self.signals.slot(signal_id).is_some() {
+            return Ok(self.signals.execute(signal_id, ticket, reason));
+        }
+        let Some(base) = &self.base else {
+            return Ok(false);
+        };
+        let Some((_, entry)) = base.find_signal(signal_id)? else {
+            return Ok(false);
+        };
+        if entry.executed || self.base_links.contains_key(&signal_id) {
+            return Ok(false);
+        }
+        self.base_links
+            .insert(signal_id, (ticket, reason.map(Box::from)));
+        let day = self.signals.per_day.entry(day_of(entry.timestamp));
+        day.or_default().executed += 1;
+        Ok(true)
     }
 
     fn fill_order(&mut self, e: &OrderFilled) {
@@ -121,12 +166,18 @@ impl Projections {
             .add(day_of(entry_key.0), account, symbol, e.profit);
     }
 
-    fn link_signal(&mut self, e: &SignalExecuted) {
+    fn link_signal(&mut self, e: &SignalExecuted) -> Result<(), Box<Corruption>> {
         let reason = e.execution_reason.as_deref();
-        if self.signals.execute(e.signal_id, e.ticket, reason) {
-            if let Some(slot) = self.trades.slot(e.ticket) {
-                self.trades.records[slot].signal_id = Some(e.signal_id);
+        if !self.execute_signal(e.signal_id, e.ticket, reason)? {
+            return Ok(());
+        }
+        if let Some(slot) = self.trades.slot(e.ticket) {
+            self.trades.records[slot].signal_id = Some(e.signal_id);
+        } else if let Some(base) = &self.base {
+            if base.find_trade(e.ticket)?.is_some() {
+                self.base_relinks.insert(e.ticket, e.signal_id);
             }
         }
+        Ok(())
     }
 }

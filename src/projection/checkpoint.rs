@@ -1,25 +1,25 @@
-//! Checkpoint state: the projections as bytes (postcard), and back.
+//! Loading a stored state (layout version [`PROJECTION_VERSION`], `docs/FORMAT.md` §6), and the
+//! logical equality of states.
 //!
-//! Layout version [`PROJECTION_VERSION`] (`docs/PROJECTIONS.md` §Checkpoint): a varint `u32`
-//! version, then [`Projections`] field by field. Only the primary records, the per-day
-//! tallies and counters are stored; the hash and B-tree indexes are rebuilt on load. Framing
-//! and checksums are the caller's.
+//! Loading reads the section directory and decodes the `HOT` section only; the history stays
+//! where it is (`stored.rs`). Framing and per-block checksums are the caller's
+//! ([`StateBytes`]).
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
-use super::intern::Interner;
-use std::collections::BTreeMap;
-
-use super::signals::{SignalBook, SignalCount};
-use super::snapshots::SnapshotBook;
+use super::encode::{all_signals, all_snapshots, all_trades, Hot};
+use super::signals::SignalRecord;
+use super::snapshots::SnapshotRecord;
+use super::stored::*;
 use super::tally::DayTallies;
-use super::time::{day_of, Day};
-use super::trades::TradeBook;
+use super::trades::TradeRecord;
 use super::Projections;
+use crate::error::Corruption;
 use crate::event::TradeStatus;
 
-/// Bump on any change to the stored structs (field order, types, meaning).
-pub const PROJECTION_VERSION: u32 = 1;
+/// Bump on any change to the stored layout or the stored structs (field order, types,
+/// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
+pub const PROJECTION_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StateDecodeError {
@@ -27,140 +27,165 @@ pub enum StateDecodeError {
     Version { found: u32, expected: u32 },
     #[error("malformed checkpoint state: {0}")]
     Malformed(String),
-}
-
-/// The stored fields, by position. Private, so that no caller can deserialize a
-/// `Projections` without its indexes being rebuilt.
-#[derive(Serialize)]
-struct StoredRef<'a> {
-    head_seq: u64,
-    applied_events: u64,
-    ignored_events: u64,
-    names: &'a Interner,
-    trades: &'a TradeBook,
-    signals: &'a SignalBook,
-    snapshots: &'a SnapshotBook,
-    exit_days: &'a DayTallies,
-    entry_days: &'a DayTallies,
-}
-
-/// The same fields, owned, for decoding (serde encodes `&T` exactly as `T`).
-#[derive(Deserialize)]
-struct Stored {
-    head_seq: u64,
-    applied_events: u64,
-    ignored_events: u64,
-    names: Interner,
-    trades: TradeBook,
-    signals: SignalBook,
-    snapshots: SnapshotBook,
-    exit_days: DayTallies,
-    entry_days: DayTallies,
+    /// A block the load reads (directory, hot section) failed its check.
+    #[error("checkpoint damaged: {0}")]
+    Corrupt(Box<Corruption>),
 }
 
 impl Projections {
-    pub fn encode_state(&self) -> Vec<u8> {
-        // Every stored type has an infallible postcard encoding into a Vec (no unsized
-        // sequences, map keys are plain values).
-        let stored = StoredRef {
-            head_seq: self.head_seq,
-            applied_events: self.applied_events,
-            ignored_events: self.ignored_events,
-            names: &self.names,
-            trades: &self.trades,
-            signals: &self.signals,
-            snapshots: &self.snapshots,
-            exit_days: &self.exit_days,
-            entry_days: &self.entry_days,
-        };
-        postcard::to_stdvec(&(PROJECTION_VERSION, stored))
-            .expect("postcard encoding of projection state into a Vec is infallible")
-    }
-
-    pub fn decode_state(bytes: &[u8]) -> Result<Projections, StateDecodeError> {
+    /// Loads a stored state: the directory and the hot section are decoded and checked, the
+    /// history is read in place from `bytes` by later queries.
+    pub fn from_stored(bytes: Arc<dyn StateBytes>) -> Result<Projections, StateDecodeError> {
+        let base = Base::open(bytes).map_err(StateDecodeError::Malformed)?;
         let malformed = |e: postcard::Error| StateDecodeError::Malformed(e.to_string());
-        let (found, rest) = postcard::take_from_bytes::<u32>(bytes).map_err(malformed)?;
+        let hot = base.section(HOT).map_err(StateDecodeError::Corrupt)?;
+        let (found, rest) = postcard::take_from_bytes::<u32>(hot).map_err(malformed)?;
         if found != PROJECTION_VERSION {
             let expected = PROJECTION_VERSION;
             return Err(StateDecodeError::Version { found, expected });
         }
-        let (stored, rest) = postcard::take_from_bytes::<Stored>(rest).map_err(malformed)?;
+        let (hot, rest) = postcard::take_from_bytes::<Hot>(rest).map_err(malformed)?;
         if !rest.is_empty() {
-            let reason = format!("{} trailing bytes", rest.len());
+            let reason = format!("{} trailing bytes after the hot state", rest.len());
             return Err(StateDecodeError::Malformed(reason));
         }
         let mut state = Projections {
-            head_seq: stored.head_seq,
-            applied_events: stored.applied_events,
-            ignored_events: stored.ignored_events,
-            names: stored.names,
-            trades: stored.trades,
-            signals: stored.signals,
-            snapshots: stored.snapshots,
-            exit_days: stored.exit_days,
-            entry_days: stored.entry_days,
+            head_seq: hot.head_seq,
+            applied_events: hot.applied_events,
+            ignored_events: hot.ignored_events,
+            names: hot.names,
+            base_accounts: hot.snapshot_accounts,
+            exit_days: hot.exit_days,
+            entry_days: hot.entry_days,
+            ..Projections::default()
         };
-        state.rebuild().map_err(StateDecodeError::Malformed)?;
+        state.signals.per_day = hot.signal_days;
+        state.add_live(&base, hot.live_trades)?;
+        state.check_aggregates(&base)?;
+        state.base = Some(Arc::new(base));
         Ok(state)
     }
 
-    /// Rebuilds the indexes and checks what the records refer to.
-    fn rebuild(&mut self) -> Result<(), String> {
-        self.trades.rebuild_indexes()?;
-        self.signals.rebuild_indexes()?;
-        self.snapshots.rebuild_indexes()?;
-        let names = &self.names;
-        let trade_names =
-            self.trades.records.iter().all(|r| {
-                names.contains(r.symbol) && r.strategy_name.is_none_or(|s| names.contains(s))
-            });
-        let signal_names = self.signals.records.iter().all(|r| {
-            names.contains(r.symbol)
-                && names.contains(r.strategy_name)
-                && names.contains(r.timeframe)
-        });
-        let snapshot_names = (self.snapshots.records.iter())
-            .all(|r| names.contains(r.server) && names.contains(r.broker));
-        if !(trade_names && signal_names && snapshot_names) {
-            return Err("a record names an interned string that is not stored".into());
-        }
-        if !(self.exit_days.is_sorted() && self.entry_days.is_sorted()) {
-            return Err("per-day tallies out of order".into());
-        }
-        self.check_aggregates()
+    /// A state kept in memory (tests, fuzzing, benches): [`Projections::from_stored`] without
+    /// checksums.
+    pub fn decode_state(bytes: Vec<u8>) -> Result<Projections, StateDecodeError> {
+        Projections::from_stored(Arc::new(bytes))
     }
 
-    /// The per-day aggregates are stored, but must be what the records add up to: a
-    /// checkpoint whose counts disagree (damage that kept its checksum, or a forged file) is
-    /// refused, never summed into overflowing or wrong statistics.
-    fn check_aggregates(&self) -> Result<(), String> {
-        let (mut exit_days, mut entry_days) = (DayTallies::default(), DayTallies::default());
-        for record in self.trades.records.iter() {
-            if record.status != TradeStatus::Closed {
-                continue;
+    /// Indexes the OPEN and PENDING trades of the hot section, which must name stored names
+    /// and tickets that are nowhere else.
+    fn add_live(&mut self, base: &Base, live: Vec<TradeRecord>) -> Result<(), StateDecodeError> {
+        let malformed = |reason: String| StateDecodeError::Malformed(reason);
+        for record in live {
+            let ticket = record.ticket;
+            if !matches!(record.status, TradeStatus::Open | TradeStatus::Pending) {
+                return Err(malformed(format!(
+                    "live trade {ticket} is {}",
+                    record.status
+                )));
             }
-            let (Some(exit_time), Some(profit)) = (record.exit_time, record.profit) else {
-                return Err(format!(
-                    "closed trade {} without exit time or profit",
-                    record.ticket
-                ));
-            };
-            let (account, symbol) = (record.account_number, record.symbol);
-            exit_days.add(day_of(exit_time), account, symbol, profit);
-            entry_days.add(day_of(record.entry_time), account, symbol, profit);
-        }
-        if exit_days != self.exit_days || entry_days != self.entry_days {
-            return Err("per-day tallies disagree with the closed trades".into());
-        }
-        let mut per_day: BTreeMap<Day, SignalCount> = BTreeMap::new();
-        for record in self.signals.records.iter() {
-            let count = per_day.entry(day_of(record.timestamp)).or_default();
-            count.total += 1;
-            count.executed += u64::from(record.executed);
-        }
-        if per_day != self.signals.per_day {
-            return Err("per-day signal counts disagree with the signals".into());
+            if !record.names_known(&self.names) {
+                return Err(malformed(format!("trade {ticket} names an unknown string")));
+            }
+            let stored = base.find_trade(ticket).map_err(StateDecodeError::Corrupt)?;
+            if self.trades.get(ticket).is_some() || stored.is_some() {
+                return Err(malformed(format!("ticket {ticket} stored twice")));
+            }
+            self.trades.insert(record);
         }
         Ok(())
+    }
+
+    /// The stored aggregates must count what the base holds: a forged file whose counts
+    /// disagree is refused, and counts are then small enough that no sum overflows.
+    fn check_aggregates(&self, base: &Base) -> Result<(), StateDecodeError> {
+        let malformed = |reason: &str| Err(StateDecodeError::Malformed(reason.into()));
+        if !(self.exit_days.is_sorted() && self.entry_days.is_sorted()) {
+            return malformed("per-day tallies out of order");
+        }
+        let closed = u128::from(base.count(TRADE_BY_EXIT));
+        let counts = |days: &DayTallies| days.trade_count();
+        if counts(&self.exit_days) != closed || counts(&self.entry_days) != closed {
+            return malformed("per-day tallies disagree with the closed trades");
+        }
+        let days = self.signals.per_day.values();
+        let total: u128 = days.clone().map(|d| u128::from(d.total)).sum();
+        let sane = days.into_iter().all(|d| d.executed <= d.total);
+        if !sane || total != u128::from(base.count(SIGNAL_BY_ID)) {
+            return malformed("per-day signal counts disagree with the signals");
+        }
+        let accounts = &self.base_accounts;
+        if !accounts.windows(2).all(|w| w[0] < w[1]) {
+            return malformed("snapshot accounts out of order");
+        }
+        Ok(())
+    }
+
+    /// Logical equality: the same counters, names, aggregates and records, wherever each is
+    /// kept (base or memory). A damaged base makes the states unequal.
+    fn same_as(&self, other: &Projections) -> Result<bool, Box<Corruption>> {
+        let counters = |p: &Projections| (p.head_seq, p.applied_events, p.ignored_events);
+        if counters(self) != counters(other)
+            || self.damage.is_some()
+            || other.damage.is_some()
+            || self.names != other.names
+            || self.exit_days != other.exit_days
+            || self.entry_days != other.entry_days
+            || self.signals.per_day != other.signals.per_day
+            || self.accounts() != other.accounts()
+        {
+            return Ok(false);
+        }
+        if !same_items(self.every_trade(), other.every_trade())? {
+            return Ok(false);
+        }
+        if !same_items(self.every_signal(), other.every_signal())? {
+            return Ok(false);
+        }
+        same_items(self.every_snapshot(), other.every_snapshot())
+    }
+
+    /// Every trade by ticket, wherever it is kept.
+    fn every_trade(&self) -> impl Iterator<Item = Result<TradeRecord, Box<Corruption>>> + '_ {
+        let mut memory: Vec<TradeRecord> = self.trades.records.iter().cloned().collect();
+        memory.sort_unstable_by_key(|r| r.ticket);
+        let base = self.base.as_deref();
+        all_trades(base, &self.names, &self.base_relinks, memory.into_iter())
+    }
+
+    /// Every signal by signal_id, wherever it is kept.
+    fn every_signal(&self) -> impl Iterator<Item = Result<SignalRecord, Box<Corruption>>> + '_ {
+        let mut memory: Vec<SignalRecord> = self.signals.records.iter().cloned().collect();
+        memory.sort_unstable_by_key(|r| r.signal_id);
+        let base = self.base.as_deref();
+        all_signals(base, &self.names, &self.base_links, memory.into_iter())
+    }
+
+    /// Every snapshot by (account, snapshot_time, seq), wherever it is kept.
+    fn every_snapshot(&self) -> impl Iterator<Item = Result<SnapshotRecord, Box<Corruption>>> + '_ {
+        let mut memory: Vec<SnapshotRecord> = self.snapshots.records.iter().cloned().collect();
+        memory.sort_unstable_by_key(|r| (r.account_number, r.key()));
+        all_snapshots(self.base.as_deref(), &self.names, memory.into_iter())
+    }
+}
+
+/// Whether two fallible sequences hold equal items; the first error is returned.
+fn same_items<T: PartialEq>(
+    mut a: impl Iterator<Item = Result<T, Box<Corruption>>>,
+    mut b: impl Iterator<Item = Result<T, Box<Corruption>>>,
+) -> Result<bool, Box<Corruption>> {
+    loop {
+        match (a.next().transpose()?, b.next().transpose()?) {
+            (None, None) => return Ok(true),
+            (Some(x), Some(y)) if x == y => continue,
+            _ => return Ok(false),
+        }
+    }
+}
+
+/// Logical equality (see `same_as`); a state that cannot be read equals nothing.
+impl PartialEq for Projections {
+    fn eq(&self, other: &Projections) -> bool {
+        self.same_as(other).unwrap_or(false)
     }
 }

@@ -4,13 +4,7 @@
 //! hundreds of milliseconds in the middle of live appends) and keeps up to half its capacity
 //! unused. Chunks never move, and at most one chunk is partly empty.
 
-use std::fmt;
-use std::marker::PhantomData;
 use std::ops::{Index, IndexMut};
-
-use serde::de::{SeqAccess, Visitor};
-use serde::ser::SerializeSeq;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 const CHUNK_LEN: usize = 1 << 12;
 
@@ -48,6 +42,7 @@ impl<T> Chunked<T> {
         slot
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
@@ -79,51 +74,6 @@ impl<T> IndexMut<Slot> for Chunked<T> {
     }
 }
 
-impl<T: PartialEq> PartialEq for Chunked<T> {
-    fn eq(&self, other: &Chunked<T>) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
-    }
-}
-
-/// Stored as one flat sequence: the chunk size is not part of the checkpoint format.
-impl<T: Serialize> Serialize for Chunked<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // postcard needs the length up front, and a flattened iterator does not report it.
-        let mut seq = serializer.serialize_seq(Some(self.len))?;
-        for value in self.iter() {
-            seq.serialize_element(value)?;
-        }
-        seq.end()
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Chunked<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Chunked<T>, D::Error> {
-        deserializer.deserialize_seq(ChunkedVisitor(PhantomData))
-    }
-}
-
-struct ChunkedVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for ChunkedVisitor<T> {
-    type Value = Chunked<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a sequence of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Chunked<T>, A::Error> {
-        let mut chunked = Chunked::default();
-        while let Some(value) = seq.next_element()? {
-            if chunked.len >= Slot::MAX as usize {
-                return Err(serde::de::Error::custom("more than 2^32 records"));
-            }
-            chunked.push(value);
-        }
-        Ok(chunked)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,8 +88,5 @@ mod tests {
         chunked[3] = 99;
         assert_eq!(chunked.iter().nth(3), Some(&99));
         assert_eq!(chunked.len(), CHUNK_LEN * 2 + 5);
-        let bytes = postcard::to_stdvec(&chunked).unwrap();
-        let back: Chunked<u64> = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(back, chunked);
     }
 }

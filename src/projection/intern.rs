@@ -9,6 +9,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[serde(transparent)]
 pub(crate) struct Sym(u32);
 
+impl Sym {
+    /// The id as stored in the checkpoint's fixed-size entries.
+    pub fn id(self) -> u32 {
+        self.0
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Interner {
     names: Vec<Box<str>>,
@@ -39,6 +46,11 @@ impl Interner {
 
     pub fn contains(&self, sym: Sym) -> bool {
         (sym.0 as usize) < self.names.len()
+    }
+
+    /// Every interned id, in order.
+    pub fn syms(&self) -> impl Iterator<Item = Sym> {
+        (0..self.names.len() as u32).map(Sym)
     }
 }
 

@@ -1,7 +1,8 @@
 //! A rough estimate of the memory the projections hold, for capacity planning and for the
 //! per-trade budget in `docs/PROJECTIONS.md`. It is an estimate, not an allocator count: hash
 //! tables are counted by capacity, B-tree entries with 50 % slack for partly filled nodes
-//! (their nodes are between half and completely full), boxed strings by length.
+//! (their nodes are between half and completely full), boxed strings by length. The history of
+//! a loaded checkpoint is not counted: it is read in place from the mapped file (page cache).
 
 use std::collections::BTreeMap;
 

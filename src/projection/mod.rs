@@ -4,16 +4,21 @@
 //!
 //! **Architecture invariant:** projections do no I/O and never see bytes of the log. They get
 //! `(seq, recorded_at, &Event)` in log order; a checkpoint is bytes in and out
-//! ([`Projections::encode_state`], [`Projections::decode_state`]), framed elsewhere.
+//! ([`StateSnapshot::write`], [`Projections::from_stored`]), framed and checksummed elsewhere.
+//!
+//! The state is a *base* (the history of a checkpoint, read in place through [`StateBytes`])
+//! plus in-memory tables for everything since and for what can still change (`stored.rs`).
 
 mod apply;
 mod checkpoint;
 mod chunked;
+mod encode;
 mod intern;
 mod memory;
 mod query;
 mod signals;
 mod snapshots;
+mod stored;
 mod tally;
 mod time;
 mod trades;
@@ -24,23 +29,35 @@ mod view;
 mod tests;
 
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
+pub use encode::{StateSnapshot, WriteStateError};
 pub use memory::MemoryEstimate;
-pub use query::{TimeBasis, TimeRange, TradeFilter};
+pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
+pub use stored::StateBytes;
 pub use tally::ArithmeticOverflow;
-pub use validate::{Rule, Violation};
+pub use validate::{CheckError, Rule, Violation};
 pub use view::{
     DayView, ExecutionRate, PerformanceSummary, SignalView, SnapshotView, TradeStatistics,
     TradeView,
 };
 
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::error::Corruption;
 use intern::Interner;
 use signals::SignalBook;
 use snapshots::SnapshotBook;
+use stored::Base;
 use tally::DayTallies;
 use trades::TradeBook;
 
-/// All projection state. The checkpoint layout mirrors these fields (`checkpoint.rs`).
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A signal of the base executed after the checkpoint: the linked ticket and the reason.
+pub(crate) type Link = (u64, Option<Box<str>>);
+
+/// All projection state. Equality is logical (`checkpoint.rs`): the same records, counters and
+/// aggregates, whichever part is stored in the base and which in memory.
+#[derive(Clone, Debug, Default)]
 pub struct Projections {
     /// Sequence number of the last applied event (0 before the first).
     head_seq: u64,
@@ -48,13 +65,29 @@ pub struct Projections {
     /// Events that `check` refuses, met during `apply` (see [`Projections::ignored_events`]).
     ignored_events: u64,
     names: Interner,
+    /// The finished trades, signals and snapshots of the checkpoint this state was loaded
+    /// from, read in place. `None` for a state built by replay alone.
+    base: Option<Arc<Base>>,
+    /// Accounts with snapshots in the base, ascending.
+    base_accounts: Vec<u64>,
+    /// Trades not in the base: the OPEN and PENDING trades of the checkpoint and every trade
+    /// since.
     trades: TradeBook,
+    /// Signals since the checkpoint; `per_day` counts every signal.
     signals: SignalBook,
+    /// Snapshots since the checkpoint.
     snapshots: SnapshotBook,
     /// Closed trades per UTC day of exit_time: the daily table and `stats --by exit`.
     exit_days: DayTallies,
     /// Closed trades per UTC day of entry_time: `stats --by entry`.
     entry_days: DayTallies,
+    /// Signals of the base executed since the checkpoint, by signal_id.
+    base_links: FxHashMap<u64, Link>,
+    /// Trades of the base linked to a signal since the checkpoint: ticket → signal_id.
+    base_relinks: FxHashMap<u64, u64>,
+    /// The first damage met while applying an event (a base block that failed its check):
+    /// from then on the state is incomplete and every query reports it.
+    damage: Option<Box<Corruption>>,
 }
 
 impl Projections {
@@ -77,5 +110,11 @@ impl Projections {
     /// events the current rules refuse, which its opener should report.
     pub fn ignored_events(&self) -> u64 {
         self.ignored_events
+    }
+
+    /// The damage that made `apply` skip an event, if any: such a state must be rebuilt by
+    /// replay (the ledger does so at open).
+    pub fn damage(&self) -> Option<&Corruption> {
+        self.damage.as_deref()
     }
 }

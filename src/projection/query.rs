@@ -3,18 +3,23 @@
 //! O(log n + k) (k = the rows in range, or the days in range for the per-day tallies).
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::chunked::Slot;
+use super::intern::Sym;
 use super::signals::{SignalCount, SignalRecord};
 use super::snapshots::SnapshotRecord;
+use super::stored::{with_link, with_relink, Base};
+use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET};
 use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally};
 use super::time::{date_of_day, day_bounds, day_end, day_of_date, split_days, Day};
 use super::trades::{time_keys, TimeKey, TradeRecord};
 use super::view::*;
 use super::Projections;
+use crate::error::Corruption;
 use crate::event::{Timestamp, TradeStatus};
 
 /// An inclusive time range; `None` leaves that end open.
@@ -68,29 +73,106 @@ impl Default for TradeFilter<'_> {
     }
 }
 
+/// Why a query has no answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    #[error(transparent)]
+    Overflow(#[from] ArithmeticOverflow),
+    /// A block of the checkpoint the state reads in place failed its check (the file and
+    /// byte offset are named), or the state met such a block while applying an event.
+    #[error("checkpoint damaged: {0}")]
+    Corrupt(Box<Corruption>),
+}
+
+impl From<Box<Corruption>> for QueryError {
+    fn from(damage: Box<Corruption>) -> QueryError {
+        QueryError::Corrupt(damage)
+    }
+}
+
+type Damage = Box<Corruption>;
+
+/// A record found by a query: in memory, or decoded from the base (boxed, so that a list of
+/// them stays cheap to move and sort).
+enum Held<'a, T> {
+    Memory(&'a T),
+    Stored(Box<T>),
+}
+
+impl<T> std::ops::Deref for Held<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self {
+            Held::Memory(record) => record,
+            Held::Stored(record) => record,
+        }
+    }
+}
+
+/// A trade found by a query.
+type Found<'a> = Held<'a, TradeRecord>;
+
 impl Projections {
-    pub fn trade_by_ticket(&self, ticket: u64) -> Option<TradeView> {
-        self.trades.get(ticket).map(|r| self.trade_view(r))
+    /// `Err` if applying an event met a damaged block: the state is incomplete.
+    pub(crate) fn intact(&self) -> Result<(), Damage> {
+        match &self.damage {
+            Some(damage) => Err(damage.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Trade `ordinal` of the base, with a link made after the checkpoint.
+    fn base_trade(&self, base: &Base, ordinal: u64) -> Result<TradeRecord, Damage> {
+        let record = base.trade(&self.names, ordinal)?;
+        Ok(with_relink(record, &self.base_relinks))
+    }
+
+    /// Signal `ordinal` of the base, with an execution made after the checkpoint.
+    fn base_signal(&self, base: &Base, ordinal: u64) -> Result<SignalRecord, Damage> {
+        let record = base.signal(&self.names, ordinal)?;
+        Ok(with_link(record, &self.base_links))
+    }
+
+    pub fn trade_by_ticket(&self, ticket: u64) -> Result<Option<TradeView>, QueryError> {
+        self.intact()?;
+        if let Some(record) = self.trades.get(ticket) {
+            return Ok(Some(self.trade_view(record)));
+        }
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let Some((ordinal, _)) = base.find_trade(ticket)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.trade_view(&self.base_trade(base, ordinal)?)))
     }
 
     /// The highest ticket of any trade (0 when there is none): where new tickets can start.
-    pub fn max_ticket(&self) -> u64 {
-        self.trades
-            .records
-            .iter()
-            .map(|r| r.ticket)
-            .max()
-            .unwrap_or(0)
+    pub fn max_ticket(&self) -> Result<u64, QueryError> {
+        let hot = self.trades.records.iter().map(|r| r.ticket).max();
+        self.highest(hot, TRADE_BY_TICKET)
     }
 
     /// The highest signal_id of any signal (0 when there is none).
-    pub fn max_signal_id(&self) -> u64 {
-        let ids = self.signals.records.iter().map(|r| r.signal_id);
-        ids.max().unwrap_or(0)
+    pub fn max_signal_id(&self) -> Result<u64, QueryError> {
+        let hot = self.signals.records.iter().map(|r| r.signal_id).max();
+        self.highest(hot, SIGNAL_BY_ID)
+    }
+
+    /// The greater of `hot` and the last id of a base array sorted by id (0 for neither).
+    fn highest(&self, hot: Option<u64>, section: usize) -> Result<u64, QueryError> {
+        self.intact()?;
+        let stored = match &self.base {
+            Some(base) => base.last_id(section)?,
+            None => None,
+        };
+        Ok(hot.max(stored).unwrap_or(0))
     }
 
     /// PENDING orders by (entry_time, ticket).
-    pub fn pending_trades(&self) -> Vec<TradeView> {
+    pub fn pending_trades(&self) -> Result<Vec<TradeView>, QueryError> {
         let filter = TradeFilter {
             status: Some(TradeStatus::Pending),
             ..TradeFilter::default()
@@ -99,7 +181,11 @@ impl Projections {
     }
 
     /// OPEN trades by (entry_time, ticket).
-    pub fn open_trades(&self, symbol: Option<&str>, account: Option<u64>) -> Vec<TradeView> {
+    pub fn open_trades(
+        &self,
+        symbol: Option<&str>,
+        account: Option<u64>,
+    ) -> Result<Vec<TradeView>, QueryError> {
         let filter = TradeFilter {
             status: Some(TradeStatus::Open),
             symbol,
@@ -110,44 +196,67 @@ impl Projections {
     }
 
     /// Trades matching `filter`, by (entry_time, ticket).
-    pub fn trades(&self, filter: &TradeFilter) -> Vec<TradeView> {
+    pub fn trades(&self, filter: &TradeFilter) -> Result<Vec<TradeView>, QueryError> {
+        self.intact()?;
         let Some(cells) = self.cell_filter(filter.symbol, filter.account) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let Some(keys) = time_keys(filter.range.from, filter.range.to) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        let wanted = |r: &&TradeRecord| {
+        let wanted = |r: &Found| {
             filter.status.is_none_or(|s| r.status == s) && cells.matches(r.account_number, r.symbol)
         };
         if filter.by == TimeBasis::Exit {
             if filter.status.is_some_and(|s| s != TradeStatus::Closed) {
-                return Vec::new();
+                return Ok(Vec::new());
             }
-            let mut found: Vec<&TradeRecord> = self
-                .slots(&self.trades.closed_by_exit, keys)
-                .filter(wanted)
-                .collect();
+            let found =
+                self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?;
+            let mut found: Vec<Found> = found.into_iter().filter(wanted).collect();
             found.sort_unstable_by_key(|r| r.entry_key());
-            return found.into_iter().map(|r| self.trade_view(r)).collect();
+            return Ok(found.iter().map(|r| self.trade_view(r)).collect());
         }
-        let index = match filter.status {
-            Some(TradeStatus::Open) => &self.trades.open,
-            Some(TradeStatus::Pending) => &self.trades.pending,
-            _ => &self.trades.by_entry,
+        // OPEN and PENDING trades are never in the base: it holds finished trades only.
+        let (index, section) = match filter.status {
+            Some(TradeStatus::Open) => (&self.trades.open, None),
+            Some(TradeStatus::Pending) => (&self.trades.pending, None),
+            _ => (&self.trades.by_entry, Some(TRADE_BY_ENTRY)),
         };
-        let found = self.slots(index, keys).filter(wanted);
-        found.map(|r| self.trade_view(r)).collect()
+        let found = self.trades_in(index, section, keys, filter.status)?;
+        let found = found.into_iter().filter(wanted);
+        Ok(found.map(|r| self.trade_view(&r)).collect())
     }
 
-    fn slots<'a>(
+    /// The trades of the in-memory `index` and of the base array `section` with keys in
+    /// `keys`, merged in key order. Base trades whose stored status is not `status` are not
+    /// decoded.
+    fn trades_in<'a>(
         &'a self,
         index: &'a BTreeMap<TimeKey, Slot>,
-        keys: std::ops::RangeInclusive<TimeKey>,
-    ) -> impl DoubleEndedIterator<Item = &'a TradeRecord> + 'a {
-        index
-            .range(keys)
-            .map(|(_, slot)| &self.trades.records[*slot])
+        section: Option<usize>,
+        keys: RangeInclusive<TimeKey>,
+        status: Option<TradeStatus>,
+    ) -> Result<Vec<Found<'a>>, Damage> {
+        let hot = index.range(keys.clone());
+        let hot = hot.map(|(key, slot)| (*key, Held::Memory(&self.trades.records[*slot])));
+        let (Some(base), Some(section)) = (&self.base, section) else {
+            return Ok(hot.map(|(_, trade)| trade).collect());
+        };
+        let mut found: Vec<(TimeKey, Found)> = hot.collect();
+        let in_memory = found.len();
+        for (key, ordinal) in base.trades_between(section, &keys)? {
+            let stored = base.trade_entry(ordinal)?.status;
+            if status.is_some_and(|s| s != stored) {
+                continue;
+            }
+            let record = Box::new(self.base_trade(base, ordinal)?);
+            found.push((key, Held::Stored(record)));
+        }
+        if in_memory > 0 && found.len() > in_memory {
+            found.sort_unstable_by_key(|(key, _)| *key);
+        }
+        Ok(found.into_iter().map(|(_, trade)| trade).collect())
     }
 
     /// `None` when a symbol is asked for that the journal has never seen: nothing matches.
@@ -167,9 +276,10 @@ impl Projections {
         by: TimeBasis,
         symbol: Option<&str>,
         account: Option<u64>,
-    ) -> Result<TradeStatistics, ArithmeticOverflow> {
+    ) -> Result<TradeStatistics, QueryError> {
+        self.intact()?;
         let Some(cells) = self.cell_filter(symbol, account) else {
-            return Tally::default().statistics();
+            return Ok(Tally::default().statistics()?);
         };
         let split = split_days(range.from, range.to);
         let days = match by {
@@ -181,45 +291,93 @@ impl Projections {
             .map(|whole| days.sum(whole, cells))
             .unwrap_or_default();
         for (from, to) in split.pieces.into_iter().flatten() {
-            for record in self.closed_between(by, from, to) {
+            for record in self.closed_between(by, from, to)? {
                 if cells.matches(record.account_number, record.symbol) {
                     tally.add(record.profit.unwrap_or_default());
                 }
             }
         }
-        tally.statistics()
+        Ok(tally.statistics()?)
     }
 
-    fn closed_between(&self, by: TimeBasis, from: Timestamp, to: Timestamp) -> Vec<&TradeRecord> {
+    fn closed_between(
+        &self,
+        by: TimeBasis,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Found<'_>>, Damage> {
         let Some(keys) = time_keys(Some(from), Some(to)) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
-        match by {
-            TimeBasis::Exit => self.slots(&self.trades.closed_by_exit, keys).collect(),
-            TimeBasis::Entry => self
-                .slots(&self.trades.by_entry, keys)
-                .filter(|r| r.status == TradeStatus::Closed)
-                .collect(),
-        }
+        let closed = Some(TradeStatus::Closed);
+        Ok(match by {
+            TimeBasis::Exit => {
+                self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?
+            }
+            TimeBasis::Entry => {
+                let found =
+                    self.trades_in(&self.trades.by_entry, Some(TRADE_BY_ENTRY), keys, closed)?;
+                found
+                    .into_iter()
+                    .filter(|r| r.status == TradeStatus::Closed)
+                    .collect()
+            }
+        })
     }
 
     /// The `limit` most recent signals, by timestamp descending, then seq descending.
-    pub fn recent_signals(&self, symbol: Option<&str>, limit: usize) -> Vec<SignalView> {
-        let symbol = match symbol {
+    pub fn recent_signals(
+        &self,
+        symbol: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SignalView>, QueryError> {
+        self.intact()?;
+        let symbols: Vec<Sym> = match symbol {
             Some(name) => match self.names.lookup(name) {
-                Some(sym) => Some(sym),
-                None => return Vec::new(),
+                Some(sym) => vec![sym],
+                None => return Ok(Vec::new()),
             },
-            None => None,
+            None => self.names.syms().collect(),
         };
-        let newest = self.signals.newest_first(symbol).take(limit);
-        newest
-            .map(|slot| self.signal_view(&self.signals.records[slot]))
-            .collect()
+        // The newest `limit` of each symbol, from memory and from the base, then the newest
+        // `limit` of all of them: O(symbols × limit).
+        let mut newest: Vec<(TimeKey, SignalAt<'_>)> = Vec::new();
+        for sym in symbols {
+            let hot = self.signals.by_symbol.get(&sym).into_iter().flatten();
+            let hot = hot
+                .rev()
+                .take(limit)
+                .map(|(key, slot)| (*key, SignalAt::Hot(*slot)));
+            newest.extend(hot);
+            if let Some(base) = &self.base {
+                let all = base.signals_between(sym.id(), &ALL_KEYS)?;
+                let last = all.end.saturating_sub(limit as u64).max(all.start)..all.end;
+                for index in last {
+                    let (key, ordinal) = base.signal_at(index)?;
+                    newest.push((key, SignalAt::Base(base, ordinal)));
+                }
+            }
+        }
+        newest.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
+        newest.truncate(limit);
+        let mut views = Vec::with_capacity(newest.len());
+        for (_, at) in newest {
+            views.push(match at {
+                SignalAt::Base(base, ordinal) => {
+                    self.signal_view(&self.base_signal(base, ordinal)?)
+                }
+                SignalAt::Hot(slot) => self.signal_view(&self.signals.records[slot]),
+            });
+        }
+        Ok(views)
     }
 
     /// Signals with timestamp ≥ `since` (all types, HOLD included) and how many were executed.
-    pub fn signal_execution_rate(&self, since: Option<Timestamp>) -> ExecutionRate {
+    pub fn signal_execution_rate(
+        &self,
+        since: Option<Timestamp>,
+    ) -> Result<ExecutionRate, QueryError> {
+        self.intact()?;
         let split = split_days(since, None);
         let mut count = SignalCount::default();
         if let Some(whole) = split.whole_days {
@@ -233,29 +391,104 @@ impl Projections {
                 count.total += 1;
                 count.executed += u64::from(self.signals.records[slot].executed);
             }
+            let (Some(base), Some(keys)) = (&self.base, time_keys(Some(from), Some(to))) else {
+                continue;
+            };
+            for sym in self.names.syms() {
+                for index in base.signals_between(sym.id(), &keys)? {
+                    let entry = base.signal_entry(base.signal_at(index)?.1)?;
+                    let linked = self.base_links.contains_key(&entry.signal_id);
+                    count.total += 1;
+                    count.executed += u64::from(entry.executed || linked);
+                }
+            }
         }
-        ExecutionRate {
+        Ok(ExecutionRate {
             total_signals: count.total,
             executed_signals: count.executed,
             execution_rate: percent(count.executed, count.total),
+        })
+    }
+
+    /// The snapshots of `account` with a key in `keys`, in memory and in the base, by key.
+    fn snapshots_in(
+        &self,
+        account: u64,
+        keys: RangeInclusive<TimeKey>,
+    ) -> Result<Vec<Held<'_, SnapshotRecord>>, Damage> {
+        let hot = self.snapshots.between(account, keys.clone());
+        let mut found: Vec<Held<SnapshotRecord>> = hot.map(Held::Memory).collect();
+        if let Some(base) = &self.base {
+            let in_memory = found.len();
+            for index in base.snapshots_between(account, &keys)? {
+                found.push(Held::Stored(Box::new(base.snapshot(&self.names, index)?)));
+            }
+            if in_memory > 0 && found.len() > in_memory {
+                found.sort_unstable_by_key(|r| r.key());
+            }
         }
+        Ok(found)
+    }
+
+    /// The snapshot of `account` with the greatest key in `keys`.
+    fn last_snapshot(
+        &self,
+        account: u64,
+        keys: RangeInclusive<TimeKey>,
+    ) -> Result<Option<Held<'_, SnapshotRecord>>, Damage> {
+        let hot = self.snapshots.between(account, keys.clone()).next_back();
+        let hot = hot.map(Held::Memory);
+        let Some(base) = &self.base else {
+            return Ok(hot);
+        };
+        let stored = base.snapshots_between(account, &keys)?;
+        if stored.is_empty() {
+            return Ok(hot);
+        }
+        let last = base.snapshot_entry(stored.end - 1)?;
+        if hot.as_ref().is_some_and(|h| h.key() > last.key) {
+            return Ok(hot);
+        }
+        let latest = base.snapshot(&self.names, stored.end - 1)?;
+        Ok(Some(Held::Stored(Box::new(latest))))
     }
 
     /// The snapshot of `account` with the greatest (snapshot_time, seq).
-    pub fn latest_snapshot(&self, account: u64) -> Option<SnapshotView> {
-        let latest = self.snapshots.between(account, None, None).next_back();
-        latest.map(|record| self.snapshot_view(record))
+    pub fn latest_snapshot(&self, account: u64) -> Result<Option<SnapshotView>, QueryError> {
+        self.intact()?;
+        let latest = self.last_snapshot(account, ALL_KEYS)?;
+        Ok(latest.map(|record| self.snapshot_view(&record)))
     }
 
     /// The accounts that have snapshots, ascending.
-    pub fn snapshot_accounts(&self) -> Vec<u64> {
-        self.snapshots.by_account.keys().copied().collect()
+    pub fn snapshot_accounts(&self) -> Result<Vec<u64>, QueryError> {
+        self.intact()?;
+        Ok(self.accounts())
+    }
+
+    pub(crate) fn accounts(&self) -> Vec<u64> {
+        let mut accounts = self.base_accounts.clone();
+        accounts.extend(self.snapshots.by_account.keys());
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts
     }
 
     /// Snapshots of `account` with snapshot_time in `range`, by snapshot_time, then seq.
-    pub fn snapshots_between(&self, account: u64, range: TimeRange) -> Vec<SnapshotView> {
-        let rows = self.snapshots.between(account, range.from, range.to);
-        rows.map(|record| self.snapshot_view(record)).collect()
+    pub fn snapshots_between(
+        &self,
+        account: u64,
+        range: TimeRange,
+    ) -> Result<Vec<SnapshotView>, QueryError> {
+        self.intact()?;
+        let Some(keys) = time_keys(range.from, range.to) else {
+            return Ok(Vec::new());
+        };
+        let rows = self.snapshots_in(account, keys)?;
+        Ok(rows
+            .iter()
+            .map(|record| self.snapshot_view(record))
+            .collect())
     }
 
     /// One row per UTC day in `[from, to]` on which a trade (of `account`, if given) was closed.
@@ -264,10 +497,18 @@ impl Projections {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
         account: Option<u64>,
-    ) -> Result<Vec<DayView>, ArithmeticOverflow> {
+    ) -> Result<Vec<DayView>, QueryError> {
+        self.intact()?;
         let rows = self.day_tallies(from, to, account);
+        // "The journal's only account" is decided over the whole journal (§4).
+        let accounts = self.accounts();
+        let only_account = match accounts.as_slice() {
+            [only] => Some(*only),
+            _ => None,
+        };
+        let balance_account = account.or(only_account);
         rows.into_iter()
-            .map(|(day, tally)| self.day_view(day, &tally, account))
+            .map(|(day, tally)| self.day_view(day, &tally, account, balance_account))
             .collect()
     }
 
@@ -277,7 +518,8 @@ impl Projections {
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
         account: Option<u64>,
-    ) -> Result<PerformanceSummary, ArithmeticOverflow> {
+    ) -> Result<PerformanceSummary, QueryError> {
+        self.intact()?;
         let mut summary = PerformanceSummary {
             total_days: 0,
             winning_days: 0,
@@ -320,6 +562,16 @@ impl Projections {
         };
         self.exit_days.rows(bounds, cells).collect()
     }
+}
+
+/// Every (time, seq) key.
+const ALL_KEYS: RangeInclusive<TimeKey> = (Timestamp::MIN, 0)..=(Timestamp::MAX, u64::MAX);
+
+/// A signal found by `recent_signals`: an in-memory slot or a base ordinal.
+#[derive(Clone, Copy, Debug)]
+enum SignalAt<'a> {
+    Hot(Slot),
+    Base(&'a Base, u64),
 }
 
 /// Record → view conversions (names resolved, derived fields computed).
@@ -405,10 +657,13 @@ impl Projections {
         day: Day,
         tally: &Tally,
         account: Option<u64>,
-    ) -> Result<DayView, ArithmeticOverflow> {
+        balance_account: Option<u64>,
+    ) -> Result<DayView, QueryError> {
         let stats = tally.statistics()?;
-        let balance_account = account.or_else(|| self.snapshots.only_account());
-        let end = balance_account.and_then(|a| self.snapshots.last_at_or_before(a, day_end(day)));
+        let end = match balance_account {
+            Some(a) => self.last_snapshot(a, (Timestamp::MIN, 0)..=(day_end(day), u64::MAX))?,
+            None => None,
+        };
         Ok(DayView {
             date: date_of_day(day),
             account_number: account,
@@ -425,8 +680,8 @@ impl Projections {
             average_loss: stats.average_loss,
             largest_win: stats.largest_win,
             largest_loss: stats.largest_loss,
-            end_balance: end.map(|s| s.balance),
-            end_equity: end.map(|s| s.equity),
+            end_balance: end.as_ref().map(|s| s.balance),
+            end_equity: end.as_ref().map(|s| s.equity),
         })
     }
 }

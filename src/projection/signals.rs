@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::chunked::{Chunked, Slot};
 use super::intern::{Interner, Sym};
 use super::time::{day_of, Day};
-use super::trades::{sorted, TimeKey};
+use super::trades::TimeKey;
 use crate::event::{compact, Signal, SignalType, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,15 +75,13 @@ pub(crate) struct SignalCount {
     pub executed: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct SignalBook {
     pub records: Chunked<SignalRecord>,
     pub per_day: BTreeMap<Day, SignalCount>,
-    #[serde(skip)]
     pub slot_by_id: FxHashMap<u64, Slot>,
     /// Signals by (timestamp, seq), per symbol. There is no index over all symbols: the few
     /// per-symbol indexes are merged when asked for all, which saves a B-tree insert per signal.
-    #[serde(skip)]
     pub by_symbol: FxHashMap<Sym, BTreeMap<TimeKey, Slot>>,
 }
 
@@ -105,27 +103,6 @@ impl SignalBook {
 
     fn index(&mut self, slot: Slot, key: TimeKey, symbol: Sym) {
         self.by_symbol.entry(symbol).or_default().insert(key, slot);
-    }
-
-    /// Signals of `symbol` (of every symbol for `None`) by (timestamp, seq) descending.
-    /// Across symbols, each step picks the newest head of the per-symbol indexes: O(symbols).
-    pub fn newest_first(&self, symbol: Option<Sym>) -> impl Iterator<Item = Slot> + '_ {
-        let indexes: Vec<&BTreeMap<TimeKey, Slot>> = match symbol {
-            Some(symbol) => self.by_symbol.get(&symbol).into_iter().collect(),
-            None => self.by_symbol.values().collect(),
-        };
-        let mut heads: Vec<_> = indexes
-            .into_iter()
-            .map(|i| i.iter().rev().peekable())
-            .collect();
-        std::iter::from_fn(move || {
-            let newest = heads
-                .iter_mut()
-                .enumerate()
-                .filter_map(|(n, head)| head.peek().map(|(key, _)| (**key, n)))
-                .max()?;
-            heads[newest.1].next().map(|(_, slot)| *slot)
-        })
     }
 
     /// Signals with timestamp in `[from, to]`, in no particular order.
@@ -153,31 +130,5 @@ impl SignalBook {
             .or_default()
             .executed += 1;
         true
-    }
-
-    pub fn rebuild_indexes(&mut self) -> Result<(), String> {
-        let mut slot_by_id = FxHashMap::default();
-        slot_by_id.reserve(self.records.len());
-        for (slot, record) in self.records.iter().enumerate() {
-            if slot_by_id.insert(record.signal_id, slot as Slot).is_some() {
-                return Err(format!("signal_id {} stored twice", record.signal_id));
-            }
-        }
-        self.slot_by_id = slot_by_id;
-        let records = &self.records;
-        let keyed = (0..records.len() as Slot).map(|slot| {
-            let record = &records[slot];
-            ((record.symbol, record.time_key()), slot)
-        });
-        let keyed = sorted(keyed);
-        if let Some(twice) = keyed.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            return Err(format!("signal seq {} stored twice", (twice[0].0).1 .1));
-        }
-        // One run of equal symbols per index, each run already sorted by time key.
-        for run in keyed.chunk_by(|a, b| a.0 .0 == b.0 .0) {
-            let index = run.iter().map(|((_, key), slot)| (*key, *slot)).collect();
-            self.by_symbol.insert(run[0].0 .0, index);
-        }
-        Ok(())
     }
 }

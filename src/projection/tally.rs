@@ -227,6 +227,14 @@ impl DayTallies {
         self.days.values().all(sorted)
     }
 
+    /// The number of trades counted in every cell (wide: a forged file may hold any counts).
+    pub fn trade_count(&self) -> u128 {
+        let cells = self.days.values().flatten();
+        let count =
+            |t: &Tally| u128::from(t.wins) + u128::from(t.losses) + u128::from(t.breakevens);
+        cells.map(|c| count(&c.tally)).sum()
+    }
+
     /// Bytes held, roughly: one cell per (day, account, symbol) plus the B-tree entry.
     pub fn approximate_bytes(&self) -> usize {
         let cells: usize = self.days.values().map(Vec::capacity).sum();

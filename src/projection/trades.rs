@@ -1,7 +1,6 @@
-//! The trades table: one record per ticket, in arrival order, plus the indexes the queries use.
-//!
-//! Only `records` is stored in a checkpoint; every index is rebuilt from it on load, so an
-//! index can never disagree with the records it points into.
+//! The in-memory trades table: one record per ticket, in arrival order, plus the indexes the
+//! queries use. It holds the trades that are not in the checkpoint's base (`stored.rs`): the
+//! OPEN and PENDING trades of the checkpoint and every trade since.
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -145,22 +144,17 @@ pub(crate) fn time_keys(
     (from <= to).then_some((from, 0)..=(to, u64::MAX))
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct TradeBook {
     pub records: Chunked<TradeRecord>,
-    #[serde(skip)]
     pub slot_by_ticket: FxHashMap<u64, Slot>,
     /// Every trade, by (entry_time, ticket).
-    #[serde(skip)]
     pub by_entry: BTreeMap<TimeKey, Slot>,
     /// OPEN trades by (entry_time, ticket): `open_trades` never walks closed history.
-    #[serde(skip)]
     pub open: BTreeMap<TimeKey, Slot>,
     /// PENDING orders by (entry_time, ticket).
-    #[serde(skip)]
     pub pending: BTreeMap<TimeKey, Slot>,
     /// CLOSED trades by (exit_time, ticket): realized-in-period queries and edge scans.
-    #[serde(skip)]
     pub closed_by_exit: BTreeMap<TimeKey, Slot>,
 }
 
@@ -198,42 +192,4 @@ impl TradeBook {
             TradeStatus::Cancelled | TradeStatus::Failed => {}
         }
     }
-
-    /// Rebuilds every index from the records (after a checkpoint load). A duplicate ticket
-    /// means the bytes did not come from `encode_state`.
-    pub fn rebuild_indexes(&mut self) -> Result<(), String> {
-        let mut slot_by_ticket = FxHashMap::default();
-        slot_by_ticket.reserve(self.records.len());
-        for (slot, record) in self.records.iter().enumerate() {
-            if slot_by_ticket.insert(record.ticket, slot as Slot).is_some() {
-                return Err(format!("ticket {} stored twice", record.ticket));
-            }
-        }
-        self.slot_by_ticket = slot_by_ticket;
-        let records = &self.records;
-        let slots = || (0..records.len() as Slot).map(|slot| (slot, &records[slot]));
-        let by_entry = sorted(slots().map(|(slot, r)| (r.entry_key(), slot)));
-        let with_status = |status: TradeStatus| {
-            let found = by_entry
-                .iter()
-                .filter(|(_, slot)| records[*slot].status == status);
-            found.copied().collect()
-        };
-        self.open = with_status(TradeStatus::Open);
-        self.pending = with_status(TradeStatus::Pending);
-        let closed = slots().filter(|(_, r)| r.status == TradeStatus::Closed);
-        let closed =
-            closed.map(|(slot, r)| ((r.exit_time.unwrap_or(r.entry_time), r.ticket), slot));
-        self.closed_by_exit = sorted(closed).into_iter().collect();
-        self.by_entry = by_entry.into_iter().collect();
-        Ok(())
-    }
-}
-
-/// Index entries sorted by key. Built from a sorted sequence, a `BTreeMap` is filled node by
-/// node instead of by one descent per entry, which makes a checkpoint load much faster.
-pub(crate) fn sorted<K: Ord, V>(entries: impl Iterator<Item = (K, V)>) -> Vec<(K, V)> {
-    let mut entries: Vec<(K, V)> = entries.collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    entries
 }

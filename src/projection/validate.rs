@@ -12,6 +12,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use super::Projections;
+use crate::error::Corruption;
 use crate::event::*;
 
 /// The §3 rule an event broke.
@@ -68,13 +69,31 @@ pub struct Violation {
     pub detail: String,
 }
 
-fn violation(rule: Rule, field: &'static str, detail: String) -> Violation {
-    Violation {
+/// Why `check` did not accept an event: a rule it breaks, or damage in the checkpoint the
+/// state reads (which is not the event's fault, and is reported as corruption).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Violation(#[from] Violation),
+    #[error("checkpoint damaged: {0}")]
+    Corrupt(Box<Corruption>),
+}
+
+impl From<Box<Corruption>> for CheckError {
+    fn from(damage: Box<Corruption>) -> CheckError {
+        CheckError::Corrupt(damage)
+    }
+}
+
+fn violation(rule: Rule, field: &'static str, detail: String) -> CheckError {
+    CheckError::Violation(Violation {
         rule,
         field,
         detail,
-    }
+    })
 }
+
+type Damage = Box<Corruption>;
 
 /// What the rules need to know about a trade.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,28 +104,46 @@ pub(crate) struct TradeBrief {
 
 /// The state the rules read: the projections, or the projections plus a batch so far.
 pub(crate) trait Lookup {
-    fn trade(&self, ticket: u64) -> Option<TradeBrief>;
+    fn trade(&self, ticket: u64) -> Result<Option<TradeBrief>, Damage>;
     /// `Some(executed)` for a known signal.
-    fn signal_executed(&self, signal_id: u64) -> Option<bool>;
+    fn signal_executed(&self, signal_id: u64) -> Result<Option<bool>, Damage>;
 }
 
 impl Lookup for Projections {
-    fn trade(&self, ticket: u64) -> Option<TradeBrief> {
-        self.trades.get(ticket).map(|r| TradeBrief {
-            status: r.status,
-            entry_time: r.entry_time,
-        })
+    fn trade(&self, ticket: u64) -> Result<Option<TradeBrief>, Damage> {
+        if let Some(r) = self.trades.get(ticket) {
+            let brief = TradeBrief {
+                status: r.status,
+                entry_time: r.entry_time,
+            };
+            return Ok(Some(brief));
+        }
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let found = base.find_trade(ticket)?;
+        Ok(found.map(|(_, entry)| TradeBrief {
+            status: entry.status,
+            entry_time: entry.entry_time,
+        }))
     }
 
-    fn signal_executed(&self, signal_id: u64) -> Option<bool> {
-        let slot = self.signals.slot(signal_id)?;
-        Some(self.signals.records[slot].executed)
+    fn signal_executed(&self, signal_id: u64) -> Result<Option<bool>, Damage> {
+        if let Some(slot) = self.signals.slot(signal_id) {
+            return Ok(Some(self.signals.records[slot].executed));
+        }
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let found = base.find_signal(signal_id)?;
+        let linked = self.base_links.contains_key(&signal_id);
+        Ok(found.map(|(_, entry)| entry.executed || linked))
     }
 }
 
-pub(crate) fn check_event(state: &impl Lookup, event: &Event) -> Result<(), Violation> {
+pub(crate) fn check_event(state: &impl Lookup, event: &Event) -> Result<(), CheckError> {
     match event {
-        Event::Signal(e) => match state.signal_executed(e.signal_id) {
+        Event::Signal(e) => match state.signal_executed(e.signal_id)? {
             Some(_) => Err(violation(
                 Rule::DuplicateSignalId,
                 "signal_id",
@@ -137,8 +174,8 @@ pub(crate) fn check_event(state: &impl Lookup, event: &Event) -> Result<(), Viol
     }
 }
 
-fn new_ticket(state: &impl Lookup, ticket: u64) -> Result<(), Violation> {
-    match state.trade(ticket) {
+fn new_ticket(state: &impl Lookup, ticket: u64) -> Result<(), CheckError> {
+    match state.trade(ticket)? {
         Some(_) => Err(violation(
             Rule::DuplicateTicket,
             "ticket",
@@ -148,8 +185,8 @@ fn new_ticket(state: &impl Lookup, ticket: u64) -> Result<(), Violation> {
     }
 }
 
-fn known_trade(state: &impl Lookup, ticket: u64) -> Result<TradeBrief, Violation> {
-    state.trade(ticket).ok_or_else(|| {
+fn known_trade(state: &impl Lookup, ticket: u64) -> Result<TradeBrief, CheckError> {
+    state.trade(ticket)?.ok_or_else(|| {
         violation(
             Rule::UnknownTicket,
             "ticket",
@@ -158,8 +195,8 @@ fn known_trade(state: &impl Lookup, ticket: u64) -> Result<TradeBrief, Violation
     })
 }
 
-fn known_signal(state: &impl Lookup, signal_id: u64) -> Result<bool, Violation> {
-    state.signal_executed(signal_id).ok_or_else(|| {
+fn known_signal(state: &impl Lookup, signal_id: u64) -> Result<bool, CheckError> {
+    state.signal_executed(signal_id)?.ok_or_else(|| {
         violation(
             Rule::UnknownSignalId,
             "signal_id",
@@ -168,7 +205,7 @@ fn known_signal(state: &impl Lookup, signal_id: u64) -> Result<bool, Violation> 
     })
 }
 
-fn unexecuted_signal(state: &impl Lookup, signal_id: u64) -> Result<(), Violation> {
+fn unexecuted_signal(state: &impl Lookup, signal_id: u64) -> Result<(), CheckError> {
     if known_signal(state, signal_id)? {
         return Err(violation(
             Rule::SignalAlreadyExecuted,
@@ -184,7 +221,7 @@ fn status_is(
     ticket: u64,
     trade: TradeBrief,
     allowed: &[TradeStatus],
-) -> Result<(), Violation> {
+) -> Result<(), CheckError> {
     if allowed.contains(&trade.status) {
         return Ok(());
     }
@@ -197,7 +234,7 @@ fn not_before(
     field: &'static str,
     time: Timestamp,
     entry_time: Timestamp,
-) -> Result<(), Violation> {
+) -> Result<(), CheckError> {
     if time >= entry_time {
         return Ok(());
     }
@@ -205,7 +242,7 @@ fn not_before(
     Err(violation(rule, field, detail))
 }
 
-fn check_fill(state: &impl Lookup, e: &OrderFilled) -> Result<(), Violation> {
+fn check_fill(state: &impl Lookup, e: &OrderFilled) -> Result<(), CheckError> {
     let trade = known_trade(state, e.ticket)?;
     status_is("order_filled", e.ticket, trade, &[TradeStatus::Pending])?;
     not_before(
@@ -216,19 +253,19 @@ fn check_fill(state: &impl Lookup, e: &OrderFilled) -> Result<(), Violation> {
     )
 }
 
-fn check_cancel(state: &impl Lookup, e: &OrderCancelled) -> Result<(), Violation> {
+fn check_cancel(state: &impl Lookup, e: &OrderCancelled) -> Result<(), CheckError> {
     let trade = known_trade(state, e.ticket)?;
     status_is("order_cancelled", e.ticket, trade, &[TradeStatus::Pending])?;
     not_before(Rule::CancelBeforeOrder, "time", e.time, trade.entry_time)
 }
 
-fn check_modify(state: &impl Lookup, e: &TradeModified) -> Result<(), Violation> {
+fn check_modify(state: &impl Lookup, e: &TradeModified) -> Result<(), CheckError> {
     let trade = known_trade(state, e.ticket)?;
     let live = [TradeStatus::Open, TradeStatus::Pending];
     status_is("trade_modified", e.ticket, trade, &live)
 }
 
-fn check_close(state: &impl Lookup, e: &TradeClosed) -> Result<(), Violation> {
+fn check_close(state: &impl Lookup, e: &TradeClosed) -> Result<(), CheckError> {
     let trade = known_trade(state, e.ticket)?;
     status_is("trade_closed", e.ticket, trade, &[TradeStatus::Open])?;
     not_before(
@@ -239,7 +276,7 @@ fn check_close(state: &impl Lookup, e: &TradeClosed) -> Result<(), Violation> {
     )
 }
 
-fn check_link(state: &impl Lookup, e: &SignalExecuted) -> Result<(), Violation> {
+fn check_link(state: &impl Lookup, e: &SignalExecuted) -> Result<(), CheckError> {
     unexecuted_signal(state, e.signal_id)?;
     let trade = known_trade(state, e.ticket)?;
     if trade.status == TradeStatus::Failed {
@@ -259,18 +296,18 @@ pub(crate) struct Overlay<'a, L: Lookup> {
 }
 
 impl<L: Lookup> Lookup for Overlay<'_, L> {
-    fn trade(&self, ticket: u64) -> Option<TradeBrief> {
-        self.trades
-            .get(&ticket)
-            .copied()
-            .or_else(|| self.base.trade(ticket))
+    fn trade(&self, ticket: u64) -> Result<Option<TradeBrief>, Damage> {
+        match self.trades.get(&ticket) {
+            Some(trade) => Ok(Some(*trade)),
+            None => self.base.trade(ticket),
+        }
     }
 
-    fn signal_executed(&self, signal_id: u64) -> Option<bool> {
-        self.signals
-            .get(&signal_id)
-            .copied()
-            .or_else(|| self.base.signal_executed(signal_id))
+    fn signal_executed(&self, signal_id: u64) -> Result<Option<bool>, Damage> {
+        match self.signals.get(&signal_id) {
+            Some(executed) => Ok(Some(*executed)),
+            None => self.base.signal_executed(signal_id),
+        }
     }
 }
 
@@ -284,7 +321,7 @@ impl<'a, L: Lookup> Overlay<'a, L> {
     }
 
     /// Records the effect of an event that passed `check_event` (the §4 lifecycle).
-    pub fn record(&mut self, event: &Event) {
+    pub fn record(&mut self, event: &Event) -> Result<(), Damage> {
         match event {
             Event::Signal(e) => self.set_signal(e.signal_id, false),
             Event::TradeOpened(e) => {
@@ -295,11 +332,12 @@ impl<'a, L: Lookup> Overlay<'a, L> {
             }
             Event::OrderFailed(e) => self.set_trade(e.ticket, TradeStatus::Failed, e.entry_time),
             Event::OrderFilled(e) => self.set_trade(e.ticket, TradeStatus::Open, e.entry_time),
-            Event::OrderCancelled(e) => self.set_status(e.ticket, TradeStatus::Cancelled),
-            Event::TradeClosed(e) => self.set_status(e.ticket, TradeStatus::Closed),
+            Event::OrderCancelled(e) => self.set_status(e.ticket, TradeStatus::Cancelled)?,
+            Event::TradeClosed(e) => self.set_status(e.ticket, TradeStatus::Closed)?,
             Event::SignalExecuted(e) => self.set_signal(e.signal_id, true),
             Event::TradeModified(_) | Event::AccountSnapshot(_) => {}
         }
+        Ok(())
     }
 
     fn set_signal(&mut self, signal_id: u64, executed: bool) {
@@ -311,26 +349,29 @@ impl<'a, L: Lookup> Overlay<'a, L> {
             .insert(ticket, TradeBrief { status, entry_time });
     }
 
-    fn set_status(&mut self, ticket: u64, status: TradeStatus) {
-        if let Some(trade) = self.trade(ticket) {
+    fn set_status(&mut self, ticket: u64, status: TradeStatus) -> Result<(), Damage> {
+        if let Some(trade) = self.trade(ticket)? {
             self.set_trade(ticket, status, trade.entry_time);
         }
+        Ok(())
     }
 }
 
 impl Projections {
     /// Checks one event against the current state (§3, stateful rules only).
-    pub fn check(&self, event: &Event) -> Result<(), Violation> {
+    pub fn check(&self, event: &Event) -> Result<(), CheckError> {
+        self.intact()?;
         check_event(self, event)
     }
 
     /// Checks `events` in order, each against the state plus the earlier events of the batch,
     /// without changing `self`. Reports the index of the first refused event.
-    pub fn check_batch(&self, events: &[Event]) -> Result<(), (usize, Violation)> {
+    pub fn check_batch(&self, events: &[Event]) -> Result<(), (usize, CheckError)> {
+        self.intact().map_err(|damage| (0, damage.into()))?;
         let mut overlay = Overlay::new(self);
         for (index, event) in events.iter().enumerate() {
             check_event(&overlay, event).map_err(|v| (index, v))?;
-            overlay.record(event);
+            overlay.record(event).map_err(|d| (index, d.into()))?;
         }
         Ok(())
     }

@@ -30,7 +30,7 @@ fn trade_object() {
             ..closed(1001, "2024-01-02T11:00:00.5Z", "-5.00")
         }),
     ]);
-    let json = serde_json::to_string(&state.trade_by_ticket(1001)).unwrap();
+    let json = serde_json::to_string(&state.trade_by_ticket(1001).unwrap()).unwrap();
     assert_eq!(
         json,
         concat!(
@@ -45,7 +45,7 @@ fn trade_object() {
         )
     );
     assert_eq!(
-        serde_json::to_string(&state.trade_by_ticket(7)).unwrap(),
+        serde_json::to_string(&state.trade_by_ticket(7).unwrap()).unwrap(),
         "null"
     );
 }
@@ -61,7 +61,7 @@ fn signal_object() {
         ml_agreed: Some(false),
         ..signal(7, "GBPUSD", "2024-01-02T10:00:00+02:00")
     })]);
-    let json = serde_json::to_string(&state.recent_signals(None, 100)).unwrap();
+    let json = serde_json::to_string(&state.recent_signals(None, 100).unwrap()).unwrap();
     assert_eq!(
         json,
         concat!(
@@ -89,7 +89,7 @@ fn snapshot_object() {
             "10012.50",
         )
     })]);
-    let json = serde_json::to_string(&state.latest_snapshot(12345)).unwrap();
+    let json = serde_json::to_string(&state.latest_snapshot(12345).unwrap()).unwrap();
     assert_eq!(
         json,
         concat!(
@@ -99,7 +99,13 @@ fn snapshot_object() {
             r#""snapshot_time":"2024-01-02T10:00:00.000000001Z"}"#
         )
     );
-    assert_eq!(state.snapshots_between(12345, TimeRange::ALL).len(), 1);
+    assert_eq!(
+        state
+            .snapshots_between(12345, TimeRange::ALL)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -109,12 +115,12 @@ fn execution_rate_object_and_negative_zero() {
         Event::TradeOpened(opened(1, "EURUSD", "2024-01-02T10:00:00Z")),
         Event::TradeClosed(closed(1, "2024-01-02T10:00:00Z", "-0.00")),
     ]);
-    let json = serde_json::to_string(&state.signal_execution_rate(None)).unwrap();
+    let json = serde_json::to_string(&state.signal_execution_rate(None).unwrap()).unwrap();
     assert_eq!(
         json,
         r#"{"total_signals":1,"executed_signals":0,"execution_rate":"0"}"#
     );
-    let trade = serde_json::to_string(&state.trade_by_ticket(1).unwrap()).unwrap();
+    let trade = serde_json::to_string(&state.trade_by_ticket(1).unwrap().unwrap()).unwrap();
     assert!(
         trade.contains(r#""profit":"0.00""#),
         "a negative zero prints as zero: {trade}"

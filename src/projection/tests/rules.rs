@@ -3,10 +3,21 @@
 
 use super::fixtures::*;
 use crate::event::*;
-use crate::projection::{Projections, Rule, Violation};
+use crate::projection::{CheckError, Projections, Rule, Violation};
 
 fn refused(state: &Projections, event: Event) -> Violation {
-    state.check(&event).expect_err("event should be refused")
+    match state.check(&event) {
+        Err(CheckError::Violation(violation)) => violation,
+        other => panic!("event should be refused by a rule, got {other:?}"),
+    }
+}
+
+/// The rule that refused event `index` of a batch.
+fn refused_at(state: &Projections, batch: &[Event]) -> (usize, Rule) {
+    match state.check_batch(batch) {
+        Err((index, CheckError::Violation(violation))) => (index, violation.rule),
+        other => panic!("batch should be refused by a rule, got {other:?}"),
+    }
 }
 
 fn assert_refused(state: &Projections, event: Event, rule: Rule, field: &str) {
@@ -206,25 +217,22 @@ fn batch_sees_its_own_earlier_events() {
     let before = state.clone();
     let mut bad = batch.to_vec();
     bad.push(Event::SignalExecuted(linked(30, 10)));
-    let (index, violation) = state.check_batch(&bad).unwrap_err();
-    assert_eq!((index, violation.rule), (6, Rule::SignalAlreadyExecuted));
+    assert_eq!(refused_at(&state, &bad), (6, Rule::SignalAlreadyExecuted));
     bad[6] = Event::TradeClosed(closed(31, "2024-03-06T08:00:00Z", "1"));
-    let (index, violation) = state.check_batch(&bad).unwrap_err();
-    assert_eq!((index, violation.rule), (6, Rule::IllegalStatusChange));
+    assert_eq!(refused_at(&state, &bad), (6, Rule::IllegalStatusChange));
     bad[6] = Event::Signal(signal(30, "EURUSD", "2024-03-05T08:00:00Z"));
     assert_eq!(state.check_batch(&bad).unwrap_err().0, 6);
     // The fill moved entry_time to 09:30: a close before that is refused.
     bad.truncate(3);
     bad.push(Event::TradeClosed(closed(31, "2024-03-05T09:15:00Z", "1")));
-    let (index, violation) = state.check_batch(&bad).unwrap_err();
-    assert_eq!((index, violation.rule), (3, Rule::ExitBeforeEntry));
+    assert_eq!(refused_at(&state, &bad), (3, Rule::ExitBeforeEntry));
     assert_eq!(state, before, "check_batch changed the state");
 }
 
 #[test]
 fn apply_skips_and_counts_a_refused_event() {
     let mut state = state();
-    let before = state.trade_by_ticket(13);
+    let before = state.trade_by_ticket(13).unwrap();
     state.apply(
         100,
         at("2030-01-01T00:00:00Z"),
@@ -232,7 +240,7 @@ fn apply_skips_and_counts_a_refused_event() {
     );
     assert_eq!(state.ignored_events(), 1);
     assert_eq!(state.head_seq(), 100);
-    assert_eq!(state.trade_by_ticket(13), before);
+    assert_eq!(state.trade_by_ticket(13).unwrap(), before);
     let stats = state.trade_statistics(
         Default::default(),
         crate::projection::TimeBasis::Exit,

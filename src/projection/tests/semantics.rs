@@ -19,6 +19,7 @@ fn pending_fill_replaces_entry_and_reorders_open_trades() {
     ]);
     assert!(state
         .open_trades(None, None)
+        .unwrap()
         .iter()
         .map(|t| t.ticket)
         .eq([2]));
@@ -30,7 +31,7 @@ fn pending_fill_replaces_entry_and_reorders_open_trades() {
             "2024-03-04T10:00:00Z",
         ))],
     );
-    let trade = state.trade_by_ticket(1).unwrap();
+    let trade = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(trade.status, TradeStatus::Open);
     assert_eq!(
         (trade.entry_price, trade.entry_time),
@@ -38,6 +39,7 @@ fn pending_fill_replaces_entry_and_reorders_open_trades() {
     );
     let open: Vec<u64> = state
         .open_trades(None, None)
+        .unwrap()
         .iter()
         .map(|t| t.ticket)
         .collect();
@@ -50,7 +52,7 @@ fn pending_fill_replaces_entry_and_reorders_open_trades() {
         ..TradeFilter::default()
     };
     assert!(
-        state.trades(&by_entry).is_empty(),
+        state.trades(&by_entry).unwrap().is_empty(),
         "the old entry time is still indexed"
     );
 }
@@ -66,14 +68,14 @@ fn cancelled_order_keeps_exit_null_and_its_signal_executed() {
         }),
         Event::OrderCancelled(cancelled(1, "2024-03-04T09:00:00Z")),
     ]);
-    let trade = state.trade_by_ticket(1).unwrap();
+    let trade = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(trade.status, TradeStatus::Cancelled);
     assert_eq!(trade.close_reason.as_deref(), Some("expired"));
     assert_eq!(
         (trade.exit_time, trade.duration_seconds, trade.profit),
         (None, None, None)
     );
-    let signal = &state.recent_signals(None, 1)[0];
+    let signal = &state.recent_signals(None, 1).unwrap()[0];
     assert!(signal.executed);
     assert_eq!(
         (signal.ticket, signal.execution_reason.as_deref()),
@@ -84,6 +86,7 @@ fn cancelled_order_keeps_exit_null_and_its_signal_executed() {
             status: Some(TradeStatus::Pending),
             ..Default::default()
         })
+        .unwrap()
         .is_empty());
 }
 
@@ -96,7 +99,7 @@ fn failed_order_is_a_failed_trade_and_leaves_its_signal_unexecuted() {
             ..failed(1, "EURUSD", "2024-03-04T08:00:00Z")
         }),
     ]);
-    let trade = state.trade_by_ticket(1).unwrap();
+    let trade = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(trade.status, TradeStatus::Failed);
     assert_eq!(trade.signal_id, Some(5));
     assert_eq!(trade.close_reason.as_deref(), Some("no money"));
@@ -105,9 +108,12 @@ fn failed_order_is_a_failed_trade_and_leaves_its_signal_unexecuted() {
         (dec("0"), dec("0"), 7)
     );
     assert!(!trade.ml_enhanced && trade.ai_approved);
-    let signal = &state.recent_signals(None, 1)[0];
+    let signal = &state.recent_signals(None, 1).unwrap()[0];
     assert_eq!((signal.executed, signal.ticket), (false, None));
-    assert_eq!(state.signal_execution_rate(None).executed_signals, 0);
+    assert_eq!(
+        state.signal_execution_rate(None).unwrap().executed_signals,
+        0
+    );
 }
 
 #[test]
@@ -124,7 +130,7 @@ fn modification_sets_removes_or_keeps_each_level() {
             PriceUpdate::Unchanged,
         )),
     ]);
-    let trade = state.trade_by_ticket(1).unwrap();
+    let trade = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(
         (trade.stop_loss, trade.take_profit),
         (Some(dec("1.15")), Some(dec("1.3")))
@@ -138,7 +144,7 @@ fn modification_sets_removes_or_keeps_each_level() {
             PriceUpdate::Remove,
         ))],
     );
-    let trade = state.trade_by_ticket(1).unwrap();
+    let trade = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(
         (trade.stop_loss, trade.take_profit),
         (Some(dec("1.15")), None)
@@ -166,7 +172,7 @@ fn close_sets_exit_fields_and_replaces_only_given_costs() {
         }),
         Event::TradeClosed(closed(2, "2024-03-04T08:00:00Z", "0")),
     ]);
-    let one = state.trade_by_ticket(1).unwrap();
+    let one = state.trade_by_ticket(1).unwrap().unwrap();
     assert_eq!(one.status, TradeStatus::Closed);
     assert_eq!(
         (one.exit_price, one.profit, one.pips),
@@ -176,7 +182,7 @@ fn close_sets_exit_fields_and_replaces_only_given_costs() {
     assert_eq!(one.close_reason.as_deref(), Some("take profit"));
     // 59.2 s rounds down to 59.
     assert_eq!(one.duration_seconds, Some(59));
-    let two = state.trade_by_ticket(2).unwrap();
+    let two = state.trade_by_ticket(2).unwrap().unwrap();
     assert_eq!(
         (two.duration_seconds, two.pips, two.commission),
         (Some(0), None, dec("-0.70"))
@@ -190,8 +196,11 @@ fn late_link_sets_signal_and_trade_fields() {
         Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
         Event::SignalExecuted(linked(5, 1)),
     ]);
-    assert_eq!(state.trade_by_ticket(1).unwrap().signal_id, Some(5));
-    let signal = &state.recent_signals(Some("EURUSD"), 10)[0];
+    assert_eq!(
+        state.trade_by_ticket(1).unwrap().unwrap().signal_id,
+        Some(5)
+    );
+    let signal = &state.recent_signals(Some("EURUSD"), 10).unwrap()[0];
     assert_eq!((signal.executed, signal.ticket), (true, Some(1)));
     assert_eq!(signal.execution_reason.as_deref(), Some("late link"));
 }
@@ -318,7 +327,7 @@ fn range_bounds_are_inclusive_to_the_nanosecond() {
         ),
         ..TradeFilter::default()
     };
-    assert_eq!(state.trades(&trades).len(), 2);
+    assert_eq!(state.trades(&trades).unwrap().len(), 2);
     let closed_by_exit = TradeFilter {
         by: TimeBasis::Exit,
         range: TimeRange::new(Some(at("2024-03-05T03:00:00Z")), None),
@@ -326,6 +335,7 @@ fn range_bounds_are_inclusive_to_the_nanosecond() {
     };
     assert!(state
         .trades(&closed_by_exit)
+        .unwrap()
         .iter()
         .map(|t| t.ticket)
         .eq([2]));
@@ -346,12 +356,14 @@ fn ties_are_broken_by_ticket_and_seq() {
     ]);
     let open: Vec<u64> = state
         .open_trades(None, None)
+        .unwrap()
         .iter()
         .map(|t| t.ticket)
         .collect();
     assert_eq!(open, [5, 3, 9]);
     let all: Vec<u64> = state
         .trades(&TradeFilter::default())
+        .unwrap()
         .iter()
         .map(|t| t.ticket)
         .collect();
@@ -359,19 +371,21 @@ fn ties_are_broken_by_ticket_and_seq() {
     // Same timestamp: the later record (signal 1, seq 5) first, across symbols too.
     let signals: Vec<u64> = state
         .recent_signals(None, 10)
+        .unwrap()
         .iter()
         .map(|s| s.signal_id)
         .collect();
     assert_eq!(signals, [1, 2, 3]);
-    assert_eq!(state.recent_signals(None, 2).len(), 2);
+    assert_eq!(state.recent_signals(None, 2).unwrap().len(), 2);
     let balances: Vec<String> = state
         .snapshots_between(1, TimeRange::ALL)
+        .unwrap()
         .iter()
         .map(|s| s.balance.to_string())
         .collect();
     assert_eq!(balances, ["3", "2", "1"]);
-    assert_eq!(state.latest_snapshot(1).unwrap().balance, dec("1"));
-    assert_eq!(state.latest_snapshot(2), None);
+    assert_eq!(state.latest_snapshot(1).unwrap().unwrap().balance, dec("1"));
+    assert_eq!(state.latest_snapshot(2).unwrap(), None);
 }
 
 #[test]
@@ -391,10 +405,13 @@ fn filters_by_symbol_account_and_status() {
     let tickets = |views: Vec<crate::projection::TradeView>| {
         views.iter().map(|t| t.ticket).collect::<Vec<_>>()
     };
-    assert_eq!(tickets(state.open_trades(Some("EURUSD"), None)), [1, 2]);
-    assert_eq!(tickets(state.open_trades(None, Some(2002))), [2]);
     assert_eq!(
-        tickets(state.open_trades(Some("USDJPY"), None)),
+        tickets(state.open_trades(Some("EURUSD"), None).unwrap()),
+        [1, 2]
+    );
+    assert_eq!(tickets(state.open_trades(None, Some(2002)).unwrap()), [2]);
+    assert_eq!(
+        tickets(state.open_trades(Some("USDJPY"), None).unwrap()),
         Vec::<u64>::new()
     );
     let failed_gbp = TradeFilter {
@@ -402,7 +419,7 @@ fn filters_by_symbol_account_and_status() {
         symbol: Some("GBPUSD"),
         ..Default::default()
     };
-    assert_eq!(tickets(state.trades(&failed_gbp)), [4]);
+    assert_eq!(tickets(state.trades(&failed_gbp).unwrap()), [4]);
     let reversed = TradeFilter {
         range: TimeRange::new(
             Some(at("2024-03-05T00:00:00Z")),
@@ -410,13 +427,13 @@ fn filters_by_symbol_account_and_status() {
         ),
         ..Default::default()
     };
-    assert!(state.trades(&reversed).is_empty());
+    assert!(state.trades(&reversed).unwrap().is_empty());
     let open_by_exit = TradeFilter {
         status: Some(TradeStatus::Open),
         by: TimeBasis::Exit,
         ..Default::default()
     };
-    assert!(state.trades(&open_by_exit).is_empty());
+    assert!(state.trades(&open_by_exit).unwrap().is_empty());
 }
 
 #[test]
@@ -438,21 +455,27 @@ fn execution_rate_counts_every_signal_type_since_the_bound() {
             ..opened(2, "EURUSD", "2024-03-05T12:00:00Z")
         }),
     ]);
-    let all = state.signal_execution_rate(None);
+    let all = state.signal_execution_rate(None).unwrap();
     assert_eq!(
         (all.total_signals, all.executed_signals, all.execution_rate),
         (4, 2, dec("50"))
     );
-    let since = state.signal_execution_rate(Some(at("2024-03-04T12:00:00Z")));
+    let since = state
+        .signal_execution_rate(Some(at("2024-03-04T12:00:00Z")))
+        .unwrap();
     assert_eq!((since.total_signals, since.executed_signals), (2, 1));
     let rate = since.execution_rate;
     assert_eq!(rate, dec("50"));
-    let third = state.signal_execution_rate(Some(at("2024-03-04T00:00:00Z")));
+    let third = state
+        .signal_execution_rate(Some(at("2024-03-04T00:00:00Z")))
+        .unwrap();
     assert_eq!(
         third.execution_rate.to_string(),
         "33.333333333333333333333333333"
     );
-    let none = state.signal_execution_rate(Some(at("2025-01-01T00:00:00Z")));
+    let none = state
+        .signal_execution_rate(Some(at("2025-01-01T00:00:00Z")))
+        .unwrap();
     assert_eq!((none.total_signals, none.execution_rate), (0, dec("0")));
 }
 
@@ -581,32 +604,42 @@ fn summary_counts_breakeven_days_apart_from_losing_days() {
 #[test]
 fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
     let state = two_accounts(true);
-    let bytes = state.encode_state();
-    let decoded = Projections::decode_state(&bytes).unwrap();
+    let bytes = state.encode_state().unwrap();
+    let decoded = Projections::decode_state(bytes.clone()).unwrap();
     assert_eq!(decoded, state);
     assert_eq!(
         decoded.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None),
         state.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
     );
+    // The hot section starts with the layout version (a varint).
+    let hot = hot_section(&bytes);
     let mut other_version = bytes.clone();
-    other_version[0] = 2;
-    let error = Projections::decode_state(&other_version).unwrap_err();
+    other_version[hot] = 1;
+    let error = Projections::decode_state(other_version).unwrap_err();
     assert_eq!(
         error,
         crate::projection::StateDecodeError::Version {
-            found: 2,
-            expected: 1
+            found: 1,
+            expected: 2
         }
     );
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert!(matches!(
-        Projections::decode_state(&trailing),
+        Projections::decode_state(trailing),
         Err(crate::projection::StateDecodeError::Malformed(_))
     ));
-    assert!(Projections::decode_state(&bytes[..bytes.len() - 1]).is_err());
+    assert!(Projections::decode_state(bytes[..bytes.len() - 1].to_vec()).is_err());
+    let empty = Projections::new().encode_state().unwrap();
     assert_eq!(
-        Projections::decode_state(&Projections::new().encode_state()).unwrap(),
+        Projections::decode_state(empty).unwrap(),
         Projections::new()
     );
+}
+
+/// The offset of the hot section, from the directory that closes the payload.
+fn hot_section(bytes: &[u8]) -> usize {
+    let directory = bytes.len() - super::super::stored::DIRECTORY_BYTES as usize;
+    let at = directory + 8 + 16 * super::super::stored::HOT;
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
 }

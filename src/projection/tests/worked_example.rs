@@ -226,7 +226,7 @@ fn summary() {
 #[test]
 fn the_open_trade_is_open_and_not_counted() {
     let state = example();
-    let open = state.open_trades(None, Some(1001));
+    let open = state.open_trades(None, Some(1001)).unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!((open[0].ticket, open[0].status), (7, TradeStatus::Open));
     assert_eq!(open[0].profit, None);

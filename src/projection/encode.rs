@@ -1,0 +1,497 @@
+//! Writing a stored state (layout version 2, `docs/FORMAT.md` §6).
+//!
+//! Two steps, so that the caller's lock is held only for the first:
+//! 1. [`Projections::snapshot`] copies what is in memory (the records since the base, the
+//!    hot state) and shares the base (`Arc`, immutable). Its cost grows with the events since
+//!    the last checkpoint, not with the journal.
+//! 2. [`StateSnapshot::write`] merges the base and the copied records, in key order, into a
+//!    new payload written front to back: the records stream through; only the fixed-size
+//!    index entries are collected (and the secondary ones sorted) before they are written.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::iter::Peekable;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::intern::Interner;
+use super::signals::{SignalCount, SignalRecord};
+use super::snapshots::SnapshotRecord;
+use super::stored::*;
+use super::tally::DayTallies;
+use super::time::Day;
+use super::trades::{TimeKey, TradeRecord};
+use super::{Link, Projections, PROJECTION_VERSION};
+use crate::error::Corruption;
+use crate::event::TradeStatus;
+
+type Damage = Box<Corruption>;
+
+/// The `HOT` section: decoded eagerly at load, small (no finished history in it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Hot {
+    pub head_seq: u64,
+    pub applied_events: u64,
+    pub ignored_events: u64,
+    pub names: Interner,
+    /// OPEN and PENDING trades, by ticket: they can still change.
+    pub live_trades: Vec<TradeRecord>,
+    /// Signals and executed signals per UTC day, over every signal.
+    pub signal_days: BTreeMap<Day, SignalCount>,
+    pub exit_days: DayTallies,
+    pub entry_days: DayTallies,
+    /// Accounts with snapshots, ascending.
+    pub snapshot_accounts: Vec<u64>,
+}
+
+/// Why a state could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteStateError {
+    #[error("cannot write the state: {0}")]
+    Io(#[from] io::Error),
+    /// The base the state reads in place has a damaged block.
+    #[error("checkpoint damaged: {0}")]
+    Corrupt(Box<Corruption>),
+}
+
+impl From<Box<Corruption>> for WriteStateError {
+    fn from(damage: Box<Corruption>) -> WriteStateError {
+        WriteStateError::Corrupt(damage)
+    }
+}
+
+/// The state at one sequence number, ready to be written without the projections' lock.
+pub struct StateSnapshot {
+    hot: Hot,
+    base: Option<Arc<Base>>,
+    /// Finished trades in memory, by ticket.
+    trades: Encoded<TradeRecord, u64>,
+    /// Signals in memory, by signal_id.
+    signals: Encoded<SignalRecord, u64>,
+    /// Snapshots in memory, by (account, snapshot_time, seq).
+    snapshots: Encoded<SnapshotRecord, (u64, TimeKey)>,
+    base_links: FxHashMap<u64, Link>,
+    base_relinks: FxHashMap<u64, u64>,
+}
+
+fn finished(status: TradeStatus) -> bool {
+    !matches!(status, TradeStatus::Open | TradeStatus::Pending)
+}
+
+impl Projections {
+    /// Copies the in-memory part of the state for [`StateSnapshot::write`].
+    pub fn snapshot(&self) -> Result<StateSnapshot, Box<Corruption>> {
+        self.intact()?;
+        // Encoded, not cloned and not sorted: under the lock, a compact copy without an
+        // allocation per record or text keeps the first checkpoint of a large state short.
+        let records = self.trades.records.iter();
+        let trades = Encoded::new(records.filter(|r| finished(r.status)), |r| r.ticket);
+        let mut live: Vec<TradeRecord> = (self.trades.records.iter())
+            .filter(|r| !finished(r.status))
+            .cloned()
+            .collect();
+        live.sort_unstable_by_key(|r| r.ticket);
+        let signals = Encoded::new(self.signals.records.iter(), |r| r.signal_id);
+        let snapshot_key = |r: &SnapshotRecord| (r.account_number, r.key());
+        let snapshots = Encoded::new(self.snapshots.records.iter(), snapshot_key);
+        let hot = Hot {
+            head_seq: self.head_seq,
+            applied_events: self.applied_events,
+            ignored_events: self.ignored_events,
+            names: self.names.clone(),
+            live_trades: live,
+            signal_days: self.signals.per_day.clone(),
+            exit_days: self.exit_days.clone(),
+            entry_days: self.entry_days.clone(),
+            snapshot_accounts: self.accounts(),
+        };
+        Ok(StateSnapshot {
+            hot,
+            base: self.base.clone(),
+            trades,
+            signals,
+            snapshots,
+            base_links: self.base_links.clone(),
+            base_relinks: self.base_relinks.clone(),
+        })
+    }
+
+    /// The whole state as one payload in memory (tests, fuzzing, benches).
+    pub fn encode_state(&self) -> Result<Vec<u8>, Box<Corruption>> {
+        let mut bytes = Vec::new();
+        match self.snapshot()?.write(&mut bytes) {
+            Ok(_) => Ok(bytes),
+            Err(WriteStateError::Corrupt(damage)) => Err(damage),
+            Err(WriteStateError::Io(e)) => unreachable!("writing into a Vec cannot fail: {e}"),
+        }
+    }
+}
+
+/// A postcard output that appends to a `Vec` with `push` and `extend_from_slice` (postcard's
+/// `io::Write` and `Extend` outputs go byte by byte, about twice as slow for records).
+struct Appending<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Appending<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends the postcard encoding of `record` to `bytes`.
+fn encode_into<T: Serialize>(record: &T, bytes: &mut Vec<u8>) {
+    let encoded = postcard::serialize_with_flavor(record, Appending(bytes));
+    encoded.expect("postcard encoding of a record into a Vec is infallible");
+}
+
+/// Records encoded (postcard) one after the other in the order met, with the key each is to
+/// be written in. Taken under the lock: a compact copy without an allocation per record or
+/// text, and without sorting; the sort and the decode happen outside it.
+struct Encoded<T, K> {
+    bytes: Vec<u8>,
+    /// Where each record ends, and its key.
+    ends: Vec<(usize, K)>,
+    records: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned, K: Ord + Copy> Encoded<T, K> {
+    fn new<'a>(records: impl Iterator<Item = &'a T>, key: impl Fn(&T) -> K) -> Encoded<T, K>
+    where
+        T: 'a,
+    {
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        for record in records {
+            encode_into(record, &mut bytes);
+            ends.push((bytes.len(), key(record)));
+        }
+        Encoded {
+            bytes,
+            ends,
+            records: PhantomData,
+        }
+    }
+
+    /// The records, decoded again, by key.
+    fn by_key(&self) -> impl Iterator<Item = T> + '_ {
+        let mut order: Vec<(K, usize)> = (self.ends.iter().enumerate())
+            .map(|(index, (_, key))| (*key, index))
+            .collect();
+        order.sort_unstable_by_key(|(key, _)| *key);
+        order.into_iter().map(|(_, index)| {
+            let start = index.checked_sub(1).map_or(0, |before| self.ends[before].0);
+            let record = postcard::from_bytes(&self.bytes[start..self.ends[index].0]);
+            record.expect("a record encoded by this snapshot decodes")
+        })
+    }
+}
+
+/// Every record of a base array, in its order, read by `read(base, ordinal)`.
+fn stored<'a, T>(
+    base: Option<&'a Base>,
+    section: usize,
+    read: impl Fn(&'a Base, u64) -> Result<T, Damage> + 'a,
+) -> impl Iterator<Item = Result<T, Damage>> + 'a {
+    let count = base.map_or(0, |b| b.count(section));
+    let ordinals = base
+        .into_iter()
+        .flat_map(move |base| (0..count).map(move |i| (base, i)));
+    ordinals.map(move |(base, i)| read(base, i))
+}
+
+/// Every trade in ticket order: the base's (with later links) merged with `memory` (sorted).
+pub(crate) fn all_trades<'a>(
+    base: Option<&'a Base>,
+    names: &'a Interner,
+    relinks: &'a FxHashMap<u64, u64>,
+    memory: impl Iterator<Item = TradeRecord> + 'a,
+) -> impl Iterator<Item = Result<TradeRecord, Damage>> + 'a {
+    let read = move |base: &Base, i| Ok(with_relink(base.trade(names, i)?, relinks));
+    Merged::new(
+        stored(base, TRADE_BY_TICKET, read),
+        memory,
+        |r: &TradeRecord| r.ticket,
+    )
+}
+
+/// Every signal in signal_id order, base (with later executions) and `memory` merged.
+pub(crate) fn all_signals<'a>(
+    base: Option<&'a Base>,
+    names: &'a Interner,
+    links: &'a FxHashMap<u64, Link>,
+    memory: impl Iterator<Item = SignalRecord> + 'a,
+) -> impl Iterator<Item = Result<SignalRecord, Damage>> + 'a {
+    let read = move |base: &Base, i| Ok(with_link(base.signal(names, i)?, links));
+    Merged::new(
+        stored(base, SIGNAL_BY_ID, read),
+        memory,
+        |r: &SignalRecord| r.signal_id,
+    )
+}
+
+/// Every snapshot in (account, snapshot_time, seq) order, base and `memory` merged.
+pub(crate) fn all_snapshots<'a>(
+    base: Option<&'a Base>,
+    names: &'a Interner,
+    memory: impl Iterator<Item = SnapshotRecord> + 'a,
+) -> impl Iterator<Item = Result<SnapshotRecord, Damage>> + 'a {
+    let read = move |base: &Base, i| base.snapshot(names, i);
+    let key = |r: &SnapshotRecord| (r.account_number, r.key());
+    Merged::new(stored(base, SNAPSHOT_BY_KEY, read), memory, key)
+}
+
+/// Two sequences sorted by `key` (stored ones fallible), merged; an error ends nothing by
+/// itself, the consumer stops at it.
+struct Merged<S: Iterator, M: Iterator, F> {
+    stored: Peekable<S>,
+    memory: Peekable<M>,
+    key: F,
+}
+
+impl<T, K: Ord, S, M, F> Merged<S, M, F>
+where
+    S: Iterator<Item = Result<T, Damage>>,
+    M: Iterator<Item = T>,
+    F: Fn(&T) -> K,
+{
+    fn new(stored: S, memory: M, key: F) -> Merged<S, M, F> {
+        Merged {
+            stored: stored.peekable(),
+            memory: memory.peekable(),
+            key,
+        }
+    }
+}
+
+impl<T, K: Ord, S, M, F> Iterator for Merged<S, M, F>
+where
+    S: Iterator<Item = Result<T, Damage>>,
+    M: Iterator<Item = T>,
+    F: Fn(&T) -> K,
+{
+    type Item = Result<T, Damage>;
+
+    fn next(&mut self) -> Option<Result<T, Damage>> {
+        let stored_first = match (self.stored.peek(), self.memory.peek()) {
+            (Some(Ok(stored)), Some(memory)) => (self.key)(stored) <= (self.key)(memory),
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+        match stored_first {
+            true => self.stored.next(),
+            false => self.memory.next().map(Ok),
+        }
+    }
+}
+
+/// A writer that knows how many bytes went through it.
+struct Counted<'a, W: Write> {
+    out: &'a mut W,
+    at: u64,
+    scratch: Vec<u8>,
+}
+
+impl<W: Write> Counted<'_, W> {
+    fn bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.out.write_all(bytes)?;
+        self.at += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn record<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        encode_into(record, &mut scratch);
+        let written = self.bytes(&scratch);
+        self.scratch = scratch;
+        written
+    }
+
+    /// Writes fixed-size entries as one section.
+    fn entries<const N: usize>(&mut self, entries: &[[u8; N]]) -> io::Result<Section> {
+        let offset = self.at;
+        for entry in entries {
+            self.bytes(entry)?;
+        }
+        Ok(Section {
+            offset,
+            len: self.at - offset,
+        })
+    }
+}
+
+/// `words` as consecutive little-endian `u64`s: one fixed-size index entry.
+fn le_words<const N: usize>(words: &[u64]) -> [u8; N] {
+    assert_eq!(words.len() * 8, N, "an entry is a whole number of words");
+    let mut bytes = [0u8; N];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip(words) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    bytes
+}
+
+fn time_entry(key: TimeKey, ordinal: u64) -> [u8; 24] {
+    le_words(&[key.0.nanos() as u64, key.1, ordinal])
+}
+
+fn wide_entry(words: [u64; 4]) -> [u8; 32] {
+    le_words(&words)
+}
+
+impl StateSnapshot {
+    /// The sequence number the state is at.
+    pub fn seq(&self) -> u64 {
+        self.hot.head_seq
+    }
+
+    /// Writes the payload (`docs/FORMAT.md` §6.2) to `out`; returns its length.
+    pub fn write(&self, out: &mut impl Write) -> Result<u64, WriteStateError> {
+        let mut out = Counted {
+            out,
+            at: 0,
+            scratch: Vec::new(),
+        };
+        let mut sections = [Section::default(); SECTION_COUNT];
+        self.write_trades(&mut out, &mut sections)?;
+        self.write_signals(&mut out, &mut sections)?;
+        self.write_snapshots(&mut out, &mut sections)?;
+        let offset = out.at;
+        out.record(&(PROJECTION_VERSION, &self.hot))?;
+        sections[HOT] = Section {
+            offset,
+            len: out.at - offset,
+        };
+        out.bytes(&DIRECTORY_MAGIC)?;
+        for section in sections {
+            out.bytes(&section.offset.to_le_bytes())?;
+            out.bytes(&section.len.to_le_bytes())?;
+        }
+        Ok(out.at)
+    }
+
+    fn write_trades<W: Write>(
+        &self,
+        out: &mut Counted<W>,
+        sections: &mut [Section; SECTION_COUNT],
+    ) -> Result<(), WriteStateError> {
+        let names = &self.hot.names;
+        let memory = self.trades.by_key();
+        let trades = all_trades(self.base.as_deref(), names, &self.base_relinks, memory);
+        let (mut by_ticket, mut by_entry, mut by_exit) = (Vec::new(), Vec::new(), Vec::new());
+        let start = out.at;
+        for record in trades {
+            let record = record?;
+            let ordinal = by_ticket.len() as u64;
+            let status = u64::from(status_code(record.status));
+            let entry_time = record.entry_time.nanos() as u64;
+            by_ticket.push(wide_entry([
+                record.ticket,
+                out.at - start,
+                entry_time,
+                status,
+            ]));
+            by_entry.push((record.entry_key(), ordinal));
+            if record.status == TradeStatus::Closed {
+                let exit_time = record.exit_time.unwrap_or(record.entry_time);
+                by_exit.push(((exit_time, record.ticket), ordinal));
+            }
+            out.record(&record)?;
+        }
+        sections[TRADE_RECORDS] = Section {
+            offset: start,
+            len: out.at - start,
+        };
+        sections[TRADE_BY_TICKET] = out.entries(&by_ticket)?;
+        drop(by_ticket);
+        for (section, mut keys) in [(TRADE_BY_ENTRY, by_entry), (TRADE_BY_EXIT, by_exit)] {
+            keys.sort_unstable();
+            let entries: Vec<[u8; 24]> = keys.iter().map(|(k, o)| time_entry(*k, *o)).collect();
+            sections[section] = out.entries(&entries)?;
+        }
+        Ok(())
+    }
+
+    fn write_signals<W: Write>(
+        &self,
+        out: &mut Counted<W>,
+        sections: &mut [Section; SECTION_COUNT],
+    ) -> Result<(), WriteStateError> {
+        let names = &self.hot.names;
+        let memory = self.signals.by_key();
+        let signals = all_signals(self.base.as_deref(), names, &self.base_links, memory);
+        let (mut by_id, mut by_time) = (Vec::new(), Vec::new());
+        let start = out.at;
+        for record in signals {
+            let record = record?;
+            let ordinal = by_id.len() as u64;
+            let time = record.timestamp.nanos() as u64;
+            let executed = u64::from(record.executed);
+            by_id.push(wide_entry([
+                record.signal_id,
+                out.at - start,
+                time,
+                executed,
+            ]));
+            by_time.push(((record.symbol.id(), record.time_key()), ordinal));
+            out.record(&record)?;
+        }
+        sections[SIGNAL_RECORDS] = Section {
+            offset: start,
+            len: out.at - start,
+        };
+        sections[SIGNAL_BY_ID] = out.entries(&by_id)?;
+        drop(by_id);
+        by_time.sort_unstable();
+        let entries: Vec<[u8; 32]> = by_time
+            .iter()
+            .map(|((symbol, (time, seq)), ordinal)| {
+                wide_entry([u64::from(*symbol), time.nanos() as u64, *seq, *ordinal])
+            })
+            .collect();
+        sections[SIGNAL_BY_TIME] = out.entries(&entries)?;
+        Ok(())
+    }
+
+    fn write_snapshots<W: Write>(
+        &self,
+        out: &mut Counted<W>,
+        sections: &mut [Section; SECTION_COUNT],
+    ) -> Result<(), WriteStateError> {
+        let memory = self.snapshots.by_key();
+        let snapshots = all_snapshots(self.base.as_deref(), &self.hot.names, memory);
+        let mut by_key = Vec::new();
+        let start = out.at;
+        for record in snapshots {
+            let record = record?;
+            let (time, seq) = record.key();
+            let offset = out.at - start;
+            by_key.push(wide_entry([
+                record.account_number,
+                time.nanos() as u64,
+                seq,
+                offset,
+            ]));
+            out.record(&record)?;
+        }
+        sections[SNAPSHOT_RECORDS] = Section {
+            offset: start,
+            len: out.at - start,
+        };
+        sections[SNAPSHOT_BY_KEY] = out.entries(&by_key)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,472 @@
+//! The stored state of layout version 2 (`docs/FORMAT.md` §6, `docs/PROJECTIONS.md` §6): the
+//! history of a checkpoint, read in place.
+//!
+//! Finished trades, signals and snapshots never change again (a signal changes only by being
+//! executed, and a finished trade only by a late `signal_executed` link; both are kept as small
+//! in-memory overrides). They are stored as records (postcard, one after the other) plus sorted
+//! arrays of fixed-size little-endian entries, and are read where they lie: a lookup is a binary
+//! search over the array and the decode of one record. Nothing is decoded or indexed at load
+//! except the small *hot* section (counters, names, live trades, per-day aggregates).
+//!
+//! **Invariant:** every byte is obtained through [`StateBytes::read`], which verifies it before
+//! handing it out; a damaged block is an error naming the file and byte offset, never data.
+//! Bytes are treated as untrusted even then: every offset and length is bounds-checked, so a
+//! forged file gives errors, not panics.
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::de::DeserializeOwned;
+
+use super::intern::Interner;
+use super::signals::SignalRecord;
+use super::snapshots::SnapshotRecord;
+use super::trades::{TimeKey, TradeRecord};
+use super::Link;
+use crate::error::Corruption;
+use crate::event::{Timestamp, TradeStatus};
+
+/// The payload bytes of a stored state, handed out only after they were verified (for a
+/// checkpoint file: its per-block checksums, `checkpoint.rs`).
+pub trait StateBytes: Send + Sync {
+    /// Length of the payload.
+    fn len(&self) -> u64;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The verified bytes `[offset, offset + len)` of the payload.
+    fn read(&self, offset: u64, len: usize) -> Result<&[u8], Box<Corruption>>;
+
+    /// A corruption error at payload `offset` (the implementation names the file and turns the
+    /// offset into a file offset).
+    fn damage(&self, offset: u64, reason: String) -> Box<Corruption>;
+}
+
+/// A state held in memory (tests, fuzzing, benches): bounds-checked, no checksums.
+impl StateBytes for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Result<&[u8], Box<Corruption>> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let found = start
+            .checked_add(len)
+            .and_then(|end| self.as_slice().get(start..end));
+        found.ok_or_else(|| self.damage(offset, format!("{len} bytes beyond the end of the state")))
+    }
+
+    fn damage(&self, offset: u64, reason: String) -> Box<Corruption> {
+        Box::new(Corruption {
+            file: "(state in memory)".into(),
+            offset,
+            seq: None,
+            reason,
+        })
+    }
+}
+
+/// A record whose interned names can be checked against the stored names (a record of a
+/// forged file may name one that does not exist).
+pub(crate) trait Named {
+    fn names_known(&self, names: &Interner) -> bool;
+}
+
+impl Named for TradeRecord {
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.symbol) && self.strategy_name.is_none_or(|s| names.contains(s))
+    }
+}
+
+impl Named for SignalRecord {
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.symbol)
+            && names.contains(self.strategy_name)
+            && names.contains(self.timeframe)
+    }
+}
+
+impl Named for SnapshotRecord {
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.server) && names.contains(self.broker)
+    }
+}
+
+/// The sections of a stored state, in the order of the directory.
+pub(crate) const HOT: usize = 0;
+pub(crate) const TRADE_RECORDS: usize = 1;
+pub(crate) const TRADE_BY_TICKET: usize = 2;
+pub(crate) const TRADE_BY_ENTRY: usize = 3;
+pub(crate) const TRADE_BY_EXIT: usize = 4;
+pub(crate) const SIGNAL_RECORDS: usize = 5;
+pub(crate) const SIGNAL_BY_ID: usize = 6;
+pub(crate) const SIGNAL_BY_TIME: usize = 7;
+pub(crate) const SNAPSHOT_RECORDS: usize = 8;
+pub(crate) const SNAPSHOT_BY_KEY: usize = 9;
+pub(crate) const SECTION_COUNT: usize = 10;
+
+/// Bytes of one entry of each array section (0 for the others).
+pub(crate) const ENTRY_BYTES: [u64; SECTION_COUNT] = [0, 0, 32, 24, 24, 0, 32, 32, 0, 32];
+
+/// The directory closes the payload: a magic, then `(offset u64, len u64)` per section.
+pub(crate) const DIRECTORY_MAGIC: [u8; 8] = *b"TLSTATE2";
+pub(crate) const DIRECTORY_BYTES: u64 = 8 + SECTION_COUNT as u64 * 16;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Section {
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// `TRADE_BY_TICKET`: one finished trade, with what the §3 rules need (no record decode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TicketEntry {
+    pub ticket: u64,
+    pub offset: u64,
+    pub entry_time: Timestamp,
+    pub status: TradeStatus,
+}
+
+/// `SIGNAL_BY_ID`: one signal, with its day and executed flag as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SignalEntry {
+    pub signal_id: u64,
+    pub offset: u64,
+    pub timestamp: Timestamp,
+    pub executed: bool,
+}
+
+/// `SNAPSHOT_BY_KEY`: one snapshot by (account, snapshot_time, seq).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SnapshotEntry {
+    pub account: u64,
+    pub key: TimeKey,
+    pub offset: u64,
+}
+
+pub(crate) fn status_code(status: TradeStatus) -> u8 {
+    match status {
+        TradeStatus::Pending => 0,
+        TradeStatus::Open => 1,
+        TradeStatus::Closed => 2,
+        TradeStatus::Cancelled => 3,
+        TradeStatus::Failed => 4,
+    }
+}
+
+fn status_of(code: u8) -> Option<TradeStatus> {
+    TradeStatus::ALL.get(usize::from(code)).copied()
+}
+
+/// A trade of the base with the signal link made after the checkpoint, if any.
+pub(crate) fn with_relink(mut record: TradeRecord, relinks: &FxHashMap<u64, u64>) -> TradeRecord {
+    if let Some(signal_id) = relinks.get(&record.ticket) {
+        record.signal_id = Some(*signal_id);
+    }
+    record
+}
+
+/// A signal of the base with the execution made after the checkpoint, if any.
+pub(crate) fn with_link(mut record: SignalRecord, links: &FxHashMap<u64, Link>) -> SignalRecord {
+    if let Some((ticket, reason)) = links.get(&record.signal_id) {
+        record.executed = true;
+        record.ticket = Some(*ticket);
+        record.execution_reason = reason.clone();
+    }
+    record
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn i64_at(bytes: &[u8], at: usize) -> i64 {
+    i64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn time_at(bytes: &[u8], at: usize) -> Timestamp {
+    Timestamp::from_nanos(i64_at(bytes, at))
+}
+
+type Damage = Box<Corruption>;
+
+/// The history of a checkpoint, read in place. Shared (`Arc`) between the live state and a
+/// checkpoint being written from it: it never changes.
+pub(crate) struct Base {
+    bytes: Arc<dyn StateBytes>,
+    sections: [Section; SECTION_COUNT],
+}
+
+impl std::fmt::Debug for Base {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Base")
+            .field("bytes", &self.bytes.len())
+            .field("sections", &self.sections)
+            .finish()
+    }
+}
+
+impl Base {
+    /// Reads the directory at the end of `bytes` and checks that every section lies inside
+    /// the payload and that each array holds whole entries.
+    pub fn open(bytes: Arc<dyn StateBytes>) -> Result<Base, String> {
+        let len = bytes.len();
+        if len < DIRECTORY_BYTES {
+            return Err(format!("{len} bytes, too short for the section directory"));
+        }
+        let at = len - DIRECTORY_BYTES;
+        let directory = bytes
+            .read(at, DIRECTORY_BYTES as usize)
+            .map_err(|e| e.to_string())?;
+        if directory[..8] != DIRECTORY_MAGIC {
+            return Err("no section directory (bad magic)".into());
+        }
+        let mut sections = [Section::default(); SECTION_COUNT];
+        for (index, section) in sections.iter_mut().enumerate() {
+            let offset = u64_at(directory, 8 + index * 16);
+            let section_len = u64_at(directory, 16 + index * 16);
+            let inside = offset.checked_add(section_len).is_some_and(|end| end <= at);
+            let whole = ENTRY_BYTES[index] == 0 || section_len.is_multiple_of(ENTRY_BYTES[index]);
+            if !(inside && whole) {
+                return Err(format!(
+                    "section {index} ({section_len} bytes at {offset}) does not fit the payload"
+                ));
+            }
+            *section = Section {
+                offset,
+                len: section_len,
+            };
+        }
+        Ok(Base { bytes, sections })
+    }
+
+    pub fn section(&self, index: usize) -> Result<&[u8], Damage> {
+        let section = self.sections[index];
+        let len = usize::try_from(section.len).unwrap_or(usize::MAX);
+        self.bytes.read(section.offset, len)
+    }
+
+    pub fn count(&self, section: usize) -> u64 {
+        self.sections[section].len / ENTRY_BYTES[section]
+    }
+
+    fn entry(&self, section: usize, index: u64) -> Result<&[u8], Damage> {
+        let size = ENTRY_BYTES[section];
+        if index >= self.count(section) {
+            let offset = self.sections[section].offset;
+            return Err(self.damage(
+                offset,
+                format!("entry {index} of section {section} is missing"),
+            ));
+        }
+        self.bytes
+            .read(self.sections[section].offset + index * size, size as usize)
+    }
+
+    fn damage(&self, offset: u64, reason: String) -> Damage {
+        self.bytes.damage(offset, reason)
+    }
+
+    /// The first index in `[lo, hi)` at which `before` is false (`before` must be true on a
+    /// prefix of the range: the arrays are sorted).
+    fn partition_point(
+        &self,
+        mut lo: u64,
+        mut hi: u64,
+        before: impl Fn(u64) -> Result<bool, Damage>,
+    ) -> Result<u64, Damage> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if before(mid)? {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// Decodes the record that array entry `index` of `section` points to; records are
+    /// stored in the array's order, so it ends where the next one starts.
+    fn record<T: DeserializeOwned + Named>(
+        &self,
+        names: &Interner,
+        records: usize,
+        section: usize,
+        index: u64,
+        offset_of: impl Fn(&Base, u64) -> Result<u64, Damage>,
+    ) -> Result<T, Damage> {
+        let start = offset_of(self, index)?;
+        let end = match index + 1 < self.count(section) {
+            true => offset_of(self, index + 1)?,
+            false => self.sections[records].len,
+        };
+        let section = self.sections[records];
+        if start > end || end > section.len {
+            let reason = format!("record {index} has a bad extent ({start}..{end})");
+            return Err(self.damage(section.offset, reason));
+        }
+        // Inside the section, which lies inside the payload: no overflow.
+        let at = section.offset + start;
+        let bytes = self.bytes.read(at, (end - start) as usize)?;
+        match postcard::take_from_bytes::<T>(bytes) {
+            Ok((record, rest)) if rest.is_empty() && record.names_known(names) => Ok(record),
+            Ok((_, [])) => Err(self.damage(at, format!("record {index} names an unknown string"))),
+            Ok(_) => Err(self.damage(at, format!("record {index} has trailing bytes"))),
+            Err(e) => Err(self.damage(at, format!("record {index} does not decode: {e}"))),
+        }
+    }
+
+    // Trades.
+
+    pub fn trade_entry(&self, ordinal: u64) -> Result<TicketEntry, Damage> {
+        let bytes = self.entry(TRADE_BY_TICKET, ordinal)?;
+        let status = status_of(bytes[24]).ok_or_else(|| {
+            let reason = format!("trade entry {ordinal} has status code {}", bytes[24]);
+            self.damage(self.sections[TRADE_BY_TICKET].offset, reason)
+        })?;
+        Ok(TicketEntry {
+            ticket: u64_at(bytes, 0),
+            offset: u64_at(bytes, 8),
+            entry_time: time_at(bytes, 16),
+            status,
+        })
+    }
+
+    /// The ordinal of `id` in an array sorted by its first word (`TRADE_BY_TICKET`,
+    /// `SIGNAL_BY_ID`), if it is there.
+    fn find(&self, section: usize, id: u64) -> Result<Option<u64>, Damage> {
+        let id_at = |i| Ok::<_, Damage>(u64_at(self.entry(section, i)?, 0));
+        let count = self.count(section);
+        // A new ticket or signal_id is usually above every stored one: no search needed.
+        if count == 0 || id_at(count - 1)? < id {
+            return Ok(None);
+        }
+        let at = self.partition_point(0, count, |i| Ok(id_at(i)? < id))?;
+        Ok((at < count && id_at(at)? == id).then_some(at))
+    }
+
+    /// The last (highest) id of an array sorted by id, if it is not empty.
+    pub fn last_id(&self, section: usize) -> Result<Option<u64>, Damage> {
+        match self.count(section) {
+            0 => Ok(None),
+            count => Ok(Some(u64_at(self.entry(section, count - 1)?, 0))),
+        }
+    }
+
+    /// The ordinal and entry of `ticket`, if it is a stored (finished) trade.
+    pub fn find_trade(&self, ticket: u64) -> Result<Option<(u64, TicketEntry)>, Damage> {
+        let found = self.find(TRADE_BY_TICKET, ticket)?;
+        found.map(|at| Ok((at, self.trade_entry(at)?))).transpose()
+    }
+
+    pub fn trade(&self, names: &Interner, ordinal: u64) -> Result<TradeRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.trade_entry(i)?.offset);
+        self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
+    }
+
+    /// `(key, ordinal)` of the trades of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` in `keys`, in key
+    /// order.
+    pub fn trades_between(
+        &self,
+        section: usize,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<Vec<(TimeKey, u64)>, Damage> {
+        let key_at = |i| {
+            let bytes = self.entry(section, i)?;
+            Ok::<_, Damage>(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
+        };
+        let count = self.count(section);
+        let start = self.partition_point(0, count, |i| Ok(key_at(i)?.0 < *keys.start()))?;
+        let end = self.partition_point(start, count, |i| Ok(key_at(i)?.0 <= *keys.end()))?;
+        (start..end).map(key_at).collect()
+    }
+
+    // Signals.
+
+    pub fn signal_entry(&self, ordinal: u64) -> Result<SignalEntry, Damage> {
+        let bytes = self.entry(SIGNAL_BY_ID, ordinal)?;
+        Ok(SignalEntry {
+            signal_id: u64_at(bytes, 0),
+            offset: u64_at(bytes, 8),
+            timestamp: time_at(bytes, 16),
+            executed: bytes[24] != 0,
+        })
+    }
+
+    pub fn find_signal(&self, signal_id: u64) -> Result<Option<(u64, SignalEntry)>, Damage> {
+        let found = self.find(SIGNAL_BY_ID, signal_id)?;
+        found.map(|at| Ok((at, self.signal_entry(at)?))).transpose()
+    }
+
+    pub fn signal(&self, names: &Interner, ordinal: u64) -> Result<SignalRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
+        self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
+    }
+
+    /// `((symbol, key), ordinal)` of entry `index` of `SIGNAL_BY_TIME`.
+    fn signal_time_entry(&self, index: u64) -> Result<((u32, TimeKey), u64), Damage> {
+        let bytes = self.entry(SIGNAL_BY_TIME, index)?;
+        let symbol = u64_at(bytes, 0) as u32;
+        Ok((
+            (symbol, (time_at(bytes, 8), u64_at(bytes, 16))),
+            u64_at(bytes, 24),
+        ))
+    }
+
+    /// The index range of `SIGNAL_BY_TIME` with `symbol` and a key in `keys`.
+    pub fn signals_between(
+        &self,
+        symbol: u32,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<std::ops::Range<u64>, Damage> {
+        let key_at = |i| Ok::<_, Damage>(self.signal_time_entry(i)?.0);
+        let count = self.count(SIGNAL_BY_TIME);
+        let (from, to) = ((symbol, *keys.start()), (symbol, *keys.end()));
+        let start = self.partition_point(0, count, |i| Ok(key_at(i)? < from))?;
+        let end = self.partition_point(start, count, |i| Ok(key_at(i)? <= to))?;
+        Ok(start..end)
+    }
+
+    /// `(key, ordinal in SIGNAL_BY_ID)` of entry `index` of `SIGNAL_BY_TIME`.
+    pub fn signal_at(&self, index: u64) -> Result<(TimeKey, u64), Damage> {
+        let ((_, key), ordinal) = self.signal_time_entry(index)?;
+        Ok((key, ordinal))
+    }
+
+    // Snapshots.
+
+    pub fn snapshot_entry(&self, index: u64) -> Result<SnapshotEntry, Damage> {
+        let bytes = self.entry(SNAPSHOT_BY_KEY, index)?;
+        Ok(SnapshotEntry {
+            account: u64_at(bytes, 0),
+            key: (time_at(bytes, 8), u64_at(bytes, 16)),
+            offset: u64_at(bytes, 24),
+        })
+    }
+
+    /// The index range of the snapshots of `account` with a key in `keys`.
+    pub fn snapshots_between(
+        &self,
+        account: u64,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<std::ops::Range<u64>, Damage> {
+        let key_at = |i| {
+            let entry = self.snapshot_entry(i)?;
+            Ok::<_, Damage>((entry.account, entry.key))
+        };
+        let count = self.count(SNAPSHOT_BY_KEY);
+        let (from, to) = ((account, *keys.start()), (account, *keys.end()));
+        let start = self.partition_point(0, count, |i| Ok(key_at(i)? < from))?;
+        let end = self.partition_point(start, count, |i| Ok(key_at(i)? <= to))?;
+        Ok(start..end)
+    }
+
+    pub fn snapshot(&self, names: &Interner, index: u64) -> Result<SnapshotRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.snapshot_entry(i)?.offset);
+        self.record(names, SNAPSHOT_RECORDS, SNAPSHOT_BY_KEY, index, offset)
+    }
+}
