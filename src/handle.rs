@@ -227,7 +227,8 @@ impl JournalHandle {
     }
 
     /// Waits until `seq` is on stable storage: leads a flush if nobody is flushing, else
-    /// awaits the leader's.
+    /// awaits the leader's. If the flush fails, the live state is rewound to the last durable
+    /// record ([`Ledger::rewind_unacknowledged`]): the batches after it are not written.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), Error> {
         let shared = Arc::clone(self.inner.ledger.journal().shared());
         let mut durable = shared.watch_durable();
@@ -260,6 +261,10 @@ impl JournalHandle {
         self.inner
             .waited_ns_total
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        if result.is_err() {
+            // The batch is reported failed (or held): the live state must not show it.
+            block_on_disk(|| self.inner.ledger.rewind_unacknowledged());
+        }
         result
     }
 

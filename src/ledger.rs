@@ -112,9 +112,63 @@ impl Ledger {
     pub fn append(&self, events: &[Event]) -> Result<Appended, LedgerError> {
         let appended = self.append_unflushed(events)?;
         if self.journal().meta().durability == crate::Durability::Sync {
-            self.inner.journal.flush_through(appended.last_seq)?;
+            if let Err(error) = self.inner.journal.flush_through(appended.last_seq) {
+                self.rewind_unacknowledged();
+                return Err(error.into());
+            }
         }
         Ok(appended)
+    }
+
+    /// After a failed flush in Sync mode: every batch after the last durable record was
+    /// applied to the live state, but its append failed (or was held), so it was never
+    /// acknowledged; after a failed flush its bytes may or may not reach the disk. The live
+    /// state must not show such records: it is rebuilt as of the last durable record, from the
+    /// newest checkpoint at or before it plus replay. The writer is poisoned, so nothing is
+    /// appended after them. Returns how many records the state dropped. In Buffered and
+    /// Periodic mode an append is acknowledged before any flush, and nothing is rewound.
+    pub fn rewind_unacknowledged(&self) -> u64 {
+        let inner = &*self.inner;
+        if inner.journal.meta().durability != crate::Durability::Sync {
+            return 0;
+        }
+        let _serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let durable = inner.journal.durable_seq();
+        let head = self.state().head_seq();
+        if head <= durable {
+            return 0;
+        }
+        match self.state_as_of(durable) {
+            Ok(state) => {
+                *inner.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+                tracing::warn!(
+                    durable,
+                    dropped = head - durable,
+                    "flush failed: the live state no longer shows the records after the last durable one"
+                );
+                head - durable
+            }
+            Err(error) => {
+                // The state still shows them; health and the append's error say the
+                // journal failed, and the next open rebuilds the state from the journal.
+                tracing::error!(%error, durable, "could not rewind the live state after a failed flush");
+                0
+            }
+        }
+    }
+
+    /// The state after record `seq`: the newest checkpoint at or before it, plus replay.
+    fn state_as_of(&self, seq: u64) -> Result<Projections, Error> {
+        let journal = &self.inner.journal;
+        let mut report = OpenReport::default();
+        let dir = journal.dir();
+        let loaded = load_from_checkpoint(dir, &journal.meta().journal_id, seq, &mut report)?;
+        let reader = journal.reader();
+        let (state, mapped) = replay_after(&reader, loaded, Some(AsOf::Seq(seq)), &mut report)?;
+        if let Some(mapped) = mapped {
+            verify_in_background(mapped);
+        }
+        Ok(state)
     }
 
     /// Check, append and apply, without waiting for durability (the async handle waits).

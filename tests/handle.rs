@@ -126,6 +126,12 @@ async fn halt_policy_fails_loudly_after_a_write_failure() {
     assert!(health.poisoned);
     assert!(health.last_error.is_some());
     assert_eq!(health.durable_seq, 2);
+    // The failed batch was applied before its flush failed; the live state no longer shows
+    // it, and still shows what was durable.
+    let shown = |ticket| journal.query(|p| p.trade_by_ticket(ticket).unwrap().is_some());
+    assert!(shown(1));
+    assert!(!shown(2), "a batch whose append failed is shown as written");
+    assert_eq!(journal.query(|p| p.head_seq()), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,6 +154,9 @@ async fn continue_policy_keeps_trading_and_surfaces_every_unwritten_batch() {
     let health = journal.health();
     assert_eq!((health.held_events, health.dropped_events), (4, 2));
     assert!(health.poisoned && health.last_error.is_some());
+    // Held means not written: the live state does not show the held batches.
+    let shown = |ticket| journal.query(|p| p.trade_by_ticket(ticket).unwrap().is_some());
+    assert_eq!((shown(1), shown(2), shown(3)), (true, false, false));
     let held = journal.take_held();
     assert_eq!(held, vec![open_trade(2), open_trade(3)]);
     // Bad input is never "held": it is an error under every policy.

@@ -454,3 +454,51 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
     let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(30));
 }
+
+/// In Sync mode a batch is applied before its flush. When the flush fails, the batches after
+/// the last durable record were never acknowledged, so the live state is rebuilt as of that
+/// record: from the newest checkpoint at or before it (not from one that holds the failed
+/// batches), plus replay. It then equals a replay of the durable prefix.
+#[test]
+fn a_failed_sync_flush_rewinds_the_live_state_to_the_last_durable_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = JournalOptions {
+        durability: Durability::Sync,
+        ..options()
+    };
+    let ledger = Ledger::create(dir.path(), &sync).unwrap();
+    fill(&ledger, 3);
+    ledger.checkpoint().unwrap();
+    fill_more_sync(&ledger, 4..=5);
+    let durable = ledger.journal().durable_seq();
+    let durable_state = ledger.query(stats_total);
+    // Written and applied, not yet flushed; a checkpoint of the live state now holds it.
+    let unflushed = round_trip(6, "99.00").remove(0);
+    let appended = ledger.append_unflushed(&unflushed).unwrap();
+    assert!(appended.first_seq > durable);
+    let ahead = ledger.checkpoint().unwrap();
+    assert_eq!(ahead.seq, appended.last_seq);
+    ledger.journal().inject_flush_failure();
+    let close = round_trip(6, "99.00").remove(1);
+    assert!(ledger.append(&close).is_err());
+    assert_eq!(ledger.query(|p| p.head_seq()), durable);
+    assert!(ledger.query(|p| p.trade_by_ticket(6).unwrap()).is_none());
+    assert_eq!(ledger.query(stats_total), durable_state);
+    let expected = full_replay_until(dir.path(), durable);
+    assert_eq!(
+        ledger.query(|p| p.trades(&TradeFilter::default()).unwrap()),
+        expected.trades(&TradeFilter::default()).unwrap()
+    );
+}
+
+fn fill_more_sync(ledger: &Ledger, tickets: std::ops::RangeInclusive<u64>) {
+    for n in tickets {
+        for batch in round_trip(n, "1.00") {
+            ledger.append(&batch).unwrap();
+        }
+    }
+}
+
+fn full_replay_until(dir: &Path, seq: u64) -> Projections {
+    load_read_only(dir, Some(AsOf::Seq(seq))).unwrap().0
+}
