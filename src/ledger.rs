@@ -87,7 +87,18 @@ impl Ledger {
             verify_in_background(mapped);
         }
         report.checkpoint_log();
-        Ok((Ledger::from_parts(journal, state), report))
+        let ledger = Ledger::from_parts(journal, state);
+        let every = ledger.journal().meta().checkpoint_every_records;
+        if every > 0 && report.replayed_records >= every {
+            // What was replayed is all in memory, and a checkpoint encodes the in-memory part
+            // under the projections' lock: written later, as the first automatic one, it would
+            // hold appends for the whole encode (seconds for millions of records). Now, nothing
+            // waits for it. A failure leaves that to the automatic checkpoints.
+            if let Err(error) = ledger.checkpoint() {
+                tracing::warn!(%error, "checkpoint after replay on open failed");
+            }
+        }
+        Ok((ledger, report))
     }
 
     fn from_parts(journal: Journal, state: Projections) -> Ledger {

@@ -502,3 +502,39 @@ fn fill_more_sync(ledger: &Ledger, tickets: std::ops::RangeInclusive<u64>) {
 fn full_replay_until(dir: &Path, seq: u64) -> Projections {
     load_read_only(dir, Some(AsOf::Seq(seq))).unwrap().0
 }
+
+/// Opening replays what no checkpoint covers. When that is at least the journal's checkpoint
+/// interval, the checkpoint is written during the open, when no append can wait for it, not
+/// as the first automatic one while appends run.
+#[test]
+fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let every_12 = JournalOptions {
+        checkpoint_every_records: 12,
+        ..options()
+    };
+    let ledger = Ledger::create(dir.path(), &every_12).unwrap();
+    fill(&ledger, 2);
+    let short_replay = ledger.journal().head_seq();
+    drop_without_newest_checkpoint(ledger, short_replay);
+    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.replayed_records, short_replay);
+    let journal_id = ledger.journal().meta().journal_id;
+    let at = |seq: u64| {
+        let found = checkpoint::describe(dir.path(), &journal_id).unwrap();
+        found.iter().any(|c| c.as_ref().is_ok_and(|c| c.seq == seq))
+    };
+    assert!(
+        !at(short_replay),
+        "fewer records than the interval were replayed"
+    );
+    fill_more_sync(&ledger, 3..=5);
+    let head = ledger.journal().head_seq();
+    drop_without_newest_checkpoint(ledger, head);
+    let (_ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert!(report.replayed_records >= 12);
+    assert!(
+        at(head),
+        "no checkpoint written by the open that replayed {head} records"
+    );
+}
