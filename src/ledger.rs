@@ -89,11 +89,13 @@ impl Ledger {
         report.checkpoint_log();
         let ledger = Ledger::from_parts(journal, state);
         let every = ledger.journal().meta().checkpoint_every_records;
-        if every > 0 && report.replayed_records >= every {
-            // What was replayed is all in memory, and a checkpoint encodes the in-memory part
-            // under the projections' lock: written later, as the first automatic one, it would
-            // hold appends for the whole encode (seconds for millions of records). Now, nothing
-            // waits for it. A failure leaves that to the automatic checkpoints.
+        if report.checkpoint.is_none() && every > 0 && report.replayed_records >= every {
+            // Rebuilt without a checkpoint, the whole state is in memory, and a checkpoint
+            // encodes the in-memory part under the projections' lock: written later, as the
+            // first automatic one, it would hold appends for the whole encode (seconds for
+            // millions of records). Now, nothing waits for it. (From a checkpoint, memory holds
+            // only the records since it, and the automatic checkpoint is brief.) A failure
+            // leaves it to the automatic checkpoints.
             if let Err(error) = ledger.checkpoint() {
                 tracing::warn!(%error, "checkpoint after replay on open failed");
             }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tradeledger::checkpoint;
 use tradeledger::event::Timestamp;
-use tradeledger::journal::{JournalOptions, OpenMode};
+use tradeledger::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::ledger::{load_read_only, AsOf, Ledger, LedgerError};
 use tradeledger::projection::{Projections, QueryError, Rule, TimeBasis, TimeRange, TradeFilter};
 use tradeledger::{sample, Durability, Event};
@@ -503,9 +503,10 @@ fn full_replay_until(dir: &Path, seq: u64) -> Projections {
     load_read_only(dir, Some(AsOf::Seq(seq))).unwrap().0
 }
 
-/// Opening replays what no checkpoint covers. When that is at least the journal's checkpoint
-/// interval, the checkpoint is written during the open, when no append can wait for it, not
-/// as the first automatic one while appends run.
+/// Opening without a usable checkpoint replays the whole journal. When that is at least the
+/// journal's checkpoint interval, the checkpoint is written during the open, when no append
+/// can wait for it, not as the first automatic one while appends run. Opened from a
+/// checkpoint, however far behind, nothing is written at open.
 #[test]
 fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -531,10 +532,25 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     fill_more_sync(&ledger, 3..=5);
     let head = ledger.journal().head_seq();
     drop_without_newest_checkpoint(ledger, head);
-    let (_ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert!(report.replayed_records >= 12);
     assert!(
         at(head),
         "no checkpoint written by the open that replayed {head} records"
     );
+    // From that checkpoint, more than the interval behind: nothing is written at open. The
+    // later records go through the journal alone, so no automatic checkpoint runs meanwhile.
+    drop(ledger);
+    let journal = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+    for n in 6..=10 {
+        for batch in round_trip(n, "1.00") {
+            journal.append(&batch).unwrap();
+        }
+    }
+    let later = journal.head_seq();
+    journal.close().unwrap();
+    let (_ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(head));
+    assert!(report.replayed_records >= 12);
+    assert!(!at(later), "an open from a checkpoint wrote one");
 }
