@@ -255,6 +255,11 @@ impl Journal {
         self.shared.committed_seq()
     }
 
+    /// Flushes done since the journal was opened (failed ones included).
+    pub fn flush_count(&self) -> u64 {
+        self.shared.flush_latency_ns().3
+    }
+
     /// The last sequence number known to be on stable storage.
     pub fn durable_seq(&self) -> u64 {
         self.shared.durable_seq()

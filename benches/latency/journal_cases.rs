@@ -109,6 +109,7 @@ pub fn sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
     let measured = run_threads(producers, plan, |_, _| {
         black_box(journal.append(&event).expect("append"));
     });
+    let measured = measured.with_groups(journal.head_seq(), journal.flush_count());
     journal.close().expect("close journal");
     common::remove_dir(&dir);
     measured
@@ -171,6 +172,8 @@ pub fn handle_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
         }
     };
     let measured = runtime.block_on(async { run_tasks(producers, *plan, op).await });
+    let health = handle.health();
+    let measured = measured.with_groups(health.head_seq, health.flushes);
     runtime.block_on(handle.close()).expect("close ledger");
     drop(runtime);
     common::remove_dir(&dir);

@@ -290,7 +290,8 @@ fn print_legend(cases: &[Case], config: &Config) {
          buffered and periodic, floor_write_fdatasync_4k for sync). SQLite p50 ÷: how many times \
          faster than the SQLite case of the same class at p50 (sqlite_wal_normal, or \
          sqlite_wal_full for sync). GC bound: P producers each waiting for their own append \
-         complete at most P appends per fdatasync (P ÷ floor_write_fdatasync_4k p50)."
+         complete at most P appends per fdatasync (P ÷ floor_write_fdatasync_4k p50). \
+         appends/flush: appends ÷ flushes over the whole case, warm-up included (at most P)."
     );
 }
 

@@ -11,9 +11,21 @@ pub struct Measured {
     pub histogram: Histogram<u64>,
     pub ops: u64,
     pub elapsed: Duration,
+    /// Sync cases: appends per flush over the whole run (warm-up included), the size of the
+    /// groups the group commit formed.
+    pub appends_per_flush: Option<f64>,
 }
 
 impl Measured {
+    /// `appends` appends were made durable by `flushes` flushes.
+    pub fn with_groups(self, appends: u64, flushes: u64) -> Measured {
+        let appends_per_flush = Some(appends as f64 / flushes.max(1) as f64);
+        Measured {
+            appends_per_flush,
+            ..self
+        }
+    }
+
     pub fn ops_per_s(&self) -> f64 {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
@@ -126,6 +138,7 @@ pub fn run_single<T>(
         histogram,
         ops: plan.ops,
         elapsed: started.elapsed(),
+        appends_per_flush: None,
     }
 }
 
@@ -157,6 +170,7 @@ pub async fn run_single_async<T, F: std::future::Future<Output = ()>>(
         histogram,
         ops: plan.ops,
         elapsed: started.elapsed(),
+        appends_per_flush: None,
     }
 }
 
@@ -190,6 +204,7 @@ pub fn run_threads(producers: usize, plan: &TimedPlan, op: impl Fn(usize, u64) +
         histogram,
         ops,
         elapsed: last_end - measure_from,
+        appends_per_flush: None,
     }
 }
 
@@ -266,6 +281,7 @@ where
         histogram,
         ops,
         elapsed: last_end - measure_from,
+        appends_per_flush: None,
     }
 }
 

@@ -83,7 +83,7 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or("-".into(), |r| format!("{r:.2}×"))
 }
 
-const HEADER: [&str; 14] = [
+const HEADER: [&str; 15] = [
     "case",
     "durability",
     "P",
@@ -98,6 +98,7 @@ const HEADER: [&str; 14] = [
     "× SQLite ops/s",
     "GC bound ops/s",
     "of bound",
+    "appends/flush",
 ];
 
 fn row(case: &CaseResult, results: &[CaseResult]) -> Vec<String> {
@@ -122,6 +123,7 @@ fn row(case: &CaseResult, results: &[CaseResult]) -> Vec<String> {
         gc.map_or("-".into(), |(_, achieved)| {
             format!("{:.0} %", achieved * 100.0)
         }),
+        (case.measured.appends_per_flush).map_or("-".into(), |n| format!("{n:.1}")),
     ]
 }
 
@@ -229,6 +231,7 @@ pub fn json(machine: &Machine, results: &[CaseResult], run: serde_json::Value) -
                 "p999_ns": c.quantile_ns(0.999),
                 "max_ns": c.measured.histogram.max(),
                 "ops_per_s": (c.measured.ops_per_s() * 10.0).round() / 10.0,
+                "appends_per_flush": c.measured.appends_per_flush.map(|n| (n * 10.0).round() / 10.0),
             })
         })
         .collect();
