@@ -79,13 +79,7 @@ impl Ledger {
             recovery: journal.recovery_report().clone(),
             ..OpenReport::default()
         };
-        let reader = journal.reader();
-        let journal_id = journal.meta().journal_id;
-        let loaded = load_from_checkpoint(dir, &journal_id, journal.head_seq(), &mut report)?;
-        let (state, mapped) = replay_after(&reader, loaded, None, &mut report)?;
-        if let Some(mapped) = mapped {
-            verify_in_background(mapped);
-        }
+        let state = state_through(&journal, journal.head_seq(), &mut report)?;
         report.checkpoint_log();
         let ledger = Ledger::from_parts(journal, state);
         let every = ledger.journal().meta().checkpoint_every_records;
@@ -151,7 +145,7 @@ impl Ledger {
         if head <= durable {
             return 0;
         }
-        match self.state_as_of(durable) {
+        match state_through(&inner.journal, durable, &mut OpenReport::default()) {
             Ok(state) => {
                 *inner.state.write().unwrap_or_else(|p| p.into_inner()) = state;
                 tracing::warn!(
@@ -168,20 +162,6 @@ impl Ledger {
                 0
             }
         }
-    }
-
-    /// The state after record `seq`: the newest checkpoint at or before it, plus replay.
-    fn state_as_of(&self, seq: u64) -> Result<Projections, Error> {
-        let journal = &self.inner.journal;
-        let mut report = OpenReport::default();
-        let dir = journal.dir();
-        let loaded = load_from_checkpoint(dir, &journal.meta().journal_id, seq, &mut report)?;
-        let reader = journal.reader();
-        let (state, mapped) = replay_after(&reader, loaded, Some(AsOf::Seq(seq)), &mut report)?;
-        if let Some(mapped) = mapped {
-            verify_in_background(mapped);
-        }
-        Ok(state)
     }
 
     /// Check, append and apply, without waiting for durability (the async handle waits).
@@ -360,6 +340,23 @@ fn load_from_checkpoint(
         }
         None => (Projections::new(), 0, None),
     })
+}
+
+/// The state of the writer's `journal` after record `seq`: the newest usable checkpoint at or
+/// before it, plus replay; the checkpoint's blocks are then checked in the background.
+fn state_through(
+    journal: &Journal,
+    seq: u64,
+    report: &mut OpenReport,
+) -> Result<Projections, Error> {
+    let journal_id = journal.meta().journal_id;
+    let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report)?;
+    let until = Some(AsOf::Seq(seq));
+    let (state, mapped) = replay_after(&journal.reader(), loaded, until, report)?;
+    if let Some(mapped) = mapped {
+        verify_in_background(mapped);
+    }
+    Ok(state)
 }
 
 /// Replays the records after the start state (up to `until`). If the replay met a damaged

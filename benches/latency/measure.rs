@@ -17,6 +17,15 @@ pub struct Measured {
 }
 
 impl Measured {
+    pub fn new(histogram: Histogram<u64>, ops: u64, elapsed: Duration) -> Measured {
+        Measured {
+            histogram,
+            ops,
+            elapsed,
+            appends_per_flush: None,
+        }
+    }
+
     /// `appends` appends were made durable by `flushes` flushes.
     pub fn with_groups(self, appends: u64, flushes: u64) -> Measured {
         let appends_per_flush = Some(appends as f64 / flushes.max(1) as f64);
@@ -134,12 +143,7 @@ pub fn run_single<T>(
         op(input);
         record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
     }
-    Measured {
-        histogram,
-        ops: plan.ops,
-        elapsed: started.elapsed(),
-        appends_per_flush: None,
-    }
+    Measured::new(histogram, plan.ops, started.elapsed())
 }
 
 /// One producer task, as [`run_single`], awaiting each operation.
@@ -166,12 +170,7 @@ pub async fn run_single_async<T, F: std::future::Future<Output = ()>>(
         op(input).await;
         record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
     }
-    Measured {
-        histogram,
-        ops: plan.ops,
-        elapsed: started.elapsed(),
-        appends_per_flush: None,
-    }
+    Measured::new(histogram, plan.ops, started.elapsed())
 }
 
 /// `producers` threads each run `op(producer, i)` in a closed loop (each waits for its own
@@ -200,12 +199,7 @@ pub fn run_threads(producers: usize, plan: &TimedPlan, op: impl Fn(usize, u64) +
         ops += n;
         last_end = last_end.max(end);
     }
-    Measured {
-        histogram,
-        ops,
-        elapsed: last_end - measure_from,
-        appends_per_flush: None,
-    }
+    Measured::new(histogram, ops, last_end - measure_from)
 }
 
 fn producer_loop(
@@ -277,12 +271,7 @@ where
         ops += n;
         last_end = last_end.max(end);
     }
-    Measured {
-        histogram,
-        ops,
-        elapsed: last_end - measure_from,
-        appends_per_flush: None,
-    }
+    Measured::new(histogram, ops, last_end - measure_from)
 }
 
 async fn task_loop<F, Fut>(
