@@ -51,10 +51,10 @@ impl Projections {
         });
         let trades_bytes = trades.records.reserved_bytes()
             + hash_bytes(&trades.slot_by_ticket)
-            + btree_bytes(&trades.by_entry)
-            + btree_bytes(&trades.open)
-            + btree_bytes(&trades.pending)
-            + btree_bytes(&trades.closed_by_exit)
+            + trades.by_entry.approximate_bytes()
+            + trades.open.approximate_bytes()
+            + trades.pending.approximate_bytes()
+            + trades.closed_by_exit.approximate_bytes()
             + text_bytes(trade_texts);
         let signals = &self.signals;
         let signal_texts = signals

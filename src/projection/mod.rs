@@ -21,6 +21,7 @@ mod snapshots;
 mod stored;
 mod tally;
 mod time;
+mod time_index;
 mod trades;
 mod validate;
 mod view;

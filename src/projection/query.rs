@@ -2,7 +2,6 @@
 //! latest snapshot costs the same with 10 million events as with 10, and a range query costs
 //! O(log n + k) (k = the rows in range, or the days in range for the per-day tallies).
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use chrono::NaiveDate;
@@ -16,6 +15,7 @@ use super::stored::{with_link, with_relink, Base};
 use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET};
 use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally};
 use super::time::{date_of_day, day_bounds, day_end, day_of_date, split_days, Day};
+use super::time_index::TimeIndex;
 use super::trades::{time_keys, TimeKey, TradeRecord};
 use super::view::*;
 use super::Projections;
@@ -233,13 +233,13 @@ impl Projections {
     /// decoded.
     fn trades_in<'a>(
         &'a self,
-        index: &'a BTreeMap<TimeKey, Slot>,
+        index: &'a TimeIndex,
         section: Option<usize>,
         keys: RangeInclusive<TimeKey>,
         status: Option<TradeStatus>,
     ) -> Result<Vec<Found<'a>>, Damage> {
         let hot = index.range(keys.clone());
-        let hot = hot.map(|(key, slot)| (*key, Held::Memory(&self.trades.records[*slot])));
+        let hot = hot.map(|(key, slot)| (key, Held::Memory(&self.trades.records[slot])));
         let (Some(base), Some(section)) = (&self.base, section) else {
             return Ok(hot.map(|(_, trade)| trade).collect());
         };

@@ -2,7 +2,6 @@
 //! queries use. It holds the trades that are not in the checkpoint's base (`stored.rs`): the
 //! OPEN and PENDING trades of the checkpoint and every trade since.
 
-use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use rust_decimal::Decimal;
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunked::{Chunked, Slot};
 use super::intern::{Interner, Sym};
+use super::time_index::TimeIndex;
 use crate::event::{compact, OrderFailed, Timestamp, TradeOpened, TradeStatus, TradeType};
 
 /// One trade as the projection keeps it: names interned, free text boxed (16 bytes when absent).
@@ -149,13 +149,13 @@ pub(crate) struct TradeBook {
     pub records: Chunked<TradeRecord>,
     pub slot_by_ticket: FxHashMap<u64, Slot>,
     /// Every trade, by (entry_time, ticket).
-    pub by_entry: BTreeMap<TimeKey, Slot>,
+    pub by_entry: TimeIndex,
     /// OPEN trades by (entry_time, ticket): `open_trades` never walks closed history.
-    pub open: BTreeMap<TimeKey, Slot>,
+    pub open: TimeIndex,
     /// PENDING orders by (entry_time, ticket).
-    pub pending: BTreeMap<TimeKey, Slot>,
+    pub pending: TimeIndex,
     /// CLOSED trades by (exit_time, ticket): realized-in-period queries and edge scans.
-    pub closed_by_exit: BTreeMap<TimeKey, Slot>,
+    pub closed_by_exit: TimeIndex,
 }
 
 impl TradeBook {
@@ -178,12 +178,8 @@ impl TradeBook {
     fn index(&mut self, slot: Slot, key: TimeKey, status: TradeStatus) {
         self.by_entry.insert(key, slot);
         match status {
-            TradeStatus::Open => {
-                self.open.insert(key, slot);
-            }
-            TradeStatus::Pending => {
-                self.pending.insert(key, slot);
-            }
+            TradeStatus::Open => self.open.insert(key, slot),
+            TradeStatus::Pending => self.pending.insert(key, slot),
             TradeStatus::Closed => {
                 let record = &self.records[slot];
                 let exit_time = record.exit_time.unwrap_or(record.entry_time);
