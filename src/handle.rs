@@ -138,15 +138,19 @@ impl JournalHandle {
 
     /// Appends `events` as one atomic batch; resolves once the durability mode is satisfied.
     pub async fn append(&self, events: Vec<Event>) -> Result<Receipt, LedgerError> {
-        let written = match self.write(&events) {
+        if self.inner.ledger.journal().meta().durability != Durability::Sync {
+            return self
+                .try_append(events)
+                .map_err(|TryAppendError::Failed(error)| error);
+        }
+        // The batch is kept until it is durable: a failed flush holds it (Continue policy).
+        let written = match self.write(events.len(), |ledger| ledger.append_unflushed(&events)) {
             Ok(appended) => appended,
             Err(error) => return self.failed(events, error),
         };
         self.count(written.last_seq - written.first_seq + 1, written.bytes);
-        if self.inner.ledger.journal().meta().durability == Durability::Sync {
-            if let Err(error) = self.wait_durable(written.last_seq).await {
-                return self.failed(events, LedgerError::Storage(error));
-            }
+        if let Err(error) = self.wait_durable(written.last_seq).await {
+            return self.failed(events, LedgerError::Storage(error));
         }
         Ok(Receipt::Written {
             first_seq: written.first_seq,
@@ -154,23 +158,24 @@ impl JournalHandle {
         })
     }
 
-    /// Checks, copies and applies the batch on this task. Near the end of a segment the batch
-    /// may roll to a new one, which syncs and renames files: that runs where blocking is
-    /// allowed, so the runtime's other tasks are not held up by disk I/O.
-    fn write(&self, events: &[Event]) -> Result<crate::writer::Appended, LedgerError> {
+    /// Checks, copies and applies a batch of `events` events on this task. Near the end of a
+    /// segment the batch may roll to a new one, which syncs and renames files: that runs where
+    /// blocking is allowed, so the runtime's other tasks are not held up by disk I/O.
+    fn write<R>(&self, events: usize, append: impl FnOnce(&Ledger) -> R) -> R {
         let ledger = &self.inner.ledger;
-        let estimate = events.len() as u64 * ROLL_ESTIMATE_EVENT_BYTES + ROLL_MARGIN_BYTES;
+        let estimate = events as u64 * ROLL_ESTIMATE_EVENT_BYTES + ROLL_MARGIN_BYTES;
         if ledger.journal().shared().remaining_bytes() < estimate {
-            block_on_disk(|| ledger.append_unflushed(events))
+            block_on_disk(|| append(ledger))
         } else {
-            ledger.append_unflushed(events)
+            append(ledger)
         }
     }
 
     /// Writes `events` without ever awaiting. In Sync mode the batch is not durable yet
     /// when this returns; [`JournalHandle::wait_durable`] waits for it.
     pub fn try_append(&self, events: Vec<Event>) -> Result<Receipt, TryAppendError> {
-        match self.write(&events) {
+        let count = events.len();
+        match self.write(count, |ledger| ledger.append_unflushed_owned(events)) {
             Ok(written) => {
                 self.count(written.last_seq - written.first_seq + 1, written.bytes);
                 Ok(Receipt::Written {
@@ -178,7 +183,7 @@ impl JournalHandle {
                     last_seq: written.last_seq,
                 })
             }
-            Err(error) => Ok(self.failed(events, error)?),
+            Err((error, events)) => Ok(self.failed(events, error)?),
         }
     }
 

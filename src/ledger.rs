@@ -166,27 +166,46 @@ impl Ledger {
 
     /// Check, append and apply, without waiting for durability (the async handle waits).
     pub fn append_unflushed(&self, events: &[Event]) -> Result<Appended, LedgerError> {
+        self.append_batch(events).map_err(|(error, _)| error)
+    }
+
+    /// [`Ledger::append_unflushed`] of events the caller gives up: the projections keep their
+    /// free text without copying it. On failure nothing was appended or applied, and the
+    /// events come back with the error.
+    pub(crate) fn append_unflushed_owned(
+        &self,
+        events: Vec<Event>,
+    ) -> Result<Appended, (LedgerError, Vec<Event>)> {
+        self.append_batch(events)
+    }
+
+    fn append_batch<B: Batch>(&self, batch: B) -> Result<Appended, (LedgerError, B)> {
         let inner = &*self.inner;
         let _serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.state()
-            .check_batch(events)
-            .map_err(|(index, error)| match error {
+        let events = batch.events();
+        let checked = self.state().check_batch(events);
+        if let Err((index, error)) = checked {
+            let error = match error {
                 CheckError::Violation(violation) => LedgerError::Rejected { index, violation },
                 CheckError::Corrupt(damage) => LedgerError::Storage(Error::Corrupt(damage)),
-            })?;
-        let appended = inner.journal.write(events)?;
+            };
+            return Err((error, batch));
+        }
+        let appended = match inner.journal.write(events) {
+            Ok(appended) => appended,
+            Err(error) => return Err((error.into(), batch)),
+        };
+        let count = events.len() as u64;
         {
             let mut state = inner.state.write().unwrap_or_else(|p| p.into_inner());
-            for (i, event) in events.iter().enumerate() {
-                // check_batch accepted the batch against this state just now, under the same
-                // append lock, so the rules need not run again.
-                state.apply_checked(appended.first_seq + i as u64, appended.recorded_at, event);
-            }
+            // check_batch accepted the batch against this state just now, under the same
+            // append lock, so the rules need not run again.
+            batch.apply(&mut state, appended.first_seq, appended.recorded_at);
         }
         let since = inner
             .records_since_checkpoint
-            .fetch_add(events.len() as u64, Ordering::Relaxed)
-            + events.len() as u64;
+            .fetch_add(count, Ordering::Relaxed)
+            + count;
         let every = inner.journal.meta().checkpoint_every_records;
         if every > 0 && since >= every {
             self.checkpoint_in_background();
@@ -443,4 +462,35 @@ pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, O
     };
     let (state, _) = replay_after(&reader, start, as_of, &mut report)?;
     Ok((state, report))
+}
+
+/// A batch to append: borrowed (its events are copied into the projections where needed) or
+/// owned (they are moved).
+trait Batch {
+    fn events(&self) -> &[Event];
+    fn apply(self, state: &mut Projections, first_seq: u64, recorded_at: Timestamp);
+}
+
+impl Batch for &[Event] {
+    fn events(&self) -> &[Event] {
+        self
+    }
+
+    fn apply(self, state: &mut Projections, first_seq: u64, recorded_at: Timestamp) {
+        for (seq, event) in (first_seq..).zip(self) {
+            state.apply_checked(seq, recorded_at, event);
+        }
+    }
+}
+
+impl Batch for Vec<Event> {
+    fn events(&self) -> &[Event] {
+        self
+    }
+
+    fn apply(self, state: &mut Projections, first_seq: u64, recorded_at: Timestamp) {
+        for (seq, event) in (first_seq..).zip(self) {
+            state.apply_checked_owned(seq, recorded_at, event);
+        }
+    }
 }

@@ -104,6 +104,20 @@ async fn buffered_appends_complete_on_the_calling_task_and_queries_see_them() {
     });
     assert_eq!(stats.total_trades, 1);
     assert_eq!(stats.total_profit.to_string(), "12.5");
+    // The live state took the events' free text over instead of copying it: it must equal a
+    // replay of the journal, text included.
+    let trade = journal.query(|s| s.trade_by_ticket(3).unwrap().unwrap());
+    let sample = sample::trade_opened(3, Timestamp::from_nanos(0));
+    let Event::TradeOpened(sample) = sample else {
+        unreachable!()
+    };
+    assert!(sample.comment.is_some() && sample.signal_reason.is_some());
+    assert_eq!(
+        (trade.comment, trade.signal_reason, trade.ai_reasoning),
+        (sample.comment, sample.signal_reason, sample.ai_reasoning)
+    );
+    let (replayed, _) = tradeledger::ledger::load_read_only(dir.path(), None).unwrap();
+    assert!(journal.query(|live| *live == replayed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 
 use super::signals::SignalRecord;
 use super::time::day_of;
-use super::trades::TradeRecord;
+use super::trades::{OpenedTexts, TradeRecord};
 use super::validate::{check_event, CheckError};
 use super::Projections;
 use crate::error::Corruption;
@@ -37,12 +37,32 @@ impl Projections {
     /// of its batch applied): the ledger's live append path, which would otherwise check every
     /// event twice.
     pub fn apply_checked(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
+        self.apply_unchecked(seq, |state| state.apply_event(seq, event));
+    }
+
+    /// [`Projections::apply_checked`] of an event the caller gives up: a trade keeps the
+    /// event's free text without copying it.
+    pub fn apply_checked_owned(&mut self, seq: u64, _recorded_at: Timestamp, mut event: Event) {
+        self.apply_unchecked(seq, |state| match &mut event {
+            Event::TradeOpened(e) => {
+                let texts = OpenedTexts::moved(e);
+                state.open_trade(e, texts)
+            }
+            event => state.apply_event(seq, event),
+        });
+    }
+
+    fn apply_unchecked(
+        &mut self,
+        seq: u64,
+        apply: impl FnOnce(&mut Projections) -> Result<(), Box<Corruption>>,
+    ) {
         self.head_seq = seq;
         self.applied_events += 1;
         if self.damage.is_some() {
             return;
         }
-        if let Err(damage) = self.apply_event(seq, event) {
+        if let Err(damage) = apply(self) {
             self.damage = Some(damage);
         }
     }
@@ -53,7 +73,7 @@ impl Projections {
                 let record = SignalRecord::new(seq, e, &mut self.names);
                 self.signals.insert(record);
             }
-            Event::TradeOpened(e) => self.open_trade(e)?,
+            Event::TradeOpened(e) => self.open_trade(e, OpenedTexts::copied(e))?,
             Event::OrderFilled(e) => self.fill_order(e),
             Event::OrderCancelled(e) => self.cancel_order(e),
             Event::OrderFailed(e) => {
@@ -68,8 +88,8 @@ impl Projections {
         Ok(())
     }
 
-    fn open_trade(&mut self, e: &TradeOpened) -> Result<(), Box<Corruption>> {
-        let record = TradeRecord::opened(e, &mut self.names);
+    fn open_trade(&mut self, e: &TradeOpened, texts: OpenedTexts) -> Result<(), Box<Corruption>> {
+        let record = TradeRecord::opened(e, texts, &mut self.names);
         self.trades.insert(record);
         if let Some(signal_id) = e.signal_id {
             let reason = e.execution_reason.as_deref();

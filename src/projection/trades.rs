@@ -58,8 +58,36 @@ fn boxed(text: &Option<String>) -> Option<Box<str>> {
     text.as_deref().map(Box::from)
 }
 
+/// The free text a trade keeps from its `trade_opened`: copied from a borrowed event, or
+/// moved out of an owned one (no allocation, no copy: the ledger's live appends).
+pub(crate) struct OpenedTexts {
+    signal_reason: Option<Box<str>>,
+    ai_reasoning: Option<Box<str>>,
+    comment: Option<Box<str>>,
+}
+
+impl OpenedTexts {
+    pub fn copied(event: &TradeOpened) -> OpenedTexts {
+        OpenedTexts {
+            signal_reason: boxed(&event.signal_reason),
+            ai_reasoning: boxed(&event.ai_reasoning),
+            comment: boxed(&event.comment),
+        }
+    }
+
+    /// Leaves `event` without these texts.
+    pub fn moved(event: &mut TradeOpened) -> OpenedTexts {
+        let take = |text: &mut Option<String>| text.take().map(String::into_boxed_str);
+        OpenedTexts {
+            signal_reason: take(&mut event.signal_reason),
+            ai_reasoning: take(&mut event.ai_reasoning),
+            comment: take(&mut event.comment),
+        }
+    }
+}
+
 impl TradeRecord {
-    pub fn opened(event: &TradeOpened, names: &mut Interner) -> TradeRecord {
+    pub fn opened(event: &TradeOpened, texts: OpenedTexts, names: &mut Interner) -> TradeRecord {
         TradeRecord {
             ticket: event.ticket,
             symbol: names.intern(&event.symbol),
@@ -84,9 +112,9 @@ impl TradeRecord {
             signal_id: event.signal_id,
             signal_confidence: event.signal_confidence,
             ml_confidence: event.ml_confidence,
-            signal_reason: boxed(&event.signal_reason),
-            ai_reasoning: boxed(&event.ai_reasoning),
-            comment: boxed(&event.comment),
+            signal_reason: texts.signal_reason,
+            ai_reasoning: texts.ai_reasoning,
+            comment: texts.comment,
             close_reason: None,
         }
     }
