@@ -6,10 +6,11 @@
 //! unused. Chunks never move, and at most one chunk is partly empty.
 //!
 //! Fresh memory costs a page fault on its first write (1–3 µs here, `../MEASURED.md`): left to
-//! the append path, one trade in eleven would pay one. So when a chunk is half full, the next
-//! one is allocated and written once per page by a background thread ([`prepared_chunk`]), and
-//! `push` takes it when the current chunk is full. If it is not ready yet, `push` allocates
-//! one itself, as it would without the thread.
+//! the append path, one trade in eleven would pay one. So the next chunk is allocated and
+//! written once per page by a background thread ([`prepared_chunk`]), asked for when the first
+//! chunk is half full and then whenever a chunk is started; `push` takes it when the current
+//! chunk is full. If it is not ready yet, `push` allocates one itself, as it would without the
+//! thread.
 
 use std::mem::MaybeUninit;
 use std::ops::{Index, IndexMut};
@@ -69,6 +70,11 @@ impl<T: Send + 'static> Chunked<T> {
                 let mut chunk = prepared.unwrap_or_else(|| Vec::with_capacity(CHUNK_LEN));
                 chunk.push(value);
                 self.chunks.push(chunk);
+                // A table that grew past one chunk grows on: its next chunk gets a whole
+                // chunk's time to be prepared (the thread prepares the chunks of every table).
+                if self.chunks.len() > 1 {
+                    self.next = Some(prepared_chunk());
+                }
             }
         }
         self.len += 1;

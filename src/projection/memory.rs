@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
-
 use super::Projections;
 
 /// Estimated heap bytes, split by table.
@@ -28,11 +26,6 @@ fn btree_bytes<K, V>(map: &BTreeMap<K, V>) -> usize {
     map.len() * size_of::<(K, V)>() * 3 / 2
 }
 
-fn hash_bytes<K, V>(map: &FxHashMap<K, V>) -> usize {
-    // One control byte per bucket besides the entry.
-    map.capacity() * (size_of::<(K, V)>() + 1)
-}
-
 fn text_bytes<'a>(texts: impl Iterator<Item = &'a Option<Box<str>>>) -> usize {
     texts.flatten().map(|text| text.len()).sum()
 }
@@ -50,7 +43,7 @@ impl Projections {
             ]
         });
         let trades_bytes = trades.records.reserved_bytes()
-            + hash_bytes(&trades.slot_by_ticket)
+            + trades.slot_by_ticket.approximate_bytes()
             + trades.by_entry.approximate_bytes()
             + trades.open.approximate_bytes()
             + trades.pending.approximate_bytes()
@@ -62,7 +55,7 @@ impl Projections {
             .iter()
             .flat_map(|r| [&r.reason, &r.execution_reason]);
         let signals_bytes = signals.records.reserved_bytes()
-            + hash_bytes(&signals.slot_by_id)
+            + signals.slot_by_id.approximate_bytes()
             + signals.by_symbol.values().map(btree_bytes).sum::<usize>()
             + btree_bytes(&signals.per_day)
             + text_bytes(signal_texts);

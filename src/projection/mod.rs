@@ -13,6 +13,7 @@ mod apply;
 mod checkpoint;
 mod chunked;
 mod encode;
+mod id_index;
 mod intern;
 mod memory;
 mod query;

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::chunked::{Chunked, Slot};
+use super::id_index::IdIndex;
 use super::intern::{Interner, Sym};
 use super::time::{day_of, Day};
 use super::trades::TimeKey;
@@ -79,7 +80,7 @@ pub(crate) struct SignalCount {
 pub(crate) struct SignalBook {
     pub records: Chunked<SignalRecord>,
     pub per_day: BTreeMap<Day, SignalCount>,
-    pub slot_by_id: FxHashMap<u64, Slot>,
+    pub slot_by_id: IdIndex,
     /// Signals by (timestamp, seq), per symbol. There is no index over all symbols: the few
     /// per-symbol indexes are merged when asked for all, which saves a B-tree insert per signal.
     pub by_symbol: FxHashMap<Sym, BTreeMap<TimeKey, Slot>>,
@@ -87,7 +88,7 @@ pub(crate) struct SignalBook {
 
 impl SignalBook {
     pub fn slot(&self, signal_id: u64) -> Option<Slot> {
-        self.slot_by_id.get(&signal_id).copied()
+        self.slot_by_id.get(signal_id)
     }
 
     pub fn insert(&mut self, record: SignalRecord) {

@@ -5,10 +5,10 @@
 use std::ops::RangeInclusive;
 
 use rust_decimal::Decimal;
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::chunked::{Chunked, Slot};
+use super::id_index::IdIndex;
 use super::intern::{Interner, Sym};
 use super::time_index::TimeIndex;
 use crate::event::{compact, OrderFailed, Timestamp, TradeOpened, TradeStatus, TradeType};
@@ -175,7 +175,7 @@ pub(crate) fn time_keys(
 #[derive(Clone, Debug, Default)]
 pub(crate) struct TradeBook {
     pub records: Chunked<TradeRecord>,
-    pub slot_by_ticket: FxHashMap<u64, Slot>,
+    pub slot_by_ticket: IdIndex,
     /// Every trade, by (entry_time, ticket).
     pub by_entry: TimeIndex,
     /// OPEN trades by (entry_time, ticket): `open_trades` never walks closed history.
@@ -188,7 +188,7 @@ pub(crate) struct TradeBook {
 
 impl TradeBook {
     pub fn slot(&self, ticket: u64) -> Option<Slot> {
-        self.slot_by_ticket.get(&ticket).copied()
+        self.slot_by_ticket.get(ticket)
     }
 
     pub fn get(&self, ticket: u64) -> Option<&TradeRecord> {
