@@ -27,11 +27,12 @@ impl IdIndex {
             // Above every id held.
             _ => return None,
         }
-        let at = self.first_not_below(id);
-        match self.run.at(at) {
-            (found, slot) if *found == id => Some(*slot),
-            _ => self.late.get(&id).copied(),
+        // Where ids arrive out of order, most of them are late: look there first.
+        if let Some(slot) = self.late.get(&id) {
+            return Some(*slot);
         }
+        let (found, slot) = self.run.at(self.first_not_below(id));
+        (*found == id).then_some(*slot)
     }
 
     /// Adds `id`, which the index must not hold.
