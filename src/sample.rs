@@ -63,6 +63,11 @@ pub fn signal(signal_id: u64, time: Timestamp) -> Event {
     })
 }
 
+/// Signal `n` and the trade `n` opened on it: a batch the ledger accepts on its own (once).
+pub fn signal_and_trade(n: u64, time: Timestamp) -> Vec<Event> {
+    vec![signal(n, time), trade_opened(n, time)]
+}
+
 /// A `trade_closed` of `ticket` with the given profit.
 pub fn trade_closed(ticket: u64, time: Timestamp, profit: &str) -> Event {
     Event::TradeClosed(TradeClosed {

@@ -22,8 +22,7 @@ fn options(durability: Durability) -> JournalOptions {
 }
 
 fn batch(n: u64) -> Vec<Event> {
-    let t = Timestamp::from_nanos(n as i64);
-    vec![sample::signal(n, t), sample::trade_opened(n, t)]
+    sample::signal_and_trade(n, Timestamp::from_nanos(n as i64))
 }
 
 fn records(dir: &Path) -> Vec<u64> {

@@ -14,8 +14,7 @@ use tradeledger::reader::{Follower, JournalReader};
 use tradeledger::{sample, Durability};
 
 fn batch(n: u64) -> Vec<tradeledger::Event> {
-    let time = Timestamp::from_nanos(n as i64 * 1_000_000_000);
-    vec![sample::signal(n, time), sample::trade_opened(n, time)]
+    sample::signal_and_trade(n, Timestamp::from_nanos(n as i64 * 1_000_000_000))
 }
 
 fn seqs(records: &[tradeledger::reader::Record]) -> Vec<u64> {

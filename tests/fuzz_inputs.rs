@@ -25,9 +25,7 @@ fn real_files() -> &'static (Vec<u8>, Vec<u8>) {
         let ledger = Ledger::create(dir.path(), &options).unwrap();
         for n in 1..=20u64 {
             let t = Timestamp::from_nanos(n as i64 * 1_000_000_000);
-            ledger
-                .append(&[sample::signal(n, t), sample::trade_opened(n, t)])
-                .unwrap();
+            ledger.append(&sample::signal_and_trade(n, t)).unwrap();
             if n % 3 == 0 {
                 ledger
                     .append(&[

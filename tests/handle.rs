@@ -21,11 +21,7 @@ fn handle(dir: &Path, durability: Durability, policy: FailurePolicy) -> JournalH
 }
 
 fn open_trade(ticket: u64) -> Vec<Event> {
-    let time = Timestamp::from_nanos(ticket as i64 * 1_000_000_000);
-    vec![
-        sample::signal(ticket, time),
-        sample::trade_opened(ticket, time),
-    ]
+    sample::signal_and_trade(ticket, Timestamp::from_nanos(ticket as i64 * 1_000_000_000))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

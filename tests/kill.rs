@@ -17,8 +17,7 @@ use tradeledger::{sample, Durability, Event};
 const CHILD_ENV: &str = "TRADELEDGER_KILL_CHILD";
 
 fn batch(n: u64) -> Vec<Event> {
-    let time = Timestamp::from_nanos(n as i64);
-    vec![sample::signal(n, time), sample::trade_opened(n, time)]
+    sample::signal_and_trade(n, Timestamp::from_nanos(n as i64))
 }
 
 /// The child: append forever, print `last_seq` after each acknowledged append.

@@ -201,7 +201,7 @@ fn write_import_file(path: &Path, pairs: u64, first: u64) {
     let mut line = String::new();
     for n in first..first + pairs {
         let time = Timestamp::from_nanos(1_700_000_000_000_000_000 + n as i64 * 1_000_000);
-        for event in [sample::signal(n, time), sample::trade_opened(n, time)] {
+        for event in sample::signal_and_trade(n, time) {
             line.clear();
             write_event(&mut line, &event, None, None);
             line.push('\n');
