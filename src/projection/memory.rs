@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::time_index::TimeIndex;
 use super::Projections;
 
 /// Estimated heap bytes, split by table.
@@ -56,7 +57,11 @@ impl Projections {
             .flat_map(|r| [&r.reason, &r.execution_reason]);
         let signals_bytes = signals.records.reserved_bytes()
             + signals.slot_by_id.approximate_bytes()
-            + signals.by_symbol.values().map(btree_bytes).sum::<usize>()
+            + signals
+                .by_symbol
+                .values()
+                .map(TimeIndex::approximate_bytes)
+                .sum::<usize>()
             + btree_bytes(&signals.per_day)
             + text_bytes(signal_texts);
         let snapshots = self

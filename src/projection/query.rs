@@ -343,12 +343,12 @@ impl Projections {
         // `limit` of all of them: O(symbols × limit).
         let mut newest: Vec<(TimeKey, SignalAt<'_>)> = Vec::new();
         for sym in symbols {
-            let hot = self.signals.by_symbol.get(&sym).into_iter().flatten();
-            let hot = hot
-                .rev()
-                .take(limit)
-                .map(|(key, slot)| (*key, SignalAt::Hot(*slot)));
-            newest.extend(hot);
+            let hot = self.signals.by_symbol.get(&sym);
+            let hot = hot.map(|index| index.newest(limit)).unwrap_or_default();
+            newest.extend(
+                hot.into_iter()
+                    .map(|(key, slot)| (key, SignalAt::Hot(slot))),
+            );
             if let Some(base) = &self.base {
                 let all = base.signals_between(sym.id(), &ALL_KEYS)?;
                 let last = all.end.saturating_sub(limit as u64).max(all.start)..all.end;

@@ -11,6 +11,7 @@ use super::chunked::{Chunked, Slot};
 use super::id_index::IdIndex;
 use super::intern::{Interner, Sym};
 use super::time::{day_of, Day};
+use super::time_index::TimeIndex;
 use super::trades::TimeKey;
 use crate::event::{compact, Signal, SignalType, Timestamp};
 
@@ -83,7 +84,7 @@ pub(crate) struct SignalBook {
     pub slot_by_id: IdIndex,
     /// Signals by (timestamp, seq), per symbol. There is no index over all symbols: the few
     /// per-symbol indexes are merged when asked for all, which saves a B-tree insert per signal.
-    pub by_symbol: FxHashMap<Sym, BTreeMap<TimeKey, Slot>>,
+    pub by_symbol: FxHashMap<Sym, TimeIndex>,
 }
 
 impl SignalBook {
@@ -111,7 +112,7 @@ impl SignalBook {
         let keys = (from, 0)..=(to, u64::MAX);
         let valid = from <= to;
         let indexes = self.by_symbol.values().filter(move |_| valid);
-        indexes.flat_map(move |index| index.range(keys.clone()).map(|(_, slot)| *slot))
+        indexes.flat_map(move |index| index.range(keys.clone()).map(|(_, slot)| slot))
     }
 
     /// Marks the signal executed by `ticket`; false if it is unknown or already executed.

@@ -89,6 +89,20 @@ impl TimeIndex {
         }
     }
 
+    /// The `limit` entries with the greatest keys, greatest first.
+    pub fn newest(&self, limit: usize) -> Vec<(TimeKey, Slot)> {
+        let run = (0..self.run.len()).rev().filter_map(|i| {
+            let (key, slot) = self.run.at(i);
+            slot.map(|slot| (*key, slot))
+        });
+        let mut newest: Vec<_> = run.take(limit).collect();
+        let late = self.late.iter().rev().take(limit);
+        newest.extend(late.map(|(key, slot)| (*key, *slot)));
+        newest.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
+        newest.truncate(limit);
+        newest
+    }
+
     /// Merges the live run entries and the late keys into a fresh run.
     fn compact(&mut self) {
         let everything = (Timestamp::MIN, 0)..=(Timestamp::MAX, u64::MAX);
@@ -190,6 +204,10 @@ mod tests {
                         let expected: Vec<_> =
                             model.range(keys.clone()).map(|(k, s)| (*k, *s)).collect();
                         prop_assert_eq!(index.range(keys).collect::<Vec<_>>(), expected);
+                        let limit = (a % 7) as usize;
+                        let newest: Vec<_> =
+                            model.iter().rev().take(limit).map(|(k, s)| (*k, *s)).collect();
+                        prop_assert_eq!(index.newest(limit), newest);
                     }
                 }
                 prop_assert_eq!(index.len(), model.len());
