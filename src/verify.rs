@@ -117,6 +117,54 @@ pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error>
     Ok(report)
 }
 
+/// What `status` reports: the figures of [`VerifyReport`] that need no walk through the
+/// records. It opens the journal as a reader does (headers, chain links, a scan of the tail
+/// region), so damage there is reported, but it neither checks nor decodes the sealed
+/// segments' records (`verify` does); `records`, `first_seq` and the recorded-at times are
+/// left out.
+pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
+    let meta = read_meta(dir)?;
+    let live = is_locked_by_writer(dir);
+    let (layout, decision) = Layout::load_for_reading(dir, &meta, false)?;
+    let torn_tail = match decision {
+        TailDecision::Clean => None,
+        TailDecision::Cut(cut) => Some(cut),
+    };
+    let keep = kept_segments(&layout, torn_tail.as_ref());
+    let last = keep - 1;
+    let head = match &layout.scans[last] {
+        Some(scan) => scan.last_seq,
+        None => unreachable!("the last segment holding records is in the scanned tail region"),
+    };
+    let (_, _, hash) = anchor_at(&layout, keep, head)?;
+    Ok(VerifyReport {
+        segments: layout.files.len(),
+        records: 0,
+        first_seq: None,
+        last_seq: (head > 0).then_some(head),
+        first_recorded_at: None,
+        last_recorded_at: None,
+        data_bytes: (0..keep).map(|i| layout.committed_end(i) as u64).sum(),
+        file_bytes: layout.files[..keep]
+            .iter()
+            .map(|f| f.map.len() as u64)
+            .sum(),
+        pending_links: layout.facts.iter().filter(|f| f.link.is_none()).count(),
+        torn_tail,
+        live,
+        head_anchor: Anchor { seq: head, hash }.to_string(),
+        meta,
+    })
+}
+
+/// How many segments, from the first, hold committed records: all of them, or up to the one
+/// a torn tail is cut in.
+fn kept_segments(layout: &Layout, torn_tail: Option<&Cut>) -> usize {
+    torn_tail.map_or(layout.files.len(), |cut| {
+        layout.tail_start + cut.segment + 1
+    })
+}
+
 /// The verification, with the layout it read and how many segments hold committed records.
 fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
     let meta = read_meta(dir)?;
@@ -142,9 +190,7 @@ fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
         live,
         head_anchor: String::new(),
     };
-    let keep = torn_tail.as_ref().map_or(layout.files.len(), |cut| {
-        layout.tail_start + cut.segment + 1
-    });
+    let keep = kept_segments(&layout, torn_tail.as_ref());
     for i in 0..keep {
         decode_segment(&layout, i, &mut report)?;
     }

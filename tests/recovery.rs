@@ -179,3 +179,44 @@ fn r4_damage_that_later_frames_claim_durable_is_refused() {
         .unwrap()
         .is_corruption());
 }
+
+/// `status` reads no sealed record, yet reports the same head, sizes, anchor and tail as
+/// `verify`, for a clean journal of several segments and for one with a torn tail.
+#[test]
+fn status_reports_what_verify_reports_without_reading_every_record() {
+    fn same(dir: &Path) -> tradeledger::verify::VerifyReport {
+        let full = tradeledger::verify::verify(dir).unwrap();
+        let quick = tradeledger::verify::status(dir).unwrap();
+        let shared = |r: &tradeledger::verify::VerifyReport| {
+            let figures = (
+                r.segments,
+                r.last_seq,
+                r.data_bytes,
+                r.file_bytes,
+                r.pending_links,
+            );
+            (figures, r.torn_tail.clone(), r.live, r.head_anchor.clone())
+        };
+        assert_eq!(shared(&quick), shared(&full));
+        full
+    }
+    let live = tempfile::tempdir().unwrap();
+    let (journal, all) = write(live.path(), Durability::Buffered, 2500);
+    let seed = journal.meta().frame_seed();
+    let crashed = tempfile::tempdir().unwrap();
+    crash_image(live.path(), crashed.path());
+    journal.close().unwrap();
+    let clean = same(live.path());
+    assert!(clean.segments >= 3, "{} segments", clean.segments);
+    assert_eq!(clean.last_seq, Some(all.len() as u64));
+    assert_eq!(clean.torn_tail, None);
+
+    let (path, offsets) = frame_offsets(crashed.path(), seed);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = *offsets.last().unwrap();
+    bytes[last..last + 300].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    let torn = same(crashed.path());
+    assert!(torn.torn_tail.is_some());
+    assert_eq!(torn.last_seq, Some(all.len() as u64 - 2));
+}

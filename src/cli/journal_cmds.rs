@@ -185,7 +185,7 @@ pub fn dump(
 }
 
 pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let report = tradeledger::verify::verify(dir)?;
+    let report = tradeledger::verify::status(dir)?;
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;
