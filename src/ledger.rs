@@ -79,9 +79,10 @@ impl Ledger {
             recovery: journal.recovery_report().clone(),
             ..OpenReport::default()
         };
-        let state = state_through(&journal, journal.head_seq(), &mut report)?;
+        let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report)?;
         report.checkpoint_log();
         let ledger = Ledger::from_parts(journal, state);
+        ledger.check_in_background(mapped);
         let every = ledger.journal().meta().checkpoint_every_records;
         if report.checkpoint.is_none() && every > 0 && report.replayed_records >= every {
             // Rebuilt without a checkpoint, the whole state is in memory, and a checkpoint
@@ -146,8 +147,9 @@ impl Ledger {
             return 0;
         }
         match state_through(&inner.journal, durable, &mut OpenReport::default()) {
-            Ok(state) => {
+            Ok((state, mapped)) => {
                 *inner.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+                self.check_in_background(mapped);
                 tracing::warn!(
                     durable,
                     dropped = head - durable,
@@ -254,9 +256,19 @@ impl Ledger {
     /// the checkpoint, first while appends go on, then under the append lock; it replaces the
     /// live state only if it reached the same head.
     fn switch_to(&self, info: &CheckpointInfo) -> Result<(), String> {
+        let loaded = checkpoint::load(&info.path, &self.inner.journal.meta().journal_id)?;
+        self.swap_in(loaded.state, Some(loaded.mapped))
+    }
+
+    /// Replaces the live state by `state` (behind it, at most), reading the checkpoint
+    /// `mapped`: `state` catches up by replaying the journal, first while appends go on, then
+    /// under the append lock, and replaces the live state only if it reached the same head.
+    fn swap_in(
+        &self,
+        mut state: Projections,
+        mapped: Option<Arc<MappedCheckpoint>>,
+    ) -> Result<(), String> {
         let inner = &*self.inner;
-        let loaded = checkpoint::load(&info.path, &inner.journal.meta().journal_id)?;
-        let mut state = loaded.state;
         let reader = inner.journal.reader();
         let catch_up = |state: &mut Projections| {
             let from = state.head_seq() + 1;
@@ -276,7 +288,81 @@ impl Ledger {
         }
         *live = state;
         drop(live);
-        verify_in_background(loaded.mapped);
+        self.check_in_background(mapped);
+        Ok(())
+    }
+
+    /// Checks every block of the checkpoint the live state reads, on a background thread,
+    /// while the state still reads it. Reads check their blocks themselves; this finds damage
+    /// early, and heals it ([`Ledger::heal`]) rather than let queries fail until a restart.
+    fn check_in_background(&self, mapped: Option<Arc<MappedCheckpoint>>) {
+        let Some(mapped) = mapped else {
+            return;
+        };
+        let ledger = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("tradeledger-checkpoint-check".into())
+            .spawn(move || {
+                // The only other holders are the states reading the checkpoint.
+                let in_use = || Arc::strong_count(&mapped) > 1;
+                let Err(damage) = mapped.verify_all(in_use) else {
+                    return;
+                };
+                tracing::error!(%damage, "checkpoint damaged: queries that read the damaged block fail until the state is rebuilt without it");
+                let path = mapped.info().path.clone();
+                drop(mapped);
+                if let Some(inner) = ledger.upgrade() {
+                    if let Err(error) = (Ledger { inner }).heal(&path) {
+                        tracing::error!(%error, "could not rebuild the state without the damaged checkpoint; reopen the ledger to rebuild it");
+                    }
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "no background check of the checkpoint; blocks are checked when read");
+        }
+    }
+
+    /// After damage in the checkpoint at `damaged`: sets the file aside (renamed to
+    /// `….ckpt.damaged`, kept for inspection) and rebuilds the live state without it, from an
+    /// older checkpoint or the start of the journal plus replay, while appends and queries go
+    /// on; a checkpoint of the rebuilt state replaces the damaged one (whatever the automatic
+    /// checkpoint setting: the damaged one was wanted). Queries that read a damaged block fail
+    /// until the rebuilt state is swapped in.
+    fn heal(&self, damaged: &Path) -> Result<(), String> {
+        let _span = tracing::info_span!("heal", checkpoint = %damaged.display()).entered();
+        let inner = &*self.inner;
+        let _writing = inner
+            .checkpoint_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut aside = damaged.as_os_str().to_owned();
+        aside.push(".damaged");
+        std::fs::rename(damaged, &aside)
+            .map_err(|e| format!("cannot set {} aside: {e}", damaged.display()))?;
+        let mut report = OpenReport::default();
+        let head = inner.journal.head_seq();
+        let (state, mapped) =
+            state_through(&inner.journal, head, &mut report).map_err(|e| e.to_string())?;
+        // The replacement is written from the rebuilt state before anyone reads it, so no
+        // lock is held; if it cannot be written, the rebuilt state is used as it is.
+        let journal_id = &inner.journal.meta().journal_id;
+        let swapped = match checkpoint::write(inner.journal.dir(), journal_id, &state) {
+            Ok(info) => {
+                inner.records_since_checkpoint.store(0, Ordering::Relaxed);
+                drop((state, mapped));
+                self.switch_to(&info)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no checkpoint of the rebuilt state");
+                self.swap_in(state, mapped)
+            }
+        };
+        swapped.map_err(|reason| format!("the rebuilt state was not swapped in: {reason}"))?;
+        tracing::warn!(
+            from_checkpoint = ?report.checkpoint.map(|c| c.seq),
+            replayed = report.replayed_records,
+            "state rebuilt without the damaged checkpoint"
+        );
         Ok(())
     }
 
@@ -362,20 +448,17 @@ fn load_from_checkpoint(
 }
 
 /// The state of the writer's `journal` after record `seq`: the newest usable checkpoint at or
-/// before it, plus replay; the checkpoint's blocks are then checked in the background.
+/// before it, plus replay; and the checkpoint the state reads, to be checked in the background
+/// ([`Ledger::check_in_background`]).
 fn state_through(
     journal: &Journal,
     seq: u64,
     report: &mut OpenReport,
-) -> Result<Projections, Error> {
+) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
     let journal_id = journal.meta().journal_id;
     let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report)?;
     let until = Some(AsOf::Seq(seq));
-    let (state, mapped) = replay_after(&journal.reader(), loaded, until, report)?;
-    if let Some(mapped) = mapped {
-        verify_in_background(mapped);
-    }
-    Ok(state)
+    replay_after(&journal.reader(), loaded, until, report)
 }
 
 /// Replays the records after the start state (up to `until`). If the replay met a damaged
@@ -401,23 +484,6 @@ fn replay_after(
     let mut state = Projections::new();
     report.replayed_records = replay(reader, &mut state, 1, until)?;
     Ok((state, None))
-}
-
-/// Checks every block of a mapped checkpoint on a background thread, while someone still uses
-/// it. Reads check their blocks themselves; this finds damage early and says so loudly.
-fn verify_in_background(mapped: Arc<MappedCheckpoint>) {
-    let spawned = std::thread::Builder::new()
-        .name("tradeledger-checkpoint-check".into())
-        .spawn(move || {
-            // The only other holders are the states reading the checkpoint.
-            let in_use = || Arc::strong_count(&mapped) > 1;
-            if let Err(damage) = mapped.verify_all(in_use) {
-                tracing::error!(%damage, "checkpoint damaged: queries that read the damaged block fail; delete the checkpoint to rebuild by replay");
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "no background check of the checkpoint; blocks are checked when read");
-    }
 }
 
 /// Applies the records from `from_seq` on to `state`, stopping at `until`. Returns how many

@@ -7,7 +7,9 @@ use tradeledger::checkpoint;
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::ledger::{load_read_only, AsOf, Ledger, LedgerError};
-use tradeledger::projection::{Projections, QueryError, Rule, TimeBasis, TimeRange, TradeFilter};
+use tradeledger::projection::{
+    CheckError, Projections, QueryError, Rule, TimeBasis, TimeRange, TradeFilter, TradeView,
+};
 use tradeledger::{sample, Durability, Event};
 
 fn t(minutes: i64) -> Timestamp {
@@ -292,10 +294,11 @@ fn block_start(at: usize) -> u64 {
 const TRADE_RECORDS: usize = 1;
 const TRADE_BY_TICKET: usize = 2;
 
-#[test]
-fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+/// A ledger of 1500 round trips with a checkpoint at seq 4500, whose first trade record is
+/// then damaged: opening succeeds (the history is read in place). Returns the path of the
+/// checkpoint, the file offset damaged and every trade as it was.
+fn damaged_first_trade(dir: &Path) -> (std::path::PathBuf, usize, Vec<Option<TradeView>>) {
+    let ledger = Ledger::create(dir, &options()).unwrap();
     fill(&ledger, 1500);
     let info = ledger.checkpoint().unwrap();
     let expected: Vec<_> = (1..=1500)
@@ -303,30 +306,37 @@ fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data(
         .collect();
     drop(ledger);
     let bytes = std::fs::read(&info.path).unwrap();
-    // Damage the first trade record: the history is read in place, so opening succeeds.
     let (records, _) = section(&bytes, TRADE_RECORDS);
     flip(&info.path, records + 3);
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    (info.path, records + 3, expected)
+}
+
+#[test]
+fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, damaged, expected) = damaged_first_trade(dir.path());
+    // Read-only, as the CLI reads: no background check, no rebuild.
+    let (state, report) = load_read_only(dir.path(), None).unwrap();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(4500));
-    let error = reopened.query(|s| s.trade_by_ticket(1)).unwrap_err();
+    let error = state.trade_by_ticket(1).unwrap_err();
     let QueryError::Corrupt(damage) = &error else {
         panic!("expected corruption, got {error}");
     };
-    assert_eq!(damage.file, info.path);
-    assert_eq!(damage.offset, block_start(records + 3));
+    assert_eq!(damage.file, path);
+    assert_eq!(damage.offset, block_start(damaged));
     assert!(error.to_string().contains("checksum mismatch"), "{error}");
-    let listing = reopened.query(|s| s.trades(&TradeFilter::default()));
+    let listing = state.trades(&TradeFilter::default());
     assert!(matches!(listing, Err(QueryError::Corrupt(_))));
     // Every answer is either the right one or the corruption error, never other data.
     let (mut right, mut refused) = (0, 0);
     for ticket in 1..=1500 {
-        match reopened.query(|s| s.trade_by_ticket(ticket)) {
+        match state.trade_by_ticket(ticket) {
             Ok(found) => {
                 assert_eq!(found, expected[ticket as usize - 1]);
                 right += 1;
             }
             Err(QueryError::Corrupt(damage)) => {
-                assert_eq!(damage.offset, block_start(records + 3));
+                assert_eq!(damage.offset, block_start(damaged));
                 refused += 1;
             }
             Err(other) => panic!("unexpected error {other}"),
@@ -336,12 +346,59 @@ fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data(
         right > 0 && refused > 0,
         "{right} answered, {refused} refused"
     );
-    // The same from a read-only load (no background check).
-    let (read_only, _) = load_read_only(dir.path(), None).unwrap();
-    assert!(matches!(
-        read_only.trade_by_ticket(1),
-        Err(QueryError::Corrupt(_))
-    ));
+}
+
+/// A running ledger whose checkpoint turns out damaged rebuilds its state without it: the
+/// background check finds the damage, the file is set aside, the state is rebuilt by replay
+/// and swapped in, and a new checkpoint replaces the damaged one. Until then every answer is
+/// the right one or the corruption error; afterwards all are right.
+#[test]
+fn a_running_ledger_rebuilds_its_state_without_a_damaged_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, expected) = damaged_first_trade(dir.path());
+    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(4500));
+    let aside = path.with_extension("ckpt.damaged");
+    let waiting_since = std::time::Instant::now();
+    loop {
+        let mut all_right = true;
+        for (ticket, expected) in (1..).zip(&expected) {
+            match ledger.query(|s| s.trade_by_ticket(ticket)) {
+                Ok(found) => assert_eq!(&found, expected),
+                Err(QueryError::Corrupt(_)) => all_right = false,
+                Err(other) => panic!("unexpected error {other}"),
+            }
+        }
+        if all_right && aside.exists() {
+            break;
+        }
+        assert!(
+            waiting_since.elapsed() < std::time::Duration::from_secs(30),
+            "the state was not rebuilt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        ledger.query(|live| *live == full_replay(dir.path())),
+        "the rebuilt state is the journal's"
+    );
+    let journal_id = ledger.journal().meta().journal_id;
+    let found = checkpoint::describe(dir.path(), &journal_id).unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|c| matches!(c, Ok(info) if info.seq == 4500 && info.path == path)),
+        "a checkpoint of the rebuilt state replaces the damaged one: {found:?}"
+    );
+    // Appends go on, against the rebuilt state.
+    let error = ledger
+        .append(&[sample::trade_opened(750, t(9_999))])
+        .unwrap_err();
+    assert!(matches!(error, LedgerError::Rejected { .. }), "{error}");
+    for batch in round_trip(2000, "2") {
+        ledger.append(&batch).unwrap();
+    }
+    assert!(ledger.query(|live| *live == full_replay(dir.path())));
 }
 
 #[test]
@@ -356,21 +413,30 @@ fn an_append_that_reads_a_damaged_block_is_refused_as_corruption() {
     let (tickets, len) = section(&bytes, TRADE_BY_TICKET);
     let middle = tickets + len / 32 / 2 * 32;
     flip(&info.path, middle);
-    let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
-    let head = reopened.journal().head_seq();
     // Ticket 750 is stored: the duplicate check must search the damaged array, and the
     // answer is the damage, not "duplicate ticket" (nor "new ticket").
-    let error = reopened
-        .append(&[sample::trade_opened(750, t(9_999))])
-        .unwrap_err();
-    match error {
+    let event = [sample::trade_opened(750, t(9_999))];
+    let (state, _) = load_read_only(dir.path(), None).unwrap();
+    match state.check_batch(&event) {
+        Err((0, CheckError::Corrupt(damage))) => {
+            assert_eq!(damage.offset, block_start(middle));
+        }
+        other => panic!("expected the damage, got {other:?}"),
+    }
+    // The running ledger refuses it as that damage, or as a duplicate once it has rebuilt
+    // its state without the damaged checkpoint (in the background): it never appends it.
+    let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let head = reopened.journal().head_seq();
+    match reopened.append(&event).unwrap_err() {
         LedgerError::Storage(error) => {
             assert!(error.is_corruption(), "{error}");
             assert!(error
                 .to_string()
                 .contains(&format!("at byte {}", block_start(middle))));
         }
-        other => panic!("expected a corruption error, got {other}"),
+        LedgerError::Rejected { violation, .. } => {
+            assert_eq!(violation.rule, Rule::DuplicateTicket);
+        }
     }
     assert_eq!(reopened.journal().head_seq(), head, "nothing was appended");
 }
