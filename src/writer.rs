@@ -28,7 +28,7 @@ use crate::format::{
     SegmentHeader, Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
     SEGMENT_HEADER_SIZE,
 };
-use crate::mmap::{Map, MapWriter};
+use crate::mmap::{Map, MapWriter, WritableMap};
 use crate::segment::{self, PREPARED_FILE_NAME};
 
 /// Pages are pre-faulted this far ahead of the write position, one window at a time.
@@ -89,8 +89,8 @@ struct WriterState {
     /// `[SEGMENT_HEADER_SIZE, synced_offset)` of the active segment is on stable storage.
     synced_offset: usize,
     next_seq: u64,
-    /// Rolled segments whose last bytes may not be synced yet: `(map, from, to)`.
-    unsynced: Vec<(Arc<Map>, usize, usize)>,
+    /// Rolled segments whose last bytes may not be synced yet, oldest first.
+    unsynced: Vec<Unsynced>,
     segments: Vec<SegmentEntry>,
     prefault_mark: usize,
     seals_requested: u64,
@@ -186,8 +186,17 @@ pub struct Gathering {
     progress_at: Instant,
 }
 
+/// A range of a segment not synced yet, and the last record it holds.
+#[derive(Clone)]
+struct Unsynced {
+    map: Arc<Map>,
+    from: usize,
+    to: usize,
+    last_seq: u64,
+}
+
 /// A window to pre-fault: `PREFAULT_WINDOW_BYTES` of a mapping from an offset.
-type Window = (Arc<Map>, usize);
+type Window = (Arc<WritableMap>, usize);
 
 /// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
 struct Prepared {
@@ -495,7 +504,7 @@ impl Shared {
         state.prefault_mark = from + PREFAULT_WINDOW_BYTES;
         if let Some(sender) = lock(&self.prefaulter).as_ref() {
             // A full queue: the writer outruns pre-faulting; never block it.
-            let _ = sender.try_send((Arc::clone(&state.active.map), from));
+            let _ = sender.try_send((Arc::clone(state.writer.writable()), from));
         }
     }
 
@@ -573,11 +582,12 @@ impl Shared {
         if active_empty {
             *state.segments.last_mut().expect("active segment is listed") = entry;
         } else {
-            state.unsynced.push((
-                Arc::clone(&old.map),
-                state.synced_offset,
-                state.write_offset,
-            ));
+            state.unsynced.push(Unsynced {
+                map: Arc::clone(&old.map),
+                from: state.synced_offset,
+                to: state.write_offset,
+                last_seq: state.next_seq - 1,
+            });
             state.segments.push(entry);
             state.seals_requested += 1;
             self.request_seal(Seal {
@@ -771,6 +781,19 @@ impl Shared {
         }
     }
 
+    /// Leads a flush of the rolled segments only ([`Shared::flush_rolled`]), after a running
+    /// flush if there is one.
+    fn flush_rolled_as_leader(&self) -> Result<(), Error> {
+        loop {
+            if let Some(leader) = self.try_lead_flush() {
+                let result = self.flush_rolled();
+                drop(leader);
+                return result;
+            }
+            self.wait_for_flush(u64::MAX);
+        }
+    }
+
     /// The flush itself. The caller is the flush leader. A failed flush poisons the writer:
     /// after an fsync error the kernel may have dropped the dirty pages, so the data must
     /// never be treated as safe by retrying.
@@ -800,8 +823,57 @@ impl Shared {
                 self.groups.published.load(Ordering::Relaxed),
             )
         };
-        let active_range = (Arc::clone(&active), from, to);
-        for (map, start, end) in rolled.iter().chain(std::iter::once(&active_range)) {
+        self.flush_each(&rolled)?;
+        let active_range = Unsynced {
+            map: Arc::clone(&active),
+            from,
+            to,
+            last_seq: upto,
+        };
+        self.flush_each(std::slice::from_ref(&active_range))?;
+        let mut state = lock(&self.state);
+        state.unsynced.drain(..rolled.len());
+        if Arc::ptr_eq(&state.active.map, &active) {
+            state.synced_offset = state.synced_offset.max(to);
+        }
+        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        let flushed = self.groups.flushed.swap(batches, Ordering::Relaxed);
+        self.groups
+            .last_group
+            .store(batches.saturating_sub(flushed), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Flushes the rolled segments not synced yet, and not the active one: what a seal needs
+    /// before it links the next segment to its predecessor. The active segment's pages are
+    /// the ones the writer is filling; writing them back would write-protect them under it
+    /// (a fault at its next store to each) for no one's benefit in Buffered mode. The caller
+    /// is the flush leader.
+    fn flush_rolled(&self) -> Result<(), Error> {
+        let rolled = {
+            let state = lock(&self.state);
+            self.check_poisoned()?;
+            state.unsynced.clone()
+        };
+        self.flush_each(&rolled)?;
+        lock(&self.state).unsynced.drain(..rolled.len());
+        if let Some(last) = rolled.last() {
+            // Every record before it is durable: earlier segments were flushed before (the
+            // flush leader takes them in order), and the active one starts after it.
+            self.durable_seq.fetch_max(last.last_seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// msync of each range; the first failure poisons the writer.
+    fn flush_each(&self, ranges: &[Unsynced]) -> Result<(), Error> {
+        for Unsynced {
+            map,
+            from: start,
+            to: end,
+            ..
+        } in ranges
+        {
             let injected = self.inject_flush_failure.swap(false, Ordering::AcqRel);
             let flushed = if injected {
                 Err(std::io::Error::from_raw_os_error(libc::EIO))
@@ -818,16 +890,6 @@ impl Shared {
                 return Err(error);
             }
         }
-        let mut state = lock(&self.state);
-        state.unsynced.drain(..rolled.len());
-        if Arc::ptr_eq(&state.active.map, &active) {
-            state.synced_offset = state.synced_offset.max(to);
-        }
-        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        let flushed = self.groups.flushed.swap(batches, Ordering::Relaxed);
-        self.groups
-            .last_group
-            .store(batches.saturating_sub(flushed), Ordering::Relaxed);
         Ok(())
     }
 
@@ -867,8 +929,12 @@ impl Shared {
         };
         loop {
             match jobs.recv_timeout(period) {
-                Ok(Job::Prepare) => self.prepare_next(),
-                Ok(Job::Seal) => {}
+                // A roll queues the old segment's seal before the next segment's preparation,
+                // but the writer needs the next segment first: a seal syncs a whole segment
+                // (~100 ms for 32 MiB here), and a writer that reaches the end of the active
+                // segment before the next is prepared must prepare it itself, on the append
+                // path. So any job prepares first.
+                Ok(Job::Prepare | Job::Seal) => self.prepare_next(),
                 Err(RecvTimeoutError::Timeout) => {
                     if matches!(self.meta.durability, Durability::Periodic { .. }) {
                         let _ = self.flush();
@@ -919,7 +985,7 @@ impl Shared {
 
     /// Makes a rolled segment durable, hashes it, and writes the link into its successor.
     fn seal(&self, seal: Seal) {
-        let result = self.flush().and_then(|()| {
+        let result = self.flush_rolled_as_leader().and_then(|()| {
             let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
             let link = ChainLink {
                 prev_hash: hash,
@@ -954,7 +1020,9 @@ fn prepare_file(path: &Path, capacity: u64) -> Result<Prepared, Error> {
         .map_err(crate::error::io_error(path, "open prepared segment"))?;
     let (map, writer) =
         Map::map_writable(&file).map_err(crate::error::io_error(path, "map prepared segment"))?;
-    let _ = map.prefault_for_write(SEGMENT_HEADER_SIZE, PREFAULT_WINDOW_BYTES);
+    let _ = writer
+        .writable()
+        .prefault_for_write(SEGMENT_HEADER_SIZE, PREFAULT_WINDOW_BYTES);
     Ok(Prepared {
         path: path.to_path_buf(),
         map,
