@@ -86,6 +86,21 @@ pub fn write_link(path: &Path, link: &ChainLink) -> Result<(), Error> {
     file.sync_data().map_err(io_error(path, "sync chain link"))
 }
 
+/// Writes the chain link of the segment at `path`, which is mapped as `map` (the active
+/// segment, or one rolled since), and syncs only the header page it lies in: `fdatasync` would
+/// also write back the pages the writer is filling, write-protecting them under it (a TLB
+/// shootdown per page to the appending CPU, and a fault at its next store to each).
+pub fn write_link_in_place(path: &Path, map: &Map, link: &ChainLink) -> Result<(), Error> {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_error(path, "open segment for chain link"))?;
+    file.write_all_at(&link.encode(), CHAIN_AT as u64)
+        .map_err(io_error(path, "write chain link"))?;
+    map.flush(CHAIN_AT, CHAIN_SIZE)
+        .map_err(io_error(path, "sync chain link"))
+}
+
 /// Writes the watermark of the segment at `path` and syncs it.
 pub fn write_watermark(path: &Path, watermark: &Watermark) -> Result<(), Error> {
     let file = OpenOptions::new()

@@ -216,6 +216,8 @@ struct Seal {
     data_end: usize,
     last_seq: u64,
     next_path: PathBuf,
+    /// The mapping of the next segment, whose header page the link is synced through.
+    next_map: Arc<Map>,
 }
 
 /// Encoded payloads of a batch, and per event `(kind, schema, payload length)`.
@@ -595,6 +597,7 @@ impl Shared {
                 data_end: state.write_offset,
                 last_seq: state.next_seq - 1,
                 next_path: path,
+                next_map: Arc::clone(&state.active.map),
             });
         }
         state.write_offset = SEGMENT_HEADER_SIZE;
@@ -992,7 +995,7 @@ impl Shared {
                 prev_data_end: seal.data_end as u64,
                 prev_last_seq: seal.last_seq,
             };
-            segment::write_link(&seal.next_path, &link)
+            segment::write_link_in_place(&seal.next_path, &seal.next_map, &link)
         });
         if let Err(error) = result {
             self.poison(&error);
