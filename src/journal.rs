@@ -346,7 +346,7 @@ fn create_files(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
         capacity_bytes: meta.segment_size_bytes,
         created_at: meta.created_at,
     };
-    segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS))?;
+    segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS), None)?;
     write_meta(dir, meta)
 }
 

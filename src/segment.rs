@@ -50,11 +50,16 @@ pub fn create_zeroed(path: &Path, capacity_bytes: u64) -> Result<(), Error> {
 /// Turns the prepared file into segment `header.first_seq`: writes its header and chain link,
 /// syncs it, renames it into place and syncs the folder. After this returns, the segment
 /// exists durably with no records.
+///
+/// With the file's `mapping` (a roll), only the header page is synced: the file was zero-filled
+/// and synced when prepared, and `fdatasync` would also write back the pages pre-faulted for
+/// the writer (pre-faulting for writing dirties them), write-protecting them under it.
 pub fn activate(
     dir: &Path,
     prepared: &Path,
     header: &SegmentHeader,
     link: Option<&ChainLink>,
+    mapping: Option<&Map>,
 ) -> Result<PathBuf, Error> {
     let file = OpenOptions::new()
         .read(true)
@@ -67,8 +72,11 @@ pub fn activate(
         file.write_all_at(&link.encode(), CHAIN_AT as u64)
             .map_err(io_error(prepared, "write chain link"))?;
     }
-    file.sync_data()
-        .map_err(io_error(prepared, "sync segment header"))?;
+    match mapping {
+        Some(map) => map.flush(0, SEGMENT_HEADER_SIZE),
+        None => file.sync_data(),
+    }
+    .map_err(io_error(prepared, "sync segment header"))?;
     let path = dir.join(segment_file_name(header.first_seq));
     fs::rename(prepared, &path).map_err(io_error(&path, "rename prepared segment"))?;
     sync_dir(dir)?;

@@ -571,7 +571,13 @@ impl Shared {
             capacity_bytes: capacity,
             created_at: self.clock.now(),
         };
-        let path = segment::activate(&self.dir, &prepared.path, &header, link.as_ref())?;
+        let path = segment::activate(
+            &self.dir,
+            &prepared.path,
+            &header,
+            link.as_ref(),
+            Some(&prepared.map),
+        )?;
         let entry = SegmentEntry {
             path: path.clone(),
             first_seq: header.first_seq,
