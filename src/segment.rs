@@ -85,12 +85,7 @@ pub fn activate(
 
 /// Writes the chain link of the segment at `path` and syncs it.
 pub fn write_link(path: &Path, link: &ChainLink) -> Result<(), Error> {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
-        .map_err(io_error(path, "open segment for chain link"))?;
-    file.write_all_at(&link.encode(), CHAIN_AT as u64)
-        .map_err(io_error(path, "write chain link"))?;
+    let file = write_link_unsynced(path, link)?;
     file.sync_data().map_err(io_error(path, "sync chain link"))
 }
 
@@ -99,14 +94,19 @@ pub fn write_link(path: &Path, link: &ChainLink) -> Result<(), Error> {
 /// also write back the pages the writer is filling, write-protecting them under it (a TLB
 /// shootdown per page to the appending CPU, and a fault at its next store to each).
 pub fn write_link_in_place(path: &Path, map: &Map, link: &ChainLink) -> Result<(), Error> {
+    write_link_unsynced(path, link)?;
+    map.flush(CHAIN_AT, CHAIN_SIZE)
+        .map_err(io_error(path, "sync chain link"))
+}
+
+fn write_link_unsynced(path: &Path, link: &ChainLink) -> Result<File, Error> {
     let file = OpenOptions::new()
         .write(true)
         .open(path)
         .map_err(io_error(path, "open segment for chain link"))?;
     file.write_all_at(&link.encode(), CHAIN_AT as u64)
         .map_err(io_error(path, "write chain link"))?;
-    map.flush(CHAIN_AT, CHAIN_SIZE)
-        .map_err(io_error(path, "sync chain link"))
+    Ok(file)
 }
 
 /// Writes the watermark of the segment at `path` and syncs it.
