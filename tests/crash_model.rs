@@ -6,13 +6,14 @@
 //! zeros of the preallocated file), torn at a sector boundary, or garbled. Reopening must
 //! give exactly a prefix of the batches that contains every durable batch.
 
+mod common;
+
 use std::path::Path;
 
 use proptest::prelude::*;
-use tradeledger::event::Timestamp;
 use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::{sample, Event};
+use tradeledger::Event;
 
 #[derive(Clone, Debug)]
 enum Damage {
@@ -79,12 +80,6 @@ fn copy_segments(from: &Path, to: &Path) {
     }
 }
 
-fn batch(first_ticket: u64, len: usize) -> Vec<Event> {
-    (0..len as u64)
-        .map(|i| sample::trade_opened(first_ticket + i, Timestamp::from_nanos(i as i64)))
-        .collect()
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -101,17 +96,7 @@ proptest! {
             ..JournalOptions::default()
         };
         let journal = Journal::create(live.path(), &options).unwrap();
-        let mut batches = vec![];
-        let mut ticket = 1;
-        for (i, &len) in sizes.iter().enumerate() {
-            let events = batch(ticket, len);
-            ticket += len as u64;
-            journal.append(&events).unwrap();
-            batches.push(events);
-            if flush_after[i] {
-                journal.flush().unwrap();
-            }
-        }
+        let batches = common::append_trade_batches(&journal, &sizes, |i| flush_after[i]);
         let crashed = tempfile::tempdir().unwrap();
         copy_segments(live.path(), crashed.path());
         let durable_seq = journal.durable_seq();
@@ -145,7 +130,7 @@ proptest! {
         let all: Vec<Event> = batches.concat();
         prop_assert_eq!(&got[..], &all[..got.len()]);
         // The recovered journal accepts appends and verifies.
-        reopened.append(&batch(1_000_000, 2)).unwrap();
+        reopened.append(&common::trades(1_000_000, 2)).unwrap();
         reopened.close().unwrap();
         tradeledger::verify::verify(crashed.path()).unwrap();
     }

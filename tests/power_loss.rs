@@ -11,13 +11,14 @@
 //! Reopening must give a prefix of the appended batches, ending at a batch boundary, that
 //! holds every batch acknowledged as durable; the journal must verify and take appends.
 
+mod common;
+
 use std::path::Path;
 
 use proptest::prelude::*;
-use tradeledger::event::Timestamp;
 use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::{sample, Event};
+use tradeledger::Event;
 
 const SECTOR: usize = 512;
 
@@ -69,15 +70,6 @@ fn lose_power(image: &mut [u8], boundary: usize, fates: &[Fate], shift: usize) {
     }
 }
 
-fn batch(first_ticket: u64, len: usize) -> Vec<Event> {
-    (0..len as u64)
-        .map(|i| {
-            let n = first_ticket + i;
-            sample::trade_opened(n, Timestamp::from_nanos(n as i64))
-        })
-        .collect()
-}
-
 /// The page cache of `live`, as files in `to`.
 fn copy_page_cache(live: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -107,17 +99,8 @@ proptest! {
             ..JournalOptions::default()
         };
         let journal = Journal::create(live.path(), &options).unwrap();
-        let mut batches = vec![];
-        let mut ticket = 1;
-        for (i, &len) in sizes.iter().enumerate() {
-            let events = batch(ticket, len);
-            ticket += len as u64;
-            journal.append(&events).unwrap();
-            batches.push(events);
-            if i % flush_every == flush_every - 1 {
-                journal.flush().unwrap();
-            }
-        }
+        let batches =
+            common::append_trade_batches(&journal, &sizes, |i| i % flush_every == flush_every - 1);
         let seed = journal.meta().frame_seed();
         let crashed = tempfile::tempdir().unwrap();
         copy_page_cache(live.path(), crashed.path());
@@ -160,7 +143,7 @@ proptest! {
         prop_assert!(boundaries.contains(&got.len()), "{} records is not a batch boundary", got.len());
         prop_assert!(got.len() >= durable_len, "lost synced records: {} < {}", got.len(), durable_len);
         prop_assert_eq!(&got[..], &all[..got.len()]);
-        reopened.append(&batch(1_000_000, 3)).unwrap();
+        reopened.append(&common::trades(1_000_000, 3)).unwrap();
         reopened.close().unwrap();
         tradeledger::verify::verify(crashed.path()).unwrap();
     }

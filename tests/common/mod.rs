@@ -356,3 +356,32 @@ pub fn any_event() -> impl Strategy<Value = Event> {
 pub fn identical(a: &Event, b: &Event) -> bool {
     a == b && format!("{a:?}") == format!("{b:?}")
 }
+
+/// `len` market `trade_opened`s with tickets from `first_ticket` (entry time: the ticket, in
+/// nanoseconds).
+pub fn trades(first_ticket: u64, len: usize) -> Vec<Event> {
+    (first_ticket..first_ticket + len as u64)
+        .map(|n| tradeledger::sample::trade_opened(n, Timestamp::from_nanos(n as i64)))
+        .collect()
+}
+
+/// Appends one batch of [`trades`] per entry of `sizes` (tickets counting up from 1), flushing
+/// after batch `i` when `flush_after(i)`; returns the batches appended.
+pub fn append_trade_batches(
+    journal: &tradeledger::journal::Journal,
+    sizes: &[usize],
+    flush_after: impl Fn(usize) -> bool,
+) -> Vec<Vec<Event>> {
+    let mut batches = vec![];
+    let mut ticket = 1;
+    for (i, &len) in sizes.iter().enumerate() {
+        let events = trades(ticket, len);
+        ticket += len as u64;
+        journal.append(&events).unwrap();
+        batches.push(events);
+        if flush_after(i) {
+            journal.flush().unwrap();
+        }
+    }
+    batches
+}
