@@ -199,6 +199,37 @@ mod tests {
         assert!(chunked.iter().skip(4).zip(4..).all(|(v, i)| *v == i));
     }
 
+    /// Once a table has grown past its first chunk, the chunk after the current one is
+    /// prepared by the chunk thread, and `push` starts the next chunk with it.
+    #[test]
+    fn the_next_chunk_is_the_one_the_chunk_thread_prepared() {
+        let mut chunked = Chunked::default();
+        for value in 0..CHUNK_LEN as u64 + 1 {
+            chunked.push(value);
+        }
+        let slot = Arc::clone(
+            chunked
+                .next
+                .as_ref()
+                .expect("asked for when the chunk started"),
+        );
+        let waiting_since = std::time::Instant::now();
+        let prepared = loop {
+            if let Some(chunk) = slot.lock().unwrap().as_ref() {
+                assert_eq!((chunk.len(), chunk.capacity()), (0, CHUNK_LEN));
+                break chunk.as_ptr();
+            }
+            assert!(waiting_since.elapsed() < std::time::Duration::from_secs(30));
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        for value in CHUNK_LEN as u64 + 1..2 * CHUNK_LEN as u64 + 1 {
+            chunked.push(value);
+        }
+        assert_eq!(chunked.chunks.len(), 3);
+        assert_eq!(chunked.chunks[2].as_ptr(), prepared);
+        assert!(chunked.iter().zip(0..).all(|(v, i)| *v == i));
+    }
+
     #[test]
     fn partition_point_matches_a_flat_slice() {
         let mut chunked = Chunked::default();
