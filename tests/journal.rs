@@ -276,3 +276,42 @@ fn rapid_rolls_never_lose_records() {
         assert_eq!(read_all(dir.path()).len() as u64, appended);
     }
 }
+
+/// In Buffered mode nothing is synced on the append path, but each rolled segment is synced
+/// by its seal in the background: the durable sequence number reaches the end of every rolled
+/// segment without any flush, and never passes the head.
+#[test]
+fn buffered_rolled_segments_become_durable_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), &small(Durability::Buffered)).unwrap();
+    let mut ticket = 1;
+    while tradeledger::reader::segment_paths(dir.path())
+        .unwrap()
+        .len()
+        < 4
+    {
+        journal.append(&events(ticket, 5)).unwrap();
+        ticket += 5;
+    }
+    let active = tradeledger::reader::segment_paths(dir.path())
+        .unwrap()
+        .pop()
+        .unwrap();
+    let active_first_seq: u64 = active
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .and_then(|stem| stem.parse().ok())
+        .unwrap();
+    let waiting_since = std::time::Instant::now();
+    while journal.durable_seq() < active_first_seq - 1 {
+        assert!(
+            waiting_since.elapsed() < std::time::Duration::from_secs(30),
+            "durable {} < {}",
+            journal.durable_seq(),
+            active_first_seq - 1
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(journal.durable_seq() <= journal.head_seq());
+    journal.close().unwrap();
+}
