@@ -123,25 +123,36 @@ pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error>
 /// segments' records (`verify` does); `records`, `first_seq` and the recorded-at times are
 /// left out.
 pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
+    let (mut report, layout, keep) = open_report(dir, false)?;
+    let scan = layout.scans[keep - 1].as_ref();
+    let head = scan
+        .expect("the last segment holding records is in the scanned tail region")
+        .last_seq;
+    report.last_seq = (head > 0).then_some(head);
+    set_head_anchor(&mut report, &layout, keep, head)?;
+    Ok(report)
+}
+
+/// What `verify` and `status` both read first: the layout as a reader opens it (`scan_all`:
+/// every segment scanned), how many segments from the first hold committed records (all, or
+/// up to the one a torn tail is cut in), and the report's figures that need no record.
+fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usize), Error> {
     let meta = read_meta(dir)?;
     let live = is_locked_by_writer(dir);
-    let (layout, decision) = Layout::load_for_reading(dir, &meta, false)?;
+    let (layout, decision) = Layout::load_for_reading(dir, &meta, scan_all)?;
     let torn_tail = match decision {
         TailDecision::Clean => None,
         TailDecision::Cut(cut) => Some(cut),
     };
-    let keep = kept_segments(&layout, torn_tail.as_ref());
-    let last = keep - 1;
-    let head = match &layout.scans[last] {
-        Some(scan) => scan.last_seq,
-        None => unreachable!("the last segment holding records is in the scanned tail region"),
-    };
-    let (_, _, hash) = anchor_at(&layout, keep, head)?;
-    Ok(VerifyReport {
+    let keep = torn_tail.as_ref().map_or(layout.files.len(), |cut| {
+        layout.tail_start + cut.segment + 1
+    });
+    let report = VerifyReport {
+        meta,
         segments: layout.files.len(),
         records: 0,
         first_seq: None,
-        last_seq: (head > 0).then_some(head),
+        last_seq: None,
         first_recorded_at: None,
         last_recorded_at: None,
         data_bytes: (0..keep).map(|i| layout.committed_end(i) as u64).sum(),
@@ -152,51 +163,31 @@ pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
         pending_links: layout.facts.iter().filter(|f| f.link.is_none()).count(),
         torn_tail,
         live,
-        head_anchor: Anchor { seq: head, hash }.to_string(),
-        meta,
-    })
+        head_anchor: String::new(),
+    };
+    Ok((report, layout, keep))
 }
 
-/// How many segments, from the first, hold committed records: all of them, or up to the one
-/// a torn tail is cut in.
-fn kept_segments(layout: &Layout, torn_tail: Option<&Cut>) -> usize {
-    torn_tail.map_or(layout.files.len(), |cut| {
-        layout.tail_start + cut.segment + 1
-    })
+fn set_head_anchor(
+    report: &mut VerifyReport,
+    layout: &Layout,
+    keep: usize,
+    head: u64,
+) -> Result<(), Error> {
+    let (_, _, hash) = anchor_at(layout, keep, head)?;
+    report.head_anchor = Anchor { seq: head, hash }.to_string();
+    Ok(())
 }
 
 /// The verification, with the layout it read and how many segments hold committed records.
 fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
-    let meta = read_meta(dir)?;
-    let live = is_locked_by_writer(dir);
-    let (layout, decision) = Layout::load_for_reading(dir, &meta, true)?;
+    let (mut report, layout, keep) = open_report(dir, true)?;
     check_sealed_segments(&layout)?;
-    let torn_tail = match decision {
-        TailDecision::Clean => None,
-        TailDecision::Cut(cut) => Some(cut),
-    };
-    let mut report = VerifyReport {
-        meta,
-        segments: layout.files.len(),
-        records: 0,
-        first_seq: None,
-        last_seq: None,
-        first_recorded_at: None,
-        last_recorded_at: None,
-        data_bytes: 0,
-        file_bytes: 0,
-        pending_links: layout.facts.iter().filter(|f| f.link.is_none()).count(),
-        torn_tail: torn_tail.clone(),
-        live,
-        head_anchor: String::new(),
-    };
-    let keep = kept_segments(&layout, torn_tail.as_ref());
     for i in 0..keep {
         decode_segment(&layout, i, &mut report)?;
     }
     let head = report.last_seq.unwrap_or(0);
-    let (_, _, hash) = anchor_at(&layout, keep, head)?;
-    report.head_anchor = Anchor { seq: head, hash }.to_string();
+    set_head_anchor(&mut report, &layout, keep, head)?;
     Ok((report, layout, keep))
 }
 
@@ -334,7 +325,5 @@ fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Resul
         report.last_recorded_at = Some(h.recorded_at);
         offset += frame.size;
     }
-    report.data_bytes += end as u64;
-    report.file_bytes += file.map.len() as u64;
     Ok(())
 }
