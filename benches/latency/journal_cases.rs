@@ -124,16 +124,37 @@ fn ledger_trade(ticket: u64) -> Vec<Event> {
     vec![event]
 }
 
-/// `JournalHandle::append(..).await` in Buffered mode, from one task on a multi-thread runtime.
-pub fn handle_append(plan: &Plan) -> Measured {
-    let dir = common::fresh_dir("latency-buffered-async");
-    let ledger = Ledger::create(&dir, &common::options(Durability::Buffered)).expect("ledger");
+/// A handle on a fresh ledger in `durability` mode, and the multi-thread runtime (2 workers)
+/// the async cases drive it from.
+fn handle_on_runtime(
+    dir_name: &str,
+    durability: Durability,
+) -> (std::path::PathBuf, JournalHandle, tokio::runtime::Runtime) {
+    let dir = common::fresh_dir(dir_name);
+    let ledger = Ledger::create(&dir, &common::options(durability)).expect("ledger");
     let handle = JournalHandle::new(ledger, FailurePolicy::Halt);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
+    (dir, handle, runtime)
+}
+
+/// Closes the handle on its runtime and removes the journal.
+fn close_on_runtime(
+    dir: &std::path::Path,
+    handle: JournalHandle,
+    runtime: tokio::runtime::Runtime,
+) {
+    runtime.block_on(handle.close()).expect("close ledger");
+    drop(runtime);
+    common::remove_dir(dir);
+}
+
+/// `JournalHandle::append(..).await` in Buffered mode, from one task on a multi-thread runtime.
+pub fn handle_append(plan: &Plan) -> Measured {
+    let (dir, handle, runtime) = handle_on_runtime("latency-buffered-async", Durability::Buffered);
     let task_handle = handle.clone();
     let plan = *plan;
     let task = runtime.spawn(async move {
@@ -144,9 +165,7 @@ pub fn handle_append(plan: &Plan) -> Measured {
         run_single_async(plan, |i| ledger_trade(i + 1), append).await
     });
     let measured = runtime.block_on(task).expect("bench task");
-    runtime.block_on(handle.close()).expect("close ledger");
-    drop(runtime);
-    common::remove_dir(&dir);
+    close_on_runtime(&dir, handle, runtime);
     measured
 }
 
@@ -154,14 +173,8 @@ pub fn handle_append(plan: &Plan) -> Measured {
 /// runtime (2 workers), each awaiting its own acknowledgement: group commit through the
 /// handle (leader flushes on its worker with `block_in_place`, followers await a watch).
 pub fn handle_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
-    let dir = common::fresh_dir(&format!("latency-sync-async-p{producers}"));
-    let ledger = Ledger::create(&dir, &common::options(Durability::Sync)).expect("ledger");
-    let handle = JournalHandle::new(ledger, FailurePolicy::Halt);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let dir_name = format!("latency-sync-async-p{producers}");
+    let (dir, handle, runtime) = handle_on_runtime(&dir_name, Durability::Sync);
     let task_handle = handle.clone();
     let op = move |producer: usize, i: u64| {
         let handle = task_handle.clone();
@@ -174,8 +187,6 @@ pub fn handle_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
     let measured = runtime.block_on(async { run_tasks(producers, *plan, op).await });
     let health = handle.health();
     let measured = measured.with_groups(health.head_seq, health.flushes);
-    runtime.block_on(handle.close()).expect("close ledger");
-    drop(runtime);
-    common::remove_dir(&dir);
+    close_on_runtime(&dir, handle, runtime);
     measured
 }

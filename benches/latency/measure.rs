@@ -119,6 +119,44 @@ impl Pacer {
     }
 }
 
+/// One producer's timed operations: each waits for its slot when paced at a fixed rate, and
+/// its latency is recorded (corrected for coordinated omission at a fixed rate).
+struct Timed {
+    histogram: Histogram<u64>,
+    pacer: Option<Pacer>,
+    interval_ns: Option<u64>,
+}
+
+impl Timed {
+    fn new(pacer: Option<Pacer>) -> Timed {
+        let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
+        Timed {
+            histogram: histogram(),
+            pacer,
+            interval_ns,
+        }
+    }
+
+    /// Waits for the next operation's slot; returns when the operation starts.
+    fn start(&mut self) -> Instant {
+        if let Some(pacer) = &mut self.pacer {
+            pacer.wait();
+        }
+        Instant::now()
+    }
+
+    fn done(&mut self, op_started: Instant) {
+        let latency_ns = nanos(op_started.elapsed());
+        record(&mut self.histogram, latency_ns, self.interval_ns);
+    }
+}
+
+/// The pacing of a single producer at the plan's fixed rate, if it has one.
+fn single_pacer(plan: &Plan, started: Instant) -> Option<Pacer> {
+    plan.rate_per_s
+        .map(|rate| Pacer::new(rate as f64, started, true))
+}
+
 /// One producer: `prepare(i)` (untimed) builds the input of operation `i`, `op` runs it (timed).
 pub fn run_single<T>(
     plan: &Plan,
@@ -128,22 +166,15 @@ pub fn run_single<T>(
     for i in 0..plan.warmup_ops {
         op(prepare(i));
     }
-    let mut histogram = histogram();
     let started = Instant::now();
-    let mut pacer = plan
-        .rate_per_s
-        .map(|rate| Pacer::new(rate as f64, started, true));
-    let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
+    let mut timed = Timed::new(single_pacer(plan, started));
     for i in plan.warmup_ops..plan.warmup_ops + plan.ops {
         let input = prepare(i);
-        if let Some(pacer) = &mut pacer {
-            pacer.wait();
-        }
-        let op_started = Instant::now();
+        let op_started = timed.start();
         op(input);
-        record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
+        timed.done(op_started);
     }
-    Measured::new(histogram, plan.ops, started.elapsed())
+    Measured::new(timed.histogram, plan.ops, started.elapsed())
 }
 
 /// One producer task, as [`run_single`], awaiting each operation.
@@ -155,22 +186,15 @@ pub async fn run_single_async<T, F: std::future::Future<Output = ()>>(
     for i in 0..plan.warmup_ops {
         op(prepare(i)).await;
     }
-    let mut histogram = histogram();
     let started = Instant::now();
-    let mut pacer = plan
-        .rate_per_s
-        .map(|rate| Pacer::new(rate as f64, started, true));
-    let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
+    let mut timed = Timed::new(single_pacer(&plan, started));
     for i in plan.warmup_ops..plan.warmup_ops + plan.ops {
         let input = prepare(i);
-        if let Some(pacer) = &mut pacer {
-            pacer.wait();
-        }
-        let op_started = Instant::now();
+        let op_started = timed.start();
         op(input).await;
-        record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
+        timed.done(op_started);
     }
-    Measured::new(histogram, plan.ops, started.elapsed())
+    Measured::new(timed.histogram, plan.ops, started.elapsed())
 }
 
 /// `producers` threads each run `op(producer, i)` in a closed loop (each waits for its own
@@ -217,23 +241,19 @@ fn producer_loop(
         op(producer, i);
         i += 1;
     }
-    let mut pacer = plan.rate_per_s.map(|rate| {
+    let mut timed = Timed::new(plan.rate_per_s.map(|rate| {
         let per_producer = rate as f64 / producers as f64;
         let offset = Duration::from_secs_f64(producer as f64 / rate as f64);
         Pacer::new(per_producer, Instant::now() + offset, producers == 1)
-    });
-    let interval_ns = pacer.as_ref().map(Pacer::interval_ns);
-    let (mut histogram, mut ops) = (histogram(), 0);
+    }));
+    let mut ops = 0;
     while Instant::now() < measure_until {
-        if let Some(pacer) = &mut pacer {
-            pacer.wait();
-        }
-        let op_started = Instant::now();
+        let op_started = timed.start();
         op(producer, i);
-        record(&mut histogram, nanos(op_started.elapsed()), interval_ns);
+        timed.done(op_started);
         (i, ops) = (i + 1, ops + 1);
     }
-    (histogram, ops, Instant::now())
+    (timed.histogram, ops, Instant::now())
 }
 
 /// The cost of the two clock reads around every timed operation (median of 100k pairs):
