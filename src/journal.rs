@@ -255,9 +255,10 @@ impl Journal {
         self.shared.committed_seq()
     }
 
-    /// Flushes done since the journal was opened (failed ones included).
-    pub fn flush_count(&self) -> u64 {
-        self.shared.flush_latency_ns().3
+    /// Flush latency since the journal was opened: `(p50, p99, max, count)`, nanoseconds
+    /// (failed flushes included).
+    pub fn flush_latency_ns(&self) -> (u64, u64, u64, u64) {
+        self.shared.flush_latency_ns()
     }
 
     /// The last sequence number known to be on stable storage.

@@ -109,7 +109,8 @@ pub fn sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
     let measured = run_threads(producers, plan, |_, _| {
         black_box(journal.append(&event).expect("append"));
     });
-    let measured = measured.with_groups(journal.head_seq(), journal.flush_count());
+    let (flush_p50_ns, _, _, flushes) = journal.flush_latency_ns();
+    let measured = measured.with_groups(journal.head_seq(), flushes, flush_p50_ns);
     journal.close().expect("close journal");
     common::remove_dir(&dir);
     measured
@@ -186,7 +187,8 @@ pub fn handle_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
     };
     let measured = runtime.block_on(async { run_tasks(producers, *plan, op).await });
     let health = handle.health();
-    let measured = measured.with_groups(health.head_seq, health.flushes);
+    let measured =
+        measured.with_groups(health.head_seq, health.flushes, health.flush_latency_p50_ns);
     close_on_runtime(&dir, handle, runtime);
     measured
 }

@@ -291,7 +291,9 @@ fn print_legend(cases: &[Case], config: &Config) {
          faster than the SQLite case of the same class at p50 (sqlite_wal_normal, or \
          sqlite_wal_full for sync). GC bound: P producers each waiting for their own append \
          complete at most P appends per fdatasync (P ÷ floor_write_fdatasync_4k p50). \
-         appends/flush: appends ÷ flushes over the whole case, warm-up included (at most P)."
+         appends/flush: appends ÷ flushes over the whole case, warm-up included (at most P). \
+         flush p50: the journal's median flush. gap: the rest of a cycle (appends/flush ÷ ops/s \
+         − flush p50), where the producers are woken and append again."
     );
 }
 

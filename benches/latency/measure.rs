@@ -11,9 +11,17 @@ pub struct Measured {
     pub histogram: Histogram<u64>,
     pub ops: u64,
     pub elapsed: Duration,
-    /// Sync cases: appends per flush over the whole run (warm-up included), the size of the
-    /// groups the group commit formed.
-    pub appends_per_flush: Option<f64>,
+    /// Sync cases with producers: how the group commit went.
+    pub groups: Option<Groups>,
+}
+
+/// Group commit over a whole case, warm-up included.
+#[derive(Clone, Copy, Debug)]
+pub struct Groups {
+    /// Appends per flush: the size of the groups formed.
+    pub appends_per_flush: f64,
+    /// The median flush (the journal's flush latency histogram).
+    pub flush_p50_ns: u64,
 }
 
 impl Measured {
@@ -22,15 +30,18 @@ impl Measured {
             histogram,
             ops,
             elapsed,
-            appends_per_flush: None,
+            groups: None,
         }
     }
 
-    /// `appends` appends were made durable by `flushes` flushes.
-    pub fn with_groups(self, appends: u64, flushes: u64) -> Measured {
-        let appends_per_flush = Some(appends as f64 / flushes.max(1) as f64);
+    /// `appends` appends were made durable by `flushes` flushes of median `flush_p50_ns`.
+    pub fn with_groups(self, appends: u64, flushes: u64, flush_p50_ns: u64) -> Measured {
+        let groups = Groups {
+            appends_per_flush: appends as f64 / flushes.max(1) as f64,
+            flush_p50_ns,
+        };
         Measured {
-            appends_per_flush,
+            groups: Some(groups),
             ..self
         }
     }

@@ -83,7 +83,7 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or("-".into(), |r| format!("{r:.2}×"))
 }
 
-const HEADER: [&str; 15] = [
+const HEADER: [&str; 17] = [
     "case",
     "durability",
     "P",
@@ -99,13 +99,25 @@ const HEADER: [&str; 15] = [
     "GC bound ops/s",
     "of bound",
     "appends/flush",
+    "flush p50",
+    "gap",
 ];
+
+/// The time between one flush and the next that is not the flush itself: the cycle (a group
+/// every appends/flush ÷ ops/s) less the median flush. Waking the producers and their next
+/// appends happen there.
+fn flush_gap_ns(case: &CaseResult) -> Option<u64> {
+    let groups = case.measured.groups?;
+    let cycle_ns = groups.appends_per_flush * 1e9 / case.measured.ops_per_s();
+    Some((cycle_ns - groups.flush_p50_ns as f64).max(0.0) as u64)
+}
 
 fn row(case: &CaseResult, results: &[CaseResult]) -> Vec<String> {
     let floor = floor_of(case).and_then(|n| find(results, n));
     let sqlite = sqlite_of(case).and_then(|n| find(results, n));
     let gc = group_commit(case, results);
     let q = |q| duration(case.quantile_ns(q));
+    let groups = case.measured.groups;
     vec![
         case.name.to_string(),
         case.durability.to_string(),
@@ -123,7 +135,9 @@ fn row(case: &CaseResult, results: &[CaseResult]) -> Vec<String> {
         gc.map_or("-".into(), |(_, achieved)| {
             format!("{:.0} %", achieved * 100.0)
         }),
-        (case.measured.appends_per_flush).map_or("-".into(), |n| format!("{n:.1}")),
+        groups.map_or("-".into(), |g| format!("{:.1}", g.appends_per_flush)),
+        groups.map_or("-".into(), |g| duration(g.flush_p50_ns)),
+        flush_gap_ns(case).map_or("-".into(), duration),
     ]
 }
 
@@ -231,7 +245,9 @@ pub fn json(machine: &Machine, results: &[CaseResult], run: serde_json::Value) -
                 "p999_ns": c.quantile_ns(0.999),
                 "max_ns": c.measured.histogram.max(),
                 "ops_per_s": (c.measured.ops_per_s() * 10.0).round() / 10.0,
-                "appends_per_flush": c.measured.appends_per_flush.map(|n| (n * 10.0).round() / 10.0),
+                "appends_per_flush": c.measured.groups.map(|g| (g.appends_per_flush * 10.0).round() / 10.0),
+                "flush_p50_ns": c.measured.groups.map(|g| g.flush_p50_ns),
+                "flush_gap_ns": flush_gap_ns(c),
             })
         })
         .collect();
