@@ -142,10 +142,9 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Where the chunk thread leaves a chunk it prepared.
 type Prepared<T> = Arc<Mutex<Option<Vec<T>>>>;
 
-/// Asks the chunk thread for an empty chunk whose pages are already written once. The thread
-/// is shared by every projection of the process and started on first use; if it cannot be
-/// started or is busy, the chunk never arrives and `push` allocates on its own.
-fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
+/// The chunk thread's queue: shared by every projection of the process, started on first use;
+/// `None` if the thread could not be started.
+fn jobs() -> Option<&'static SyncSender<Job>> {
     static JOBS: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {
         // A few chunks per table may be asked for at once; more waits would be a bug.
@@ -156,8 +155,15 @@ fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
             .ok()
             .map(|_| sender)
     });
+    jobs.as_ref()
+}
+
+/// Asks the chunk thread for an empty chunk whose pages are already written once. If the
+/// thread cannot be started or is busy, the chunk never arrives and `push` allocates on its
+/// own.
+fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
     let prepared = Prepared::default();
-    if let Some(jobs) = jobs {
+    if let Some(jobs) = jobs() {
         let slot = Arc::clone(&prepared);
         let _ = jobs.try_send(Box::new(move || {
             // Nobody waits for it any more: the chunk would only be freed.
@@ -168,6 +174,14 @@ fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
         }));
     }
     prepared
+}
+
+/// Drops `value` on the chunk thread (a large one frees its chunks with a system call each),
+/// or here if that thread is busy or missing.
+pub(crate) fn drop_elsewhere<T: Send + 'static>(value: T) {
+    if let Some(jobs) = jobs() {
+        let _ = jobs.try_send(Box::new(move || drop(value)));
+    }
 }
 
 /// An empty chunk with room for `CHUNK_LEN` records, each of its pages written once.
