@@ -130,6 +130,29 @@ impl JournalReader {
         }
     }
 
+    /// The records from where `position` (from [`Records::position`] of this journal's
+    /// records) left off: no rescan of the segment up to it.
+    pub(crate) fn records_at(&self, position: Position) -> Records {
+        let views = self.views();
+        let Some(segment) = views
+            .iter()
+            .position(|v| v.first_seq == position.segment_first_seq)
+        else {
+            return self.records(position.next_seq);
+        };
+        Records {
+            frames: FrameIter {
+                views,
+                segment,
+                offset: position.offset,
+                expected_seq: position.next_seq,
+                from_seq: position.next_seq,
+                seed: self.meta.frame_seed(),
+                failed: false,
+            },
+        }
+    }
+
     fn frames_from(&self, from_seq: u64) -> FrameIter {
         let views = self.views();
         let start = views
@@ -397,6 +420,31 @@ pub struct Records {
     frames: FrameIter,
 }
 
+/// Where a [`Records`] iteration stands: just before the record `next_seq`, at `offset` in
+/// the segment that starts at `segment_first_seq` (or at its end).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Position {
+    segment_first_seq: u64,
+    offset: usize,
+    pub next_seq: u64,
+}
+
+impl Records {
+    /// Where the next record would be read from ([`JournalReader::records_at`]).
+    pub(crate) fn position(&self) -> Position {
+        let frames = &self.frames;
+        let segment_first_seq = frames
+            .views
+            .get(frames.segment)
+            .map_or(frames.expected_seq, |v| v.first_seq);
+        Position {
+            segment_first_seq,
+            offset: frames.offset,
+            next_seq: frames.expected_seq,
+        }
+    }
+}
+
 impl Iterator for Records {
     type Item = Result<Record, Error>;
 
@@ -430,4 +478,51 @@ pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         .into_iter()
         .map(|(_, p)| p)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::Timestamp;
+    use crate::journal::{Journal, JournalOptions};
+
+    /// Records read on from a position are those a read from its seq returns, across the
+    /// segments rolled since, and from the end of a segment as well as from its middle.
+    #[test]
+    fn records_at_a_position_go_on_where_the_last_read_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let append = |from: u64, count: u64| {
+            for ticket in from..from + count {
+                let time = Timestamp::from_nanos(ticket as i64);
+                journal
+                    .append(&[crate::sample::trade_opened(ticket, time)])
+                    .unwrap();
+            }
+        };
+        let seqs =
+            |records: super::Records| -> Vec<u64> { records.map(|r| r.unwrap().seq).collect() };
+        append(1, 700);
+        let reader = journal.reader();
+        let mut positions = Vec::new();
+        // Stop in the middle of a segment, and at the end of everything written so far.
+        for stop in [150, 700] {
+            let mut records = reader.records(1);
+            records.by_ref().take(stop).for_each(drop);
+            let position = records.position();
+            assert_eq!(position.next_seq, stop as u64 + 1);
+            positions.push(position);
+        }
+        append(701, 900);
+        assert!(journal.shared().segments().len() > 3, "spans segments");
+        for position in positions {
+            let resumed = seqs(reader.records_at(position));
+            assert_eq!(resumed, seqs(reader.records(position.next_seq)));
+            assert_eq!(resumed, (position.next_seq..=1600).collect::<Vec<_>>());
+        }
+    }
 }

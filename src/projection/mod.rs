@@ -31,6 +31,7 @@ mod view;
 mod tests;
 
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
+pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};
 pub use memory::MemoryEstimate;
 pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
