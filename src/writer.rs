@@ -111,9 +111,9 @@ pub struct Shared {
     /// leader, cleared when it is done. Followers do not queue on a mutex (it hands over to
     /// one waiter at a time, so a flush's followers would wake one after another, each paying
     /// a wake-up): they wait on `flush_done`, which a finished flush broadcasts, and read
-    /// this flag under `flush_waiters`, which counts them (no waiter, no broadcast).
+    /// this flag under `flush_waiters`.
     flushing: AtomicBool,
-    flush_waiters: Mutex<usize>,
+    flush_waiters: Mutex<()>,
     flush_done: Condvar,
     /// Highest sequence number on stable storage.
     durable_seq: AtomicU64,
@@ -177,9 +177,8 @@ impl Drop for FlushLeader<'_> {
         let shared = self.shared;
         shared.flushing.store(false, Ordering::Release);
         shared.notify_durable();
-        if *lock(&shared.flush_waiters) > 0 {
-            shared.flush_done.notify_all();
-        }
+        drop(lock(&shared.flush_waiters));
+        shared.flush_done.notify_all();
     }
 }
 
@@ -268,7 +267,7 @@ impl Shared {
                 seals_requested: 0,
             }),
             flushing: AtomicBool::new(false),
-            flush_waiters: Mutex::new(0),
+            flush_waiters: Mutex::new(()),
             flush_done: Condvar::new(),
             durable_seq: AtomicU64::new(last_seq),
             committed_seq: AtomicU64::new(last_seq),
@@ -688,17 +687,14 @@ impl Shared {
     /// already durable). The leader broadcasts after clearing `flushing` under
     /// `flush_waiters`, so checking both under that lock cannot miss its wake-up.
     fn wait_for_flush(&self, seq: u64) {
-        let mut waiters = lock(&self.flush_waiters);
+        let waiters = lock(&self.flush_waiters);
         if self.durable_seq() >= seq || !self.flushing.load(Ordering::Acquire) {
             return;
         }
-        *waiters += 1;
         // The timeout is only a safety net: the broadcast always comes.
-        let (mut waiters, _) = self
+        let _ = self
             .flush_done
-            .wait_timeout(waiters, Duration::from_millis(100))
-            .unwrap_or_else(|p| p.into_inner());
-        *waiters -= 1;
+            .wait_timeout(waiters, Duration::from_millis(100));
     }
 
     /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
