@@ -232,7 +232,23 @@ fn prune(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
+/// Appended to the name of a checkpoint a running writer found damaged and set aside (kept
+/// for inspection; no open reads it, and deleting it is safe).
+pub const SET_ASIDE_SUFFIX: &str = ".damaged";
+
+/// The checkpoints set aside as damaged ([`SET_ASIDE_SUFFIX`]), newest first.
+pub fn set_aside(journal_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let mut found = list_named(&dir_of(journal_dir), &format!(".ckpt{SET_ASIDE_SUFFIX}"))?;
+    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    Ok(found.into_iter().map(|(_, path)| path).collect())
+}
+
 fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
+    list_named(dir, ".ckpt")
+}
+
+/// The files `checkpoint-<seq><suffix>` in `dir`, with their seq.
+fn list_named(dir: &Path, suffix: &str) -> Result<Vec<(u64, PathBuf)>, Error> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -244,7 +260,7 @@ fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
         let name = entry.file_name().to_string_lossy().into_owned();
         let seq = name
             .strip_prefix("checkpoint-")
-            .and_then(|rest| rest.strip_suffix(".ckpt"))
+            .and_then(|rest| rest.strip_suffix(suffix))
             .and_then(|digits| digits.parse::<u64>().ok());
         if let Some(seq) = seq {
             found.push((seq, entry.path()));

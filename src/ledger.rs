@@ -381,7 +381,7 @@ impl Ledger {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let mut aside = damaged.as_os_str().to_owned();
-        aside.push(".damaged");
+        aside.push(checkpoint::SET_ASIDE_SUFFIX);
         std::fs::rename(damaged, &aside)
             .map_err(|e| format!("cannot set {} aside: {e}", damaged.display()))?;
         let mut report = OpenReport::default();

@@ -252,6 +252,34 @@ fn status_shows_the_checkpoint_that_checkpoint_writes() {
     assert!(text.contains("usable"), "{text}");
 }
 
+/// A checkpoint a running writer set aside as damaged is listed by `status`, not usable, with
+/// its seq and why, and no open reads it.
+#[test]
+fn status_lists_a_checkpoint_set_aside_as_damaged() {
+    let (_temp, dir) = imported();
+    let checkpoints = Path::new(&dir).join("checkpoints");
+    let usable = checkpoints.join("checkpoint-00000000000000000024.ckpt");
+    let aside = checkpoints.join("checkpoint-00000000000000000012.ckpt.damaged");
+    std::fs::copy(&usable, &aside).unwrap();
+    let status = json(&["status", &dir]);
+    assert_eq!(status["checkpoint_seq"], 24);
+    let listed = status["checkpoints"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        listed[1]["file"],
+        "checkpoint-00000000000000000012.ckpt.damaged"
+    );
+    assert_eq!(listed[1]["seq"], 12);
+    assert_eq!(listed[1]["usable"], false);
+    let reason = listed[1]["reason"].as_str().unwrap();
+    assert!(reason.contains("set aside by a running writer"), "{reason}");
+    let text = ok(&["status", &dir]);
+    assert!(
+        text.contains("checkpoint-00000000000000000012.ckpt.damaged"),
+        "{text}"
+    );
+}
+
 /// Sets the projection version of a checkpoint file and fixes its header checksum.
 fn set_projection_version(file: &Path, version: u32) {
     let mut bytes = std::fs::read(file).unwrap();

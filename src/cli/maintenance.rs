@@ -245,6 +245,9 @@ fn file_name(path: &Path) -> String {
 /// The sequence number in a checkpoint's file name (`checkpoint-<seq>.ckpt`).
 fn seq_of_name(path: &Path) -> Option<u64> {
     let name = file_name(path);
+    let name = name
+        .strip_suffix(checkpoint::SET_ASIDE_SUFFIX)
+        .unwrap_or(&name);
     let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
     digits.parse().ok()
 }
@@ -286,8 +289,7 @@ pub fn status_checkpoints(
     head_seq: u64,
 ) -> anyhow::Result<Vec<Described>> {
     let found = checkpoint::describe(dir, journal_id)?;
-    Ok(found
-        .into_iter()
+    let mut described: Vec<Described> = (found.into_iter())
         .map(|found| match found {
             Ok(info) if info.seq > head_seq => Err(IgnoredCheckpoint {
                 reason: format!("at seq {}, beyond the journal's head {head_seq}", info.seq),
@@ -295,7 +297,17 @@ pub fn status_checkpoints(
             }),
             other => other,
         })
-        .collect())
+        .collect();
+    let set_aside = checkpoint::set_aside(dir)?.into_iter().map(|path| {
+        let reason = "damaged: set aside by a running writer, which rebuilt its state without \
+                      it (kept for inspection; safe to delete)";
+        Err(IgnoredCheckpoint {
+            path,
+            reason: reason.into(),
+        })
+    });
+    described.extend(set_aside);
+    Ok(described)
 }
 
 /// The `status --json` fields about checkpoints.
