@@ -297,15 +297,15 @@ impl Ledger {
         let reader = inner.journal.reader();
         // Each round goes on from where the last one stopped: finding a record by its seq
         // reads the segment from its start.
-        let mut position: Option<Position> = None;
+        let mut resume_at: Option<Position> = None;
         let mut catch_up = |state: &mut Projections| {
             let next = state.head_seq() + 1;
-            let mut records = match position {
+            let mut records = match resume_at {
                 Some(position) if position.next_seq == next => reader.records_at(position),
                 _ => reader.records(next),
             };
             apply_records(&mut records, state, None).map_err(|e| e.to_string())?;
-            position = Some(records.position());
+            resume_at = Some(records.position());
             Ok::<_, String>(())
         };
         // Close in on the head while appends go on, so that little is left to replay under
@@ -317,7 +317,7 @@ impl Ledger {
                 break;
             }
         }
-        let _serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let serial = inner.append_lock.lock().unwrap_or_else(|p| p.into_inner());
         catch_up(&mut state)?;
         let mut live = inner.state.write().unwrap_or_else(|p| p.into_inner());
         let position = |s: &Projections| (s.head_seq(), s.applied_events());
@@ -330,7 +330,7 @@ impl Ledger {
         }
         let old = std::mem::replace(&mut *live, state);
         drop(live);
-        drop(_serial);
+        drop(serial);
         // Freeing a whole state takes milliseconds: not here, where appends would wait.
         drop_elsewhere(old);
         self.check_in_background(mapped);
