@@ -11,8 +11,8 @@
 //!
 //! A few runs ([`MAX_RUNS`]) serve a few interleaved sequences, each increasing: two brokers'
 //! tickets, or rejected orders numbered in a range of their own. An id goes to the run whose
-//! last id is the greatest below it. Ids that fit no run go to a B-tree of late ids, which
-//! grows a node at a time.
+//! last id is the greatest below it, or starts a run if it jumps far above it. Ids that fit no
+//! run go to a B-tree of late ids, which grows a node at a time.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +20,10 @@ use super::chunked::{Chunked, Slot};
 
 /// Runs at most: lookups of an id below a run's end search every such run.
 const MAX_RUNS: usize = 4;
+/// An id this far above the run it would extend starts a run of its own while there is room:
+/// one sequence seldom jumps that far, and a run spanning two ranges would make a lookup in
+/// the lower range search across the upper one.
+const JUMP_TO_A_NEW_RUN: u64 = 1 << 20;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct IdIndex {
@@ -45,16 +49,17 @@ impl IdIndex {
             .filter_map(|(at, run)| Some((at, run.last()?.0)))
             .filter(|(_, last)| *last < id)
             .max_by_key(|(_, last)| *last);
+        let room = self.runs.len() < MAX_RUNS;
         match best {
-            Some((at, _)) => {
+            Some((at, last)) if !(room && id - last > JUMP_TO_A_NEW_RUN) => {
                 self.runs[at].push((id, slot));
             }
-            None if self.runs.len() < MAX_RUNS => {
+            _ if room => {
                 let mut run = Chunked::default();
                 run.push((id, slot));
                 self.runs.push(run);
             }
-            None => {
+            _ => {
                 self.late.insert(id, slot);
             }
         }
@@ -72,12 +77,22 @@ impl IdIndex {
     }
 }
 
-/// The slot of `id` in `run`, searched by galloping back from the end, then a binary search
-/// in the last gap.
+/// The slot of `id` in `run`: one probe where consecutive ids would put it, else a search
+/// galloping back from the end, then a binary search in the last gap.
 fn find(run: &Chunked<(u64, Slot)>, id: u64) -> Option<Slot> {
-    match run.last() {
-        Some((last, _)) if id <= *last => {}
+    let last = match run.last() {
+        // Below the first id: runs of sequences in ranges of their own answer at once.
+        Some((last, _)) if run.at(0).0 <= id && id <= *last => *last,
         _ => return None,
+    };
+    // Ids are distinct and ascending, so `id` lies no further back than `last - id` places
+    // from the end; there exactly when the ids in between are consecutive, as a broker's
+    // tickets usually are.
+    let back = usize::try_from(last - id).unwrap_or(usize::MAX);
+    let guess = (run.len() - 1).saturating_sub(back);
+    let (found, slot) = run.at(guess);
+    if *found == id {
+        return Some(*slot);
     }
     let mut high = run.len() - 1; // run[high] >= id
     let mut step = 1;
@@ -117,14 +132,16 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         /// The index answers every lookup as a `HashMap` given the same inserts does, for ids
-        /// from up to six interleaved sequences (more than there are runs), each mostly
-        /// increasing, ids below a sequence's greatest, and ids never held.
+        /// from up to six interleaved sequences (more than there are runs; two of them in far
+        /// ranges), each mostly increasing, ids below a sequence's greatest, and ids never
+        /// held.
         #[test]
         fn behaves_as_a_hash_map(
             steps in prop::collection::vec((0usize..6, -40i64..60, 0u64..7000), 1..800)
         ) {
             let (mut index, mut model) = (IdIndex::default(), HashMap::new());
-            let mut greatest = [1000i64, 1500, 2000, 3000, 3500, 5000];
+            // Two far ranges: an id that jumps there starts a run of its own.
+            let mut greatest = [1000i64, 1500, 2000, 3000, 1 << 30, 1 << 40];
             for (slot, (sequence, ahead, probe)) in steps.into_iter().enumerate() {
                 let id = (greatest[sequence] + ahead).max(0) as u64;
                 greatest[sequence] = greatest[sequence].max(id as i64);
