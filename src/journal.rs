@@ -306,6 +306,23 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// Stops the background thread and waits until it has exited (tests of what happens
+    /// without it).
+    #[cfg(test)]
+    pub(crate) fn stop_background_and_wait(&self) {
+        self.shared.stop_background();
+        let handle = self
+            .background
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
 impl Drop for Journal {
     fn drop(&mut self) {
         if let Err(error) = self.shutdown() {

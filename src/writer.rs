@@ -1198,7 +1198,9 @@ mod tests {
             ..JournalOptions::default()
         };
         let journal = std::sync::Arc::new(Journal::create(dir.path(), &options).unwrap());
-        journal.shared().stop_background();
+        // Gone before the first roll: a thread still running would seal what is pending as
+        // it exits.
+        journal.stop_background_and_wait();
         let (done, finished) = mpsc::channel();
         let appender = std::sync::Arc::clone(&journal);
         let thread = std::thread::spawn(move || {
