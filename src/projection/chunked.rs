@@ -18,6 +18,10 @@ use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const CHUNK_LEN: usize = 1 << 12;
+/// The first chunk's initial room, for entries of at most `SMALL_ENTRY_BYTES` (it grows to
+/// `CHUNK_LEN`).
+const FIRST_CHUNK_START: usize = 16;
+const SMALL_ENTRY_BYTES: usize = 32;
 const PAGE_BYTES: usize = 4096;
 
 /// The position of a record; `u32` keeps index entries small.
@@ -62,7 +66,20 @@ impl<T: Send + 'static> Chunked<T> {
                     self.next = Some(prepared_chunk());
                 }
             }
-            _ => {
+            None => {
+                // Many index tables stay small (one per symbol or account; OPEN): their first
+                // chunk starts small and doubles as it fills (the last doubling copies 64 KiB
+                // at most). Record tables, few and large, start with a whole chunk.
+                let room = if size_of::<T>() <= SMALL_ENTRY_BYTES {
+                    FIRST_CHUNK_START
+                } else {
+                    CHUNK_LEN
+                };
+                let mut chunk = Vec::with_capacity(room);
+                chunk.push(value);
+                self.chunks.push(chunk);
+            }
+            Some(_) => {
                 let prepared = self
                     .next
                     .take()
@@ -72,9 +89,7 @@ impl<T: Send + 'static> Chunked<T> {
                 self.chunks.push(chunk);
                 // A table that grew past one chunk grows on: its next chunk gets a whole
                 // chunk's time to be prepared (the thread prepares the chunks of every table).
-                if self.chunks.len() > 1 {
-                    self.next = Some(prepared_chunk());
-                }
+                self.next = Some(prepared_chunk());
             }
         }
         self.len += 1;
@@ -242,6 +257,25 @@ mod tests {
         assert_eq!(chunked.chunks.len(), 3);
         assert_eq!(chunked.chunks[2].as_ptr(), prepared);
         assert!(chunked.iter().zip(0..).all(|(v, i)| *v == i));
+    }
+
+    /// A table of small entries reserves room as it fills until its first chunk is whole;
+    /// a table of large records reserves its first chunk at once.
+    #[test]
+    fn small_entries_start_with_a_small_first_chunk() {
+        let mut small = Chunked::default();
+        for value in 0..10u64 {
+            small.push(value);
+        }
+        assert_eq!(small.reserved_bytes(), 16 * size_of::<u64>());
+        for value in 10..CHUNK_LEN as u64 {
+            small.push(value);
+        }
+        assert_eq!(small.reserved_bytes(), CHUNK_LEN * size_of::<u64>());
+        assert!(small.iter().zip(0..).all(|(v, i)| *v == i));
+        let mut large = Chunked::default();
+        large.push([0u8; 64]);
+        assert_eq!(large.reserved_bytes(), CHUNK_LEN * 64);
     }
 
     #[test]
