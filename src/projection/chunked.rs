@@ -14,7 +14,7 @@
 
 use std::mem::MaybeUninit;
 use std::ops::{Index, IndexMut};
-use std::sync::mpsc::{self, SyncSender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 const CHUNK_LEN: usize = 1 << 12;
@@ -159,11 +159,13 @@ type Prepared<T> = Arc<Mutex<Option<Vec<T>>>>;
 
 /// The chunk thread's queue: shared by every projection of the process, started on first use;
 /// `None` if the thread could not be started.
-fn jobs() -> Option<&'static SyncSender<Job>> {
-    static JOBS: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+fn jobs() -> Option<&'static Sender<Job>> {
+    static JOBS: OnceLock<Option<Sender<Job>>> = OnceLock::new();
     let jobs = JOBS.get_or_init(|| {
-        // A few chunks per table may be asked for at once; more waits would be a bug.
-        let (sender, receiver) = mpsc::sync_channel::<Job>(64);
+        // Unbounded, so that no job is refused while the thread lives (a refused free would
+        // run on the append path). It stays short: a table asks for one chunk ahead at most,
+        // and frees are rare.
+        let (sender, receiver) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("tradeledger-chunks".into())
             .spawn(move || receiver.into_iter().for_each(|job| job()))
@@ -174,13 +176,13 @@ fn jobs() -> Option<&'static SyncSender<Job>> {
 }
 
 /// Asks the chunk thread for an empty chunk whose pages are already written once. If the
-/// thread cannot be started or is busy, the chunk never arrives and `push` allocates on its
-/// own.
+/// thread cannot be started, or has not got to it when the chunk is needed, `push` allocates
+/// the chunk on its own.
 fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
     let prepared = Prepared::default();
     if let Some(jobs) = jobs() {
         let slot = Arc::clone(&prepared);
-        let _ = jobs.try_send(Box::new(move || {
+        let _ = jobs.send(Box::new(move || {
             // Nobody waits for it any more: the chunk would only be freed.
             if Arc::strong_count(&slot) > 1 {
                 let chunk = touched_chunk::<T>();
@@ -192,10 +194,13 @@ fn prepared_chunk<T: Send + 'static>() -> Prepared<T> {
 }
 
 /// Drops `value` on the chunk thread (a large one frees its chunks with a system call each),
-/// or here if that thread is busy or missing.
+/// or here if that thread could not be started.
 pub(crate) fn drop_elsewhere<T: Send + 'static>(value: T) {
-    if let Some(jobs) = jobs() {
-        let _ = jobs.try_send(Box::new(move || drop(value)));
+    match jobs() {
+        Some(jobs) => {
+            let _ = jobs.send(Box::new(move || drop(value)));
+        }
+        None => drop(value),
     }
 }
 
