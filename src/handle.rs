@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use crate::error::Error;
 use crate::event::Event;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{CheckpointStatus, Ledger, LedgerError};
 use crate::projection::Projections;
 use crate::Durability;
 
@@ -93,6 +93,10 @@ pub struct Health {
     pub held_events: usize,
     /// Events that did not fit in the backlog: lost, and counted here.
     pub dropped_events: u64,
+    /// Checkpoints written since open, and why the last one failed if it did (the automatic
+    /// ones run in the background; a failure leaves appends going and the next open replays
+    /// more).
+    pub checkpoints: CheckpointStatus,
 }
 
 struct Inner {
@@ -301,6 +305,7 @@ impl JournalHandle {
             poisoned: journal.poisoned().is_some(),
             held_events: self.inner.held_events.load(Ordering::Relaxed),
             dropped_events: self.inner.dropped_events.load(Ordering::Relaxed),
+            checkpoints: self.inner.ledger.checkpoint_status(),
         }
     }
 

@@ -188,6 +188,70 @@ async fn close_flushes_everything_and_writes_a_checkpoint() {
     assert_eq!(ledger.journal().head_seq(), 100);
 }
 
+/// An automatic checkpoint that cannot be written (here its folder's name is taken by a
+/// file) is reported in `health` with why, and appends go on; the next one that succeeds
+/// clears the error and is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_automatic_checkpoint_is_reported_in_health_and_appends_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 20,
+        ..JournalOptions::default()
+    };
+    let journal = JournalHandle::new(
+        Ledger::create(dir.path(), &options).unwrap(),
+        FailurePolicy::Halt,
+    );
+    let folder = dir
+        .path()
+        .join(tradeledger::checkpoint::CHECKPOINT_DIR_NAME);
+    std::fs::write(&folder, b"not a folder").unwrap();
+    let wait_for = |what: &str, done: &dyn Fn(&tradeledger::handle::Health) -> bool| {
+        let since = std::time::Instant::now();
+        while !done(&journal.health()) {
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(30),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    for ticket in 1..=10 {
+        journal.append(open_trade(ticket)).await.unwrap();
+    }
+    wait_for("the failure is reported", &|h| {
+        h.checkpoints.last_error.is_some()
+    });
+    let health = journal.health();
+    let error = health.checkpoints.last_error.as_deref().unwrap();
+    assert!(
+        error.contains(folder.to_str().unwrap()),
+        "names the folder: {error}"
+    );
+    assert_eq!(
+        (health.checkpoints.written, health.checkpoints.last_seq),
+        (0, None)
+    );
+    assert_eq!(health.last_error, None, "appends did not fail");
+    std::fs::remove_file(&folder).unwrap();
+    // The next attempt comes after another interval of records.
+    let mut ticket = 10;
+    while journal.health().checkpoints.written == 0 {
+        ticket += 1;
+        assert!(ticket < 10_000, "no later checkpoint was written");
+        journal.append(open_trade(ticket)).await.unwrap();
+        tokio::task::yield_now().await;
+    }
+    let checkpoints = journal.health().checkpoints;
+    assert_eq!(checkpoints.last_error, None);
+    assert!(
+        checkpoints.last_seq.is_some_and(|seq| seq >= 20),
+        "{checkpoints:?}"
+    );
+    assert!(checkpoints.last_bytes > 0);
+    assert_eq!(journal.ledger().journal().head_seq(), 2 * ticket);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_appends_roll_segments_and_every_record_reads_back() {
     let dir = tempfile::tempdir().unwrap();
