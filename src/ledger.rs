@@ -270,6 +270,24 @@ impl Ledger {
         })
     }
 
+    /// Counts a checkpoint written, or keeps why it failed ([`Ledger::checkpoint_status`]).
+    fn record_checkpoint(
+        &self,
+        written: Result<CheckpointInfo, Error>,
+    ) -> Result<CheckpointInfo, Error> {
+        let mut status = (self.inner.checkpoints.lock()).unwrap_or_else(|p| p.into_inner());
+        match &written {
+            Ok(info) => {
+                status.written += 1;
+                status.last_seq = Some(info.seq);
+                status.last_bytes = info.bytes;
+                status.last_error = None;
+            }
+            Err(error) => status.last_error = Some(error.to_string()),
+        }
+        written
+    }
+
     /// Writes the state `snapshot` takes, then switches the live state to read it.
     fn write_checkpoint(
         &self,
@@ -285,19 +303,7 @@ impl Ledger {
         let written = snapshot().and_then(|snapshot| {
             checkpoint::write_snapshot(journal.dir(), &journal.meta().journal_id, &snapshot)
         });
-        {
-            let mut status = inner.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
-            match &written {
-                Ok(info) => {
-                    status.written += 1;
-                    status.last_seq = Some(info.seq);
-                    status.last_bytes = info.bytes;
-                    status.last_error = None;
-                }
-                Err(error) => status.last_error = Some(error.to_string()),
-            }
-        }
-        let info = written?;
+        let info = self.record_checkpoint(written)?;
         let since = journal.head_seq().saturating_sub(info.seq);
         inner
             .records_since_checkpoint
@@ -424,7 +430,8 @@ impl Ledger {
         // The replacement is written from the rebuilt state before anyone reads it, so no
         // lock is held; if it cannot be written, the rebuilt state is used as it is.
         let journal_id = &inner.journal.meta().journal_id;
-        let swapped = match checkpoint::write(inner.journal.dir(), journal_id, &state) {
+        let written = checkpoint::write(inner.journal.dir(), journal_id, &state);
+        let swapped = match self.record_checkpoint(written) {
             Ok(info) => {
                 inner.records_since_checkpoint.store(0, Ordering::Relaxed);
                 drop((state, mapped));

@@ -140,16 +140,9 @@ impl JournalReader {
         else {
             return self.records(position.next_seq);
         };
+        let next = position.next_seq;
         Records {
-            frames: FrameIter {
-                views,
-                segment,
-                offset: position.offset,
-                expected_seq: position.next_seq,
-                from_seq: position.next_seq,
-                seed: self.meta.frame_seed(),
-                failed: false,
-            },
+            frames: self.frames_at(views, segment, position.offset, next, next),
         }
     }
 
@@ -159,10 +152,23 @@ impl JournalReader {
             .partition_point(|v| v.first_seq <= from_seq.max(1))
             .saturating_sub(1);
         let expected_seq = views.get(start).map_or(1, |v| v.first_seq);
+        self.frames_at(views, start, SEGMENT_HEADER_SIZE, expected_seq, from_seq)
+    }
+
+    /// Frames from `offset` in `views[segment]`, whose frame there has `expected_seq`, handed
+    /// out from `from_seq` on.
+    fn frames_at(
+        &self,
+        views: Vec<View>,
+        segment: usize,
+        offset: usize,
+        expected_seq: u64,
+        from_seq: u64,
+    ) -> FrameIter {
         FrameIter {
             views,
-            segment: start,
-            offset: SEGMENT_HEADER_SIZE,
+            segment,
+            offset,
             expected_seq,
             from_seq,
             seed: self.meta.frame_seed(),
