@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use proptest::prelude::*;
 use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
@@ -69,17 +67,6 @@ fn apply(image: &mut [u8], from: usize, damage: &Damage) {
     }
 }
 
-fn copy_segments(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().into_string().unwrap();
-        if name.ends_with(".seg") || name == "journal.meta" {
-            std::fs::write(to.join(&name), std::fs::read(entry.path()).unwrap()).unwrap();
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
@@ -98,7 +85,7 @@ proptest! {
         let journal = Journal::create(live.path(), &options).unwrap();
         let batches = common::append_trade_batches(&journal, &sizes, |i| flush_after[i]);
         let crashed = tempfile::tempdir().unwrap();
-        copy_segments(live.path(), crashed.path());
+        common::copy_page_cache(live.path(), crashed.path());
         let durable_seq = journal.durable_seq();
         let seed = journal.meta().frame_seed();
         drop(journal);

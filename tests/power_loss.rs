@@ -13,8 +13,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use proptest::prelude::*;
 use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
@@ -70,18 +68,6 @@ fn lose_power(image: &mut [u8], boundary: usize, fates: &[Fate], shift: usize) {
     }
 }
 
-/// The page cache of `live`, as files in `to`.
-fn copy_page_cache(live: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(live).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().into_string().unwrap();
-        if name.ends_with(".seg") || name == "journal.meta" {
-            std::fs::write(to.join(&name), std::fs::read(entry.path()).unwrap()).unwrap();
-        }
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -103,7 +89,7 @@ proptest! {
             common::append_trade_batches(&journal, &sizes, |i| i % flush_every == flush_every - 1);
         let seed = journal.meta().frame_seed();
         let crashed = tempfile::tempdir().unwrap();
-        copy_page_cache(live.path(), crashed.path());
+        common::copy_page_cache(live.path(), crashed.path());
         // Read after copying: no record changes any more (appends are over), but the
         // background seal may still sync a rolled segment and then write its successor's link
         // while the copy is taken; such a segment counts as sealed on reopen, so whatever was
