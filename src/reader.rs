@@ -226,6 +226,11 @@ impl Follower {
         })
     }
 
+    /// The sequence number the follower starts at.
+    pub fn from_seq(&self) -> u64 {
+        self.from_seq
+    }
+
     /// The records of the batches committed since the last call (possibly none).
     pub fn poll(&mut self) -> Result<Vec<Record>, Error> {
         let mut records = vec![];

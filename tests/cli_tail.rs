@@ -15,15 +15,26 @@ fn batch(n: u64) -> Vec<tradeledger::Event> {
     sample::signal_and_trade(n, Timestamp::from_nanos(n as i64 * 1_000_000_000))
 }
 
-/// Starts `tail` and forwards the `seq` of each printed line.
-fn start_tail(args: &[&str]) -> (Child, mpsc::Receiver<u64>) {
+/// Starts `tail`, waits until it says where it starts (that seq is returned) and forwards the
+/// `seq` of each printed line.
+fn start_tail(args: &[&str]) -> (Child, u64, mpsc::Receiver<u64>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
         .arg("tail")
         .args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut started = String::new();
+    stderr.read_line(&mut started).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let from_seq = started
+        .trim_end()
+        .strip_suffix(" (interrupt to stop)")
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|seq| seq.parse().ok())
+        .unwrap_or_else(|| panic!("tail said where it starts: {started:?}"));
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
@@ -34,7 +45,7 @@ fn start_tail(args: &[&str]) -> (Child, mpsc::Receiver<u64>) {
             }
         }
     });
-    (child, receiver)
+    (child, from_seq, receiver)
 }
 
 fn collect(receiver: &mpsc::Receiver<u64>, count: usize) -> Vec<u64> {
@@ -60,9 +71,11 @@ fn tail_prints_new_events_as_another_process_commits_them() {
         ledger.append(&batch(n)).unwrap();
     }
     let path = dir.path().to_str().unwrap();
-    let (mut from_end, new_events) = start_tail(&[path]);
-    let (mut from_three, all_events) = start_tail(&[path, "--from-seq", "3"]);
+    let (mut from_end, end_seq, new_events) = start_tail(&[path]);
+    let (mut from_three, three_seq, all_events) = start_tail(&[path, "--from-seq", "3"]);
+    assert_eq!((end_seq, three_seq), (11, 3));
     assert_eq!(collect(&all_events, 8), (3..=10).collect::<Vec<_>>());
+    // Both poll a few times with nothing new.
     std::thread::sleep(Duration::from_millis(300));
     // Enough batches to roll into new segments while tail follows.
     for n in 6..=400 {

@@ -157,12 +157,23 @@ fn settings_live_in_the_journal() {
     );
     assert_eq!(journal.meta().segment_size_bytes, 128 << 10);
     journal.append(&events(1, 1)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(
-        journal.durable_seq(),
-        1,
-        "the periodic flush made the append durable"
-    );
+    // Nothing here flushes: only the periodic flush can make the append durable.
+    wait_until("the periodic flush makes the append durable", || {
+        journal.durable_seq() == 1
+    });
+}
+
+/// Polls `done` until it holds; fails the test after 30 s (a loaded machine may be slow, a
+/// broken background thread never gets there).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let since = std::time::Instant::now();
+    while !done() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "{what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -302,16 +313,10 @@ fn buffered_rolled_segments_become_durable_without_a_flush() {
         .and_then(|stem| stem.to_str())
         .and_then(|stem| stem.parse().ok())
         .unwrap();
-    let waiting_since = std::time::Instant::now();
-    while journal.durable_seq() < active_first_seq - 1 {
-        assert!(
-            waiting_since.elapsed() < std::time::Duration::from_secs(30),
-            "durable {} < {}",
-            journal.durable_seq(),
-            active_first_seq - 1
-        );
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until(
+        "the background seal makes the rolled segments durable",
+        || journal.durable_seq() >= active_first_seq - 1,
+    );
     assert!(journal.durable_seq() <= journal.head_seq());
     journal.close().unwrap();
 }

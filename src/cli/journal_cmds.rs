@@ -256,6 +256,11 @@ fn write_record(out: &mut impl Write, line: &mut String, record: &Record) -> any
 
 pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
     let mut follower = Follower::open(dir, from_seq)?;
+    eprintln!(
+        "following {} from seq {} (interrupt to stop)",
+        dir.display(),
+        follower.from_seq()
+    );
     let stdout = std::io::stdout();
     let mut line = String::new();
     loop {
