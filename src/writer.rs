@@ -1076,7 +1076,7 @@ fn round_to_page(n: usize) -> usize {
 
 /// Locks a mutex, ignoring poisoning: the state behind these mutexes stays consistent
 /// because every update is a plain store made after the fallible work succeeded.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 

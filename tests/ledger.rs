@@ -620,3 +620,66 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     assert!(report.replayed_records >= 12);
     assert!(!at(later), "an open from a checkpoint wrote one");
 }
+
+/// `close` returns with the journal released, even while an automatic checkpoint was being
+/// written: that checkpoint's thread holds the ledger too, and the next open must not find
+/// the journal still locked.
+#[test]
+fn close_waits_for_a_running_automatic_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 10,
+        ..options()
+    };
+    let mut ledger = Ledger::create(dir.path(), &options).unwrap();
+    for round in 0..20u64 {
+        for n in 1..=200 {
+            let n = round * 200 + n;
+            ledger.append(&[sample::signal(n, t(n as i64))]).unwrap();
+        }
+        ledger.close().unwrap();
+        ledger = Ledger::open(dir.path(), &OpenMode::default())
+            .unwrap_or_else(|e| panic!("round {round}: reopening after close: {e}"))
+            .0;
+        assert_eq!(ledger.journal().head_seq(), (round + 1) * 200);
+    }
+}
+
+/// Automatic checkpoints rewrite the whole history, so they are spaced by the journal's
+/// interval or by an eighth of the newest checkpoint's records, whichever is more.
+#[test]
+fn automatic_checkpoints_are_spaced_by_an_eighth_of_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 10,
+        ..options()
+    };
+    let signals = |from: u64, to: u64| -> Vec<Event> {
+        (from..=to).map(|n| sample::signal(n, t(n as i64))).collect()
+    };
+    let ledger = Ledger::create(dir.path(), &options).unwrap();
+    ledger.append(&signals(1, 400)).unwrap();
+    ledger.close().unwrap();
+    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(400));
+    assert_eq!(ledger.checkpoint_status().next_automatic_at, Some(450));
+    for n in 401..=449 {
+        ledger.append(&signals(n, n)).unwrap();
+    }
+    // The decision is taken inside `append`: had one started, it would be running or done.
+    let status = ledger.checkpoint_status();
+    assert_eq!((status.written, status.running), (0, false), "{status:?}");
+    assert_eq!(status.next_automatic_at, Some(450));
+    ledger.append(&signals(450, 450)).unwrap();
+    let since = std::time::Instant::now();
+    let status = loop {
+        let status = ledger.checkpoint_status();
+        if status.written == 1 && !status.running {
+            break status;
+        }
+        assert!(since.elapsed() < std::time::Duration::from_secs(30), "{status:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!(status.last_seq, Some(450));
+    assert_eq!(status.next_automatic_at, Some(450 + 56));
+}
