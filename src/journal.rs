@@ -40,9 +40,7 @@ pub struct JournalOptions {
     pub durability: Durability,
     /// Default 32 MiB; between 64 KiB and 1 GiB, a multiple of 4096.
     pub segment_size_bytes: u64,
-    /// Automatic checkpoint after this many records, or after an eighth of the newest
-    /// checkpoint's records if that is more ([`crate::ledger::checkpoint_spacing`]); 0
-    /// disables. Default 100,000.
+    /// Automatic checkpoint after this many records; 0 disables. Default 100,000.
     pub checkpoint_every_records: u64,
     /// Flag bits of `journal.meta` (e.g. [`crate::format::META_FLAG_DEMO`]).
     pub flags: u32,

@@ -60,9 +60,6 @@ struct Inner {
     /// will be applied to.
     append_lock: Mutex<()>,
     records_since_checkpoint: AtomicU64,
-    /// The seq of the newest checkpoint loaded or written (0: none); it spaces the
-    /// automatic checkpoints ([`checkpoint_spacing`]).
-    newest_checkpoint_seq: AtomicU64,
     checkpoint_running: AtomicBool,
     /// The thread of the newest automatic checkpoint. It holds a clone of the ledger, so the
     /// journal stays open while it runs: `close` joins it.
@@ -89,20 +86,6 @@ pub struct CheckpointStatus {
     pub next_automatic_at: Option<u64>,
 }
 
-/// How many records an automatic checkpoint waits for after the newest one, which holds
-/// `newest_seq` records: the journal's `checkpoint_every_records`, or an eighth of
-/// `newest_seq` if that is more. Each checkpoint rewrites the whole history (about 110 bytes
-/// per event), so at a fixed interval the bytes written per event appended grow with the
-/// journal: 165 MB every 100 000 records at 1.5 M events. Spaced by an eighth, a checkpoint
-/// costs at most about 8 × 110 bytes per event appended since the last one, at any size,
-/// and opening replays at most an eighth of the journal beyond the interval.
-pub fn checkpoint_spacing(every: u64, newest_seq: u64) -> u64 {
-    every.max(newest_seq / CHECKPOINT_SPACING_DIVISOR)
-}
-
-/// See [`checkpoint_spacing`].
-pub const CHECKPOINT_SPACING_DIVISOR: u64 = 8;
-
 /// A journal with live projections. Clone to share between threads.
 #[derive(Clone)]
 pub struct Ledger {
@@ -125,9 +108,6 @@ impl Ledger {
         let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report)?;
         report.checkpoint_log();
         let ledger = Ledger::from_parts(journal, state);
-        if let Some(loaded) = &report.checkpoint {
-            (ledger.inner.newest_checkpoint_seq).store(loaded.seq, Ordering::Relaxed);
-        }
         ledger.check_in_background(mapped);
         let every = ledger.journal().meta().checkpoint_every_records;
         if report.checkpoint.is_none() && every > 0 && report.replayed_records >= every {
@@ -149,7 +129,6 @@ impl Ledger {
                 state: RwLock::new(state),
                 append_lock: Mutex::new(()),
                 records_since_checkpoint: AtomicU64::new(0),
-                newest_checkpoint_seq: AtomicU64::new(0),
                 checkpoint_running: AtomicBool::new(false),
                 checkpoint_thread: Mutex::new(None),
                 checkpoint_lock: Mutex::new(()),
@@ -256,7 +235,7 @@ impl Ledger {
             .fetch_add(count, Ordering::Relaxed)
             + count;
         let every = inner.journal.meta().checkpoint_every_records;
-        if every > 0 && since >= self.automatic_checkpoint_spacing(every) {
+        if every > 0 && since >= every {
             self.checkpoint_in_background();
         }
         Ok(appended)
@@ -282,14 +261,9 @@ impl Ledger {
         status.next_automatic_at = (every > 0).then(|| {
             let since = self.inner.records_since_checkpoint.load(Ordering::Relaxed);
             let counted_from = self.inner.journal.head_seq().saturating_sub(since);
-            counted_from + self.automatic_checkpoint_spacing(every)
+            counted_from + every
         });
         status
-    }
-
-    fn automatic_checkpoint_spacing(&self, every: u64) -> u64 {
-        let newest = self.inner.newest_checkpoint_seq.load(Ordering::Relaxed);
-        checkpoint_spacing(every, newest)
     }
 
     /// Writes a checkpoint of the live state. Appends wait while its in-memory part is copied
@@ -323,7 +297,6 @@ impl Ledger {
                 status.last_seq = Some(info.seq);
                 status.last_bytes = info.bytes;
                 status.last_error = None;
-                (self.inner.newest_checkpoint_seq).fetch_max(info.seq, Ordering::Relaxed);
             }
             Err(error) => status.last_error = Some(error.to_string()),
         }

@@ -645,41 +645,46 @@ fn close_waits_for_a_running_automatic_checkpoint() {
     }
 }
 
-/// Automatic checkpoints rewrite the whole history, so they are spaced by the journal's
-/// interval or by an eighth of the newest checkpoint's records, whichever is more.
+/// An automatic checkpoint starts at the append that completes the journal's interval, and
+/// not before: the ledger's status tells when it is due and whether it runs.
 #[test]
-fn automatic_checkpoints_are_spaced_by_an_eighth_of_the_history() {
+fn an_automatic_checkpoint_starts_when_the_interval_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let options = JournalOptions {
         checkpoint_every_records: 10,
         ..options()
     };
     let signals = |from: u64, to: u64| -> Vec<Event> {
-        (from..=to).map(|n| sample::signal(n, t(n as i64))).collect()
+        (from..=to)
+            .map(|n| sample::signal(n, t(n as i64)))
+            .collect()
     };
     let ledger = Ledger::create(dir.path(), &options).unwrap();
     ledger.append(&signals(1, 400)).unwrap();
     ledger.close().unwrap();
     let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(400));
-    assert_eq!(ledger.checkpoint_status().next_automatic_at, Some(450));
-    for n in 401..=449 {
+    assert_eq!(ledger.checkpoint_status().next_automatic_at, Some(410));
+    for n in 401..=409 {
         ledger.append(&signals(n, n)).unwrap();
     }
     // The decision is taken inside `append`: had one started, it would be running or done.
     let status = ledger.checkpoint_status();
     assert_eq!((status.written, status.running), (0, false), "{status:?}");
-    assert_eq!(status.next_automatic_at, Some(450));
-    ledger.append(&signals(450, 450)).unwrap();
+    assert_eq!(status.next_automatic_at, Some(410));
+    ledger.append(&signals(410, 410)).unwrap();
     let since = std::time::Instant::now();
     let status = loop {
         let status = ledger.checkpoint_status();
         if status.written == 1 && !status.running {
             break status;
         }
-        assert!(since.elapsed() < std::time::Duration::from_secs(30), "{status:?}");
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "{status:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    assert_eq!(status.last_seq, Some(450));
-    assert_eq!(status.next_automatic_at, Some(450 + 56));
+    assert_eq!(status.last_seq, Some(410));
+    assert_eq!(status.next_automatic_at, Some(420));
 }
