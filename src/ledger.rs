@@ -495,14 +495,38 @@ impl Ledger {
         self.inner.journal.flush()?;
         // An automatic checkpoint's thread holds the ledger: once it is done, this handle's
         // drop releases the journal (if no other clone is left) before `close` returns.
-        let running = lock(&self.inner.checkpoint_thread).take();
-        if let Some(thread) = running {
-            if thread.join().is_err() {
-                tracing::error!("the automatic checkpoint's thread panicked");
-            }
-        }
+        self.wait_for_automatic_checkpoint();
         self.checkpoint()?;
         Ok(())
+    }
+}
+
+impl Ledger {
+    /// Joins the thread of the newest automatic checkpoint, unless called on it.
+    fn wait_for_automatic_checkpoint(&self) {
+        let mut slot = lock(&self.inner.checkpoint_thread);
+        let on_it =
+            |t: &std::thread::JoinHandle<()>| t.thread().id() == std::thread::current().id();
+        let Some(thread) = slot.take_if(|t| !on_it(t)) else {
+            return;
+        };
+        drop(slot);
+        if thread.join().is_err() {
+            tracing::error!("the automatic checkpoint's thread panicked");
+        }
+    }
+}
+
+/// When the only other holder of the ledger is an automatic checkpoint's thread, this is the
+/// last handle of its users: it waits for that checkpoint, so that its own drop flushes,
+/// writes the last checkpoint and releases the journal ([`Inner`]'s drop) before it returns,
+/// as a graceful shutdown by drop promises. (With other clones left, or once the thread is
+/// done, the join returns at once.)
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.inner) == 2 {
+            self.wait_for_automatic_checkpoint();
+        }
     }
 }
 

@@ -621,27 +621,39 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     assert!(!at(later), "an open from a checkpoint wrote one");
 }
 
-/// `close` returns with the journal released, even while an automatic checkpoint was being
-/// written: that checkpoint's thread holds the ledger too, and the next open must not find
-/// the journal still locked.
+/// `close`, and the drop of the last clone, return with the journal flushed, checkpointed
+/// and released, even while an automatic checkpoint was being written: that checkpoint's
+/// thread holds the ledger too, and the next open must find a checkpoint at the head and
+/// the journal unlocked.
 #[test]
-fn close_waits_for_a_running_automatic_checkpoint() {
+fn close_and_drop_wait_for_a_running_automatic_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let options = JournalOptions {
         checkpoint_every_records: 10,
         ..options()
     };
     let mut ledger = Ledger::create(dir.path(), &options).unwrap();
-    for round in 0..20u64 {
+    for round in 0..40u64 {
         for n in 1..=200 {
             let n = round * 200 + n;
             ledger.append(&[sample::signal(n, t(n as i64))]).unwrap();
         }
-        ledger.close().unwrap();
-        ledger = Ledger::open(dir.path(), &OpenMode::default())
-            .unwrap_or_else(|e| panic!("round {round}: reopening after close: {e}"))
-            .0;
-        assert_eq!(ledger.journal().head_seq(), (round + 1) * 200);
+        let how = if round % 2 == 0 { "close" } else { "drop" };
+        if how == "close" {
+            ledger.close().unwrap();
+        } else {
+            drop(ledger);
+        }
+        let report;
+        (ledger, report) = Ledger::open(dir.path(), &OpenMode::default())
+            .unwrap_or_else(|e| panic!("round {round}: reopening after {how}: {e}"));
+        let head = (round + 1) * 200;
+        assert_eq!(ledger.journal().head_seq(), head);
+        assert_eq!(
+            report.checkpoint.map(|c| c.seq),
+            Some(head),
+            "round {round}: {how} wrote a checkpoint at the head"
+        );
     }
 }
 
