@@ -23,7 +23,7 @@ use crate::limits::{SEGMENT_SIZE_DEFAULT_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_
 use crate::recovery::{self, Cut, ScannedSegment, SegmentFacts, TailDecision};
 use crate::scan::{scan_segment, SegmentScan};
 use crate::segment::{self, SegmentFile, FILE_MODE, PREPARED_FILE_NAME};
-use crate::writer::{Appended, Clock, SegmentEntry, Shared, Start};
+use crate::writer::{lock, Appended, Clock, SegmentEntry, Shared, Start};
 
 pub const META_FILE_NAME: &str = "journal.meta";
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -119,6 +119,9 @@ impl std::fmt::Display for CutReport {
 pub struct Journal {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
+    /// Set by the first shutdown (`close`), so that the drop after it does not flush and
+    /// write the watermark again.
+    shut_down: std::sync::atomic::AtomicBool,
     _lock: File,
     recovery: RecoveryReport,
 }
@@ -196,6 +199,7 @@ impl Journal {
         Ok(Journal {
             shared,
             background: Mutex::new(Some(background)),
+            shut_down: Default::default(),
             _lock: lock,
             recovery: report,
         })
@@ -286,6 +290,12 @@ impl Journal {
     }
 
     fn shutdown(&self) -> Result<(), Error> {
+        if self
+            .shut_down
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return Ok(());
+        }
         let result = if self.shared.poisoned_reason().is_none() {
             self.shared
                 .flush()
@@ -293,30 +303,15 @@ impl Journal {
         } else {
             Ok(())
         };
-        self.shared.stop_background();
-        if let Some(handle) = self
-            .background
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = handle.join();
-        }
+        self.stop_background_and_wait();
         result
     }
-}
 
-impl Journal {
-    /// Stops the background thread and waits until it has exited (tests of what happens
-    /// without it).
-    #[cfg(test)]
+    /// Stops the background thread and waits until it has exited (also for tests of what
+    /// happens without it).
     pub(crate) fn stop_background_and_wait(&self) {
         self.shared.stop_background();
-        let handle = self
-            .background
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handle = lock(&self.background).take();
         if let Some(handle) = handle {
             let _ = handle.join();
         }
