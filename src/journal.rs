@@ -134,7 +134,7 @@ impl Journal {
     /// interrupted creation left (an empty first segment, a prepared file, the lock file) is
     /// removed by the next creation; a failed creation removes it itself.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
-        validate_options(options)?;
+        validate_segment_size(options.segment_size_bytes)?;
         prepare_empty_dir(dir)?;
         let lock = lock_writer(dir)?;
         remove_creation_leftovers(dir)?;
@@ -326,8 +326,7 @@ impl Drop for Journal {
     }
 }
 
-fn validate_options(options: &JournalOptions) -> Result<(), Error> {
-    let size = options.segment_size_bytes;
+fn validate_segment_size(size: u64) -> Result<(), Error> {
     if !(SEGMENT_SIZE_MIN_BYTES..=SEGMENT_SIZE_MAX_BYTES).contains(&size)
         || !size.is_multiple_of(4096)
     {
@@ -441,6 +440,44 @@ pub fn write_meta(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
     file.sync_all().map_err(io_error(&tmp, "sync"))?;
     fs::rename(&tmp, &path).map_err(io_error(&path, "rename"))?;
     segment::sync_dir(dir)
+}
+
+/// Settings of an existing journal that may change; `None` keeps a setting as it is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SettingsChange {
+    pub durability: Option<Durability>,
+    /// For the segments created from then on; existing segments keep their size.
+    pub segment_size_bytes: Option<u64>,
+    pub checkpoint_every_records: Option<u64>,
+}
+
+/// Changes the settings of the journal in `dir` and returns them before and after. They
+/// apply from the next open on, so no writer may be running: the writer lock is taken while
+/// `journal.meta` is rewritten (atomically, [`write_meta`]), and a running writer makes this
+/// fail with [`Error::Locked`]. An invalid setting changes nothing.
+pub fn change_settings(
+    dir: &Path,
+    change: &SettingsChange,
+) -> Result<(JournalMeta, JournalMeta), Error> {
+    // Read first: a folder that is no journal gets no lock file.
+    read_meta(dir)?;
+    let _lock = lock_writer(dir)?;
+    let before = read_meta(dir)?;
+    let mut after = before;
+    if let Some(durability) = change.durability {
+        after.durability = durability;
+    }
+    if let Some(size) = change.segment_size_bytes {
+        validate_segment_size(size)?;
+        after.segment_size_bytes = size;
+    }
+    if let Some(every) = change.checkpoint_every_records {
+        after.checkpoint_every_records = every;
+    }
+    if after != before {
+        write_meta(dir, &after)?;
+    }
+    Ok((before, after))
 }
 
 pub fn read_meta(dir: &Path) -> Result<JournalMeta, Error> {

@@ -172,6 +172,7 @@ fn a_second_writer_process_is_refused_with_exit_code_4() {
         vec!["load", path(&dir), "--events", "10"],
         vec!["checkpoint", path(&dir)],
         vec!["upgrade", path(&dir)],
+        vec!["settings", path(&dir), "--durability", "sync"],
     ] {
         let error = fails(&args, 4);
         assert!(

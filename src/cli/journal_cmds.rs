@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{json, Value};
 use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions};
+use tradeledger::journal::{Journal, JournalOptions, SettingsChange};
 use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
 use tradeledger::reader::{Follower, JournalReader, Record};
 use tradeledger::verify::{Anchor, VerifyReport};
@@ -37,6 +37,52 @@ pub fn init(
         "created journal {} (durability {durability}, segments of {segment_size} bytes)",
         dir.display()
     );
+    write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode> {
+    if change.durability.is_none()
+        && change.segment_size_bytes.is_none()
+        && change.checkpoint_every_records.is_none()
+    {
+        anyhow::bail!(
+            "nothing to change: give --durability, --segment-size or --checkpoint-every (`status` shows the settings)"
+        );
+    }
+    let (before, after) = tradeledger::journal::change_settings(dir, change)?;
+    let rows = [
+        (
+            "durability",
+            before.durability.to_string(),
+            after.durability.to_string(),
+        ),
+        (
+            "segment size",
+            format!("{} bytes", before.segment_size_bytes),
+            format!("{} bytes", after.segment_size_bytes),
+        ),
+        (
+            "checkpoint every",
+            format!("{} records", before.checkpoint_every_records),
+            format!("{} records", after.checkpoint_every_records),
+        ),
+    ];
+    let mut text = String::new();
+    for (name, was, now) in rows {
+        if was == now {
+            out!(text, "{name:<17} {now} (unchanged)");
+        } else {
+            out!(text, "{name:<17} {was} -> {now}");
+        }
+    }
+    if before != after {
+        out!(
+            text,
+            "saved in {}; applies from the next open",
+            dir.display()
+        );
+    }
     write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

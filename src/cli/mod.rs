@@ -67,6 +67,20 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         checkpoint_every: u64,
     },
+    /// Change the settings of an existing journal (no writer may be running); they apply
+    /// from the next open on.
+    Settings {
+        dir: PathBuf,
+        /// buffered | sync | periodic:<ms>
+        #[arg(long, value_parser = parse_durability)]
+        durability: Option<tradeledger::Durability>,
+        /// Size in bytes of the segments created from now on (existing ones keep theirs).
+        #[arg(long)]
+        segment_size: Option<u64>,
+        /// Write a checkpoint of the projections automatically every N records (0: never).
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
+    },
     /// Check every record, checksum and the segment chain; print a summary.
     ///
     /// With --anchor SEQ:HASH (a head anchor printed earlier by `status` or `verify`), also
@@ -177,6 +191,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             durability,
             checkpoint_every,
         } => journal_cmds::init(&dir, segment_size, durability, checkpoint_every),
+        Command::Settings {
+            dir,
+            durability,
+            segment_size,
+            checkpoint_every,
+        } => journal_cmds::settings(
+            &dir,
+            &tradeledger::journal::SettingsChange {
+                durability,
+                segment_size_bytes: segment_size,
+                checkpoint_every_records: checkpoint_every,
+            },
+        ),
         Command::Verify { dir, anchor, json } => {
             journal_cmds::verify(&dir, anchor.as_deref(), json)
         }
