@@ -62,7 +62,7 @@ struct Inner {
     records_since_checkpoint: AtomicU64,
     checkpoint_running: AtomicBool,
     /// The thread of the newest automatic checkpoint. It holds a clone of the ledger, so the
-    /// journal stays open while it runs: `close` joins it.
+    /// journal stays open while it runs: `close` and the last handle's drop join it.
     checkpoint_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Serializes checkpoint writes: an automatic checkpoint and `checkpoint`/`close` at the
     /// same seq would otherwise share one temporary file, and one of the renames would fail.
