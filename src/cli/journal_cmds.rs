@@ -268,11 +268,10 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         );
         out!(text, "format version  {}", meta.format_version);
         out!(text, "durability      {}", meta.durability);
-        out!(
-            text,
-            "checkpoints     every {} records (0: never)",
-            meta.checkpoint_every_records
-        );
+        match meta.checkpoint_every_records {
+            0 => out!(text, "checkpoints     automatic ones off"),
+            every => out!(text, "checkpoints     automatic every {every} records"),
+        }
         out!(text, "last hash       {}", report.head_anchor);
         out!(
             text,
