@@ -520,6 +520,15 @@ pub fn describe(
 }
 
 /// Removes every checkpoint (used by `upgrade` before writing a fresh one).
+/// Removes the checkpoints set aside as damaged ([`set_aside`]); returns how many.
+pub fn remove_set_aside(journal_dir: &Path) -> Result<usize, Error> {
+    let found = set_aside(journal_dir)?;
+    for path in &found {
+        fs::remove_file(path).map_err(io_error(path, "remove damaged checkpoint"))?;
+    }
+    Ok(found.len())
+}
+
 pub fn remove_all(journal_dir: &Path) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
     let found = list(&dir)?;

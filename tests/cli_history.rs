@@ -278,6 +278,21 @@ fn status_lists_a_checkpoint_set_aside_as_damaged() {
         text.contains("checkpoint-00000000000000000012.ckpt.damaged"),
         "{text}"
     );
+    // `upgrade` clears them with the rest.
+    let upgraded = json(&["upgrade", &dir]);
+    assert_eq!(
+        (
+            upgraded["removed"].as_u64(),
+            upgraded["removed_damaged"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(!aside.exists());
+    let listed = json(&["status", &dir])["checkpoints"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(listed, 1, "only the fresh checkpoint");
 }
 
 /// Sets the projection version of a checkpoint file and fixes its header checksum.

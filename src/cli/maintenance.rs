@@ -194,6 +194,7 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     let journal_id = ledger.journal().meta().journal_id;
     let before = checkpoint::describe(dir, &journal_id)?;
     let removed = checkpoint::remove_all(dir)?;
+    let removed_damaged = checkpoint::remove_set_aside(dir)?;
     let (replayed, info, differed) = if report.checkpoint.is_none() {
         // No checkpoint was usable: opening already replayed the whole journal.
         let info = checkpoint::write(dir, &journal_id, &ledger.state())?;
@@ -211,6 +212,7 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
         print_json(&json!({
             "found": found,
             "removed": removed,
+            "removed_damaged": removed_damaged,
             "replayed_records": replayed,
             "projection_version": PROJECTION_VERSION,
             "loaded_state_differed": differed,
@@ -222,8 +224,12 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     for line in before.iter().map(describe_text) {
         text.push_str(&format!("found {line}\n"));
     }
+    let damaged = match removed_damaged {
+        0 => String::new(),
+        n => format!(" and {n} set aside as damaged"),
+    };
     text.push_str(&format!(
-        "removed {removed} checkpoint(s); rebuilt the projections (version {PROJECTION_VERSION}) by replaying {replayed} records\n"
+        "removed {removed} checkpoint(s){damaged}; rebuilt the projections (version {PROJECTION_VERSION}) by replaying {replayed} records\n"
     ));
     if differed {
         text.push_str("note: the checkpoint the journal opened with disagreed with the full replay; the replay wins\n");
