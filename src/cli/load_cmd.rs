@@ -150,9 +150,10 @@ fn open_or_create(args: &LoadArgs) -> anyhow::Result<(Ledger, bool)> {
         let meta = read_meta(&args.dir)?;
         if let Some(asked) = args.durability.filter(|&d| d != meta.durability) {
             eprintln!(
-                "note: {} was created with durability {}; it keeps it (--durability {asked} is used only to create a journal)",
+                "note: {} has durability {}; it keeps it (--durability {asked} is used only to create a journal; `tradeledger settings {} --durability {asked}` changes it)",
                 args.dir.display(),
-                meta.durability
+                meta.durability,
+                args.dir.display()
             );
         }
         let (ledger, report) = Ledger::open(&args.dir, &OpenMode::default())?;
