@@ -20,7 +20,7 @@ use crate::format::FORMAT_VERSION;
 use crate::mmap::ReadOnlyMap;
 use crate::projection::PROJECTION_VERSION;
 use crate::projection::{Projections, StateBytes, StateSnapshot, WriteStateError};
-use crate::segment::{sync_dir, FILE_MODE};
+use crate::segment::{sync_dir, SyncedAsWritten, FILE_MODE};
 
 pub const CHECKPOINT_DIR_NAME: &str = "checkpoints";
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"TLCHKPNT";
@@ -121,7 +121,8 @@ fn write_file(
     journal_id: &[u8; 16],
     snapshot: &StateSnapshot,
 ) -> Result<u64, WriteStateError> {
-    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut synced = SyncedAsWritten::new(file);
+    let mut out = BufWriter::with_capacity(1 << 20, &mut synced);
     out.write_all(&[0u8; CHECKPOINT_HEADER_SIZE])?;
     let mut blocks = BlockSums::new(&mut out);
     let payload_len = snapshot.write(&mut blocks)?;
