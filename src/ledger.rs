@@ -61,9 +61,10 @@ struct Inner {
     append_lock: Mutex<()>,
     records_since_checkpoint: AtomicU64,
     checkpoint_running: AtomicBool,
-    /// The thread of the newest automatic checkpoint. It holds a clone of the ledger, so the
-    /// journal stays open while it runs: `close` and the last handle's drop join it.
-    checkpoint_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The ledger's background threads that hold a clone of it (automatic checkpoints,
+    /// healing), so the journal stays open while they run: `close` and the last handle's
+    /// drop join them ([`Ledger::spawn_background`]).
+    background_threads: Arc<BackgroundThreads>,
     /// Serializes checkpoint writes: an automatic checkpoint and `checkpoint`/`close` at the
     /// same seq would otherwise share one temporary file, and one of the renames would fail.
     checkpoint_lock: Mutex<()>,
@@ -130,7 +131,7 @@ impl Ledger {
                 append_lock: Mutex::new(()),
                 records_since_checkpoint: AtomicU64::new(0),
                 checkpoint_running: AtomicBool::new(false),
-                checkpoint_thread: Mutex::new(None),
+                background_threads: Arc::default(),
                 checkpoint_lock: Mutex::new(()),
                 checkpoints: Mutex::new(CheckpointStatus::default()),
             }),
@@ -396,6 +397,7 @@ impl Ledger {
             return;
         };
         let ledger = Arc::downgrade(&self.inner);
+        let background = Arc::clone(&self.inner.background_threads);
         let spawned = std::thread::Builder::new()
             .name("tradeledger-checkpoint-check".into())
             .spawn(move || {
@@ -408,10 +410,14 @@ impl Ledger {
                 tracing::error!(%damage, "checkpoint damaged: queries that read the damaged block fail until the state is rebuilt without it");
                 let path = mapped.info().path.clone();
                 drop(mapped);
-                if let Some(inner) = ledger.upgrade() {
-                    if let Err(error) = (Ledger { inner }).heal(&path) {
+                // Healed on a thread of its own, which the last handle's drop waits for.
+                let healing = background.spawn(ledger, "tradeledger-heal", move |ledger| {
+                    if let Err(error) = ledger.heal(&path) {
                         tracing::error!(%error, "could not rebuild the state without the damaged checkpoint; reopen the ledger to rebuild it");
                     }
+                });
+                if let Err(error) = healing {
+                    tracing::error!(%error, "no thread to rebuild the state without the damaged checkpoint; reopen the ledger to rebuild it");
                 }
             });
         if let Err(error) = spawned {
@@ -465,39 +471,35 @@ impl Ledger {
         if self.inner.checkpoint_running.swap(true, Ordering::AcqRel) {
             return;
         }
-        let ledger = self.clone();
-        // Spawned and kept under the lock, so a thread started later is never replaced by
-        // an earlier one's handle.
-        let mut thread = lock(&self.inner.checkpoint_thread);
-        let spawned = std::thread::Builder::new()
-            .name("tradeledger-checkpoint".into())
-            .spawn(move || {
-                run_in_background_priority();
-                if let Err(error) = ledger.checkpoint_beside() {
-                    tracing::error!(%error, "automatic checkpoint failed");
-                    // Tried again after another interval, not at every append.
-                    ledger
-                        .inner
-                        .records_since_checkpoint
-                        .store(0, Ordering::Relaxed);
-                }
-                ledger
-                    .inner
-                    .checkpoint_running
-                    .store(false, Ordering::Release);
-            });
-        match spawned {
-            Ok(handle) => *thread = Some(handle),
-            Err(_) => (self.inner.checkpoint_running).store(false, Ordering::Release),
+        let spawned = self.spawn_background("tradeledger-checkpoint", |ledger| {
+            if let Err(error) = ledger.checkpoint_beside() {
+                tracing::error!(%error, "automatic checkpoint failed");
+                // Tried again after another interval, not at every append.
+                (ledger.inner.records_since_checkpoint).store(0, Ordering::Relaxed);
+            }
+            (ledger.inner.checkpoint_running).store(false, Ordering::Release);
+        });
+        if spawned.is_err() {
+            (self.inner.checkpoint_running).store(false, Ordering::Release);
         }
+    }
+
+    /// Runs `work` on a thread of its own ([`BackgroundThreads::spawn`]).
+    fn spawn_background(
+        &self,
+        name: &str,
+        work: impl FnOnce(Ledger) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let ledger = Arc::downgrade(&self.inner);
+        self.inner.background_threads.spawn(ledger, name, work)
     }
 
     /// Flushes and writes a checkpoint. Other clones of this ledger keep working until dropped.
     pub fn close(self) -> Result<(), Error> {
         self.inner.journal.flush()?;
-        // An automatic checkpoint's thread holds the ledger: once it is done, this handle's
-        // drop releases the journal (if no other clone is left) before `close` returns.
-        self.wait_for_automatic_checkpoint();
+        // The background threads hold the ledger: once they are done, this handle's drop
+        // releases the journal (if no other clone is left) before `close` returns.
+        self.wait_for_background();
         self.checkpoint()?;
         Ok(())
     }
@@ -525,30 +527,72 @@ fn run_in_background_priority() {
 }
 
 impl Ledger {
-    /// Joins the thread of the newest automatic checkpoint, unless called on it.
-    fn wait_for_automatic_checkpoint(&self) {
-        let mut slot = lock(&self.inner.checkpoint_thread);
-        let on_it =
-            |t: &std::thread::JoinHandle<()>| t.thread().id() == std::thread::current().id();
-        let Some(thread) = slot.take_if(|t| !on_it(t)) else {
-            return;
-        };
-        drop(slot);
-        if thread.join().is_err() {
-            tracing::error!("the automatic checkpoint's thread panicked");
+    /// Joins the ledger's background threads.
+    fn wait_for_background(&self) {
+        let threads = std::mem::take(&mut *lock(&self.inner.background_threads.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a background thread of the ledger panicked");
+            }
         }
     }
 }
 
-/// When the only other holder of the ledger is an automatic checkpoint's thread, this is the
-/// last handle of its users: it waits for that checkpoint, so that its own drop flushes,
-/// writes the last checkpoint and releases the journal ([`Inner`]'s drop) before it returns,
-/// as a graceful shutdown by drop promises. (With other clones left, or once the thread is
-/// done, the join returns at once.)
+/// The ledger's background threads that work with it (automatic checkpoints, healing).
+#[derive(Default)]
+struct BackgroundThreads {
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+thread_local! {
+    /// Set on the ledger's background threads: their drops never wait for the others.
+    static ON_BACKGROUND_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl BackgroundThreads {
+    /// Runs `work` on a thread of its own, at background priority, with the ledger if it
+    /// still exists. The thread takes its reference to the ledger itself, once registered,
+    /// so that a drop counting the threads under the lock never meets a reference it does
+    /// not count; and a failed spawn drops no ledger under the lock.
+    fn spawn(
+        &self,
+        ledger: std::sync::Weak<Inner>,
+        name: &str,
+        work: impl FnOnce(Ledger) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let mut threads = lock(&self.threads);
+        threads.retain(|thread| !thread.is_finished());
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                ON_BACKGROUND_THREAD.set(true);
+                run_in_background_priority();
+                if let Some(inner) = ledger.upgrade() {
+                    work(Ledger { inner });
+                }
+            })?;
+        threads.push(thread);
+        Ok(())
+    }
+}
+
+/// When every other holder of the ledger may be one of its background threads, this is the
+/// last handle of its users: it waits for them, so that its own drop flushes, writes the
+/// last checkpoint and releases the journal ([`Inner`]'s drop) before it returns, as a
+/// graceful shutdown by drop promises. With other clones left it may wait for background
+/// work to finish, no more. Background threads never wait (two could wait for each other).
 impl Drop for Ledger {
     fn drop(&mut self) {
-        if Arc::strong_count(&self.inner) == 2 {
-            self.wait_for_automatic_checkpoint();
+        if ON_BACKGROUND_THREAD.get() {
+            return;
+        }
+        let only_background_left = {
+            let threads = lock(&self.inner.background_threads.threads);
+            let running = threads.iter().filter(|t| !t.is_finished()).count();
+            running > 0 && Arc::strong_count(&self.inner) <= 1 + running
+        };
+        if only_background_left {
+            self.wait_for_background();
         }
     }
 }

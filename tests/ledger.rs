@@ -700,3 +700,30 @@ fn an_automatic_checkpoint_starts_when_the_interval_is_complete() {
     assert_eq!(status.last_seq, Some(410));
     assert_eq!(status.next_automatic_at, Some(420));
 }
+
+/// Dropping the last handle while the state is being rebuilt without a damaged checkpoint
+/// waits for the rebuild: the next open finds the journal unlocked and the replacement
+/// checkpoint in place of the damaged one.
+#[test]
+fn dropping_the_last_handle_while_healing_waits_for_the_heal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, _) = damaged_first_trade(dir.path());
+    let aside = path.with_extension("ckpt.damaged");
+    let (ledger, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    // Setting the file aside is the heal's first step.
+    let since = std::time::Instant::now();
+    while !aside.exists() {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(30),
+            "the damage was not found"
+        );
+        std::thread::yield_now();
+    }
+    drop(ledger);
+    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default())
+        .unwrap_or_else(|e| panic!("reopening right after the drop: {e}"));
+    let loaded = report.checkpoint.as_ref().expect("the replacement checkpoint is loaded");
+    assert_eq!((loaded.seq, &loaded.path), (4500, &path));
+    assert!(report.ignored_checkpoints.is_empty(), "{report:?}");
+    assert!(reopened.query(|live| *live == full_replay(dir.path())));
+}
