@@ -722,7 +722,10 @@ fn dropping_the_last_handle_while_healing_waits_for_the_heal() {
     drop(ledger);
     let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default())
         .unwrap_or_else(|e| panic!("reopening right after the drop: {e}"));
-    let loaded = report.checkpoint.as_ref().expect("the replacement checkpoint is loaded");
+    let loaded = report
+        .checkpoint
+        .as_ref()
+        .expect("the replacement checkpoint is loaded");
     assert_eq!((loaded.seq, &loaded.path), (4500, &path));
     assert!(report.ignored_checkpoints.is_empty(), "{report:?}");
     assert!(reopened.query(|live| *live == full_replay(dir.path())));
