@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::ledger::{CheckpointStatus, Ledger, LedgerError};
 use crate::projection::Projections;
+use crate::writer::lock;
 use crate::Durability;
 
 /// A generous bound on one encoded event (free text is limited to 4096 characters per field),
@@ -206,15 +207,11 @@ impl JournalHandle {
             return Err(error);
         }
         tracing::error!(%error, events = events.len(), "journal append failed");
-        *self
-            .inner
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+        *lock(&self.inner.last_error) = Some(error.to_string());
         let FailurePolicy::Continue { held_events_max } = self.inner.policy else {
             return Err(error);
         };
-        let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = lock(&self.inner.held);
         let held_now = self.inner.held_events.load(Ordering::Relaxed);
         if held_now + events.len() > held_events_max {
             self.inner
@@ -296,12 +293,7 @@ impl JournalHandle {
             flushes,
             queue_depth: self.inner.waiting.load(Ordering::Relaxed),
             waited_ns_total: self.inner.waited_ns_total.load(Ordering::Relaxed),
-            last_error: self
-                .inner
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            last_error: lock(&self.inner.last_error).clone(),
             poisoned: journal.poisoned().is_some(),
             held_events: self.inner.held_events.load(Ordering::Relaxed),
             dropped_events: self.inner.dropped_events.load(Ordering::Relaxed),
@@ -312,7 +304,7 @@ impl JournalHandle {
     /// Takes the backlog of batches that could not be written (Continue policy), oldest
     /// first, to write them elsewhere or into the reopened journal.
     pub fn take_held(&self) -> Vec<Vec<Event>> {
-        let mut held = self.inner.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = lock(&self.inner.held);
         self.inner.held_events.store(0, Ordering::Relaxed);
         held.drain(..).collect()
     }

@@ -494,6 +494,16 @@ impl Ledger {
         self.inner.background_threads.spawn(ledger, name, work)
     }
 
+    /// Joins the ledger's background threads.
+    fn wait_for_background(&self) {
+        let threads = std::mem::take(&mut *lock(&self.inner.background_threads.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("a background thread of the ledger panicked");
+            }
+        }
+    }
+
     /// Flushes and writes a checkpoint. Other clones of this ledger keep working until dropped.
     pub fn close(self) -> Result<(), Error> {
         self.inner.journal.flush()?;
@@ -523,18 +533,6 @@ fn run_in_background_priority() {
     });
     if let Err(error) = lowered {
         tracing::debug!(%error, "the background thread keeps its priority");
-    }
-}
-
-impl Ledger {
-    /// Joins the ledger's background threads.
-    fn wait_for_background(&self) {
-        let threads = std::mem::take(&mut *lock(&self.inner.background_threads.threads));
-        for thread in threads {
-            if thread.join().is_err() {
-                tracing::error!("a background thread of the ledger panicked");
-            }
-        }
     }
 }
 

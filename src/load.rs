@@ -33,6 +33,7 @@ use crate::event::*;
 use crate::handle::{JournalHandle, Receipt};
 use crate::ledger::LedgerError;
 use crate::projection::{Projections, QueryError, TradeView};
+use crate::writer::lock;
 
 /// The magic number of every order the generator places: how a later run recognises the
 /// trades it left open.
@@ -343,7 +344,7 @@ impl AckLog {
         for seq in first_seq..=last_seq {
             let _ = writeln!(text, "{seq}");
         }
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let mut file = lock(&self.file);
         file.write_all(text.as_bytes())
     }
 }

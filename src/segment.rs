@@ -48,7 +48,8 @@ impl<'f> SyncedAsWritten<'f> {
 
 impl Write for SyncedAsWritten<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let written = (&mut &*self.file).write(bytes)?;
+        let mut file = self.file;
+        let written = file.write(bytes)?;
         self.unsynced += written as u64;
         if self.unsynced >= SYNC_EVERY_BYTES {
             self.file.sync_data()?;

@@ -25,6 +25,14 @@ fn options() -> JournalOptions {
     }
 }
 
+/// [`options`] with automatic checkpoints every `records` records.
+fn checkpoint_every(records: u64) -> JournalOptions {
+    JournalOptions {
+        checkpoint_every_records: records,
+        ..options()
+    }
+}
+
 /// Opens and closes trade `n` with the given profit.
 fn round_trip(n: u64, profit: &str) -> Vec<Vec<Event>> {
     vec![
@@ -166,14 +174,7 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
 #[test]
 fn automatic_checkpoints_follow_the_journal_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::create(
-        dir.path(),
-        &JournalOptions {
-            checkpoint_every_records: 10,
-            ..options()
-        },
-    )
-    .unwrap();
+    let ledger = Ledger::create(dir.path(), &checkpoint_every(10)).unwrap();
     fill(&ledger, 10);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let journal_id = ledger.journal().meta().journal_id;
@@ -576,10 +577,7 @@ fn full_replay_until(dir: &Path, seq: u64) -> Projections {
 #[test]
 fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let every_12 = JournalOptions {
-        checkpoint_every_records: 12,
-        ..options()
-    };
+    let every_12 = checkpoint_every(12);
     let ledger = Ledger::create(dir.path(), &every_12).unwrap();
     fill(&ledger, 2);
     let short_replay = ledger.journal().head_seq();
@@ -628,10 +626,7 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
 #[test]
 fn close_and_drop_wait_for_a_running_automatic_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions {
-        checkpoint_every_records: 10,
-        ..options()
-    };
+    let options = checkpoint_every(10);
     let mut ledger = Ledger::create(dir.path(), &options).unwrap();
     for round in 0..40u64 {
         for n in 1..=200 {
@@ -662,10 +657,7 @@ fn close_and_drop_wait_for_a_running_automatic_checkpoint() {
 #[test]
 fn an_automatic_checkpoint_starts_when_the_interval_is_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let options = JournalOptions {
-        checkpoint_every_records: 10,
-        ..options()
-    };
+    let options = checkpoint_every(10);
     let signals = |from: u64, to: u64| -> Vec<Event> {
         (from..=to)
             .map(|n| sample::signal(n, t(n as i64)))
