@@ -104,7 +104,7 @@ fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
     if events >= 1_000_000 {
         bench_tail(group, label, &dir, &info);
     }
-    checkpoint::remove_all(&dir).expect("remove checkpoints");
+    checkpoint::remove_all(&Default::default(), &dir).expect("remove checkpoints");
     common::remove_dir(&dir);
 }
 
@@ -122,7 +122,7 @@ fn bench_tail(
     let journal_id = tradeledger::journal::read_meta(dir)
         .expect("meta")
         .journal_id;
-    checkpoint::write(dir, &journal_id, &state).expect("write checkpoint");
+    checkpoint::write(&Default::default(), dir, &journal_id, &state).expect("write checkpoint");
     drop(state);
     std::fs::remove_file(&at_head.path).expect("remove the checkpoint at the head");
     group.bench_function(format!("with_checkpoint_behind_100k/{label}"), |b| {

@@ -8,9 +8,9 @@
 //! by another projection version is ignored and reported; the state is then rebuilt by
 //! replay. That is what replaces schema migrations.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,8 @@ use crate::format::FORMAT_VERSION;
 use crate::mmap::ReadOnlyMap;
 use crate::projection::PROJECTION_VERSION;
 use crate::projection::{Projections, StateBytes, StateSnapshot, WriteStateError};
-use crate::segment::{sync_dir, SyncedAsWritten, FILE_MODE};
+use crate::segment::{sync_dir, SyncedAsWritten};
+use crate::storage::Storage;
 
 pub const CHECKPOINT_DIR_NAME: &str = "checkpoints";
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"TLCHKPNT";
@@ -68,45 +69,48 @@ fn dir_of(journal_dir: &Path) -> PathBuf {
 
 /// Writes the state of `projections` (at its head seq) as a checkpoint, atomically.
 pub fn write(
+    storage: &Storage,
     journal_dir: &Path,
     journal_id: &[u8; 16],
     projections: &Projections,
 ) -> Result<CheckpointInfo, Error> {
     let snapshot = projections.snapshot().map_err(Error::Corrupt)?;
-    write_snapshot(journal_dir, journal_id, &snapshot)
+    write_snapshot(storage, journal_dir, journal_id, &snapshot)
 }
 
 /// Writes a state taken by [`Projections::snapshot`], atomically. Lets a caller take the
 /// snapshot under its lock and do the merge and the file work (write, sync, rename) outside.
 pub fn write_snapshot(
+    storage: &Storage,
     journal_dir: &Path,
     journal_id: &[u8; 16],
     snapshot: &StateSnapshot,
 ) -> Result<CheckpointInfo, Error> {
     let seq = snapshot.seq();
     let dir = dir_of(journal_dir);
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir)
-        .map_err(io_error(&dir, "create checkpoint folder"))?;
+    if !dir.is_dir() {
+        storage
+            .create_dir_all(&dir)
+            .map_err(io_error(&dir, "create checkpoint folder"))?;
+        sync_dir(storage, journal_dir)?;
+    }
     let path = dir.join(file_name(seq));
     let tmp = dir.join(format!("{}.tmp", file_name(seq)));
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
+    let file = storage
+        .create_truncate(&tmp)
         .map_err(io_error(&tmp, "create checkpoint"))?;
-    let bytes = write_file(&file, journal_id, snapshot).map_err(|e| match e {
+    let bytes = write_file(&file, storage, journal_id, snapshot).map_err(|e| match e {
         WriteStateError::Io(e) => io_error(&tmp, "write checkpoint")(e),
         WriteStateError::Corrupt(damage) => Error::Corrupt(damage),
     })?;
-    file.sync_all().map_err(io_error(&tmp, "sync checkpoint"))?;
-    fs::rename(&tmp, &path).map_err(io_error(&path, "rename checkpoint"))?;
-    sync_dir(&dir)?;
-    prune(&dir)?;
+    storage
+        .sync_all(&file)
+        .map_err(io_error(&tmp, "sync checkpoint"))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(io_error(&path, "rename checkpoint"))?;
+    sync_dir(storage, &dir)?;
+    prune(storage, &dir)?;
     Ok(CheckpointInfo {
         path,
         seq,
@@ -118,10 +122,11 @@ pub fn write_snapshot(
 /// Streams the payload after a blank header, then the block table, then the header.
 fn write_file(
     file: &File,
+    storage: &Storage,
     journal_id: &[u8; 16],
     snapshot: &StateSnapshot,
 ) -> Result<u64, WriteStateError> {
-    let mut synced = SyncedAsWritten::new(file);
+    let mut synced = SyncedAsWritten::new(file, storage);
     let mut out = BufWriter::with_capacity(1 << 20, &mut synced);
     out.write_all(&[0u8; CHECKPOINT_HEADER_SIZE])?;
     let mut blocks = BlockSums::new(&mut out);
@@ -216,18 +221,22 @@ pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Deletes all but the newest [`CHECKPOINTS_KEPT`] checkpoints and stray temporary files.
-fn prune(dir: &Path) -> Result<(), Error> {
+fn prune(storage: &Storage, dir: &Path) -> Result<(), Error> {
     let mut found = list(dir)?;
     found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     for (_, path) in found.into_iter().skip(CHECKPOINTS_KEPT) {
-        fs::remove_file(&path).map_err(io_error(&path, "remove old checkpoint"))?;
+        storage
+            .remove_file(&path)
+            .map_err(io_error(&path, "remove old checkpoint"))?;
     }
     // A crash between create and rename leaves a temporary file; only the writer process
     // writes checkpoints, one at a time, so any other one is stale.
     for entry in fs::read_dir(dir).map_err(io_error(dir, "list checkpoints"))? {
         let path = entry.map_err(io_error(dir, "list checkpoints"))?.path();
         if path.extension().is_some_and(|e| e == "tmp") {
-            fs::remove_file(&path).map_err(io_error(&path, "remove stale temporary checkpoint"))?;
+            storage
+                .remove_file(&path)
+                .map_err(io_error(&path, "remove stale temporary checkpoint"))?;
         }
     }
     Ok(())
@@ -520,21 +529,25 @@ pub fn describe(
         .collect())
 }
 
-/// Removes every checkpoint (used by `upgrade` before writing a fresh one).
 /// Removes the checkpoints set aside as damaged ([`set_aside`]); returns how many.
-pub fn remove_set_aside(journal_dir: &Path) -> Result<usize, Error> {
+pub fn remove_set_aside(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
     let found = set_aside(journal_dir)?;
     for path in &found {
-        fs::remove_file(path).map_err(io_error(path, "remove damaged checkpoint"))?;
+        storage
+            .remove_file(path)
+            .map_err(io_error(path, "remove damaged checkpoint"))?;
     }
     Ok(found.len())
 }
 
-pub fn remove_all(journal_dir: &Path) -> Result<usize, Error> {
+/// Removes every checkpoint (used by `upgrade` before writing a fresh one).
+pub fn remove_all(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
     let found = list(&dir)?;
     for (_, path) in &found {
-        fs::remove_file(path).map_err(io_error(path, "remove checkpoint"))?;
+        storage
+            .remove_file(path)
+            .map_err(io_error(path, "remove checkpoint"))?;
     }
     Ok(found.len())
 }

@@ -8,7 +8,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,8 +22,10 @@ use crate::format::{
 use crate::limits::{SEGMENT_SIZE_DEFAULT_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES};
 use crate::recovery::{self, Cut, ScannedSegment, SegmentFacts, TailDecision};
 use crate::scan::{scan_segment, SegmentScan};
-use crate::segment::{self, SegmentFile, FILE_MODE, PREPARED_FILE_NAME};
-use crate::writer::{lock, Appended, Clock, SegmentEntry, Shared, Start};
+use crate::segment::{self, SegmentFile, PREPARED_FILE_NAME};
+use crate::storage::{Storage, FILE_MODE};
+use crate::writer::{lock, SegmentEntry, Shared, Start};
+pub use crate::writer::{Appended, Clock};
 
 pub const META_FILE_NAME: &str = "journal.meta";
 pub const LOCK_FILE_NAME: &str = "LOCK";
@@ -47,6 +49,8 @@ pub struct JournalOptions {
     /// Fixed identity, for byte-exact fixtures. Default: random.
     pub journal_id: Option<[u8; 16]>,
     pub clock: Clock,
+    /// Where the journal's durable I/O goes. Default: the real file system.
+    pub storage: Storage,
 }
 
 impl Default for JournalOptions {
@@ -58,6 +62,7 @@ impl Default for JournalOptions {
             flags: 0,
             journal_id: None,
             clock: Clock::System,
+            storage: Storage::default(),
         }
     }
 }
@@ -69,6 +74,8 @@ pub struct OpenMode {
     /// "Salvage"). What is cut is kept in `torn/`.
     pub salvage: bool,
     pub clock: Clock,
+    /// Where the journal's durable I/O goes. Default: the real file system.
+    pub storage: Storage,
 }
 
 /// What recovery did when the journal was opened.
@@ -135,9 +142,10 @@ impl Journal {
     /// removed by the next creation; a failed creation removes it itself.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
         validate_segment_size(options.segment_size_bytes)?;
-        prepare_empty_dir(dir)?;
+        let storage = &options.storage;
+        prepare_empty_dir(storage, dir)?;
         let lock = lock_writer(dir)?;
-        remove_creation_leftovers(dir)?;
+        remove_creation_leftovers(storage, dir)?;
         let meta = JournalMeta {
             format_version: FORMAT_VERSION,
             durability: options.durability,
@@ -150,9 +158,9 @@ impl Journal {
             checkpoint_every_records: options.checkpoint_every_records,
             flags: options.flags,
         };
-        if let Err(error) = create_files(dir, &meta) {
+        if let Err(error) = create_files(storage, dir, &meta) {
             // Best effort: the error says what failed; what is left is removed next time.
-            let _ = remove_creation_leftovers(dir);
+            let _ = remove_creation_leftovers(storage, dir);
             return Err(error);
         }
         Journal::open_locked(
@@ -160,6 +168,7 @@ impl Journal {
             &OpenMode {
                 salvage: false,
                 clock: options.clock,
+                storage: storage.clone(),
             },
             lock,
         )
@@ -175,8 +184,9 @@ impl Journal {
 
     fn open_locked(dir: &Path, mode: &OpenMode, lock: File) -> Result<Journal, Error> {
         let meta = read_meta(dir)?;
-        remove_prepared_files(dir)?;
-        let mut layout = Layout::load(dir, &meta, true)?;
+        let storage = &mode.storage;
+        remove_prepared_files(storage, dir)?;
+        let mut layout = Layout::load(dir, &meta, Some(storage))?;
         let mut report = RecoveryReport::default();
         let region_start = if mode.salvage {
             layout.scan_all(meta.frame_seed());
@@ -186,14 +196,14 @@ impl Journal {
         };
         let decision = recovery::assess_tail(&layout.scanned_tail(region_start), mode.salvage)?;
         if let TailDecision::Cut(cut) = decision {
-            let cut_report = layout.apply_cut(dir, region_start + cut.segment, &cut)?;
+            let cut_report = layout.apply_cut(storage, dir, region_start + cut.segment, &cut)?;
             tracing::warn!(%cut_report, "recovery");
             report.cut = Some(cut_report);
         }
-        report.links_completed = layout.complete_links()?;
-        layout.mark_durable()?;
+        report.links_completed = layout.complete_links(storage)?;
+        layout.mark_durable(storage)?;
         let start = layout.into_start()?;
-        let shared = Shared::start(meta, dir, mode.clock, start);
+        let shared = Shared::start(meta, dir, mode.clock, storage.clone(), start);
         let background = shared.spawn_background()?;
         tracing::info!(dir = %dir.display(), head_seq = shared.committed_seq(), "journal opened for writing");
         Ok(Journal {
@@ -252,6 +262,11 @@ impl Journal {
 
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Where the journal's durable I/O goes (checkpoints are written through it too).
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
     }
 
     /// The last committed (readable) sequence number; 0 when empty.
@@ -347,9 +362,9 @@ fn random_id() -> Result<[u8; 16], Error> {
 }
 
 /// The first segment, then `journal.meta`, each durable before the next step.
-fn create_files(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
+fn create_files(storage: &Storage, dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
     let prepared = dir.join(PREPARED_FILE_NAME);
-    segment::create_zeroed(&prepared, meta.segment_size_bytes)?;
+    segment::create_zeroed(storage, &prepared, meta.segment_size_bytes)?;
     let header = SegmentHeader {
         format_version: FORMAT_VERSION,
         journal_id: meta.journal_id,
@@ -358,8 +373,15 @@ fn create_files(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
         capacity_bytes: meta.segment_size_bytes,
         created_at: meta.created_at,
     };
-    segment::activate(dir, &prepared, &header, Some(&ChainLink::GENESIS), None)?;
-    write_meta(dir, meta)
+    segment::activate(
+        storage,
+        dir,
+        &prepared,
+        &header,
+        Some(&ChainLink::GENESIS),
+        None,
+    )?;
+    write_meta(storage, dir, meta)
 }
 
 /// True for the files an interrupted creation can leave in a folder without `journal.meta`:
@@ -386,17 +408,19 @@ fn is_creation_leftover(path: &Path) -> bool {
 }
 
 /// Removes what an interrupted creation left (see [`is_creation_leftover`]), except the lock.
-fn remove_creation_leftovers(dir: &Path) -> Result<(), Error> {
+fn remove_creation_leftovers(storage: &Storage, dir: &Path) -> Result<(), Error> {
     for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
         let path = entry.map_err(io_error(dir, "list journal folder"))?.path();
         if is_creation_leftover(&path) && !path.ends_with(LOCK_FILE_NAME) {
-            fs::remove_file(&path).map_err(io_error(&path, "remove"))?;
+            storage
+                .remove_file(&path)
+                .map_err(io_error(&path, "remove"))?;
         }
     }
-    segment::sync_dir(dir)
+    segment::sync_dir(storage, dir)
 }
 
-fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
+fn prepare_empty_dir(storage: &Storage, dir: &Path) -> Result<(), Error> {
     if dir.join(META_FILE_NAME).exists() {
         return Err(Error::AlreadyExists {
             dir: dir.to_path_buf(),
@@ -413,33 +437,29 @@ fn prepare_empty_dir(dir: &Path) -> Result<(), Error> {
         }
         return Ok(());
     }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    storage
+        .create_dir_all(dir)
         .map_err(io_error(dir, "create journal folder"))?;
     if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        segment::sync_dir(parent)?;
+        segment::sync_dir(storage, parent)?;
     }
     Ok(())
 }
 
 /// Writes `journal.meta` atomically: temporary file, sync, rename, sync the folder.
-pub fn write_meta(dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
+fn write_meta(storage: &Storage, dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
     let tmp = dir.join(format!("{META_FILE_NAME}.tmp"));
     let path = dir.join(META_FILE_NAME);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(FILE_MODE)
-        .open(&tmp)
+    let mut file = storage
+        .create_truncate(&tmp)
         .map_err(io_error(&tmp, "create"))?;
     file.write_all(&meta.encode())
         .map_err(io_error(&tmp, "write"))?;
-    file.sync_all().map_err(io_error(&tmp, "sync"))?;
-    fs::rename(&tmp, &path).map_err(io_error(&path, "rename"))?;
-    segment::sync_dir(dir)
+    storage.sync_all(&file).map_err(io_error(&tmp, "sync"))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(io_error(&path, "rename"))?;
+    segment::sync_dir(storage, dir)
 }
 
 /// Settings of an existing journal that may change; `None` keeps a setting as it is.
@@ -456,6 +476,7 @@ pub struct SettingsChange {
 /// `journal.meta` is rewritten (atomically, [`write_meta`]), and a running writer makes this
 /// fail with [`Error::Locked`]. An invalid setting changes nothing.
 pub fn change_settings(
+    storage: &Storage,
     dir: &Path,
     change: &SettingsChange,
 ) -> Result<(JournalMeta, JournalMeta), Error> {
@@ -475,7 +496,7 @@ pub fn change_settings(
         after.checkpoint_every_records = every;
     }
     if after != before {
-        write_meta(dir, &after)?;
+        write_meta(storage, dir, &after)?;
     }
     Ok((before, after))
 }
@@ -524,7 +545,7 @@ pub fn is_locked_by_writer(dir: &Path) -> bool {
     )
 }
 
-fn remove_prepared_files(dir: &Path) -> Result<(), Error> {
+fn remove_prepared_files(storage: &Storage, dir: &Path) -> Result<(), Error> {
     for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
         let entry = entry.map_err(io_error(dir, "list journal folder"))?;
         if entry
@@ -532,7 +553,9 @@ fn remove_prepared_files(dir: &Path) -> Result<(), Error> {
             .to_string_lossy()
             .starts_with(PREPARED_FILE_NAME)
         {
-            fs::remove_file(entry.path()).map_err(io_error(&entry.path(), "remove"))?;
+            storage
+                .remove_file(&entry.path())
+                .map_err(io_error(&entry.path(), "remove"))?;
         }
     }
     Ok(())
@@ -550,8 +573,13 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Opens every segment, checks the chain structure and scans the tail region.
-    pub fn load(dir: &Path, meta: &JournalMeta, writable: bool) -> Result<Layout, Error> {
+    /// Opens every segment, checks the chain structure and scans the tail region. With the
+    /// `writable` storage the segments are mapped for writing (by the writer, under its lock).
+    pub(crate) fn load(
+        dir: &Path,
+        meta: &JournalMeta,
+        writable: Option<&Storage>,
+    ) -> Result<Layout, Error> {
         let mut files = vec![];
         let mut writers = vec![];
         let mut facts = vec![];
@@ -602,7 +630,7 @@ impl Layout {
     ) -> Result<(Layout, TailDecision), Error> {
         let mut rescans = 0;
         loop {
-            let attempt = Layout::load(dir, meta, false).and_then(|mut layout| {
+            let attempt = Layout::load(dir, meta, None).and_then(|mut layout| {
                 if scan_all {
                     layout.scan_all(meta.frame_seed());
                 }
@@ -663,12 +691,16 @@ impl Layout {
 
     /// Cuts the tail as decided: saves the cut bytes under `torn/`, zeroes them, moves later
     /// segments to `torn/`, syncs. `cut.segment` counts from the scanned region's start.
-    fn apply_cut(&mut self, dir: &Path, index: usize, cut: &Cut) -> Result<CutReport, Error> {
+    fn apply_cut(
+        &mut self,
+        storage: &Storage,
+        dir: &Path,
+        index: usize,
+        cut: &Cut,
+    ) -> Result<CutReport, Error> {
         let torn_dir = dir.join(TORN_DIR_NAME);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&torn_dir)
+        storage
+            .create_dir_all(&torn_dir)
             .map_err(io_error(&torn_dir, "create"))?;
         let file = &self.files[index];
         let saved_to = torn_dir.join(format!(
@@ -678,12 +710,9 @@ impl Layout {
             Timestamp::now().nanos()
         ));
         let bytes = &file.map.all_bytes()[cut.offset..cut.offset + cut.bytes_cut];
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&saved_to)
-            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        storage
+            .create_new(&saved_to)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| storage.sync_all(&f)))
             .map_err(io_error(&saved_to, "save torn bytes"))?;
         let handle = OpenOptions::new()
             .write(true)
@@ -692,12 +721,14 @@ impl Layout {
         handle
             .write_all_at(&vec![0u8; cut.bytes_cut], cut.offset as u64)
             .map_err(io_error(&file.path, "clear torn tail"))?;
-        handle
-            .sync_data()
+        storage
+            .sync_data(&handle)
             .map_err(io_error(&file.path, "sync cut"))?;
         for removed in self.files.drain(index + 1..) {
             let target = torn_dir.join(removed.file_name());
-            fs::rename(&removed.path, &target).map_err(io_error(&removed.path, "move aside"))?;
+            storage
+                .rename(&removed.path, &target)
+                .map_err(io_error(&removed.path, "move aside"))?;
         }
         self.facts.truncate(index + 1);
         self.writers.truncate(index + 1);
@@ -705,8 +736,8 @@ impl Layout {
         let scan = self.scans[index].as_mut().expect("cut segment was scanned");
         scan.dirty_end = scan.committed_end;
         self.tail_start = self.tail_start.min(index);
-        segment::sync_dir(&torn_dir)?;
-        segment::sync_dir(dir)?;
+        segment::sync_dir(storage, &torn_dir)?;
+        segment::sync_dir(storage, dir)?;
         Ok(CutReport {
             segment: self.files[index].path.clone(),
             offset: cut.offset as u64,
@@ -719,7 +750,19 @@ impl Layout {
     }
 
     /// Writes the chain links the previous writer left pending.
-    fn complete_links(&mut self) -> Result<usize, Error> {
+    ///
+    /// The link it wrote last may still be only in the page cache (it crashed between the
+    /// write and its sync), yet it is read as sealed; it is in the header page of segment
+    /// `tail_start`, so that page is synced first. Every link before it was synced before it
+    /// was written.
+    fn complete_links(&mut self, storage: &Storage) -> Result<usize, Error> {
+        if self.tail_start > 0 {
+            let last_linked = &self.files[self.tail_start];
+            last_linked
+                .map
+                .flush(0, SEGMENT_HEADER_SIZE)
+                .map_err(io_error(&last_linked.path, "sync chain link"))?;
+        }
         let mut completed = 0;
         for i in 1..self.files.len() {
             if self.facts[i].link.is_some() {
@@ -736,7 +779,7 @@ impl Layout {
                 prev_data_end: data_end as u64,
                 prev_last_seq,
             };
-            segment::write_link(&self.files[i].path, &link)?;
+            segment::write_link(storage, &self.files[i].path, &link)?;
             self.facts[i].link = Some(link);
             completed += 1;
         }
@@ -745,7 +788,11 @@ impl Layout {
 
     /// Syncs the last segment and records in its watermark that everything recovered is
     /// durable, so that later damage to it is never mistaken for a torn tail.
-    fn mark_durable(&self) -> Result<(), Error> {
+    ///
+    /// The sync happens even when the watermark already says so: a writer that crashed may
+    /// have left the records, and the watermark itself, in the page cache only. The range
+    /// starts at byte 0, so the header page (links, watermark) is synced too: the seal hashes it.
+    fn mark_durable(&self, storage: &Storage) -> Result<(), Error> {
         let last = self.files.len() - 1;
         let scan = self.scans[last].as_ref().expect("last segment is scanned");
         let file = &self.files[last];
@@ -753,13 +800,13 @@ impl Layout {
             durable_seq: scan.last_seq,
             durable_end: scan.committed_end as u64,
         };
-        if file.watermark == Some(watermark) {
-            return Ok(());
-        }
         file.map
             .flush(0, scan.committed_end)
             .map_err(io_error(&file.path, "sync recovered segment"))?;
-        segment::write_watermark(&file.path, &watermark)
+        if file.watermark == Some(watermark) {
+            return Ok(());
+        }
+        segment::write_watermark(storage, &file.path, &watermark)
     }
 
     fn into_start(mut self) -> Result<Start, Error> {

@@ -5,7 +5,7 @@
 //!
 //! Opening loads the newest usable checkpoint and replays only the records after it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -314,7 +314,12 @@ impl Ledger {
         let _writing = lock(&inner.checkpoint_lock);
         let journal = &inner.journal;
         let written = snapshot().and_then(|snapshot| {
-            checkpoint::write_snapshot(journal.dir(), &journal.meta().journal_id, &snapshot)
+            checkpoint::write_snapshot(
+                journal.storage(),
+                journal.dir(),
+                &journal.meta().journal_id,
+                &snapshot,
+            )
         });
         let info = self.record_checkpoint(written)?;
         let since = journal.head_seq().saturating_sub(info.seq);
@@ -437,7 +442,11 @@ impl Ledger {
         let _writing = lock(&inner.checkpoint_lock);
         let mut aside = damaged.as_os_str().to_owned();
         aside.push(checkpoint::SET_ASIDE_SUFFIX);
-        std::fs::rename(damaged, &aside)
+        let aside = PathBuf::from(aside);
+        inner
+            .journal
+            .storage()
+            .rename(damaged, &aside)
             .map_err(|e| format!("cannot set {} aside: {e}", damaged.display()))?;
         let mut report = OpenReport::default();
         let head = inner.journal.head_seq();
@@ -446,7 +455,12 @@ impl Ledger {
         // The replacement is written from the rebuilt state before anyone reads it, so no
         // lock is held; if it cannot be written, the rebuilt state is used as it is.
         let journal_id = &inner.journal.meta().journal_id;
-        let written = checkpoint::write(inner.journal.dir(), journal_id, &state);
+        let written = checkpoint::write(
+            inner.journal.storage(),
+            inner.journal.dir(),
+            journal_id,
+            &state,
+        );
         let swapped = match self.record_checkpoint(written) {
             Ok(info) => {
                 inner.records_since_checkpoint.store(0, Ordering::Relaxed);
@@ -604,7 +618,12 @@ impl Drop for Inner {
         }
         let result = self.journal.flush().and_then(|()| {
             let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
-            checkpoint::write(self.journal.dir(), &self.journal.meta().journal_id, state)
+            checkpoint::write(
+                self.journal.storage(),
+                self.journal.dir(),
+                &self.journal.meta().journal_id,
+                state,
+            )
         });
         if let Err(error) = result {
             tracing::error!(%error, "checkpoint on close failed");

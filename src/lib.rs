@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod sample;
 pub mod scan;
 pub mod segment;
+pub mod storage;
 pub mod verify;
 pub mod writer;
 

@@ -28,6 +28,8 @@ use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
 
+use crate::storage::Storage;
+
 /// A mapped segment file.
 pub struct Map {
     raw: MmapRaw,
@@ -35,14 +37,18 @@ pub struct Map {
     /// Bytes `[0, published)` are complete and immutable: readers in this process may read
     /// them. Only the writer advances it, with `Release`, after the bytes are written.
     published: AtomicUsize,
+    /// For a writable mapping: the file and the storage its ranges are synced through.
+    sync: Option<(File, Storage)>,
 }
 
 impl Map {
     /// Maps the whole of `file` (opened for reading and writing) twice: read-only for
-    /// readers and flushes, writable for the writer.
-    pub fn map_writable(file: &File) -> io::Result<(Arc<Map>, MapWriter)> {
-        let map = Arc::new(Map::new(MmapOptions::new().map_raw_read_only(file)?));
-        let writable = MmapOptions::new().map_raw(file)?;
+    /// readers and flushes, writable for the writer. Flushes go through `storage`.
+    pub fn map_writable(file: File, storage: &Storage) -> io::Result<(Arc<Map>, MapWriter)> {
+        let writable = MmapOptions::new().map_raw(&file)?;
+        let mut map = Map::new(MmapOptions::new().map_raw_read_only(&file)?);
+        map.sync = Some((file, storage.clone()));
+        let map = Arc::new(map);
         assert_eq!(
             writable.len(),
             map.len,
@@ -68,6 +74,7 @@ impl Map {
             raw,
             len,
             published: AtomicUsize::new(0),
+            sync: None,
         }
     }
 
@@ -115,12 +122,19 @@ impl Map {
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.len) }
     }
 
-    /// Writes the dirty pages overlapping `[offset, offset + len)` to stable storage (msync).
+    /// Writes `[offset, offset + len)` to stable storage (msync, through the storage seam).
+    /// Only a writable mapping flushes: a read-only one is never dirty.
     pub fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());
         }
-        self.raw.flush_range(offset, len)
+        let Some((file, storage)) = &self.sync else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "flush of a read-only mapping",
+            ));
+        };
+        storage.sync_mapped(file, &self.raw, offset, len)
     }
 }
 

@@ -308,7 +308,7 @@ impl Follower {
         }
         // A header page being written (the chain link is added after the rename) may not
         // check yet: look again at the next poll; lasting damage is reported by the resync.
-        let Ok((file, _)) = segment::open_segment(&path, false) else {
+        let Ok((file, _)) = segment::open_segment(&path, None) else {
             return Ok(None);
         };
         if file.header.first_seq != first_seq {

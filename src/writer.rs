@@ -30,6 +30,7 @@ use crate::format::{
 };
 use crate::mmap::{Map, MapWriter, WritableMap};
 use crate::segment::{self, PREPARED_FILE_NAME};
+use crate::storage::Storage;
 
 /// Pages are pre-faulted one window at a time, up to `PREFAULT_LEAD` windows ahead of the
 /// write position. Flat out, pre-faulting a window (256 `page_mkwrite`s) took about as long as
@@ -104,6 +105,7 @@ struct WriterState {
 pub struct Shared {
     pub dir: PathBuf,
     pub meta: JournalMeta,
+    pub(crate) storage: Storage,
     seed: u32,
     clock: Clock,
     state: Mutex<WriterState>,
@@ -241,7 +243,13 @@ pub struct Start {
 }
 
 impl Shared {
-    pub fn start(meta: JournalMeta, dir: &Path, clock: Clock, start: Start) -> Arc<Shared> {
+    pub fn start(
+        meta: JournalMeta,
+        dir: &Path,
+        clock: Clock,
+        storage: Storage,
+        start: Start,
+    ) -> Arc<Shared> {
         let active = start
             .segments
             .last()
@@ -252,6 +260,7 @@ impl Shared {
         let remaining_bytes = (active.map.len() - start.write_offset) as u64;
         Arc::new(Shared {
             dir: dir.to_path_buf(),
+            storage,
             seed: meta.frame_seed(),
             meta,
             clock,
@@ -554,7 +563,7 @@ impl Shared {
         let (index, link) = if active_empty {
             // Replace the empty active segment by a bigger one with the same name and place
             // (`settle_seals_before_replacing` made sure its link is final).
-            let link = segment::open_segment(&state.active.path, false)?.0.link;
+            let link = segment::open_segment(&state.active.path, None)?.0.link;
             (state.active.index, link)
         } else {
             (state.active.index + 1, None)
@@ -576,6 +585,7 @@ impl Shared {
             created_at: self.clock.now(),
         };
         let path = segment::activate(
+            &self.storage,
             &self.dir,
             &prepared.path,
             &header,
@@ -648,7 +658,7 @@ impl Shared {
                     // Wrong size (an oversized batch): keep it for the next roll.
                     *lock(&self.prepared) = Some(p);
                 }
-                prepare_file(&self.next_prepared_path(), capacity)
+                prepare_file(&self.storage, &self.next_prepared_path(), capacity)
             }
         }
     }
@@ -914,7 +924,7 @@ impl Shared {
             durable_seq: self.durable_seq(),
             durable_end: state.synced_offset as u64,
         };
-        segment::write_watermark(&state.active.path, &watermark)
+        segment::write_watermark(&self.storage, &state.active.path, &watermark)
     }
 
     fn check_poisoned(&self) -> Result<(), Error> {
@@ -978,7 +988,7 @@ impl Shared {
             return;
         }
         let path = self.next_prepared_path();
-        match prepare_file(&path, self.meta.segment_size_bytes) {
+        match prepare_file(&self.storage, &path, self.meta.segment_size_bytes) {
             Ok(prepared) => {
                 let mut slot = lock(&self.prepared);
                 if slot.is_none() {
@@ -986,11 +996,11 @@ impl Shared {
                 } else {
                     drop(slot);
                     drop(prepared);
-                    let _ = std::fs::remove_file(&path);
+                    let _ = self.storage.remove_file(&path);
                 }
             }
             Err(error) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = self.storage.remove_file(&path);
                 tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
             }
         }
@@ -1024,15 +1034,10 @@ fn prefault_loop(windows: Receiver<Window>) {
 }
 
 /// Creates a zero-filled segment file at `path`, maps it and pre-faults its first window.
-fn prepare_file(path: &Path, capacity: u64) -> Result<Prepared, Error> {
-    segment::create_zeroed(path, capacity)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(crate::error::io_error(path, "open prepared segment"))?;
-    let (map, writer) =
-        Map::map_writable(&file).map_err(crate::error::io_error(path, "map prepared segment"))?;
+fn prepare_file(storage: &Storage, path: &Path, capacity: u64) -> Result<Prepared, Error> {
+    let file = segment::create_zeroed(storage, path, capacity)?;
+    let (map, writer) = Map::map_writable(file, storage)
+        .map_err(crate::error::io_error(path, "map prepared segment"))?;
     let _ = writer
         .writable()
         .prefault_for_write(SEGMENT_HEADER_SIZE, PREFAULT_WINDOW_BYTES);

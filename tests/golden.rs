@@ -120,6 +120,7 @@ fn open_journal(dir: &Path, id: [u8; 16]) -> Journal {
         flags: 0,
         journal_id: Some(id),
         clock: Clock::Fixed(t(0)),
+        ..Default::default()
     };
     let journal = Journal::create(dir, &options).unwrap();
     for batch in golden_batches() {

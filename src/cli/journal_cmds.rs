@@ -50,7 +50,7 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
             "nothing to change: give --durability, --segment-size or --checkpoint-every (`status` shows the settings)"
         );
     }
-    let (before, after) = tradeledger::journal::change_settings(dir, change)?;
+    let (before, after) = tradeledger::journal::change_settings(&Default::default(), dir, change)?;
     let rows = [
         (
             "durability",

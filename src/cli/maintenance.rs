@@ -193,16 +193,17 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     let (ledger, report) = Ledger::open(dir, &OpenMode::default())?;
     let journal_id = ledger.journal().meta().journal_id;
     let before = checkpoint::describe(dir, &journal_id)?;
-    let removed = checkpoint::remove_all(dir)?;
-    let removed_damaged = checkpoint::remove_set_aside(dir)?;
+    let storage = ledger.journal().storage();
+    let removed = checkpoint::remove_all(storage, dir)?;
+    let removed_damaged = checkpoint::remove_set_aside(storage, dir)?;
     let (replayed, info, differed) = if report.checkpoint.is_none() {
         // No checkpoint was usable: opening already replayed the whole journal.
-        let info = checkpoint::write(dir, &journal_id, &ledger.state())?;
+        let info = checkpoint::write(storage, dir, &journal_id, &ledger.state())?;
         (report.replayed_records, info, false)
     } else {
         let mut rebuilt = Projections::new();
         let replayed = replay_records(&ledger.journal().reader(), &mut rebuilt, 1, None)?;
-        let info = checkpoint::write(dir, &journal_id, &rebuilt)?;
+        let info = checkpoint::write(storage, dir, &journal_id, &rebuilt)?;
         // A checkpoint that loaded but disagrees with a full replay is worth knowing about.
         (replayed, info, *ledger.state() != rebuilt)
     };

@@ -1,0 +1,427 @@
+//! Crash simulation on a simulated disk that knows exactly what reached stable storage
+//! (`tradeledger::storage::SimulatedDisk`).
+//!
+//! Each seed drives a ledger through a random workload (batches of every size up to larger
+//! than a segment, rolls, flushes, explicit and automatic checkpoints, clean reopens, settings
+//! changes, under every durability mode) and crashes it at a random storage call, several
+//! times over. A crash is either of the process (the page cache survives) or a power failure
+//! (only what was synced survives; everything else is kept, lost or torn at sectors as the
+//! seed decides). After every crash the journal must open, and:
+//! - its records are a prefix 1..N of what was appended, batch by batch, byte for byte;
+//! - every record acknowledged as durable is there (after a process crash: every record
+//!   appended);
+//! - the live state equals a replay of the records (checkpoints did not lie);
+//! - `verify` passes, and bytes recovery cut earlier are still kept under `torn/`.
+//!
+//! `TRADELEDGER_SIM_SEEDS=N` runs seeds 0..N (default: a bounded number for CI);
+//! `TRADELEDGER_SIM_SEED=S` runs seed S alone. A failure names its seed and the command that
+//! replays it. The workload, the crash points and the fate of every unsynced byte follow from
+//! the seed; the background threads' timing does not, so a replay usually, not always, takes
+//! the same path.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use tradeledger::event::{Event, Timestamp};
+use tradeledger::format::Durability;
+use tradeledger::journal::{change_settings, JournalOptions, OpenMode, SettingsChange};
+use tradeledger::ledger::{replay, Ledger, LedgerError};
+use tradeledger::projection::Projections;
+use tradeledger::sample;
+use tradeledger::storage::{CrashFate, SimulatedDisk};
+
+/// Seeds run by default (CI).
+const DEFAULT_SEEDS: u64 = 40;
+/// Crashes per seed.
+const EPOCHS: usize = 8;
+
+#[test]
+fn crashes_at_random_storage_calls_lose_nothing_acknowledged_and_return_nothing_corrupt() {
+    let seeds: Vec<u64> = match std::env::var("TRADELEDGER_SIM_SEED") {
+        Ok(seed) => vec![seed.parse().expect("TRADELEDGER_SIM_SEED is a number")],
+        Err(_) => {
+            let count = std::env::var("TRADELEDGER_SIM_SEEDS")
+                .map(|n| n.parse().expect("TRADELEDGER_SIM_SEEDS is a number"))
+                .unwrap_or(DEFAULT_SEEDS);
+            (0..count).collect()
+        }
+    };
+    for seed in seeds {
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(seed)));
+        let failure = match outcome {
+            Ok(Ok(())) => continue,
+            Ok(Err(failure)) => failure,
+            Err(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into()),
+        };
+        panic!(
+            "seed {seed} failed: {failure}\nreplay: TRADELEDGER_SIM_SEED={seed} cargo test --test simulation"
+        );
+    }
+}
+
+/// SplitMix64: small, and the same on every machine.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `low..=high`.
+    fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low + 1)
+    }
+
+    fn percent(&mut self) -> u64 {
+        self.next() % 100
+    }
+}
+
+/// What was appended, and what the journal promised about it.
+#[derive(Default)]
+struct Model {
+    /// Every record that may be in the journal, in seq order (seq = index + 1): the records
+    /// of the batches appended, the last one perhaps failed (it may be in the page cache).
+    events: Vec<Event>,
+    /// Record counts at batch ends (0 included): the only lengths a recovered journal may have.
+    boundaries: Vec<usize>,
+    /// Every record up to here must survive any crash.
+    durable: usize,
+    /// Every record up to here was appended successfully: it must survive a process crash.
+    appended: usize,
+    next_id: u64,
+    clock: i64,
+    open_tickets: Vec<u64>,
+    /// Bytes recovery cut and saved: each file must keep them.
+    saved_cuts: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl Model {
+    fn new() -> Model {
+        Model {
+            boundaries: vec![0],
+            next_id: 1,
+            clock: 1_500_000_000_000_000_000,
+            ..Model::default()
+        }
+    }
+
+    fn time(&mut self) -> Timestamp {
+        self.clock += 1_000_000;
+        Timestamp::from_nanos(self.clock)
+    }
+
+    /// A batch the ledger accepts in the model's state.
+    fn batch(&mut self, rng: &mut Rng) -> Vec<Event> {
+        let time = self.time();
+        let pairs = match rng.percent() {
+            0..=49 => {
+                let balance = format!("{}.00", rng.range(1_000, 99_999));
+                return vec![sample::account_snapshot(12345678, time, &balance)];
+            }
+            50..=59 if !self.open_tickets.is_empty() => {
+                let i = rng.next() as usize % self.open_tickets.len();
+                let ticket = self.open_tickets.swap_remove(i);
+                return vec![sample::trade_closed(ticket, time, "12.50")];
+            }
+            50..=91 => rng.range(1, 8),
+            92..=97 => rng.range(20, 100),
+            // A batch larger than a 64 KiB segment.
+            _ => rng.range(250, 300),
+        };
+        let mut events = Vec::with_capacity(2 * pairs as usize);
+        for _ in 0..pairs {
+            let id = self.next_id;
+            self.next_id += 1;
+            events.extend(sample::signal_and_trade(id, time));
+            self.open_tickets.push(id);
+        }
+        events
+    }
+
+    fn push(&mut self, batch: Vec<Event>) {
+        self.events.extend(batch);
+        self.boundaries.push(self.events.len());
+    }
+
+    /// Keeps the first `len` records (what recovery kept): they are durable from now on.
+    fn truncate(&mut self, len: usize) {
+        self.events.truncate(len);
+        self.boundaries.retain(|&b| b <= len);
+        self.durable = len;
+        self.appended = len;
+        self.open_tickets.clear();
+        for event in &self.events {
+            match event {
+                Event::TradeOpened(t) => self.open_tickets.push(t.ticket),
+                Event::TradeClosed(t) => self.open_tickets.retain(|&x| x != t.ticket),
+                _ => {}
+            }
+        }
+    }
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+fn durability(rng: &mut Rng) -> Durability {
+    match rng.next() % 3 {
+        0 => Durability::Sync,
+        1 => Durability::Buffered,
+        _ => Durability::Periodic {
+            interval_ms: rng.range(1, 5) as u32,
+        },
+    }
+}
+
+fn run(seed: u64) -> Result<(), String> {
+    let mut rng = Rng(seed);
+    let root = tempfile::tempdir().unwrap();
+    let disk = SimulatedDisk::new(root.path()).unwrap();
+    let dir = root.path().join("journal");
+    let options = JournalOptions {
+        durability: durability(&mut rng),
+        segment_size_bytes: 64 << 10,
+        checkpoint_every_records: [0, 40, 300][rng.next() as usize % 3],
+        storage: disk.storage(),
+        ..JournalOptions::default()
+    };
+    let mode = OpenMode {
+        storage: disk.storage(),
+        ..OpenMode::default()
+    };
+    let mut model = Model::new();
+    let mut process_crash = false;
+    for epoch in 0..EPOCHS {
+        disk.crash_after(rng.range(1, 250));
+        let opened = if dir.join("journal.meta").exists() {
+            Ledger::open(&dir, &mode).map(|(ledger, report)| (ledger, Some(report)))
+        } else {
+            // Not created yet, or its creation never became durable.
+            model = Model::new();
+            Ledger::create(&dir, &options).map(|ledger| (ledger, None))
+        };
+        match opened {
+            Ok((ledger, report)) => {
+                check_recovered(&ledger, report.as_ref(), &dir, &mut model, process_crash)
+                    .map_err(|why| format!("epoch {epoch}, after opening: {why}"))?;
+                run_workload(ledger, &disk, &dir, &mode, &mut model, &mut rng)
+                    .map_err(|why| format!("epoch {epoch}: {why}"))?;
+            }
+            Err(error) if disk.is_down() && !error.is_corruption() => {}
+            Err(error) => return Err(format!("epoch {epoch}: the journal does not open: {error}")),
+        }
+        process_crash = crash(&disk, &mut rng, &mut model);
+    }
+    Ok(())
+}
+
+/// Random steps until the disk goes down or the steps run out; the ledger is gone after.
+fn run_workload(
+    mut ledger: Ledger,
+    disk: &SimulatedDisk,
+    dir: &Path,
+    mode: &OpenMode,
+    model: &mut Model,
+    rng: &mut Rng,
+) -> Result<(), String> {
+    for _ in 0..rng.range(5, 60) {
+        if disk.is_down() {
+            break;
+        }
+        match rng.percent() {
+            0..=69 => {
+                let batch = model.batch(rng);
+                match ledger.append(&batch) {
+                    Ok(appended) => {
+                        model.push(batch);
+                        model.appended = model.events.len();
+                        ensure!(
+                            appended.last_seq as usize == model.events.len(),
+                            "a batch ends at seq {}, expected {}",
+                            appended.last_seq,
+                            model.events.len()
+                        );
+                        if ledger.journal().meta().durability == Durability::Sync {
+                            model.durable = model.events.len();
+                        }
+                    }
+                    Err(LedgerError::Storage(_)) if disk.is_down() => {
+                        // Perhaps in the page cache: written before its flush failed.
+                        model.push(batch);
+                        break;
+                    }
+                    Err(error) => return Err(format!("append refused: {error}")),
+                }
+            }
+            70..=77 => {
+                let head = ledger.journal().head_seq() as usize;
+                if ledger.journal().flush().is_ok() {
+                    model.durable = model.durable.max(head);
+                }
+            }
+            78..=83 => {
+                let _ = ledger.checkpoint();
+            }
+            84..=91 => {
+                let change = SettingsChange {
+                    durability: Some(durability(rng)),
+                    segment_size_bytes: Some([64 << 10, 128 << 10][rng.next() as usize % 2]),
+                    checkpoint_every_records: Some([0, 40, 300][rng.next() as usize % 3]),
+                };
+                let change = (rng.percent() < 50).then_some(change);
+                match reopen(ledger, disk, dir, mode, change.as_ref(), model)? {
+                    Some((reopened, report)) => {
+                        check_recovered(&reopened, Some(&report), dir, model, true)
+                            .map_err(|why| format!("after a clean reopen: {why}"))?;
+                        ledger = reopened;
+                    }
+                    None => return Ok(()),
+                }
+            }
+            _ => {
+                let interval = match ledger.journal().meta().durability {
+                    Durability::Periodic { interval_ms } => interval_ms as u64,
+                    _ => 1,
+                };
+                std::thread::sleep(std::time::Duration::from_millis(2 * interval));
+            }
+        }
+        model.durable = model.durable.max(ledger.journal().durable_seq() as usize);
+    }
+    Ok(())
+}
+
+/// Closes `ledger` cleanly (everything appended is durable after it) and opens it again,
+/// changing its settings in between if asked. `Ok(None)`: the disk went down meanwhile.
+fn reopen(
+    ledger: Ledger,
+    disk: &SimulatedDisk,
+    dir: &Path,
+    mode: &OpenMode,
+    change: Option<&SettingsChange>,
+    model: &mut Model,
+) -> Result<Option<(Ledger, tradeledger::ledger::OpenReport)>, String> {
+    let closed = ledger.close();
+    if disk.is_down() {
+        return Ok(None);
+    }
+    closed.map_err(|e| format!("close failed: {e}"))?;
+    model.durable = model.events.len();
+    if let Some(change) = change {
+        if let Err(error) = change_settings(&mode.storage, dir, change) {
+            if disk.is_down() {
+                return Ok(None);
+            }
+            return Err(format!("settings change failed: {error}"));
+        }
+    }
+    match Ledger::open(dir, mode) {
+        Ok(opened) => Ok(Some(opened)),
+        Err(error) if disk.is_down() && !error.is_corruption() => Ok(None),
+        Err(error) => Err(format!("reopen failed: {error}")),
+    }
+}
+
+/// Ends the run of a process that has just crashed (the disk is down, or goes down now):
+/// either the process alone died, or the power failed. Returns whether it was the process.
+fn crash(disk: &SimulatedDisk, rng: &mut Rng, model: &mut Model) -> bool {
+    // Whatever still runs gets an error from now on, as on a dead machine.
+    disk.crash_after(1);
+    let fate = match rng.next() % 3 {
+        0 => {
+            disk.restart_process();
+            return true;
+        }
+        1 => CrashFate::LoseAll,
+        _ => CrashFate::Random,
+    };
+    disk.power_loss(fate, rng.next()).unwrap();
+    // After a power failure only what was durable is promised.
+    model.appended = model.durable;
+    false
+}
+
+/// The checks after every open: see the module documentation.
+fn check_recovered(
+    ledger: &Ledger,
+    report: Option<&tradeledger::ledger::OpenReport>,
+    dir: &Path,
+    model: &mut Model,
+    after_process_crash: bool,
+) -> Result<(), String> {
+    let head = ledger.journal().head_seq() as usize;
+    ensure!(
+        model.boundaries.contains(&head),
+        "recovered {head} records, not a batch boundary (batches end at {:?})",
+        model.boundaries.iter().rev().take(5).collect::<Vec<_>>()
+    );
+    ensure!(
+        head >= model.durable,
+        "lost acknowledged records: recovered {head}, {} were durable",
+        model.durable
+    );
+    if after_process_crash {
+        ensure!(
+            head >= model.appended,
+            "a process crash lost appended records: recovered {head}, {} were appended",
+            model.appended
+        );
+    }
+    let reader = ledger.journal().reader();
+    let mut count = 0;
+    for (i, record) in reader.records(1).enumerate() {
+        let record = record.map_err(|e| format!("reading back: {e}"))?;
+        ensure!(
+            record.seq as usize == i + 1,
+            "record {} has seq {}",
+            i + 1,
+            record.seq
+        );
+        ensure!(
+            i < head && record.event == model.events[i],
+            "record seq {} differs from what was appended",
+            record.seq
+        );
+        count += 1;
+    }
+    ensure!(count == head, "read {count} records, head is {head}");
+    let mut replayed = Projections::new();
+    replay(&reader, &mut replayed, 1, None).map_err(|e| format!("replay: {e}"))?;
+    ensure!(
+        *ledger.state() == replayed,
+        "the opened state differs from a replay of the records (checkpoint {:?})",
+        report.and_then(|r| r.checkpoint.as_ref()).map(|c| c.seq)
+    );
+    tradeledger::verify::verify(dir).map_err(|e| format!("verify: {e}"))?;
+    for (path, bytes) in &model.saved_cuts {
+        let kept = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ensure!(&kept == bytes, "{} lost the bytes cut", path.display());
+    }
+    if let Some(cut) = report.and_then(|r| r.recovery.cut.as_ref()) {
+        let saved = std::fs::read(&cut.saved_to).map_err(|e| format!("saved cut: {e}"))?;
+        ensure!(
+            saved.len() as u64 == cut.bytes_cut,
+            "{} holds {} bytes, {} were cut",
+            cut.saved_to.display(),
+            saved.len(),
+            cut.bytes_cut
+        );
+        model.saved_cuts.push((cut.saved_to.clone(), saved));
+    }
+    model.truncate(head);
+    Ok(())
+}
