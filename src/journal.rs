@@ -562,14 +562,13 @@ fn remove_prepared_files(storage: &Storage, dir: &Path) -> Result<(), Error> {
 }
 
 /// The segments of a journal, their header facts, and scans of the tail region.
-pub struct Layout {
+pub(crate) struct Layout {
     pub files: Vec<SegmentFile>,
     pub facts: Vec<SegmentFacts>,
     /// Index of the first segment not yet known to be sealed and synced.
     pub tail_start: usize,
     /// Scans of `files[tail_start..]` (or of all files after `scan_all`).
     pub scans: Vec<Option<SegmentScan>>,
-    writers: Vec<Option<crate::mmap::MapWriter>>,
 }
 
 impl Layout {
@@ -581,10 +580,9 @@ impl Layout {
         writable: Option<&Storage>,
     ) -> Result<Layout, Error> {
         let mut files = vec![];
-        let mut writers = vec![];
         let mut facts = vec![];
         for (name_first_seq, path) in segment::list_segments(dir)? {
-            let (file, writer) = segment::open_segment(&path, writable)?;
+            let file = segment::open_segment(&path, writable)?;
             facts.push(SegmentFacts {
                 path: path.clone(),
                 name_first_seq,
@@ -593,7 +591,6 @@ impl Layout {
                 watermark_seq: file.watermark.map_or(0, |w| w.durable_seq),
             });
             files.push(file);
-            writers.push(writer);
         }
         if files.is_empty() {
             return Err(Error::corrupt(
@@ -609,7 +606,6 @@ impl Layout {
             files,
             facts,
             tail_start,
-            writers,
         };
         layout.scan_range(tail_start, meta.frame_seed());
         Ok(layout)
@@ -731,7 +727,6 @@ impl Layout {
                 .map_err(io_error(&removed.path, "move aside"))?;
         }
         self.facts.truncate(index + 1);
-        self.writers.truncate(index + 1);
         self.scans.truncate(index + 1);
         let scan = self.scans[index].as_mut().expect("cut segment was scanned");
         scan.dirty_end = scan.committed_end;
@@ -812,7 +807,10 @@ impl Layout {
     fn into_start(mut self) -> Result<Start, Error> {
         let last = self.files.len() - 1;
         let scan = self.scans[last].clone().expect("last segment is scanned");
-        let writer = self.writers[last].take().expect("opened writable");
+        let writer = self.files[last]
+            .map
+            .attach_writer()
+            .map_err(io_error(&self.files[last].path, "map segment for writing"))?;
         let segments = self
             .files
             .into_iter()

@@ -23,42 +23,37 @@
 
 use std::fs::File;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
 
+use crate::format::SEGMENT_HEADER_SIZE;
 use crate::storage::Storage;
 
 /// A mapped segment file.
 pub struct Map {
     raw: MmapRaw,
     len: usize,
-    /// Bytes `[0, published)` are complete and immutable: readers in this process may read
-    /// them. Only the writer advances it, with `Release`, after the bytes are written.
+    /// Bytes `[SEGMENT_HEADER_SIZE, published)` are complete records, never written again:
+    /// readers in this process may read them. Only the writer advances it, with `Release`,
+    /// after the bytes are written.
     published: AtomicUsize,
-    /// For a writable mapping: the file and the storage its ranges are synced through.
+    /// True while a [`MapWriter`] of this mapping exists.
+    writer_attached: AtomicBool,
+    /// For the writer process: the file (opened for writing) and the storage its ranges are
+    /// synced through.
     sync: Option<(File, Storage)>,
 }
 
 impl Map {
-    /// Maps the whole of `file` (opened for reading and writing) twice: read-only for
-    /// readers and flushes, writable for the writer. Flushes go through `storage`.
-    pub fn map_writable(file: File, storage: &Storage) -> io::Result<(Arc<Map>, MapWriter)> {
-        let writable = MmapOptions::new().map_raw(&file)?;
+    /// Maps the whole of `file`, opened for reading and writing by the process holding the
+    /// writer lock, read-only; its ranges are synced through `storage`. Nothing writes
+    /// through it until [`Map::attach_writer`].
+    pub fn map_for_writer(file: File, storage: &Storage) -> io::Result<Map> {
         let mut map = Map::new(MmapOptions::new().map_raw_read_only(&file)?);
         map.sync = Some((file, storage.clone()));
-        let map = Arc::new(map);
-        assert_eq!(
-            writable.len(),
-            map.len,
-            "both mappings cover the whole file"
-        );
-        let writer = MapWriter {
-            map: Arc::clone(&map),
-            writable: Arc::new(WritableMap { raw: writable }),
-        };
-        Ok((map, writer))
+        Ok(map)
     }
 
     /// Maps the whole of `file` read-only (readers, `verify`, `dump`, `tail`).
@@ -74,16 +69,39 @@ impl Map {
             raw,
             len,
             published: AtomicUsize::new(0),
+            writer_attached: AtomicBool::new(false),
             sync: None,
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    /// Gives the mapping its one writer: a second, writable mapping of the same file.
+    ///
+    /// Takes `&mut self`, so no slice of this mapping is borrowed when the writer appears;
+    /// from then until the writer is dropped, [`Map::all_bytes`] refuses (the writer's
+    /// bytes beyond the published end are not for reading).
+    pub fn attach_writer(self: &mut Arc<Map>) -> io::Result<MapWriter> {
+        let map = Arc::get_mut(self).expect("a mapping gets its writer before it is shared");
+        let Some((file, _)) = &map.sync else {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "a read-only mapping cannot have a writer",
+            ));
+        };
+        let writable = MmapOptions::new().map_raw(file)?;
+        assert_eq!(
+            writable.len(),
+            map.len,
+            "both mappings cover the whole file"
+        );
+        *map.writer_attached.get_mut() = true;
+        Ok(MapWriter {
+            map: Arc::clone(self),
+            writable: Arc::new(WritableMap { raw: writable }),
+        })
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// The end of the bytes this process's writer has published.
@@ -98,32 +116,55 @@ impl Map {
         self.published.store(end, Ordering::Release);
     }
 
-    /// The published bytes `[0, published)`.
-    pub fn published_bytes(&self) -> &[u8] {
-        let end = self.published();
-        // SAFETY: the mapping is `len` bytes long and stays mapped while `self` lives; the
-        // file is never truncated while mapped (module docs). Bytes below `published` were
-        // fully written before the `Release` store that published them (paired with the
-        // `Acquire` load above) and are never written again by this process.
-        unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), end) }
+    /// The published records: bytes `[SEGMENT_HEADER_SIZE, published)` (empty before the
+    /// first publication). The header page is left out: its chain link and watermark are
+    /// rewritten in place while the segment is read.
+    pub fn published_records(&self) -> &[u8] {
+        let end = self.published().max(SEGMENT_HEADER_SIZE);
+        assert!(end <= self.len, "a segment is longer than its header page");
+        // SAFETY: `[SEGMENT_HEADER_SIZE, end)` lies inside the mapping, which stays mapped
+        // and backed by file blocks while `self` lives (the file is never truncated while
+        // mapped, module docs). These bytes were fully written before the `Release` store
+        // that published them (paired with the `Acquire` load above), and nothing in this
+        // process writes them again: the writer writes only at or beyond the published end
+        // (`MapWriter::unpublished_mut` asserts it), recovery zeroes a torn tail before the
+        // writer starts and before anything is published, and the in-place writes after
+        // publication (chain link, watermark) go to the header page, which is not part of
+        // the slice.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.raw.as_ptr().add(SEGMENT_HEADER_SIZE),
+                end - SEGMENT_HEADER_SIZE,
+            )
+        }
     }
 
-    /// All mapped bytes, including those nobody has published. Only for scanning a file that
-    /// no writer in this process is writing: at open (before the writer starts), or in a
-    /// read-only process. Another process may be appending to the same file at the same time;
-    /// the scanner treats every byte as untrusted input (checksums decide what is a record),
-    /// so a concurrently changing byte can at worst end the scan early.
+    /// All mapped bytes, including those nobody has published: for scanning a file at open
+    /// (before the writer starts), in a read-only process, or once the writer has moved on to
+    /// another segment. Panics while this mapping has a writer ([`Map::attach_writer`]).
+    ///
+    /// Another process (or another mapping of the file in this process: a reader opened
+    /// beside a writer) may be appending at the same time; the scanner treats every byte as
+    /// untrusted input (checksums decide what is a record), so a concurrently changing byte
+    /// can at worst end the scan early.
     pub fn all_bytes(&self) -> &[u8] {
-        // SAFETY: as in `published_bytes`, the whole `len` bytes stay mapped and backed by
-        // file blocks while `self` lives. No writer of this process writes to this mapping
-        // while it is being scanned (callers' contract above), so no Rust reference aliases
-        // a Rust-visible write; writes by another process are outside this process's memory
-        // model and are treated as untrusted data.
+        assert!(
+            !self.writer_attached.load(Ordering::Acquire),
+            "all bytes of a mapping that has a writer"
+        );
+        // SAFETY: the whole `len` bytes stay mapped and backed by file blocks while `self`
+        // lives (module docs). No `&mut` into this mapping exists: a writer, the only source
+        // of one, is not attached (checked above), and attaching one takes `&mut self`, which
+        // cannot happen while the returned slice borrows `self`. Writes through other
+        // mappings of the file (another process, or a writer's mapping in this process) and
+        // in-place writes by the kernel (`pwrite` of a chain link or watermark) do not go
+        // through this mapping's memory as seen by this program; such bytes are untrusted
+        // data that checksums judge.
         unsafe { std::slice::from_raw_parts(self.raw.as_ptr(), self.len) }
     }
 
     /// Writes `[offset, offset + len)` to stable storage (msync, through the storage seam).
-    /// Only a writable mapping flushes: a read-only one is never dirty.
+    /// Only a mapping of the writer process flushes: a read-only one is never dirty.
     pub fn flush(&self, offset: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());
@@ -162,11 +203,13 @@ pub struct MapWriter {
     writable: Arc<WritableMap>,
 }
 
-impl MapWriter {
-    pub fn map(&self) -> &Arc<Map> {
-        &self.map
+impl Drop for MapWriter {
+    fn drop(&mut self) {
+        self.map.writer_attached.store(false, Ordering::Release);
     }
+}
 
+impl MapWriter {
     /// The writable mapping, for pre-faulting ahead of the writer.
     pub fn writable(&self) -> &Arc<WritableMap> {
         &self.writable
@@ -176,8 +219,8 @@ impl MapWriter {
     /// end and inside the mapping.
     pub fn unpublished_mut(&mut self, offset: usize, len: usize) -> &mut [u8] {
         assert!(
-            offset >= self.map.published(),
-            "write below the published end"
+            offset >= self.map.published().max(SEGMENT_HEADER_SIZE),
+            "write below the published end or into the header page"
         );
         assert!(
             offset + len <= self.map.len,
@@ -186,9 +229,11 @@ impl MapWriter {
         // SAFETY: the range is inside the writable mapping (it covers the whole file, as the
         // read-only one does), which stays mapped and backed by blocks while `self.writable`
         // lives. `MapWriter` is the only writer of this file in this process (it is not
-        // `Clone` and `&mut self` is held), and the range lies at or beyond `published`, which
-        // readers of this process never read past (through the read-only mapping of the same
-        // pages); so no other reference to these bytes exists for the lifetime of the slice.
+        // `Clone`, one is attached per mapping, and `&mut self` is held), and the range lies
+        // at or beyond `published` and beyond the header page. Readers of this process never
+        // read there through the read-only mapping of the same pages: `published_records`
+        // ends at `published`, and `all_bytes` refuses while this writer exists. So no other
+        // reference to these bytes exists for the lifetime of the slice.
         unsafe { std::slice::from_raw_parts_mut(self.writable.raw.as_mut_ptr().add(offset), len) }
     }
 }

@@ -25,7 +25,8 @@ pub struct Record {
     pub event: Event,
 }
 
-/// A segment as a reader sees it: the bytes `[0, end)` hold committed frames.
+/// A segment as a reader sees it: the bytes `[SEGMENT_HEADER_SIZE, end)` hold committed
+/// frames.
 #[derive(Clone)]
 struct View {
     path: PathBuf,
@@ -36,10 +37,11 @@ struct View {
 }
 
 impl View {
-    fn bytes(&self) -> &[u8] {
+    /// The committed frames, from byte `SEGMENT_HEADER_SIZE` of the file on.
+    fn records(&self) -> &[u8] {
         match self.end {
-            Some(end) => &self.map.all_bytes()[..end],
-            None => self.map.published_bytes(),
+            Some(end) => &self.map.all_bytes()[SEGMENT_HEADER_SIZE..end],
+            None => self.map.published_records(),
         }
     }
 }
@@ -308,7 +310,7 @@ impl Follower {
         }
         // A header page being written (the chain link is added after the rename) may not
         // check yet: look again at the next poll; lasting damage is reported by the resync.
-        let Ok((file, _)) = segment::open_segment(&path, None) else {
+        let Ok(file) = segment::open_segment(&path, None) else {
             return Ok(None);
         };
         if file.header.first_seq != first_seq {
@@ -365,14 +367,14 @@ impl FrameIter {
                 return None;
             }
             let view = self.views.get(self.segment)?;
-            let bytes = view.bytes();
-            if self.offset >= bytes.len() {
+            let records = view.records();
+            if self.offset >= SEGMENT_HEADER_SIZE + records.len() {
                 if let Err(error) = self.enter_next_segment()? {
                     return Some(Err(error));
                 }
                 continue;
             }
-            let frame = match read_frame(&bytes[self.offset..], self.seed) {
+            let frame = match read_frame(&records[self.offset - SEGMENT_HEADER_SIZE..], self.seed) {
                 Ok(frame) if frame.header.seq == self.expected_seq => frame,
                 Ok(frame) => {
                     let reason = format!(

@@ -11,7 +11,7 @@ use crate::format::{
     parse_segment_file_name, segment_file_name, ChainLink, SegmentHeader, Watermark, CHAIN_AT,
     CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
 };
-use crate::mmap::{Map, MapWriter};
+use crate::mmap::Map;
 use crate::storage::Storage;
 
 /// The name of the zero-filled file prepared ahead of the next roll. It holds no records
@@ -202,12 +202,10 @@ impl SegmentFile {
     }
 }
 
-/// Opens and maps a segment file, checking its header page. With the `writable` storage it is
-/// mapped for the writer, which receives the [`MapWriter`], and synced through that storage.
-pub fn open_segment(
-    path: &Path,
-    writable: Option<&Storage>,
-) -> Result<(SegmentFile, Option<MapWriter>), Error> {
+/// Opens and maps a segment file, checking its header page. With the `writable` storage (the
+/// writer process, under the writer lock) it is opened for writing and synced through that
+/// storage; a [`crate::mmap::MapWriter`] can then be attached to its mapping.
+pub fn open_segment(path: &Path, writable: Option<&Storage>) -> Result<SegmentFile, Error> {
     let file = OpenOptions::new()
         .read(true)
         .write(writable.is_some())
@@ -225,17 +223,11 @@ pub fn open_segment(
             "segment shorter than its header page",
         ));
     }
-    let (map, writer) = match writable {
-        Some(storage) => {
-            let (map, writer) =
-                Map::map_writable(file, storage).map_err(io_error(path, "map segment"))?;
-            (map, Some(writer))
-        }
-        None => (
-            Map::map_read_only(&file).map_err(io_error(path, "map segment"))?,
-            None,
-        ),
-    };
+    let map = match writable {
+        Some(storage) => Map::map_for_writer(file, storage).map(Arc::new),
+        None => Map::map_read_only(&file),
+    }
+    .map_err(io_error(path, "map segment"))?;
     let page = &map.all_bytes()[..SEGMENT_HEADER_SIZE];
     let header = SegmentHeader::decode(page)
         .map_err(|e| Error::corrupt(path, 0, None, format!("segment header: {e}")))?;
@@ -261,7 +253,7 @@ pub fn open_segment(
         watermark,
         map,
     };
-    Ok((segment, writer))
+    Ok(segment)
 }
 
 /// The segment files of `dir`, sorted by the first sequence number in their names.

@@ -563,7 +563,7 @@ impl Shared {
         let (index, link) = if active_empty {
             // Replace the empty active segment by a bigger one with the same name and place
             // (`settle_seals_before_replacing` made sure its link is final).
-            let link = segment::open_segment(&state.active.path, None)?.0.link;
+            let link = segment::open_segment(&state.active.path, None)?.link;
             (state.active.index, link)
         } else {
             (state.active.index + 1, None)
@@ -1036,7 +1036,12 @@ fn prefault_loop(windows: Receiver<Window>) {
 /// Creates a zero-filled segment file at `path`, maps it and pre-faults its first window.
 fn prepare_file(storage: &Storage, path: &Path, capacity: u64) -> Result<Prepared, Error> {
     let file = segment::create_zeroed(storage, path, capacity)?;
-    let (map, writer) = Map::map_writable(file, storage)
+    let mut map = Arc::new(
+        Map::map_for_writer(file, storage)
+            .map_err(crate::error::io_error(path, "map prepared segment"))?,
+    );
+    let writer = map
+        .attach_writer()
         .map_err(crate::error::io_error(path, "map prepared segment"))?;
     let _ = writer
         .writable()
@@ -1091,7 +1096,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::event::Timestamp;
-    use crate::format::{read_frame, SEGMENT_HEADER_SIZE};
+    use crate::format::read_frame;
     use crate::journal::{Journal, JournalOptions, OpenMode};
 
     /// The two ways a batch reaches the mapping (encoded in place, or through the scratch
@@ -1117,7 +1122,7 @@ mod tests {
         let scratch = shared.write_through_scratch(&batch, at).unwrap();
         assert_eq!(direct.bytes, scratch.bytes);
         let segment = &shared.segments()[0];
-        let bytes = segment.map.published_bytes();
+        let bytes = segment.map.published_records();
         let frames = |from: usize| {
             let mut offset = from;
             (0..batch.len())
@@ -1128,8 +1133,8 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        let first = frames(SEGMENT_HEADER_SIZE);
-        let second = frames(SEGMENT_HEADER_SIZE + direct.bytes as usize);
+        let first = frames(0);
+        let second = frames(direct.bytes as usize);
         for ((h1, p1, s1), (h2, p2, s2)) in first.iter().zip(&second) {
             assert_eq!(p1, p2);
             assert_eq!(s1, s2);
@@ -1140,8 +1145,7 @@ mod tests {
             );
         }
         assert!(first.last().unwrap().0.batch_end());
-        let end = SEGMENT_HEADER_SIZE + 2 * direct.bytes as usize;
-        assert_eq!(bytes.len(), end);
+        assert_eq!(bytes.len(), 2 * direct.bytes as usize);
         let decoded: Vec<_> = first
             .iter()
             .map(|(h, p, _)| crate::codec::decode(h.kind, h.codec, h.schema, p).unwrap())

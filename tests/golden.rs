@@ -11,9 +11,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use tradeledger::event::*;
 use tradeledger::format::Durability;
+use tradeledger::journal::Clock;
 use tradeledger::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::reader::JournalReader;
-use tradeledger::writer::Clock;
 use tradeledger::{sample, Error};
 
 const GOLDEN_ID: [u8; 16] = *b"golden-journal-1";

@@ -14,10 +14,10 @@ use tradeledger::event::{EventKind, Timestamp};
 use tradeledger::format::{
     frame_size, write_frame, FrameHeader, FLAG_BATCH_END, SEGMENT_HEADER_SIZE,
 };
+use tradeledger::journal::Clock;
 use tradeledger::journal::{Journal, JournalOptions};
 use tradeledger::ledger::load_read_only;
 use tradeledger::reader::JournalReader;
-use tradeledger::writer::Clock;
 use tradeledger::Event;
 
 fn fixture() -> PathBuf {

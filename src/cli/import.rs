@@ -13,10 +13,10 @@ use clap::Args;
 use serde_json::json;
 use tradeledger::event::Event;
 use tradeledger::interchange::{read_events, InputError};
+use tradeledger::journal::Appended;
 use tradeledger::journal::{JournalOptions, OpenMode, META_FILE_NAME};
 use tradeledger::ledger::{load_read_only, Ledger, LedgerError};
 use tradeledger::projection::{CheckError, Projections, Violation};
-use tradeledger::writer::Appended;
 use tradeledger::Error;
 
 use super::human;
