@@ -4,8 +4,10 @@
 //! **Architecture invariant:** a reader never modifies anything on disk, and never returns a
 //! record that is not part of a complete batch or that failed its checksum.
 
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::codec;
 use crate::error::Error;
@@ -177,91 +179,173 @@ impl JournalReader {
     }
 }
 
+/// How a [`Follower`] waits, and when it checks that what it reads is still the journal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowOptions {
+    /// How long a caller that found nothing new (`tail`) sleeps before it polls again.
+    /// Default [`crate::limits::TAIL_POLL_INTERVAL_MS`].
+    pub poll_interval: Duration,
+    /// After this long without a new record the follower checks its files: that the segment
+    /// it reads is still the file of that name, and, while bytes it cannot read yet block
+    /// its way (a batch a killed writer left incomplete, damage, a successor segment it
+    /// cannot open), it opens the journal afresh at its position, which reports damage as
+    /// [`JournalReader::open`] does. Never a reason to hand a record out again. Default 1 s.
+    pub resync_after: Duration,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            poll_interval: Duration::from_millis(crate::limits::TAIL_POLL_INTERVAL_MS),
+            resync_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How often a [`Follower`] looked at its files and opened the journal afresh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FollowCounters {
+    /// Checks after [`FollowOptions::resync_after`] without progress.
+    pub idle_checks: u64,
+    /// Fresh opens at the follower's position (a replaced segment file, or blocked bytes).
+    pub reopens: u64,
+}
+
 /// Follows a journal that another process is writing (`tail`): each [`Follower::poll`]
-/// returns the records of the whole batches committed since the last one, in order.
+/// returns the records of the whole batches committed since the last one, in order, each
+/// record once.
 ///
-/// Opening checks the journal as [`JournalReader::open`] does. After that the follower reads
-/// on in the mapped tail segment from where it stopped, without rescanning: a frame that does
-/// not validate yet (zero length, or a checksum that fails because the writer is still
-/// writing it) means "nothing more yet", and a batch's records are handed out only once its
-/// last frame is in place, so a batch is seen whole or not at all. When the segment holds no
-/// more frames and the file of the next segment (named by the next sequence number) exists,
-/// the follower moves on to it. If it makes no progress for [`Follower::RESYNC_AFTER`], it
-/// opens the journal afresh at its position: that reports damage the way `open` does, and
-/// picks up an active segment the writer replaced by a bigger one.
+/// **Committed**, for a reader in another process, means what recovery keeps after the
+/// writer process dies: a batch whose frames, from the end of the batch before it, are all
+/// in the file with valid checksums and the expected sequence numbers, the last one carrying
+/// the batch-end flag (`docs/FORMAT.md` §4.2). The follower hands out nothing else: not the
+/// frames of a batch still being written, nor those of a batch a killed writer left
+/// incomplete, which the next writer's recovery cuts. It may hand out a batch before the
+/// writer's `append` returned (in `sync` mode, before the batch is durable): a crash of the
+/// writer process keeps such a batch, but a power loss or kernel crash may lose the batches
+/// not yet synced (`docs/RELIABILITY.md`).
+///
+/// Opening checks the journal as [`JournalReader::open`] does and walks the segment that
+/// holds the start. After that the follower reads on in the mapped segment from the end of
+/// the last batch it handed out, without rescanning: a frame that does not validate yet
+/// (zero length, or a checksum that fails because the writer is still writing it) means
+/// "nothing more yet". Before a batch is handed out, the length and checksum fields of its
+/// frames are read again: a batch whose bytes changed meanwhile (a new writer's recovery
+/// cleared an incomplete batch and appended in its place) is read again at the next poll, so
+/// frames of a cut batch are never combined with a new batch-end frame. When the segment
+/// holds no more frames and the file of the next segment (named by the next sequence number)
+/// exists, the follower moves on to it. See [`FollowOptions::resync_after`] for what it does
+/// when no record comes.
 pub struct Follower {
     dir: PathBuf,
+    journal_id: [u8; 16],
     seed: u32,
+    options: FollowOptions,
     segment: View,
+    /// Where the next batch starts in `segment`, and its first sequence number.
     offset: usize,
     expected_seq: u64,
-    from_seq: u64,
-    progress_at: std::time::Instant,
+    /// The first sequence number handed out; records before it are walked over.
+    start_seq: u64,
+    /// Records before this one were handed out already (or come before `start_seq`).
+    deliver_from: u64,
+    /// The last progress or the last check of the files.
+    checked_at: Instant,
+    counters: FollowCounters,
 }
 
 impl Follower {
-    pub const RESYNC_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-
-    /// Follows `dir` from `from_seq`, or from after its last committed record.
+    /// Follows `dir` from `from_seq`, or from after its last committed record, with the
+    /// default [`FollowOptions`].
     pub fn open(dir: &Path, from_seq: Option<u64>) -> Result<Follower, Error> {
+        Follower::open_with(dir, from_seq, FollowOptions::default())
+    }
+
+    pub fn open_with(
+        dir: &Path,
+        from_seq: Option<u64>,
+        options: FollowOptions,
+    ) -> Result<Follower, Error> {
         let reader = JournalReader::open(dir)?;
-        let from_seq = match from_seq {
-            Some(seq) => seq,
+        let start_seq = match from_seq {
+            Some(seq) => seq.max(1),
             None => reader.head_seq()? + 1,
         };
-        let views = reader.views();
-        let start = views
-            .partition_point(|v| v.first_seq <= from_seq.max(1))
-            .saturating_sub(1);
-        let segment = (views.into_iter().nth(start))
-            .ok_or_else(|| Error::corrupt(dir, 0, None, "journal folder holds no segment"))?;
+        let segment = view_holding(reader.views(), start_seq, dir)?;
         Ok(Follower {
             dir: dir.to_path_buf(),
+            journal_id: reader.meta.journal_id,
             seed: reader.meta.frame_seed(),
+            options,
             expected_seq: segment.first_seq,
             offset: SEGMENT_HEADER_SIZE,
             segment,
-            from_seq,
-            progress_at: std::time::Instant::now(),
+            start_seq,
+            deliver_from: start_seq,
+            checked_at: Instant::now(),
+            counters: FollowCounters::default(),
         })
     }
 
     /// The sequence number the follower starts at.
     pub fn from_seq(&self) -> u64 {
-        self.from_seq
+        self.start_seq
+    }
+
+    pub fn options(&self) -> &FollowOptions {
+        &self.options
+    }
+
+    pub fn counters(&self) -> FollowCounters {
+        self.counters
     }
 
     /// The records of the batches committed since the last call (possibly none).
     pub fn poll(&mut self) -> Result<Vec<Record>, Error> {
         let mut records = vec![];
+        self.read_on(&mut records)?;
+        if !records.is_empty() {
+            self.checked_at = Instant::now();
+            return Ok(records);
+        }
+        let idle = self.checked_at.elapsed() >= self.options.resync_after;
+        if idle {
+            self.checked_at = Instant::now();
+            self.counters.idle_checks += 1;
+        }
+        // A segment that holds no record yet may be replaced by a bigger one (an oversized
+        // batch): checked at every poll, so that such a batch is not held back.
+        let empty_segment = self.offset == SEGMENT_HEADER_SIZE;
+        if (idle || empty_segment) && (!self.segment_is_current() || (idle && self.blocked())) {
+            self.reopen()?;
+            self.read_on(&mut records)?;
+            if !records.is_empty() {
+                self.checked_at = Instant::now();
+            }
+        }
+        Ok(records)
+    }
+
+    /// Reads the complete batches from the current position on, moving on to the next
+    /// segment when this one holds no more frames.
+    fn read_on(&mut self, records: &mut Vec<Record>) -> Result<(), Error> {
         loop {
-            self.read_batches(&mut records)?;
+            self.read_batches(records)?;
             if !self.at_end_of_frames() {
-                break; // a batch is being written
+                return Ok(()); // a batch is being written
             }
             let Some(next) = self.next_segment()? else {
-                break;
+                return Ok(());
             };
             // Once the next file exists the writer has finished with this one: read what it
             // wrote here between the first look and the roll.
-            self.read_batches(&mut records)?;
+            self.read_batches(records)?;
             if !self.at_end_of_frames() {
-                break;
+                return Ok(());
             }
             self.segment = next;
             self.offset = SEGMENT_HEADER_SIZE;
         }
-        if !records.is_empty() {
-            self.progress_at = std::time::Instant::now();
-        } else if self.progress_at.elapsed() >= Follower::RESYNC_AFTER {
-            let resumed = Follower::open(&self.dir, Some(self.expected_seq))?;
-            *self = Follower {
-                from_seq: self.from_seq,
-                ..resumed
-            };
-            return self.poll();
-        }
-        Ok(records)
     }
 
     /// Reads the complete batches at the current offset into `records`; an incomplete
@@ -270,19 +354,33 @@ impl Follower {
         let bytes = self.segment.map.all_bytes();
         let (mut offset, mut seq) = (self.offset, self.expected_seq);
         let mut batch_start = records.len();
+        // Offset and first 8 bytes (length and checksum) of each frame of the batch.
+        let mut frames: Vec<(usize, [u8; 8])> = vec![];
         // Not written yet, being written, or left from before a cut: stop there.
         while let Ok(frame) = read_frame(&bytes[offset..], self.seed) {
             if frame.header.seq != seq {
                 break;
             }
-            if seq >= self.from_seq {
+            frames.push((offset, first_word(&bytes[offset..])));
+            if seq >= self.deliver_from {
                 records.push(decode_record(&self.segment.path, offset, frame)?);
             }
             offset += frame.size;
             seq += 1;
             if frame.header.batch_end() {
+                // Read the frames' checksums again, after the batch end: if they are still
+                // those read first, every frame belongs to the batch that ends here.
+                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+                if frames
+                    .iter()
+                    .any(|(at, word)| first_word(&bytes[*at..]) != *word)
+                {
+                    break;
+                }
                 (self.offset, self.expected_seq) = (offset, seq);
+                self.deliver_from = self.deliver_from.max(seq);
                 batch_start = records.len();
+                frames.clear();
             }
         }
         records.truncate(batch_start);
@@ -293,6 +391,66 @@ impl Follower {
     fn at_end_of_frames(&self) -> bool {
         let bytes = self.segment.map.all_bytes();
         read_frame(&bytes[self.offset..], self.seed).is_err()
+    }
+
+    /// Bytes the follower cannot read yet lie at its position, or the next segment's file
+    /// exists although the follower did not move on to it.
+    fn blocked(&self) -> bool {
+        let bytes = self.segment.map.all_bytes();
+        let word = bytes.get(self.offset..self.offset + 8);
+        word.is_some_and(|w| w.iter().any(|&b| b != 0))
+            || (self.expected_seq != self.segment.first_seq
+                && (self.dir)
+                    .join(crate::format::segment_file_name(self.expected_seq))
+                    .exists())
+    }
+
+    /// The file named like the current segment is the one mapped: its header (written once,
+    /// when the segment became active) is the same.
+    fn segment_is_current(&self) -> bool {
+        let mut header = [0u8; SEGMENT_HEADER_FIELDS_SIZE];
+        let read = std::fs::File::open(&self.segment.path)
+            .and_then(|file| file.read_exact_at(&mut header, 0));
+        read.is_ok() && header[..] == self.segment.map.all_bytes()[..SEGMENT_HEADER_FIELDS_SIZE]
+    }
+
+    /// Opens the journal afresh and goes on at the same sequence number: in the same file at
+    /// the same offset when the segment's file is still the one mapped, else from the start
+    /// of the file that now holds that sequence number, walking over what was handed out.
+    fn reopen(&mut self) -> Result<(), Error> {
+        self.counters.reopens += 1;
+        tracing::debug!(dir = %self.dir.display(), next_seq = self.expected_seq, "follower opens the journal afresh");
+        let reader = JournalReader::open(&self.dir)?;
+        if reader.meta.journal_id != self.journal_id {
+            return Err(Error::corrupt(
+                &self.dir.join(crate::journal::META_FILE_NAME),
+                0,
+                None,
+                "the journal was replaced by another one (its id changed) while it was followed",
+            ));
+        }
+        let handed_out = self.deliver_from - 1;
+        let head = reader.head_seq()?;
+        if head < handed_out && handed_out >= self.start_seq {
+            return Err(Error::corrupt(
+                &self.segment.path,
+                self.offset as u64,
+                Some(head + 1),
+                format!(
+                    "records up to seq {handed_out} were handed out, but the journal now ends at seq {head} (cut after a power loss, or changed by hand)"
+                ),
+            ));
+        }
+        let view = view_holding(reader.views(), self.expected_seq, &self.dir)?;
+        let same_file = view.first_seq == self.segment.first_seq
+            && view.map.all_bytes()[..SEGMENT_HEADER_FIELDS_SIZE]
+                == self.segment.map.all_bytes()[..SEGMENT_HEADER_FIELDS_SIZE];
+        if !same_file {
+            self.expected_seq = view.first_seq;
+            self.offset = SEGMENT_HEADER_SIZE;
+            self.segment = view;
+        }
+        Ok(())
     }
 
     /// The segment after the current one, if its file exists: the one that starts at the
@@ -307,7 +465,8 @@ impl Follower {
             return Ok(None);
         }
         // A header page being written (the chain link is added after the rename) may not
-        // check yet: look again at the next poll; lasting damage is reported by the resync.
+        // check yet: look again at the next poll; lasting damage is reported by the reopen
+        // after `resync_after`.
         let Ok((file, _)) = segment::open_segment(&path, false) else {
             return Ok(None);
         };
@@ -322,6 +481,26 @@ impl Follower {
             end: None,
         }))
     }
+}
+
+/// The segment header proper (`docs/FORMAT.md` §3.1), written once when the segment becomes
+/// active: the chain link and the watermark after it are written later.
+const SEGMENT_HEADER_FIELDS_SIZE: usize = crate::format::CHAIN_AT;
+
+/// The first 8 bytes of a frame: its length and checksum.
+fn first_word(bytes: &[u8]) -> [u8; 8] {
+    bytes[..8]
+        .try_into()
+        .expect("a valid frame is longer than 8 bytes")
+}
+
+/// The view of the segment that holds `seq` (the last one when `seq` lies beyond).
+fn view_holding(views: Vec<View>, seq: u64, dir: &Path) -> Result<View, Error> {
+    let index = views
+        .partition_point(|v| v.first_seq <= seq)
+        .saturating_sub(1);
+    (views.into_iter().nth(index))
+        .ok_or_else(|| Error::corrupt(dir, 0, None, "journal folder holds no segment"))
 }
 
 /// Views for a read-only reader: sealed segments to their recorded end, tail segments to the
