@@ -312,6 +312,11 @@ impl Follower {
         if idle {
             self.checked_at = Instant::now();
             self.counters.idle_checks += 1;
+            tracing::debug!(
+                next_seq = self.expected_seq,
+                idle_checks = self.counters.idle_checks,
+                "follower idle check"
+            );
         }
         // A segment that holds no record yet may be replaced by a bigger one (an oversized
         // batch): checked at every poll, so that such a batch is not held back.
