@@ -229,10 +229,11 @@ pub struct FollowCounters {
 /// holds the start. After that the follower reads on in the mapped segment from the end of
 /// the last batch it handed out, without rescanning: a frame that does not validate yet
 /// (zero length, or a checksum that fails because the writer is still writing it) means
-/// "nothing more yet". Before a batch is handed out, the length and checksum fields of its
-/// frames are read again: a batch whose bytes changed meanwhile (a new writer's recovery
-/// cleared an incomplete batch and appended in its place) is read again at the next poll, so
-/// frames of a cut batch are never combined with a new batch-end frame. When the segment
+/// "nothing more yet". Before a batch is decoded and handed out, the length and checksum
+/// fields of its frames are read again: a batch whose bytes changed meanwhile (a new
+/// writer's recovery cleared an incomplete batch and appended in its place) is read again at
+/// the next poll, so frames of a cut batch are never combined with a new batch-end frame,
+/// nor a payload decoded from bytes other than those the checksum was checked on. When the segment
 /// holds no more frames and the file of the next segment (named by the next sequence number)
 /// exists, the follower moves on to it. See [`FollowOptions::resync_after`] for what it does
 /// when no record comes.
@@ -356,40 +357,71 @@ impl Follower {
     /// Reads the complete batches at the current offset into `records`; an incomplete
     /// batch at the end is left for a later call, once its last frame is written.
     fn read_batches(&mut self, records: &mut Vec<Record>) -> Result<(), Error> {
+        self.read_batches_checked_by(records, |bytes, at| first_word(&bytes[at..]))
+    }
+
+    /// [`Follower::read_batches`], reading a frame's first word again with `read_again` (a
+    /// test stands in a writer that rewrote the frame meanwhile).
+    ///
+    /// The bytes after the last committed batch may change while they are read: a new
+    /// writer's recovery clears the frames of a batch a killed writer left incomplete, and
+    /// the next batch is written in their place. So a batch is walked first (each frame's
+    /// first word, its length and checksum, taken before the frame is checked), its words
+    /// are read again once its batch end was seen, and only a batch whose words did not
+    /// change, a committed batch whose bytes no longer change, is decoded and handed out.
+    fn read_batches_checked_by(
+        &mut self,
+        records: &mut Vec<Record>,
+        read_again: impl Fn(&[u8], usize) -> [u8; 8],
+    ) -> Result<(), Error> {
         let bytes = self.segment.map.all_bytes();
         let (mut offset, mut seq) = (self.offset, self.expected_seq);
-        let mut batch_start = records.len();
-        // Offset and first 8 bytes (length and checksum) of each frame of the batch.
+        // Offset and first word of each frame of the batch walked.
         let mut frames: Vec<(usize, [u8; 8])> = vec![];
-        // Not written yet, being written, or left from before a cut: stop there.
-        while let Ok(frame) = read_frame(&bytes[offset..], self.seed) {
+        loop {
+            let Some(word) = bytes.get(offset..offset + 8).map(first_word) else {
+                return Ok(());
+            };
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            // Not written yet, being written, or left from before a cut: stop there.
+            let Ok(frame) = read_frame(&bytes[offset..], self.seed) else {
+                return Ok(());
+            };
             if frame.header.seq != seq {
-                break;
+                return Ok(());
             }
-            frames.push((offset, first_word(&bytes[offset..])));
-            if seq >= self.deliver_from {
-                records.push(decode_record(&self.segment.path, offset, frame)?);
-            }
+            frames.push((offset, word));
             offset += frame.size;
             seq += 1;
-            if frame.header.batch_end() {
-                // Read the frames' checksums again, after the batch end: if they are still
-                // those read first, every frame belongs to the batch that ends here.
-                std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-                if frames
-                    .iter()
-                    .any(|(at, word)| first_word(&bytes[*at..]) != *word)
-                {
-                    break;
-                }
-                (self.offset, self.expected_seq) = (offset, seq);
-                self.deliver_from = self.deliver_from.max(seq);
-                batch_start = records.len();
-                frames.clear();
+            if !frame.header.batch_end() {
+                continue;
             }
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            if frames
+                .iter()
+                .any(|(at, word)| read_again(bytes, *at) != *word)
+            {
+                return Ok(()); // rewritten meanwhile: read again at the next poll
+            }
+            let batch_first_seq = seq - frames.len() as u64;
+            let mut batch = Vec::with_capacity(frames.len());
+            for (i, &(at, _)) in frames.iter().enumerate() {
+                let record_seq = batch_first_seq + i as u64;
+                if record_seq < self.deliver_from {
+                    continue;
+                }
+                match read_frame(&bytes[at..], self.seed) {
+                    Ok(frame) if frame.header.seq == record_seq => {
+                        batch.push(decode_record(&self.segment.path, at, frame)?);
+                    }
+                    _ => return Ok(()), // changed after all: read again at the next poll
+                }
+            }
+            records.append(&mut batch);
+            (self.offset, self.expected_seq) = (offset, seq);
+            self.deliver_from = self.deliver_from.max(seq);
+            frames.clear();
         }
-        records.truncate(batch_start);
-        Ok(())
     }
 
     /// No frame, complete or not, follows the current offset.
@@ -447,6 +479,18 @@ impl Follower {
             ));
         }
         let view = view_holding(reader.views(), self.expected_seq, &self.dir)?;
+        if view.first_seq > self.expected_seq {
+            let reason = format!(
+                "the journal's first segment starts at seq {}, after seq {} that the follower reads next",
+                view.first_seq, self.expected_seq
+            );
+            return Err(Error::corrupt(
+                &view.path,
+                0,
+                Some(self.expected_seq),
+                reason,
+            ));
+        }
         let same_file = view.first_seq == self.segment.first_seq
             && view.map.all_bytes()[..SEGMENT_HEADER_FIELDS_SIZE]
                 == self.segment.map.all_bytes()[..SEGMENT_HEADER_FIELDS_SIZE];
@@ -679,6 +723,42 @@ pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 mod tests {
     use crate::event::Timestamp;
     use crate::journal::{Journal, JournalOptions};
+
+    /// A batch whose frames changed between the first read and the batch end (a new
+    /// writer's recovery cleared an incomplete batch and appended in its place, while the
+    /// follower read) is not handed out: the next poll reads the batch as it is then.
+    #[test]
+    fn a_batch_whose_frames_changed_while_it_was_read_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let mut follower = super::Follower::open(dir.path(), Some(1)).unwrap();
+        let events = crate::sample::signal_and_trade(1, Timestamp::from_nanos(1));
+        journal.append(&events).unwrap();
+        let first_frame = crate::format::SEGMENT_HEADER_SIZE;
+        let rewritten = |bytes: &[u8], at: usize| {
+            let mut word = super::first_word(&bytes[at..]);
+            if at == first_frame {
+                word[4] ^= 0xff; // another checksum: another frame is there now
+            }
+            word
+        };
+        let mut records = vec![];
+        follower
+            .read_batches_checked_by(&mut records, rewritten)
+            .unwrap();
+        assert!(
+            records.is_empty(),
+            "a batch read across a rewrite was handed out"
+        );
+        assert_eq!(follower.expected_seq, 1, "the position did not move");
+        let records = follower.poll().unwrap();
+        let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+    }
 
     /// Records read on from a position are those a read from its seq returns, across the
     /// segments rolled since, and from the end of a segment as well as from its middle.

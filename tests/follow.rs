@@ -353,7 +353,7 @@ fn follow_one_case(seed: u64) {
     let committed = Arc::new(Mutex::new(Committed::default()));
     let writer = {
         let (dir, committed) = (dir.path().to_path_buf(), Arc::clone(&committed));
-        std::thread::spawn(move || run_writer(&dir, seed, follow.resync_after, &committed, 200))
+        std::thread::spawn(move || run_writer(&dir, seed, follow.resync_after, &committed, 150))
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut from_start_polls = vec![];
@@ -441,4 +441,53 @@ fn followers_deliver_every_committed_batch_exactly_once_in_order() {
         eprintln!("follow model: seed {seed} (TRADELEDGER_FOLLOW_SEED={seed} replays it)");
         follow_one_case(seed);
     }
+}
+
+/// A journal replaced by another one in the same folder (a new `demo` run) is reported once
+/// the follower checks its files, instead of being read on from the old journal's seq.
+#[test]
+fn a_journal_replaced_while_followed_is_reported_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(dir.path(), &options).unwrap();
+    journal.append(&batch(1)).unwrap();
+    journal.close().unwrap();
+    let follow = FollowOptions {
+        poll_interval: Duration::from_millis(1),
+        resync_after: Duration::from_millis(5),
+    };
+    let mut follower = Follower::open_with(dir.path(), Some(1), follow).unwrap();
+    assert_eq!(seqs(&follower.poll().unwrap()), vec![1, 2]);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let other = Journal::create(dir.path(), &options).unwrap();
+    for n in 1..=3 {
+        other.append(&batch(n)).unwrap();
+    }
+    other.close().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        match follower.poll() {
+            Ok(records) => assert!(records.is_empty(), "read on in another journal"),
+            Err(error) => break error,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replacement was never noticed"
+        );
+        std::thread::sleep(follow.poll_interval);
+    };
+    assert!(
+        error.to_string().contains("replaced by another one"),
+        "{error}"
+    );
 }
