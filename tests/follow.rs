@@ -399,11 +399,24 @@ fn follow_one_case(seed: u64) {
         std::thread::sleep(follow.poll_interval);
     }
     let script = writer.join().unwrap();
-    // A while longer than the resync timer: nothing more may come.
-    let quiet_until = Instant::now() + follow.resync_after * 4;
-    while Instant::now() < quiet_until {
+    // Through three more idle checks of each follower: nothing more may come.
+    let middle_follower = &mut middle.as_mut().unwrap().0;
+    let checks_before = [from_start.counters(), middle_follower.counters()].map(|c| c.idle_checks);
+    loop {
         from_start_polls.push(from_start.poll().unwrap());
-        middle_polls.push(middle.as_mut().unwrap().0.poll().unwrap());
+        middle_polls.push(middle_follower.poll().unwrap());
+        let checks = [from_start.counters(), middle_follower.counters()].map(|c| c.idle_checks);
+        if checks
+            .iter()
+            .zip(&checks_before)
+            .all(|(now, before)| *now >= before + 3)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: the followers never went idle"
+        );
         std::thread::sleep(follow.poll_interval);
     }
     let batches = std::mem::take(&mut committed.lock().unwrap().batches);
