@@ -189,7 +189,8 @@ pub struct FollowOptions {
     /// it reads is still the file of that name, and, while bytes it cannot read yet block
     /// its way (a batch a killed writer left incomplete, damage, a successor segment it
     /// cannot open), it opens the journal afresh at its position, which reports damage as
-    /// [`JournalReader::open`] does. Never a reason to hand a record out again. Default 1 s.
+    /// [`JournalReader::open`] does. Never a reason to hand a record out again. Default
+    /// [`crate::limits::FOLLOW_RESYNC_AFTER_MS`].
     pub resync_after: Duration,
 }
 
@@ -197,7 +198,7 @@ impl Default for FollowOptions {
     fn default() -> Self {
         FollowOptions {
             poll_interval: Duration::from_millis(crate::limits::TAIL_POLL_INTERVAL_MS),
-            resync_after: Duration::from_secs(1),
+            resync_after: Duration::from_millis(crate::limits::FOLLOW_RESYNC_AFTER_MS),
         }
     }
 }

@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Args;
 use rustix::event::{PollFd, PollFlags};
 use tokio::signal::unix::{signal, SignalKind};
-use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
+use tradeledger::limits::{FOLLOW_RESYNC_AFTER_MS, TAIL_POLL_INTERVAL_MS};
 use tradeledger::reader::{FollowOptions, Follower};
 
 use super::journal_cmds::write_record;
@@ -37,13 +37,13 @@ pub struct TailArgs {
     poll_ms: u64,
     /// After this many milliseconds without a new record, check that the files read are
     /// still the journal's (and open it afresh if bytes that cannot be read yet block the way).
-    #[arg(long, value_name = "MS", default_value_t = 1000,
+    #[arg(long, value_name = "MS", default_value_t = FOLLOW_RESYNC_AFTER_MS,
           value_parser = clap::value_parser!(u64).range(1..))]
     resync_ms: u64,
 }
 
 pub fn run(args: &TailArgs) -> anyhow::Result<ExitCode> {
-    let _ = args.json;
+    let _ = args.json; // accepted for symmetry with the other commands
     let options = FollowOptions {
         poll_interval: Duration::from_millis(args.poll_ms),
         resync_after: Duration::from_millis(args.resync_ms),
