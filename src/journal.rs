@@ -142,9 +142,23 @@ impl Journal {
     /// removed by the next creation; a failed creation removes it itself.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Journal, Error> {
         validate_segment_size(options.segment_size_bytes)?;
+        prepare_empty_dir(&options.storage, dir)?;
+        Journal::create_locked(dir, options, WriterLock::acquire(dir)?)
+    }
+
+    /// [`Journal::create`] under the writer lock of `dir`, which the caller took (and may
+    /// have held while it emptied the folder: `demo` replaces a journal without a moment in
+    /// which another process could take the folder). The folder is checked again under the
+    /// lock: a journal another process created meanwhile is never overwritten.
+    pub fn create_locked(
+        dir: &Path,
+        options: &JournalOptions,
+        lock: WriterLock,
+    ) -> Result<Journal, Error> {
+        validate_segment_size(options.segment_size_bytes)?;
         let storage = &options.storage;
         prepare_empty_dir(storage, dir)?;
-        let lock = lock_writer(dir)?;
+        let lock = lock.file;
         remove_creation_leftovers(storage, dir)?;
         let meta = JournalMeta {
             format_version: FORMAT_VERSION,
@@ -513,6 +527,21 @@ pub fn read_meta(dir: &Path) -> Result<JournalMeta, Error> {
         Err(e) => return Err(io_error(&path, "read")(e)),
     };
     JournalMeta::decode(&bytes).map_err(|e| Error::corrupt(&path, 0, None, e.to_string()))
+}
+
+/// The writer lock of a journal folder (`flock` on `LOCK`), held until dropped. Whatever
+/// removes or replaces journal files holds it for the whole removal or replacement.
+pub struct WriterLock {
+    file: File,
+}
+
+impl WriterLock {
+    /// Takes the writer lock of `dir` (creating `LOCK` if missing). [`Error::Locked`] while
+    /// another process holds it, or another open of it in this process (`flock` locks
+    /// belong to the open file).
+    pub fn acquire(dir: &Path) -> Result<WriterLock, Error> {
+        lock_writer(dir).map(|file| WriterLock { file })
+    }
 }
 
 fn lock_writer(dir: &Path) -> Result<File, Error> {

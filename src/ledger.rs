@@ -99,6 +99,16 @@ impl Ledger {
         Ok(Ledger::from_parts(journal, Projections::new()))
     }
 
+    /// [`Ledger::create`] under a writer lock the caller holds ([`Journal::create_locked`]).
+    pub fn create_locked(
+        dir: &Path,
+        options: &JournalOptions,
+        lock: crate::journal::WriterLock,
+    ) -> Result<Ledger, Error> {
+        let journal = Journal::create_locked(dir, options, lock)?;
+        Ok(Ledger::from_parts(journal, Projections::new()))
+    }
+
     /// Opens a journal for writing: recovery, newest usable checkpoint, replay of the rest.
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<(Ledger, OpenReport), Error> {
         let journal = Journal::open(dir, mode)?;

@@ -10,6 +10,8 @@ pub const SEGMENT_SIZE_MAX_BYTES: u64 = 1 << 30;
 
 /// How often `tail` polls a journal that another process is writing.
 pub const TAIL_POLL_INTERVAL_MS: u64 = 50;
+/// After how long without a new record a follower checks its files (`FollowOptions`).
+pub const FOLLOW_RESYNC_AFTER_MS: u64 = 1000;
 
 const _: () = assert!(SEGMENT_SIZE_MIN_BYTES as usize > SEGMENT_HEADER_SIZE + FRAME_HEADER_SIZE);
 const _: () = assert!(PAYLOAD_SIZE_MAX as u64 <= SEGMENT_SIZE_MAX_BYTES);

@@ -155,9 +155,10 @@ pub fn assess_tail(tail: &[ScannedSegment<'_>], salvage: bool) -> Result<TailDec
         return Err(Error::corrupt(
             &broken.facts.path,
             broken.scan.stop_offset as u64,
-            Some(first_lost_seq),
+            Some(broken.scan.stop_seq()),
             format!(
-                "record {first_lost_seq} is damaged ({}) but later records say seq {claim_max} was already durable: this is damage, not a torn tail (open with salvage to cut here)",
+                "{} is damaged ({}) but later records say seq {claim_max} was already durable: this is damage, not a torn tail (open with salvage to cut here)",
+                broken.scan.stop_record(),
                 broken.scan.stop
             ),
         ));

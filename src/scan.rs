@@ -6,6 +6,7 @@
 //! beyond the stop: their existence, and the durable sequence numbers they claim, are what
 //! recovery needs to tell a torn tail from damage.
 
+use crate::event::Timestamp;
 use crate::format::{read_frame, FrameError, FRAME_ALIGN, FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE};
 
 /// Why the scan stopped.
@@ -60,12 +61,33 @@ pub struct SegmentScan {
     /// Offset just past the last non-zero byte at or after `committed_end` (equal to
     /// `committed_end` when the rest of the segment is zero): what a cut must clear.
     pub dirty_end: usize,
+    /// The last seq of the batch the walk stopped in, when valid frames beyond the stop carry
+    /// that batch (same `recorded_at` and `durable_seq` as its frames before the stop) on to
+    /// its batch-end frame. `None` when unknown: no such frames, or the stop is at the
+    /// batch's first frame.
+    pub stopped_batch_last_seq: Option<u64>,
 }
 
 impl SegmentScan {
     /// True when the segment ends cleanly: no partial batch, nothing written after the end.
     pub fn is_clean(&self) -> bool {
         self.dirty_end == self.committed_end
+    }
+
+    /// The seq of the record at `stop_offset`: the first one the walk could not read (the
+    /// damaged or missing record), counted from the start of its batch.
+    pub fn stop_seq(&self) -> u64 {
+        self.last_seq + 1 + self.uncommitted_records
+    }
+
+    /// Names the record at the stop with its batch, for messages: `record 57 (batch 1..400)`,
+    /// or `record 57 (batch from seq 1)` when the batch's end is unknown.
+    pub fn stop_record(&self) -> String {
+        let (record, batch_first) = (self.stop_seq(), self.last_seq + 1);
+        match self.stopped_batch_last_seq {
+            Some(last) => format!("record {record} (batch {batch_first}..{last})"),
+            None => format!("record {record} (batch from seq {batch_first})"),
+        }
     }
 }
 
@@ -76,6 +98,8 @@ pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
     let mut expected_seq = first_seq;
     let mut committed = (offset, first_seq - 1, 0u64);
     let mut pending_records = 0u64;
+    // `recorded_at` and `durable_seq` of the incomplete batch's frames: the same in each.
+    let mut pending_batch: Option<(Timestamp, u64)> = None;
     let mut durable_claim_max = 0u64;
     let stop = loop {
         if bytes.len() - offset < FRAME_HEADER_SIZE {
@@ -95,13 +119,18 @@ pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
         offset += frame.size;
         expected_seq += 1;
         pending_records += 1;
+        pending_batch.get_or_insert((frame.header.recorded_at, frame.header.durable_seq));
         if frame.header.batch_end() {
             committed = (offset, frame.header.seq, committed.2 + pending_records);
             pending_records = 0;
+            pending_batch = None;
         }
     };
     let (committed_end, last_seq, records) = committed;
     let beyond = scan_beyond(bytes, offset, committed_end, last_seq, seed);
+    let stopped_batch_last_seq = pending_batch
+        .zip(beyond.later)
+        .and_then(|(batch, later)| batch_end_beyond(bytes, later, batch, seed));
     SegmentScan {
         committed_end,
         last_seq,
@@ -112,6 +141,32 @@ pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
         later: beyond.later,
         durable_claim_max: durable_claim_max.max(beyond.durable_claim_max),
         dirty_end: beyond.dirty_end,
+        stopped_batch_last_seq,
+    }
+}
+
+/// The seq of the batch-end frame reached by walking on from `later` through consecutive
+/// valid frames of the batch `(recorded_at, durable_seq)`; `None` if the walk leaves it.
+fn batch_end_beyond(
+    bytes: &[u8],
+    later: LaterFrame,
+    (recorded_at, durable_seq): (Timestamp, u64),
+    seed: u32,
+) -> Option<u64> {
+    let (mut offset, mut seq) = (later.offset, later.seq);
+    // Each step moves past a whole frame, so the walk ends within the segment.
+    loop {
+        let frame = read_frame(bytes.get(offset..)?, seed).ok()?;
+        let header = frame.header;
+        let same_batch = header.recorded_at == recorded_at && header.durable_seq == durable_seq;
+        if header.seq != seq || !same_batch {
+            return None;
+        }
+        if header.batch_end() {
+            return Some(seq);
+        }
+        offset += frame.size;
+        seq += 1;
     }
 }
 
@@ -176,13 +231,15 @@ mod tests {
         let mut offset = SEGMENT_HEADER_SIZE;
         let mut seq = 1;
         let mut starts = vec![];
-        for &n in batches {
+        for (b, &n) in batches.iter().enumerate() {
+            // As the writer does: one recorded_at and one durable_seq per batch.
+            let durable_seq = seq - 1;
             for i in 0..n {
                 starts.push(offset);
                 let header = FrameHeader {
                     seq,
-                    recorded_at: Timestamp::from_nanos(0),
-                    durable_seq: seq - 1,
+                    recorded_at: Timestamp::from_nanos(b as i64),
+                    durable_seq,
                     kind: 1,
                     codec: 1,
                     schema: 1,
@@ -243,6 +300,28 @@ mod tests {
         );
         assert_eq!(scan.durable_claim_max, 3);
         assert_eq!(scan.dirty_end, starts[3] + frame_size(10));
+    }
+
+    #[test]
+    fn a_damaged_record_is_named_by_its_own_seq_and_its_batch() {
+        let (clean, starts) = image(&[2, 5, 1]);
+        // The fourth record of the batch 3..7.
+        let mut bytes = clean.clone();
+        bytes[starts[5] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!((scan.last_seq, scan.stop_offset), (2, starts[5]));
+        assert_eq!(scan.stop_seq(), 6);
+        assert_eq!(scan.stop_record(), "record 6 (batch 3..7)");
+        // Its last record: nothing after it tells where the batch ends.
+        let mut bytes = clean.clone();
+        bytes[starts[6] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.stop_record(), "record 7 (batch from seq 3)");
+        // Its first record: the records after it may belong to another batch.
+        let mut bytes = clean;
+        bytes[starts[2] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.stop_record(), "record 3 (batch from seq 3)");
     }
 
     #[test]

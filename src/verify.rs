@@ -269,8 +269,12 @@ fn check_sealed_segments(layout: &Layout) -> Result<(), Error> {
             return Err(Error::corrupt(
                 &file.path,
                 scan.stop_offset as u64,
-                Some(scan.last_seq + 1),
-                format!("damaged record in a sealed segment: {}", scan.stop),
+                Some(scan.stop_seq()),
+                format!(
+                    "damaged record in a sealed segment: {} ({})",
+                    scan.stop_record(),
+                    scan.stop
+                ),
             ));
         }
         let Some(link) = next.link else { continue };

@@ -121,3 +121,386 @@ fn a_batch_is_handed_out_only_once_its_last_frame_is_written() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A model-based test: a writer with random pauses, rolls, oversized batches, closes and
+// reopens, torn tails cut by recovery and automatic checkpoints, followed by two followers;
+// what they deliver is compared with what was committed.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tradeledger::journal::OpenMode;
+use tradeledger::ledger::Ledger;
+use tradeledger::reader::{FollowOptions, Record};
+
+/// xorshift64*: a seeded generator, so that a failure can be replayed from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const MODEL_SEGMENT_BYTES: u64 = 64 << 10;
+/// Pairs of events in a batch larger than a whole segment.
+const OVERSIZED_PAIRS: u64 = 250;
+
+/// One committed batch: its first seq and its events.
+type Batch = (u64, Vec<tradeledger::Event>);
+
+/// What the writer committed, and whether it is done.
+#[derive(Default)]
+struct Committed {
+    batches: Vec<Batch>,
+    done: bool,
+}
+
+/// Writes frames for `events` at the end of the data of the last segment of `dir`, starting
+/// at `first_seq`, without a batch-end flag: the torn tail a writer killed in the middle of
+/// a batch leaves. Returns false when they do not fit.
+fn write_torn_batch(dir: &std::path::Path, first_seq: u64, events: &[tradeledger::Event]) -> bool {
+    let seed = JournalReader::open(dir).unwrap().meta().frame_seed();
+    let last = tradeledger::reader::segment_paths(dir)
+        .unwrap()
+        .pop()
+        .unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let mut at = data_end(&bytes, seed);
+    let mut frames = vec![];
+    for (i, event) in events.iter().enumerate() {
+        let mut payload = vec![];
+        let (kind, schema) = codec::encode(event, &mut payload);
+        let header = FrameHeader {
+            seq: first_seq + i as u64,
+            recorded_at: Timestamp::from_nanos(7),
+            durable_seq: 0,
+            kind: kind as u16,
+            codec: CODEC_POSTCARD,
+            schema,
+            flags: 0,
+        };
+        let mut frame = vec![0; frame_size(payload.len())];
+        write_frame(&mut frame, &header, &payload, seed);
+        frames.push((at, frame));
+        at += frame_size(payload.len());
+    }
+    if at > bytes.len() {
+        return false;
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(&last).unwrap();
+    for (at, frame) in frames {
+        file.write_all_at(&frame, at as u64).unwrap();
+    }
+    true
+}
+
+/// What the writer's script did, to make sure each case covers what it is meant to.
+#[derive(Debug, Default)]
+struct Script {
+    oversized: u64,
+    reopens: u64,
+    torn_tails_cut: u64,
+}
+
+/// The writer's side of one case: a script drawn from `seed`. Every case appends an
+/// oversized batch, reopens the writer and has a torn tail cut at least once.
+fn run_writer(
+    dir: &std::path::Path,
+    seed: u64,
+    resync_after: Duration,
+    committed: &Mutex<Committed>,
+    actions: u64,
+) -> Script {
+    let mut rng = Rng(seed | 1);
+    let mut script = Script::default();
+    let mut ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap().0);
+    let mut n = 1_000;
+    let commit = |ledger: &Ledger, pairs: u64, n: &mut u64| {
+        let events: Vec<_> = (0..pairs).flat_map(|i| batch(*n + i)).collect();
+        *n += pairs;
+        let appended = ledger.append(&events).unwrap();
+        let mut committed = committed.lock().unwrap();
+        committed.batches.push((appended.first_seq, events));
+    };
+    // Now and then the very first batch is oversized: it replaces the empty active segment
+    // that a follower already reads.
+    if rng.below(2) == 0 {
+        commit(ledger.as_ref().unwrap(), OVERSIZED_PAIRS, &mut n);
+        script.oversized += 1;
+    }
+    for action in 0..actions {
+        let current = ledger.as_ref().unwrap();
+        let draw = match action {
+            a if a == actions / 3 => 66,
+            a if a == actions / 2 => 90,
+            a if a == 2 * actions / 3 => 99,
+            _ => rng.below(100),
+        };
+        match draw {
+            0..=64 => commit(current, 1 + rng.below(4), &mut n),
+            65..=67 => {
+                commit(current, OVERSIZED_PAIRS, &mut n);
+                script.oversized += 1;
+            }
+            68..=87 => {
+                let pause = rng.below(3 * resync_after.as_micros() as u64);
+                std::thread::sleep(Duration::from_micros(pause));
+            }
+            88..=94 => {
+                ledger.take().unwrap().close().unwrap();
+                if rng.below(2) == 0 {
+                    std::thread::sleep(resync_after * 2);
+                }
+                ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap().0);
+                script.reopens += 1;
+            }
+            _ => {
+                // A writer killed in the middle of a batch, then a new one: recovery cuts
+                // the torn batch, and the next batch takes its sequence numbers.
+                let current = ledger.take().unwrap();
+                let head = current.journal().head_seq();
+                current.close().unwrap();
+                let torn: Vec<_> = (0..2).flat_map(|i| batch(900_000 + n + i)).collect();
+                if write_torn_batch(dir, head + 1, &torn) && rng.below(2) == 0 {
+                    // Long enough for the followers to look at the blocked bytes again.
+                    std::thread::sleep(resync_after * 2);
+                }
+                let (reopened, report) = Ledger::open(dir, &OpenMode::default()).unwrap();
+                script.torn_tails_cut += u64::from(report.recovery.cut.is_some());
+                ledger = Some(reopened);
+            }
+        }
+    }
+    ledger.take().unwrap().close().unwrap();
+    committed.lock().unwrap().done = true;
+    script
+}
+
+/// Checks what a follower delivered, poll by poll, against the committed batches.
+fn check_delivered(seed: u64, from_seq: u64, polls: &[Vec<Record>], batches: &[Batch]) {
+    let mut expected: Vec<(u64, &tradeledger::Event)> = vec![];
+    let mut batch_ends = std::collections::HashSet::new();
+    for (first, events) in batches {
+        for (i, event) in events.iter().enumerate() {
+            expected.push((first + i as u64, event));
+        }
+        batch_ends.insert(first + events.len() as u64 - 1);
+    }
+    expected.retain(|(seq, _)| *seq >= from_seq);
+    let delivered: Vec<_> = polls.iter().flatten().collect();
+    let delivered_seqs: Vec<u64> = delivered.iter().map(|r| r.seq).collect();
+    let expected_seqs: Vec<u64> = expected.iter().map(|(s, _)| *s).collect();
+    if delivered_seqs != expected_seqs {
+        let first_difference = (delivered_seqs.iter().zip(&expected_seqs))
+            .position(|(d, e)| d != e)
+            .unwrap_or(delivered_seqs.len().min(expected_seqs.len()));
+        let around = |seqs: &[u64]| {
+            seqs[first_difference.saturating_sub(3)..]
+                .iter()
+                .take(8)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        panic!(
+            "seed {seed}: from seq {from_seq}, the follower delivered {} records for {} committed; \
+             first difference at position {first_difference}: delivered {:?}…, committed {:?}…",
+            delivered_seqs.len(),
+            expected_seqs.len(),
+            around(&delivered_seqs),
+            around(&expected_seqs),
+        );
+    }
+    for (record, (seq, event)) in delivered.iter().zip(&expected) {
+        assert_eq!(
+            &record.event, *event,
+            "seed {seed}: seq {seq} differs from the committed record"
+        );
+    }
+    for poll in polls.iter().filter(|p| !p.is_empty()) {
+        let last = poll.last().unwrap().seq;
+        assert!(
+            batch_ends.contains(&last),
+            "seed {seed}: a poll ended at seq {last}, inside a batch"
+        );
+    }
+}
+
+fn follow_one_case(seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        segment_size_bytes: MODEL_SEGMENT_BYTES,
+        checkpoint_every_records: 40,
+        ..JournalOptions::default()
+    };
+    Ledger::create(dir.path(), &options)
+        .unwrap()
+        .close()
+        .unwrap();
+    let follow = FollowOptions {
+        poll_interval: Duration::from_millis(1),
+        resync_after: Duration::from_millis(5),
+    };
+    let mut from_start = Follower::open_with(dir.path(), None, follow).unwrap();
+    let committed = Arc::new(Mutex::new(Committed::default()));
+    let writer = {
+        let (dir, committed) = (dir.path().to_path_buf(), Arc::clone(&committed));
+        std::thread::spawn(move || run_writer(&dir, seed, follow.resync_after, &committed, 150))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut from_start_polls = vec![];
+    // The second follower starts in the middle of the first segment, once it is written.
+    let mut middle: Option<(Follower, u64)> = None;
+    let mut middle_polls = vec![];
+    loop {
+        assert!(Instant::now() < deadline, "seed {seed}: no end in time");
+        let (done, head) = {
+            let c = committed.lock().unwrap();
+            let head = c.batches.last().map_or(0, |(f, e)| f + e.len() as u64 - 1);
+            (c.done, head)
+        };
+        if middle.is_none() && head >= 100 {
+            let from = 40 + seed % 50;
+            middle = Some((
+                Follower::open_with(dir.path(), Some(from), follow).unwrap(),
+                from,
+            ));
+        }
+        from_start_polls.push(
+            from_start
+                .poll()
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}")),
+        );
+        if let Some((follower, _)) = middle.as_mut() {
+            middle_polls.push(
+                follower
+                    .poll()
+                    .unwrap_or_else(|e| panic!("seed {seed}: {e}")),
+            );
+        }
+        let caught_up = |polls: &[Vec<Record>]| {
+            polls
+                .iter()
+                .flatten()
+                .last()
+                .map_or(head == 0, |r| r.seq >= head)
+        };
+        if done && caught_up(&from_start_polls) && middle.is_some() && caught_up(&middle_polls) {
+            break;
+        }
+        std::thread::sleep(follow.poll_interval);
+    }
+    let script = writer.join().unwrap();
+    // Through three more idle checks of each follower: nothing more may come.
+    let middle_follower = &mut middle.as_mut().unwrap().0;
+    let checks_before = [from_start.counters(), middle_follower.counters()].map(|c| c.idle_checks);
+    loop {
+        from_start_polls.push(from_start.poll().unwrap());
+        middle_polls.push(middle_follower.poll().unwrap());
+        let checks = [from_start.counters(), middle_follower.counters()].map(|c| c.idle_checks);
+        if checks
+            .iter()
+            .zip(&checks_before)
+            .all(|(now, before)| *now >= before + 3)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "seed {seed}: the followers never went idle"
+        );
+        std::thread::sleep(follow.poll_interval);
+    }
+    let batches = std::mem::take(&mut committed.lock().unwrap().batches);
+    check_delivered(seed, 1, &from_start_polls, &batches);
+    let (middle, middle_from) = middle.unwrap();
+    check_delivered(seed, middle_from, &middle_polls, &batches);
+    let segments = tradeledger::reader::segment_paths(dir.path())
+        .unwrap()
+        .len();
+    let counters = [from_start.counters(), middle.counters()];
+    eprintln!("  {script:?}, {segments} segments, followers {counters:?}");
+    assert!(segments >= 3, "seed {seed}: the case must roll segments");
+    assert!(script.oversized > 0 && script.reopens > 0 && script.torn_tails_cut > 0);
+    for counters in counters {
+        assert!(
+            counters.idle_checks > 0 && counters.reopens > 0,
+            "seed {seed}: {counters:?}"
+        );
+    }
+}
+
+#[test]
+fn followers_deliver_every_committed_batch_exactly_once_in_order() {
+    let seeds: Vec<u64> = match std::env::var("TRADELEDGER_FOLLOW_SEED") {
+        Ok(seed) => vec![seed.parse().expect("TRADELEDGER_FOLLOW_SEED is a number")],
+        Err(_) => {
+            let base = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+            (0..2).map(|i| base.wrapping_add(i * 7919)).collect()
+        }
+    };
+    for seed in seeds {
+        eprintln!("follow model: seed {seed} (TRADELEDGER_FOLLOW_SEED={seed} replays it)");
+        follow_one_case(seed);
+    }
+}
+
+/// A journal replaced by another one in the same folder (a new `demo` run) is reported once
+/// the follower checks its files, instead of being read on from the old journal's seq.
+#[test]
+fn a_journal_replaced_while_followed_is_reported_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(dir.path(), &options).unwrap();
+    journal.append(&batch(1)).unwrap();
+    journal.close().unwrap();
+    let follow = FollowOptions {
+        poll_interval: Duration::from_millis(1),
+        resync_after: Duration::from_millis(5),
+    };
+    let mut follower = Follower::open_with(dir.path(), Some(1), follow).unwrap();
+    assert_eq!(seqs(&follower.poll().unwrap()), vec![1, 2]);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(path).unwrap();
+        } else {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let other = Journal::create(dir.path(), &options).unwrap();
+    for n in 1..=3 {
+        other.append(&batch(n)).unwrap();
+    }
+    other.close().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let error = loop {
+        match follower.poll() {
+            Ok(records) => assert!(records.is_empty(), "read on in another journal"),
+            Err(error) => break error,
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replacement was never noticed"
+        );
+        std::thread::sleep(follow.poll_interval);
+    };
+    assert!(
+        error.to_string().contains("replaced by another one"),
+        "{error}"
+    );
+}

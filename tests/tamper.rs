@@ -223,3 +223,39 @@ fn a_forged_chain_link_is_refused_not_a_panic() {
         }
     }
 }
+
+/// A bit flipped inside a record in the middle of a large batch is reported with that
+/// record's own seq and its batch (it used to be reported as "record 1", the batch's first).
+#[test]
+fn a_damaged_record_inside_a_large_batch_is_named_by_its_own_seq() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("j");
+    let mut lines = String::new();
+    for n in 1..=200 {
+        let time = tradeledger::event::Timestamp::from_nanos(n as i64 * 1_000_000_000);
+        for event in tradeledger::sample::signal_and_trade(n, time) {
+            tradeledger::interchange::write_event(&mut lines, &event, None, None);
+            lines.push('\n');
+        }
+    }
+    let file = temp.path().join("events.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    ok(&["import", path(&dir), file.to_str().unwrap()]);
+    // The frame of seq 57, somewhere in the middle of the one batch 1..400.
+    let seed = frame_seed(&read_meta(&dir).unwrap().journal_id);
+    let segment = segments(&dir)[0].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mut at = SEGMENT_HEADER_SIZE;
+    for _ in 1..57 {
+        at += read_frame(&bytes[at..], seed).unwrap().size;
+    }
+    assert_eq!(read_frame(&bytes[at..], seed).unwrap().header.seq, 57);
+    bytes[at + 60] ^= 0x10;
+    std::fs::write(&segment, bytes).unwrap();
+    let error = fails(&["verify", path(&dir)], 2);
+    assert!(
+        error.contains(&format!("at byte {at} (seq 57)"))
+            && error.contains("record 57 (batch 1..400) is damaged"),
+        "{error}"
+    );
+}

@@ -11,9 +11,9 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
 use tradeledger::demo::{self, DemoConfig, DemoSummary, TraderConfig};
-use tradeledger::format::META_FLAG_DEMO;
+use tradeledger::format::{JournalMeta, META_FLAG_DEMO};
 use tradeledger::handle::{FailurePolicy, JournalHandle};
-use tradeledger::journal::{read_meta, JournalOptions};
+use tradeledger::journal::{read_meta, JournalOptions, WriterLock, LOCK_FILE_NAME, META_FILE_NAME};
 use tradeledger::ledger::Ledger;
 use tradeledger::projection::{TimeBasis, TimeRange};
 use tradeledger::Durability;
@@ -69,13 +69,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         Some(path) => demo::load_bars(path, args.bars)?,
         None => demo::parse_bars(BUNDLED_BARS, args.bars)?,
     };
-    prepare_dir(&args.dir)?;
+    let lock = prepare_dir(&args.dir)?;
     let options = JournalOptions {
         durability: args.durability,
         flags: META_FLAG_DEMO,
         ..JournalOptions::default()
     };
-    let ledger = Ledger::create(&args.dir, &options)?;
+    let ledger = match lock {
+        Some(lock) => Ledger::create_locked(&args.dir, &options, lock)?,
+        None => Ledger::create(&args.dir, &options)?,
+    };
     let handle = JournalHandle::new(
         ledger,
         FailurePolicy::Continue {
@@ -121,31 +124,81 @@ fn config_from(args: &DemoArgs) -> DemoConfig {
     }
 }
 
-/// An empty or missing folder is used; a demo journal is replaced (saying so); anything
-/// else — a real journal included — is refused and left untouched.
-fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+/// An empty or missing folder is used (`Ledger::create` takes its lock); a demo journal is
+/// replaced (saying so); anything else — a real journal included — is refused and left
+/// untouched.
+///
+/// A demo journal is replaced under its writer lock, taken before anything is removed and
+/// returned to create the new journal under, so no other process can write the old journal
+/// while it is removed or take the folder before the new one exists. A journal whose lock
+/// another process holds (an earlier `demo` still running) is refused with
+/// [`tradeledger::Error::Locked`] (exit 4).
+fn prepare_dir(dir: &Path) -> anyhow::Result<Option<WriterLock>> {
     let is_empty = match std::fs::read_dir(dir) {
         Ok(mut entries) => entries.next().is_none(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("read {}", dir.display())),
     };
     if is_empty {
-        return Ok(());
+        return Ok(None);
     }
+    let is_demo = |meta: &JournalMeta| meta.flags & META_FLAG_DEMO != 0;
     match read_meta(dir) {
-        Ok(meta) if meta.flags & META_FLAG_DEMO != 0 => {
-            eprintln!("replacing the demo journal left in {} by an earlier run", dir.display());
-            std::fs::remove_dir_all(dir).with_context(|| format!("remove {}", dir.display()))
-        }
+        Ok(meta) if is_demo(&meta) => {}
         Ok(_) => bail!(
             "{} holds a journal that is not a demo journal; refusing to touch it (choose another folder)",
             dir.display()
         ),
+        // No journal.meta but a lock file: a demo journal being replaced, or one whose
+        // replacement was interrupted; the lock decides, and creation refuses anything else.
+        Err(_) if dir.join(LOCK_FILE_NAME).exists() => {}
         Err(_) => bail!(
             "{} is not empty and is not a demo journal; refusing to touch it (choose another folder)",
             dir.display()
         ),
     }
+    let lock = WriterLock::acquire(dir)?;
+    // Looked at again under the lock: another run may have replaced the journal meanwhile.
+    match read_meta(dir) {
+        Ok(meta) if is_demo(&meta) => {
+            eprintln!("replacing the demo journal left in {} by an earlier run", dir.display());
+            remove_journal_files(dir)?;
+        }
+        Ok(_) => bail!(
+            "{} holds a journal that is not a demo journal; refusing to touch it (choose another folder)",
+            dir.display()
+        ),
+        Err(tradeledger::Error::NotAJournal { .. }) => {}
+        Err(error) => return Err(error.into()),
+    }
+    Ok(Some(lock))
+}
+
+/// Removes everything in the folder of a demo journal but `LOCK`, whose lock the caller
+/// holds; `journal.meta` last, so that an interrupted removal leaves a demo journal (damaged,
+/// which the next run replaces) or no journal, never a folder another run would refuse.
+fn remove_journal_files(dir: &Path) -> anyhow::Result<()> {
+    let list = || format!("list {}", dir.display());
+    for entry in std::fs::read_dir(dir).with_context(list)? {
+        let entry = entry.with_context(list)?;
+        let name = entry.file_name();
+        if name == LOCK_FILE_NAME || name == META_FILE_NAME {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if entry.file_type().with_context(list)?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.with_context(|| format!("remove {}", path.display()))?;
+    }
+    let meta = dir.join(META_FILE_NAME);
+    std::fs::remove_file(&meta).with_context(|| format!("remove {}", meta.display()))?;
+    std::fs::File::open(dir)
+        .and_then(|folder| folder.sync_all())
+        .with_context(|| format!("sync {}", dir.display()))?;
+    Ok(())
 }
 
 fn progress_bar(bars: u64) -> ProgressBar {

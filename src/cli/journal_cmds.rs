@@ -1,16 +1,14 @@
-//! `init`, `verify`, `dump`, `status`, `tail`: the journal itself, no projections.
+//! `init`, `verify`, `dump`, `status`: the journal itself, no projections.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 use tradeledger::event::Timestamp;
 use tradeledger::journal::{Journal, JournalOptions, SettingsChange};
-use tradeledger::limits::TAIL_POLL_INTERVAL_MS;
-use tradeledger::reader::{Follower, JournalReader, Record};
+use tradeledger::reader::{JournalReader, Record};
 use tradeledger::verify::{Anchor, VerifyReport};
 use tradeledger::{interchange, Durability};
 
@@ -287,7 +285,11 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes `record` as one JSON Lines line (with seq and recorded_at), reusing `line`.
-fn write_record(out: &mut impl Write, line: &mut String, record: &Record) -> anyhow::Result<()> {
+pub(super) fn write_record(
+    out: &mut impl Write,
+    line: &mut String,
+    record: &Record,
+) -> anyhow::Result<()> {
     line.clear();
     interchange::write_event(
         line,
@@ -297,26 +299,4 @@ fn write_record(out: &mut impl Write, line: &mut String, record: &Record) -> any
     );
     line.push('\n');
     out.write_all(line.as_bytes()).context("write to stdout")
-}
-
-pub fn tail(dir: &Path, from_seq: Option<u64>) -> anyhow::Result<ExitCode> {
-    let mut follower = Follower::open(dir, from_seq)?;
-    eprintln!(
-        "following {} from seq {} (interrupt to stop)",
-        dir.display(),
-        follower.from_seq()
-    );
-    let stdout = std::io::stdout();
-    let mut line = String::new();
-    loop {
-        let records = follower.poll()?;
-        if !records.is_empty() {
-            let mut out = stdout.lock();
-            for record in &records {
-                write_record(&mut out, &mut line, record)?;
-            }
-            out.flush().context("write to stdout")?;
-        }
-        std::thread::sleep(Duration::from_millis(TAIL_POLL_INTERVAL_MS));
-    }
 }

@@ -23,6 +23,7 @@ mod maintenance;
 mod options;
 mod query;
 mod tables;
+mod tail_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,15 +118,10 @@ enum Command {
         json: bool,
     },
     /// Follow a journal another process is writing, printing each new event as JSON Lines.
-    Tail {
-        dir: PathBuf,
-        /// Start at this sequence number instead of the end.
-        #[arg(long)]
-        from_seq: Option<u64>,
-        /// Accepted; tail always prints JSON Lines.
-        #[arg(long)]
-        json: bool,
-    },
+    ///
+    /// Each committed event is printed once, in order; ends with exit code 0 on an interrupt
+    /// (SIGINT, SIGTERM) or when the reader of its output goes away.
+    Tail(tail_cmd::TailArgs),
     /// Append a JSON Lines file of events as one atomic batch.
     ///
     /// Creates the journal if DIR has none. The whole file is checked against the journal
@@ -216,11 +212,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json: _,
         } => journal_cmds::dump(&dir, from_seq, to_seq, since.as_deref(), until.as_deref()),
         Command::Status { dir, json } => journal_cmds::status(&dir, json),
-        Command::Tail {
-            dir,
-            from_seq,
-            json: _,
-        } => journal_cmds::tail(&dir, from_seq),
+        Command::Tail(args) => tail_cmd::run(&args),
         Command::Demo(args) => demo_cmd::run(&args),
         Command::Import(args) => import::run(&args),
         Command::Load(args) => load_cmd::run(&args),
