@@ -147,7 +147,9 @@ pub const RATIO_EXPECTED: &str = "must be a number between 0 and 1";
 
 /// `price`, `entry_price`, `exit_price`, `volume`: greater than zero.
 pub fn positive(value: Decimal) -> Result<(), Breach> {
-    if value > Decimal::ZERO {
+    // The same as `value > Decimal::ZERO` (a negative zero is zero), without the comparison's
+    // rescaling, which cost about 15 ns a price.
+    if value.is_sign_positive() && !value.is_zero() {
         return Ok(());
     }
     Err(Breach {
@@ -185,10 +187,29 @@ pub fn symbol(value: &str) -> Result<(), Breach> {
     if value.is_empty() {
         return breach(What::Empty);
     }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if has_whitespace_or_control(value) {
         return breach(What::WhitespaceOrControl);
     }
     Ok(())
+}
+
+/// Any whitespace or control character (`char::is_whitespace`, `char::is_control`).
+fn has_whitespace_or_control(value: &str) -> bool {
+    // In ASCII, both sets together are exactly 0x00..=0x20 and 0x7F: bytes are checked as
+    // such until the first non-ASCII one. Decoding every character and asking the Unicode
+    // tables cost 15 to 25 ns a symbol.
+    for (at, byte) in value.bytes().enumerate() {
+        if !byte.is_ascii() {
+            // Every byte before is ASCII, so `at` starts a character.
+            return value[at..]
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control());
+        }
+        if byte <= b' ' || byte == 0x7f {
+            return true;
+        }
+    }
+    false
 }
 
 fn at_most(value: &str, max_chars: usize, rule: Rule) -> Result<(), Breach> {
@@ -367,6 +388,23 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_ascii_shortcut_agrees_with_the_unicode_definition() {
+        for byte in 0..=0x7fu8 {
+            let c = char::from(byte);
+            let text = format!("AB{c}");
+            let expected = c.is_whitespace() || c.is_control();
+            assert_eq!(has_whitespace_or_control(&text), expected, "{byte:#x}");
+            assert_eq!(
+                has_whitespace_or_control(&format!("É{c}")),
+                expected,
+                "{byte:#x}"
+            );
+        }
+        assert!(has_whitespace_or_control("EUR\u{2003}"), "an em space");
+        assert!(has_whitespace_or_control("EUR\u{85}"), "a C1 control");
     }
 
     #[test]
