@@ -147,8 +147,8 @@ pub const RATIO_EXPECTED: &str = "must be a number between 0 and 1";
 
 /// `price`, `entry_price`, `exit_price`, `volume`: greater than zero.
 pub fn positive(value: Decimal) -> Result<(), Breach> {
-    // The same as `value > Decimal::ZERO` (a negative zero is zero), without the comparison's
-    // rescaling, which cost about 15 ns a price.
+    // The same as `value > Decimal::ZERO` (a negative zero is zero, and so refused), read
+    // from the sign and the mantissa without the general comparison.
     if value.is_sign_positive() && !value.is_zero() {
         return Ok(());
     }
