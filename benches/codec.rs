@@ -2,14 +2,16 @@
 //!
 //! Encode appends the postcard payload to a reused `Vec` (no allocation once warm), as the
 //! writer does; decode builds the owned `Event` (its strings allocate), as replay does.
-//! No I/O, no framing, no checksum: those are in `append.rs`.
+//! No I/O, no framing, no checksum: those are in `append.rs`. `validate/KIND` is the check of
+//! the contract's stateless rules every library append runs (`contract::validate`), for
+//! comparison with the encode beside it.
 
 mod common;
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tradeledger::codec;
+use tradeledger::{codec, contract};
 
 fn codec_by_kind(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");
@@ -24,6 +26,9 @@ fn codec_by_kind(c: &mut Criterion) {
                 out.clear();
                 black_box(codec::encode(black_box(&event), &mut out));
             })
+        });
+        group.bench_function(format!("validate/{}", kind.name()), |b| {
+            b.iter(|| black_box(contract::validate(black_box(&event))).expect("valid"))
         });
         group.bench_function(format!("decode/{}", kind.name()), |b| {
             b.iter(|| {

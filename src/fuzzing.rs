@@ -317,12 +317,16 @@ fn query_everything(state: &Projections) {
 }
 
 /// `interchange::read_events`: arbitrary bytes as a JSON Lines file. Every accepted event
+/// passes the contract's stateless rules (which the library's appends check again) and
 /// writes back to a line that reads as the same event.
 pub fn jsonl_importer(data: &[u8]) {
     match interchange::read_events(data) {
         Ok(events) => {
             for (line, event) in events {
                 assert!(line >= 1);
+                if let Err(violation) = crate::contract::validate(&event) {
+                    panic!("line {line} was accepted but breaks {violation}");
+                }
                 let mut text = String::new();
                 interchange::write_event(&mut text, &event, None, None);
                 let again = interchange::parse_event(&text)

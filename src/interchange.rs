@@ -1,7 +1,8 @@
 //! The JSON Lines interchange format (`docs/INTERCHANGE.md` §1, §2 and the stateless rules of
 //! §3): reading events from `import` files and writing them as `dump` prints them.
 //!
-//! This module checks each line on its own. Rules that need the journal's state (duplicate
+//! This module checks each line on its own. The stateless rules it applies to values are those
+//! of `crate::contract`, which the library's appends apply too. Rules that need the journal's state (duplicate
 //! ids, unknown references, status changes, exit before entry) are checked elsewhere, against
 //! the journal, with the line numbers this reader returns.
 //!
@@ -17,6 +18,7 @@ mod write;
 
 pub use lines::{read_events, EventReader, MAX_LINE_BYTES};
 pub use parse::parse_event;
+pub(crate) use value::shown as shown_value;
 pub use value::{
     FREE_TEXT_MAX_CHARS, SERVER_MAX_CHARS, STRATEGY_NAME_MAX_CHARS, SYMBOL_MAX_CHARS,
     TIMEFRAME_MAX_CHARS,
@@ -26,29 +28,33 @@ pub use write::{
     write_event, write_object,
 };
 
+use crate::contract::Rule;
 use crate::event::EventKind;
 
 /// How many characters of a field name an error message quotes.
 const SHOWN_NAME_CHARS: usize = 64;
 
-/// Why one line was refused: the field (when the problem is in one) and the reason.
+/// Why one line was refused: the field (when the problem is in one), the reason, and the
+/// stateless rule of §3 (`crate::contract`) when a well-typed value breaks one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{}{reason}", field_prefix(.field))]
+#[error("{}{reason}{}", field_prefix(.field), rule_suffix(.rule))]
 pub struct FieldError {
     /// The field, or the key as written for an unknown field or duplicate key.
     pub field: Option<String>,
     pub reason: String,
+    pub rule: Option<Rule>,
 }
 
 /// A refused line of an input file: `line 7, field "entry_price": must be a positive decimal,
-/// got "-1.2"`.
+/// got "-1.2" (rule "non-positive price or volume")`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}{}{reason}", line_separator(.field))]
+#[error("line {line}{}{reason}{}", line_separator(.field), rule_suffix(.rule))]
 pub struct InputError {
     /// 1-based line number.
     pub line: u64,
     pub field: Option<String>,
     pub reason: String,
+    pub rule: Option<Rule>,
 }
 
 impl FieldError {
@@ -57,6 +63,7 @@ impl FieldError {
         FieldError {
             field: Some(name.into()),
             reason: reason.into(),
+            rule: None,
         }
     }
 
@@ -65,6 +72,7 @@ impl FieldError {
         FieldError {
             field: None,
             reason: reason.into(),
+            rule: None,
         }
     }
 
@@ -74,8 +82,14 @@ impl FieldError {
             line,
             field: self.field,
             reason: self.reason,
+            rule: self.rule,
         }
     }
+}
+
+/// ` (rule "non-positive price or volume")`, as import names a rule of §3.
+fn rule_suffix(rule: &Option<Rule>) -> String {
+    rule.map_or(String::new(), |rule| format!(" (rule \"{rule}\")"))
 }
 
 /// `field "name": ` — the name quoted with escapes and shortened, since it may come from input.

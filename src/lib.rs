@@ -6,6 +6,7 @@
 
 pub mod checkpoint;
 pub mod codec;
+pub mod contract;
 pub mod demo;
 pub mod error;
 pub mod event;

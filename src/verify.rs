@@ -2,13 +2,17 @@
 //!
 //! Unlike open, verify reads everything: each sealed segment must end exactly where its
 //! successor's link says, with the BLAKE3 hash the link records, and every payload must
-//! decode. It never writes.
+//! decode. Every decoded event is also checked against the stateless rules of the contract
+//! (`crate::contract`): a journal written before the library checked them may hold events
+//! that break them. Those are reported as contract violations, an outcome apart from damage:
+//! the bytes are intact, the event is what was appended. It never writes.
 
 use std::path::Path;
 
 use crate::codec;
+use crate::contract::{self, Violation};
 use crate::error::Error;
-use crate::event::Timestamp;
+use crate::event::{EventKind, Timestamp};
 use crate::format::{
     read_frame, ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT,
     WATERMARK_SIZE,
@@ -40,6 +44,22 @@ pub struct VerifyReport {
     /// `seq:hash` of the committed head ([`anchor`]): record it, and `verify --anchor` proves
     /// later that the history up to `seq` was not rewritten.
     pub head_anchor: String,
+    /// Records whose event breaks a stateless rule of the contract, in seq order: the first
+    /// [`CONTRACT_VIOLATIONS_LISTED_MAX`] of them (`contract_violation_count` counts all).
+    /// Only `verify` looks for them; `status` leaves this empty.
+    pub contract_violations: Vec<ContractViolation>,
+    pub contract_violation_count: u64,
+}
+
+/// How many contract violations a [`VerifyReport`] lists; more are only counted.
+pub const CONTRACT_VIOLATIONS_LISTED_MAX: usize = 1000;
+
+/// A record whose event breaks a stateless rule of the contract (`docs/INTERCHANGE.md` §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractViolation {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub violation: Violation,
 }
 
 /// A head anchor recorded earlier: `seq:hash` as `status` and `verify` print it.
@@ -164,6 +184,8 @@ fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usiz
         torn_tail,
         live,
         head_anchor: String::new(),
+        contract_violations: Vec::new(),
+        contract_violation_count: 0,
     };
     Ok((report, layout, keep))
 }
@@ -316,12 +338,23 @@ fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Resul
         let frame = read_frame(&bytes[offset..], seed)
             .map_err(|e| Error::corrupt(&file.path, offset as u64, None, e.to_string()))?;
         let h = frame.header;
-        codec::decode(h.kind, h.codec, h.schema, frame.payload).map_err(|e| Error::Decode {
-            file: file.path.clone(),
-            offset: offset as u64,
-            seq: h.seq,
-            reason: e.to_string(),
-        })?;
+        let event =
+            codec::decode(h.kind, h.codec, h.schema, frame.payload).map_err(|e| Error::Decode {
+                file: file.path.clone(),
+                offset: offset as u64,
+                seq: h.seq,
+                reason: e.to_string(),
+            })?;
+        if let Err(violation) = contract::validate(&event) {
+            report.contract_violation_count += 1;
+            if report.contract_violations.len() < CONTRACT_VIOLATIONS_LISTED_MAX {
+                report.contract_violations.push(ContractViolation {
+                    seq: h.seq,
+                    kind: event.kind(),
+                    violation,
+                });
+            }
+        }
         report.records += 1;
         report.first_seq.get_or_insert(h.seq);
         report.last_seq = Some(h.seq);

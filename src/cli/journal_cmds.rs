@@ -110,9 +110,38 @@ pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Re
                 anchor.seq
             );
         }
+        print_contract_violations(&mut text, &report);
     }
     write_stdout(&text)?;
+    if report.contract_violation_count > 0 {
+        return Ok(ExitCode::from(super::EXIT_CONTRACT_VIOLATION));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line saying how many events break the contract, then one per listed event.
+fn print_contract_violations(text: &mut String, r: &VerifyReport) {
+    if r.contract_violation_count == 0 {
+        return;
+    }
+    out!(
+        text,
+        "contract  {} event(s) break the contract's rules (written before they were checked; see \"Contract violations\" in docs/RECOVERY.md)",
+        r.contract_violation_count
+    );
+    for v in &r.contract_violations {
+        out!(
+            text,
+            "          seq {} ({}): {}",
+            v.seq,
+            v.kind,
+            v.violation
+        );
+    }
+    let unlisted = r.contract_violation_count - r.contract_violations.len() as u64;
+    if unlisted > 0 {
+        out!(text, "          ... and {unlisted} more");
+    }
 }
 
 fn time_text(time: Option<Timestamp>) -> String {
@@ -166,7 +195,7 @@ fn print_verify(text: &mut String, dir: &Path, r: &VerifyReport) {
 }
 
 fn verify_json(r: &VerifyReport) -> serde_json::Value {
-    json!({
+    let mut value = json!({
         "status": "intact",
         "live": r.live,
         "segments": r.segments,
@@ -182,7 +211,27 @@ fn verify_json(r: &VerifyReport) -> serde_json::Value {
             "bytes": c.bytes_cut, "after_seq": c.last_seq_kept,
         })),
         "head": r.head_anchor,
-    })
+    });
+    if r.contract_violation_count > 0 {
+        let events: Vec<Value> = r
+            .contract_violations
+            .iter()
+            .map(|v| {
+                json!({
+                    "seq": v.seq,
+                    "event": v.kind.name(),
+                    "rule": v.violation.rule.name(),
+                    "field": v.violation.field,
+                    "detail": v.violation.detail,
+                })
+            })
+            .collect();
+        value["contract_violations"] = json!({
+            "count": r.contract_violation_count,
+            "events": events,
+        });
+    }
+    value
 }
 
 /// A `--since/--until` bound: RFC 3339, or a date meaning its first (or last) nanosecond.

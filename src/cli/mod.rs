@@ -36,6 +36,9 @@ pub const EXIT_INPUT: u8 = 1;
 pub const EXIT_DAMAGED: u8 = 2;
 pub const EXIT_IO: u8 = 3;
 pub const EXIT_LOCKED: u8 = 4;
+/// `verify` found no damage, but events that break a stateless rule of the contract (written
+/// before the library checked them).
+pub const EXIT_CONTRACT_VIOLATION: u8 = 5;
 
 #[derive(Parser)]
 #[command(
@@ -43,7 +46,8 @@ pub const EXIT_LOCKED: u8 = 4;
     version,
     about = "An append-only, checksummed journal for trading systems",
     after_help = "Exit codes: 0 success; 1 usage or input error; 2 the journal is damaged \
-(not a torn tail); 3 I/O error; 4 the journal is locked by another writer.\n\
+(not a torn tail); 3 I/O error; 4 the journal is locked by another writer; 5 `verify` \
+found events that break the contract's rules but no damage.\n\
 Logs go to stderr; set TRADELEDGER_LOG=info (or debug) for more."
 )]
 pub struct Cli {
@@ -86,7 +90,8 @@ enum Command {
     ///
     /// With --anchor SEQ:HASH (a head anchor printed earlier by `status` or `verify`), also
     /// check that the journal still holds SEQ and that its history up to SEQ is unchanged;
-    /// exit 2 when it is not.
+    /// exit 2 when it is not. Events that break the contract's rules (written before the
+    /// library checked them) are listed by seq, and exit 5 when there is no damage.
     Verify {
         dir: PathBuf,
         #[arg(long, value_name = "SEQ:HASH")]

@@ -33,7 +33,7 @@ fn event_kind(object: &Object<'_>) -> Result<EventKind, FieldError> {
     let names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
     let expected = format!("must be one of {}", names.join(", "));
     Fields(object).required("event", |raw| {
-        let refused = || format!("{expected}, got {}", value::shown(raw.get()));
+        let refused = || Reason::from(format!("{expected}, got {}", value::shown(raw.get())));
         let name: String = serde_json::from_str(raw.get()).map_err(|_| refused())?;
         EventKind::from_name(&name).ok_or_else(refused)
     })
@@ -87,7 +87,7 @@ impl<'a> Fields<'_, 'a> {
             };
             return Err(FieldError::in_field(name, reason));
         };
-        read(raw).map_err(|reason| FieldError::in_field(name, reason))
+        read(raw).map_err(|reason| refused(name, reason))
     }
 
     fn optional<T>(
@@ -96,7 +96,7 @@ impl<'a> Fields<'_, 'a> {
         read: impl FnOnce(&RawValue) -> Result<T, Reason>,
     ) -> Result<Option<T>, FieldError> {
         self.present(name)
-            .map(|raw| read(raw).map_err(|reason| FieldError::in_field(name, reason)))
+            .map(|raw| read(raw).map_err(|reason| refused(name, reason)))
             .transpose()
     }
 
@@ -107,6 +107,14 @@ impl<'a> Fields<'_, 'a> {
         default: T,
     ) -> Result<T, FieldError> {
         Ok(self.optional(name, read)?.unwrap_or(default))
+    }
+}
+
+/// The field `name` refused for `reason`.
+fn refused(name: &str, reason: Reason) -> FieldError {
+    FieldError {
+        rule: reason.rule,
+        ..FieldError::in_field(name, reason.text)
     }
 }
 

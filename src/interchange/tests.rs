@@ -91,7 +91,7 @@ fn error_messages_name_the_line_and_the_field() {
     let error = read_events(file.as_bytes()).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "line 3, field \"entry_price\": must be a positive decimal, got \"-1.2\""
+        "line 3, field \"entry_price\": must be a positive decimal, got \"-1.2\" (rule \"non-positive price or volume\")"
     );
     assert_eq!(
         (error.line, error.field.as_deref()),
@@ -645,7 +645,10 @@ fn value_helpers_keep_scale_and_trim_fractions() {
     );
     let t = Timestamp::parse_rfc3339("2024-01-02T10:00:00.500+00:00").unwrap();
     assert_eq!(timestamp_to_json(t), json!("2024-01-02T10:00:00.5Z"));
-    assert_eq!(ratio_to_json(f64::NAN), Value::Null);
+    // Never null (absent): a non-finite ratio of an old journal is shown as what it is.
+    assert_eq!(ratio_to_json(f64::NAN), json!("NaN"));
+    assert_eq!(ratio_to_json(f64::INFINITY), json!("Infinity"));
+    assert_eq!(ratio_to_json(f64::NEG_INFINITY), json!("-Infinity"));
     assert_eq!(ratio_to_json(0.5).to_string(), "0.5");
     let mut out = String::new();
     write_object(&mut out, &[("z", json!(1)), ("a\"", Value::Null)]);

@@ -7,10 +7,57 @@ use serde_json::value::RawValue;
 
 use super::decimal::{self, DecimalError};
 use super::object::without_position;
+use crate::contract::{self, Breach, Rule, RATIO_EXPECTED};
 use crate::event::{OpenStatus, PriceUpdate, SignalType, Timestamp, TradeType};
 
-/// Why a value was refused, without the field name.
-pub(super) type Reason = String;
+/// Why a value was refused, without the field name: the reason, and the stateless rule of
+/// `crate::contract` when the value is of the right type but breaks one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Reason {
+    pub text: String,
+    pub rule: Option<Rule>,
+}
+
+impl Reason {
+    /// A well-typed value that breaks a stateless rule; `raw` is quoted as written.
+    fn broken(breach: Breach, raw: &RawValue) -> Reason {
+        Reason {
+            text: breach.reason(|| shown(raw.get())),
+            rule: Some(breach.rule),
+        }
+    }
+}
+
+impl From<String> for Reason {
+    fn from(text: String) -> Reason {
+        Reason { text, rule: None }
+    }
+}
+
+impl From<&str> for Reason {
+    fn from(text: &str) -> Reason {
+        Reason::from(text.to_string())
+    }
+}
+
+impl std::ops::Deref for Reason {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq<String> for Reason {
+    fn eq(&self, other: &String) -> bool {
+        self.rule.is_none() && self.text == *other
+    }
+}
 
 /// The longest symbol, in characters.
 pub const SYMBOL_MAX_CHARS: usize = 12;
@@ -28,7 +75,7 @@ pub const FREE_TEXT_MAX_CHARS: usize = 4096;
 const SHOWN_CHARS: usize = 40;
 
 /// The raw JSON text of a value, shortened for an error message.
-pub(super) fn shown(raw: &str) -> String {
+pub(crate) fn shown(raw: &str) -> String {
     shorten(raw, SHOWN_CHARS)
 }
 
@@ -41,7 +88,7 @@ pub(super) fn shorten(text: &str, max: usize) -> String {
 }
 
 fn refuse<T>(expected: &str, raw: &RawValue) -> Result<T, Reason> {
-    Err(format!("{expected}, got {}", shown(raw.get())))
+    Err(format!("{expected}, got {}", shown(raw.get())).into())
 }
 
 /// The text of a JSON number, or `None` when the value is of another type.
@@ -55,7 +102,7 @@ fn number_text(raw: &RawValue) -> Option<&str> {
 fn string_content(raw: &RawValue) -> Option<Result<String, Reason>> {
     raw.get().starts_with('"').then(|| {
         serde_json::from_str::<String>(raw.get())
-            .map_err(|e| format!("malformed string: {}", without_position(&e)))
+            .map_err(|e| format!("malformed string: {}", without_position(&e)).into())
     })
 }
 
@@ -134,20 +181,34 @@ fn decimal_or(raw: &RawValue, expected: &str) -> Result<Decimal, Reason> {
 
 /// A decimal greater than zero (`price`, `entry_price`, `exit_price`, `volume`).
 pub(super) fn positive_decimal(raw: &RawValue) -> Result<Decimal, Reason> {
-    match decimal(raw) {
-        Ok(value) if value > Decimal::ZERO => Ok(value),
-        Ok(_) => refuse("must be a positive decimal", raw),
-        Err(reason) => Err(reason),
-    }
+    let value = decimal(raw)?;
+    contract::positive(value).map_err(|breach| Reason::broken(breach, raw))?;
+    Ok(value)
 }
 
-/// An input ratio (`confidence`, ...): a finite JSON number in [0, 1].
+/// An input ratio (`confidence`, ...): a JSON number, read as the nearest `f64`, finite and in
+/// [0, 1]. The strings `"NaN"`, `"Infinity"` and `"-Infinity"` (how `dump` prints a value no
+/// JSON number can hold) are read as those values, and so refused by the rule, not the type.
 pub(super) fn ratio(raw: &RawValue) -> Result<f64, Reason> {
-    const EXPECTED: &str = "must be a number between 0 and 1";
-    let value = number_text(raw)
-        .and_then(|text| text.parse::<f64>().ok())
-        .filter(|value| value.is_finite() && (0.0..=1.0).contains(value));
-    value.map_or_else(|| refuse(EXPECTED, raw), Ok)
+    let value = match number_text(raw) {
+        Some(text) => text.parse::<f64>().ok(),
+        None => non_finite(raw.get()),
+    };
+    let Some(value) = value else {
+        return refuse(RATIO_EXPECTED, raw);
+    };
+    contract::ratio(value).map_err(|breach| Reason::broken(breach, raw))?;
+    Ok(value)
+}
+
+/// The value of a non-finite ratio as `dump` writes it.
+fn non_finite(json: &str) -> Option<f64> {
+    match json {
+        r#""NaN""# => Some(f64::NAN),
+        r#""Infinity""# => Some(f64::INFINITY),
+        r#""-Infinity""# => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
 }
 
 /// A timestamp: RFC 3339 with an offset, up to nanoseconds, within the range of [`Timestamp`].
@@ -180,10 +241,7 @@ pub(super) fn boolean(raw: &RawValue) -> Result<bool, Reason> {
 pub(super) fn text(max: usize) -> impl Fn(&RawValue) -> Result<String, Reason> {
     move |raw| {
         let text = string_or(raw, "must be a string")?;
-        let chars = text.chars().count();
-        if chars > max {
-            return Err(format!("must be at most {max} characters, got {chars}"));
-        }
+        contract::text(&text, max).map_err(|breach| Reason::broken(breach, raw))?;
         Ok(text)
     }
 }
@@ -195,13 +253,8 @@ pub(super) fn free_text(raw: &RawValue) -> Result<String, Reason> {
 
 /// A symbol: 1 to 12 characters, no whitespace or control characters.
 pub(super) fn symbol(raw: &RawValue) -> Result<String, Reason> {
-    let symbol = text(SYMBOL_MAX_CHARS)(raw)?;
-    if symbol.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if symbol.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return refuse("must not contain whitespace or control characters", raw);
-    }
+    let symbol = string_or(raw, "must be a string")?;
+    contract::symbol(&symbol).map_err(|breach| Reason::broken(breach, raw))?;
     Ok(symbol)
 }
 
@@ -297,10 +350,9 @@ mod tests {
 
     #[test]
     fn positive_decimals_refuse_zero_and_below() {
-        assert_eq!(
-            positive_decimal(&raw("\"-1.2\"")),
-            Err("must be a positive decimal, got \"-1.2\"".into())
-        );
+        let refused = positive_decimal(&raw("\"-1.2\"")).unwrap_err();
+        assert_eq!(refused.text, "must be a positive decimal, got \"-1.2\"");
+        assert_eq!(refused.rule, Some(Rule::NotPositive));
         assert!(positive_decimal(&raw("0")).is_err());
         assert!(positive_decimal(&raw("\"0.00001\"")).is_ok());
     }
@@ -310,8 +362,14 @@ mod tests {
         assert_eq!(ratio(&raw("0")), Ok(0.0));
         assert_eq!(ratio(&raw("1")), Ok(1.0));
         assert_eq!(ratio(&raw("0.75")), Ok(0.75));
-        for bad in ["1.5", "-0.1", "1e400", "\"0.5\"", "null"] {
-            assert!(ratio(&raw(bad)).is_err(), "{bad}");
+        for bad in ["1.5", "-0.1", "1e400", "\"NaN\"", "\"-Infinity\""] {
+            let refused = ratio(&raw(bad)).unwrap_err();
+            assert_eq!(refused.rule, Some(Rule::RatioOutOfRange), "{bad}");
+            assert_eq!(refused.text, format!("{RATIO_EXPECTED}, got {bad}"));
+        }
+        for wrong_type in ["\"0.5\"", "null", "\"nan\"", "true"] {
+            let refused = ratio(&raw(wrong_type)).unwrap_err();
+            assert_eq!(refused.rule, None, "{wrong_type}");
         }
     }
 
@@ -338,10 +396,9 @@ mod tests {
         let fifty = format!("\"{}\"", "é".repeat(50));
         assert!(text(50)(&raw(&fifty)).is_ok());
         let fifty_one = format!("\"{}\"", "é".repeat(51));
-        assert_eq!(
-            text(50)(&raw(&fifty_one)),
-            Err("must be at most 50 characters, got 51".into())
-        );
+        let refused = text(50)(&raw(&fifty_one)).unwrap_err();
+        assert_eq!(refused.text, "must be at most 50 characters, got 51");
+        assert_eq!(refused.rule, Some(Rule::TextTooLong));
         assert_eq!(text(5)(&raw("\"a\\u00e9\"")), Ok("aé".into()));
         assert!(text(5)(&raw("5")).is_err());
         let lone_surrogate = text(5)(&raw(r#""\ud800""#)).unwrap_err();
@@ -354,11 +411,22 @@ mod tests {
     #[test]
     fn symbols_are_short_and_without_spaces() {
         assert_eq!(symbol(&raw("\"EURUSD\"")), Ok("EURUSD".into()));
-        assert_eq!(symbol(&raw("\"\"")), Err("must not be empty".into()));
-        assert!(symbol(&raw("\"EUR USD\"")).is_err());
-        assert!(symbol(&raw("\"EUR\\tUSD\"")).is_err());
-        assert!(symbol(&raw("\"EUR\\u0000\"")).is_err());
-        assert!(symbol(&raw("\"ABCDEFGHIJKLM\"")).is_err());
+        assert_eq!(symbol(&raw("\"\"")).unwrap_err().text, "must not be empty");
+        for bad in [
+            "\"\"",
+            "\"EUR USD\"",
+            "\"EUR\\tUSD\"",
+            "\"EUR\\u0000\"",
+            "\"ABCDEFGHIJKLM\"",
+        ] {
+            let refused = symbol(&raw(bad)).unwrap_err();
+            assert_eq!(refused.rule, Some(Rule::InvalidSymbol), "{bad}");
+        }
+        assert_eq!(
+            symbol(&raw("12")).unwrap_err().rule,
+            None,
+            "a number is of the wrong type"
+        );
     }
 
     #[test]

@@ -18,10 +18,17 @@ pub fn timestamp_to_json(value: Timestamp) -> Value {
     Value::String(value.to_string())
 }
 
-/// An input ratio as a JSON number (the shortest text that reads back as the same `f64`);
-/// `null` for NaN or an infinity, which JSON cannot write.
+/// An input ratio as a JSON number (the shortest text that reads back as the same `f64`).
+/// NaN and the infinities, which no JSON number can hold (only a journal written before the
+/// library enforced the rules of §3 has them), are the strings `"NaN"`, `"Infinity"` and
+/// `"-Infinity"`: shown as they are, never as `null` (absent), and refused by `import`.
 pub fn ratio_to_json(value: f64) -> Value {
-    Number::from_f64(value).map_or(Value::Null, Value::Number)
+    match Number::from_f64(value) {
+        Some(number) => Value::Number(number),
+        None if value.is_nan() => Value::from("NaN"),
+        None if value > 0.0 => Value::from("Infinity"),
+        None => Value::from("-Infinity"),
+    }
 }
 
 /// A `trade_modified` level: `null` when unchanged, `"none"` when removed, else the decimal.

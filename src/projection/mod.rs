@@ -30,6 +30,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub use crate::contract::{Rule, Violation};
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};
@@ -37,7 +38,7 @@ pub use memory::MemoryEstimate;
 pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;
 pub use tally::ArithmeticOverflow;
-pub use validate::{CheckError, Rule, Violation};
+pub use validate::CheckError;
 pub use view::{
     DayView, ExecutionRate, PerformanceSummary, SignalView, SnapshotView, TradeStatistics,
     TradeView,

@@ -1,73 +1,22 @@
 //! Stateful validation (`docs/INTERCHANGE.md` §3): the rules that need the journal's state.
 //!
-//! Stateless rules (positive prices, ratio ranges, string limits, types) belong to the parser
-//! and are assumed here. The rules are written once, against the [`Lookup`] trait, and used
-//! three ways: [`Projections::check`] (one event against the state), `check_batch` (each event
-//! against the state plus the earlier events of its batch, through an [`Overlay`] of the
-//! tickets and signal ids the batch touched, without copying the state) and `apply` (which
-//! ignores an event these rules reject, so that the indexes stay consistent).
-
-use std::fmt;
+//! The rules are written once, against the [`Lookup`] trait, and used three ways:
+//! [`Projections::check`] (one event against the state), `check_batch` (each event against the
+//! state plus the earlier events of its batch, through an [`Overlay`] of the tickets and signal
+//! ids the batch touched, without copying the state) and `apply` (which ignores an event these
+//! rules reject, so that the indexes stay consistent).
+//!
+//! `check` and `check_batch` first run the stateless rules (`crate::contract`, the ones the
+//! JSON parser runs too), so every append path refuses what import refuses. `apply` does not:
+//! a journal written before those checks may hold events that break them, and replay applies
+//! them as they were recorded (`verify` reports them).
 
 use rustc_hash::FxHashMap;
 
 use super::Projections;
+use crate::contract::{self, Rule, Violation};
 use crate::error::Corruption;
 use crate::event::*;
-
-/// The §3 rule an event broke.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Rule {
-    DuplicateSignalId,
-    DuplicateTicket,
-    UnknownSignalId,
-    UnknownTicket,
-    /// `order_filled`/`order_cancelled` of a trade that is not PENDING, `trade_closed` of one
-    /// that is not OPEN, `trade_modified` of a finished trade, `signal_executed` of a FAILED one.
-    IllegalStatusChange,
-    /// `signal_executed` or `trade_opened` naming a signal that is already executed.
-    SignalAlreadyExecuted,
-    /// `order_filled` earlier than the time the order was placed.
-    FillBeforeOrder,
-    /// `order_cancelled` earlier than the time the order was placed.
-    CancelBeforeOrder,
-    ExitBeforeEntry,
-}
-
-impl Rule {
-    pub const fn name(self) -> &'static str {
-        match self {
-            Rule::DuplicateSignalId => "duplicate signal_id",
-            Rule::DuplicateTicket => "duplicate ticket",
-            Rule::UnknownSignalId => "unknown signal_id",
-            Rule::UnknownTicket => "unknown ticket",
-            Rule::IllegalStatusChange => "illegal status change",
-            Rule::SignalAlreadyExecuted => "signal already executed",
-            Rule::FillBeforeOrder => "fill before order",
-            Rule::CancelBeforeOrder => "cancel before order",
-            Rule::ExitBeforeEntry => "exit_time before entry_time",
-        }
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// An event that the journal's state refuses: which rule, which field, and the values.
-///
-/// Displays as `rule "duplicate ticket", field "ticket": ticket 1001 already exists`; the
-/// importer adds the line number.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("rule \"{rule}\", field \"{field}\": {detail}")]
-pub struct Violation {
-    pub rule: Rule,
-    pub field: &'static str,
-    pub detail: String,
-}
 
 /// Why `check` did not accept an event: a rule it breaks, or damage in the checkpoint the
 /// state reads (which is not the event's fault, and is reported as corruption).
@@ -358,15 +307,21 @@ impl<'a, L: Lookup> Overlay<'a, L> {
 }
 
 impl Projections {
-    /// Checks one event against the current state (§3, stateful rules only).
+    /// Checks one event against the stateless rules, then the current state (§3).
     pub fn check(&self, event: &Event) -> Result<(), CheckError> {
+        contract::validate(event)?;
         self.intact()?;
         check_event(self, event)
     }
 
-    /// Checks `events` in order, each against the state plus the earlier events of the batch,
-    /// without changing `self`. Reports the index of the first refused event.
+    /// Checks every event of `events` against the stateless rules, then each in order against
+    /// the state plus the earlier events of the batch, without changing `self`. Reports the
+    /// index of the first refused event: the first that breaks a stateless rule if any does
+    /// (as import reports the first refused line of a file before it looks at the state).
     pub fn check_batch(&self, events: &[Event]) -> Result<(), (usize, CheckError)> {
+        for (index, event) in events.iter().enumerate() {
+            contract::validate(event).map_err(|violation| (index, violation.into()))?;
+        }
         self.intact().map_err(|damage| (0, damage.into()))?;
         let mut overlay = Overlay::new(self);
         for (index, event) in events.iter().enumerate() {
