@@ -529,6 +529,30 @@ pub fn describe(
         .collect())
 }
 
+/// Removes the checkpoints beyond `head` and syncs their folder; returns their seqs and paths.
+/// Their records are gone (a torn tail cut, a salvage), and records appended later would take
+/// the same seqs: read through such a checkpoint they would be wrong.
+pub fn remove_beyond(
+    storage: &Storage,
+    journal_dir: &Path,
+    head: u64,
+) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let dir = dir_of(journal_dir);
+    let beyond: Vec<(u64, PathBuf)> = list(&dir)?
+        .into_iter()
+        .filter(|(seq, _)| *seq > head)
+        .collect();
+    for (_, path) in &beyond {
+        storage
+            .remove_file(path)
+            .map_err(io_error(path, "remove checkpoint beyond the head"))?;
+    }
+    if !beyond.is_empty() {
+        sync_dir(storage, &dir)?;
+    }
+    Ok(beyond)
+}
+
 /// Removes the checkpoints set aside as damaged ([`set_aside`]); returns how many.
 pub fn remove_set_aside(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
     let found = set_aside(journal_dir)?;

@@ -231,6 +231,10 @@ impl Journal {
 
     /// Appends `events` as one atomic batch: after a crash, all of them or none are there.
     /// Returns once the journal's durability mode is satisfied.
+    ///
+    /// This is the raw log: it checks no rule of the contract. Applications append through
+    /// [`crate::ledger::Ledger`] or [`crate::handle::JournalHandle`], which refuse a batch
+    /// that breaks a stateless or stateful rule before anything is written.
     pub fn append(&self, events: &[Event]) -> Result<Appended, Error> {
         self.shared.append(events)
     }
@@ -422,6 +426,9 @@ fn is_creation_leftover(path: &Path) -> bool {
 }
 
 /// Removes what an interrupted creation left (see [`is_creation_leftover`]), except the lock.
+/// No folder sync of its own: leftovers a power failure brings back are leftovers again, and
+/// the creation's next folder sync (when the first segment is renamed into place) makes the
+/// removals durable with it.
 fn remove_creation_leftovers(storage: &Storage, dir: &Path) -> Result<(), Error> {
     for entry in fs::read_dir(dir).map_err(io_error(dir, "list journal folder"))? {
         let path = entry.map_err(io_error(dir, "list journal folder"))?.path();
@@ -431,7 +438,7 @@ fn remove_creation_leftovers(storage: &Storage, dir: &Path) -> Result<(), Error>
                 .map_err(io_error(&path, "remove"))?;
         }
     }
-    segment::sync_dir(storage, dir)
+    Ok(())
 }
 
 fn prepare_empty_dir(storage: &Storage, dir: &Path) -> Result<(), Error> {

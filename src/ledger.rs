@@ -116,6 +116,16 @@ impl Ledger {
             recovery: journal.recovery_report().clone(),
             ..OpenReport::default()
         };
+        // A checkpoint beyond the head describes records that are gone (a cut, a salvage):
+        // records appended from now on would take their seqs, and be read through it.
+        let head = journal.head_seq();
+        let removed = checkpoint::remove_beyond(journal.storage(), dir, head)?;
+        report
+            .ignored_checkpoints
+            .extend(removed.into_iter().map(|(seq, path)| IgnoredCheckpoint {
+                path,
+                reason: format!("at seq {seq}, beyond the journal's head {head}: removed"),
+            }));
         let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report)?;
         report.checkpoint_log();
         let ledger = Ledger::from_parts(journal, state);
@@ -324,6 +334,10 @@ impl Ledger {
         let _writing = lock(&inner.checkpoint_lock);
         let journal = &inner.journal;
         let written = snapshot().and_then(|snapshot| {
+            // The records a checkpoint describes are durable before it is: else a power
+            // failure could keep the checkpoint and lose them, and the records appended later
+            // under the same seqs would be read through its state.
+            journal.flush_through(snapshot.seq())?;
             checkpoint::write_snapshot(
                 journal.storage(),
                 journal.dir(),
@@ -465,6 +479,11 @@ impl Ledger {
         // The replacement is written from the rebuilt state before anyone reads it, so no
         // lock is held; if it cannot be written, the rebuilt state is used as it is.
         let journal_id = &inner.journal.meta().journal_id;
+        // Durable first, as in `write_checkpoint`.
+        inner
+            .journal
+            .flush_through(head)
+            .map_err(|e| e.to_string())?;
         let written = checkpoint::write(
             inner.journal.storage(),
             inner.journal.dir(),
@@ -663,7 +682,7 @@ fn load_from_checkpoint(
     report: &mut OpenReport,
 ) -> Result<Start, Error> {
     let (loaded, ignored) = checkpoint::load_newest(dir, journal_id, max_seq)?;
-    report.ignored_checkpoints = ignored;
+    report.ignored_checkpoints.extend(ignored);
     Ok(match loaded {
         Some(loaded) => {
             let seq = loaded.info.seq;

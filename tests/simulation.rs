@@ -538,3 +538,88 @@ fn a_cut_torn_tail_stays_cut_and_saved_across_a_power_failure() {
     assert_eq!(ledger.journal().head_seq(), 3);
     assert_eq!(std::fs::read(&cut.saved_to).unwrap(), saved);
 }
+
+/// A checkpoint describes the records up to its seq: a power failure must not leave it
+/// beside a journal that lost those records and then took others under the same seqs.
+#[test]
+fn a_checkpoint_never_outlives_the_records_it_describes() {
+    let root = tempfile::tempdir().unwrap();
+    let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Buffered, 10);
+    let written = ledger.checkpoint().unwrap();
+    assert_eq!(written.seq, 10);
+    power_failure(&disk, || drop(ledger));
+
+    let (ledger, _) = open_on(&disk, &dir);
+    let head = ledger.journal().head_seq();
+    for i in 0..12 {
+        let time = Timestamp::from_nanos(1_600_000_000_000_000_000 + i);
+        let other = sample::account_snapshot(87654321, time, "5.00");
+        ledger.append(&[other]).unwrap();
+    }
+    ledger.journal().flush().unwrap();
+    // The process dies before it writes a checkpoint of its own.
+    disk.crash_after(1);
+    drop(ledger);
+    disk.restart_process();
+
+    let (ledger, report) = open_on(&disk, &dir);
+    assert_eq!(ledger.journal().head_seq(), head + 12);
+    let mut replayed = Projections::new();
+    replay(&ledger.journal().reader(), &mut replayed, 1, None).unwrap();
+    assert!(
+        *ledger.state() == replayed,
+        "the state differs from its records (loaded from the checkpoint at {:?})",
+        report.checkpoint.map(|c| c.seq)
+    );
+}
+
+/// Salvage cuts durable records: the checkpoints beyond the cut are removed at once, so that
+/// the records appended after it are never read through them.
+#[test]
+fn checkpoints_beyond_a_salvage_cut_are_removed() {
+    use std::os::unix::fs::FileExt;
+    let root = tempfile::tempdir().unwrap();
+    let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Sync, 10);
+    assert_eq!(ledger.checkpoint().unwrap().seq, 10);
+    ledger.close().unwrap();
+    let data_end = tradeledger::verify::verify(&dir).unwrap().data_bytes;
+    let segment = tradeledger::reader::segment_paths(&dir).unwrap()[0].clone();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    let mut byte = [0u8];
+    let middle = (4096 + data_end) / 2;
+    file.read_exact_at(&mut byte, middle).unwrap();
+    file.write_all_at(&[byte[0] ^ 0xFF], middle).unwrap();
+
+    let salvage = OpenMode {
+        salvage: true,
+        storage: disk.storage(),
+        ..OpenMode::default()
+    };
+    let (ledger, report) = Ledger::open(&dir, &salvage).unwrap();
+    let head = ledger.journal().head_seq();
+    assert!(head < 10, "salvage cut nothing: head {head}");
+    assert!(report.checkpoint.is_none());
+    assert!(report.ignored_checkpoints[0].reason.contains("removed"));
+    for i in 0..12 {
+        let time = Timestamp::from_nanos(1_600_000_000_000_000_000 + i);
+        ledger
+            .append(&[sample::account_snapshot(87654321, time, "5.00")])
+            .unwrap();
+    }
+    disk.crash_after(1);
+    drop(ledger);
+    disk.restart_process();
+
+    let (ledger, report) = open_on(&disk, &dir);
+    let mut replayed = Projections::new();
+    replay(&ledger.journal().reader(), &mut replayed, 1, None).unwrap();
+    assert!(
+        *ledger.state() == replayed,
+        "the state differs from its records (loaded from the checkpoint at {:?})",
+        report.checkpoint.map(|c| c.seq)
+    );
+}
