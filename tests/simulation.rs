@@ -610,9 +610,8 @@ fn checkpoints_beyond_a_salvage_cut_are_removed() {
             .append(&[sample::account_snapshot(87654321, time, "5.00")])
             .unwrap();
     }
-    disk.crash_after(1);
-    drop(ledger);
-    disk.restart_process();
+    ledger.journal().flush().unwrap();
+    power_failure(&disk, || drop(ledger));
 
     let (ledger, report) = open_on(&disk, &dir);
     let mut replayed = Projections::new();
