@@ -23,6 +23,7 @@ pub(crate) mod mmap;
 pub mod projection;
 pub mod reader;
 pub mod recovery;
+pub mod rng;
 pub mod sample;
 pub mod scan;
 pub(crate) mod segment;

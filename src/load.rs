@@ -33,6 +33,7 @@ use crate::event::*;
 use crate::handle::{JournalHandle, Receipt};
 use crate::ledger::LedgerError;
 use crate::projection::{Projections, QueryError, TradeView};
+use crate::rng::SplitMix64;
 use crate::writer::lock;
 
 /// The magic number of every order the generator places: how a later run recognises the
@@ -211,7 +212,9 @@ pub async fn run(
         let producer = Producer {
             index,
             book,
-            rng: Rng::new(config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            rng: SplitMix64::new(
+                config.seed ^ (index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
             prices: Prices::new(),
             last_time: Timestamp::from_nanos(0),
         };
@@ -439,7 +442,7 @@ fn position_of(trade: &TradeView) -> Position {
 struct Producer {
     index: usize,
     book: Book,
-    rng: Rng,
+    rng: SplitMix64,
     prices: Prices,
     last_time: Timestamp,
 }
@@ -920,7 +923,7 @@ impl Prices {
         }
     }
 
-    fn step(&mut self, symbol: usize, rng: &mut Rng) {
+    fn step(&mut self, symbol: usize, rng: &mut SplitMix64) {
         let start = SYMBOLS[symbol].start_points;
         let change = rng.below(41) as i64 - 20;
         let next = self.points[symbol] + change;
@@ -929,28 +932,6 @@ impl Prices {
 
     fn mid(&self, symbol: usize) -> Decimal {
         SYMBOLS[symbol].points(self.points[symbol])
-    }
-}
-
-/// splitmix64: small, fast, and deterministic for a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
     }
 }
 
@@ -987,7 +968,7 @@ mod tests {
                 .map(|(index, book)| Producer {
                     index,
                     book,
-                    rng: Rng::new(run * 10 + index as u64),
+                    rng: SplitMix64::new(run * 10 + index as u64),
                     prices: Prices::new(),
                     last_time: Timestamp::from_nanos(0),
                 })

@@ -27,6 +27,7 @@ use tradeledger::format::Durability;
 use tradeledger::journal::{change_settings, JournalOptions, OpenMode, SettingsChange};
 use tradeledger::ledger::{replay, Ledger, LedgerError};
 use tradeledger::projection::Projections;
+use tradeledger::rng::SplitMix64 as Rng;
 use tradeledger::sample;
 use tradeledger::storage::{CrashFate, SimulatedDisk};
 
@@ -60,28 +61,6 @@ fn crashes_at_random_storage_calls_lose_nothing_acknowledged_and_return_nothing_
         panic!(
             "seed {seed} failed: {failure}\nreplay: TRADELEDGER_SIM_SEED={seed} cargo test --test simulation"
         );
-    }
-}
-
-/// SplitMix64: small, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `low..=high`.
-    fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-
-    fn percent(&mut self) -> u64 {
-        self.next() % 100
     }
 }
 
@@ -122,13 +101,13 @@ impl Model {
     /// A batch the ledger accepts in the model's state.
     fn batch(&mut self, rng: &mut Rng) -> Vec<Event> {
         let time = self.time();
-        let pairs = match rng.percent() {
+        let pairs = match rng.below(100) {
             0..=49 => {
                 let balance = format!("{}.00", rng.range(1_000, 99_999));
                 return vec![sample::account_snapshot(12345678, time, &balance)];
             }
             50..=59 if !self.open_tickets.is_empty() => {
-                let i = rng.next() as usize % self.open_tickets.len();
+                let i = rng.next_u64() as usize % self.open_tickets.len();
                 let ticket = self.open_tickets.swap_remove(i);
                 return vec![sample::trade_closed(ticket, time, "12.50")];
             }
@@ -178,7 +157,7 @@ macro_rules! ensure {
 }
 
 fn durability(rng: &mut Rng) -> Durability {
-    match rng.next() % 3 {
+    match rng.next_u64() % 3 {
         0 => Durability::Sync,
         1 => Durability::Buffered,
         _ => Durability::Periodic {
@@ -188,14 +167,14 @@ fn durability(rng: &mut Rng) -> Durability {
 }
 
 fn run(seed: u64) -> Result<(), String> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let root = tempfile::tempdir().unwrap();
     let disk = SimulatedDisk::new(root.path()).unwrap();
     let dir = root.path().join("journal");
     let options = JournalOptions {
         durability: durability(&mut rng),
         segment_size_bytes: 64 << 10,
-        checkpoint_every_records: [0, 40, 300][rng.next() as usize % 3],
+        checkpoint_every_records: [0, 40, 300][rng.next_u64() as usize % 3],
         storage: disk.storage(),
         ..JournalOptions::default()
     };
@@ -242,7 +221,7 @@ fn run_workload(
         if disk.is_down() {
             break;
         }
-        match rng.percent() {
+        match rng.below(100) {
             0..=69 => {
                 let batch = model.batch(rng);
                 match ledger.append(&batch) {
@@ -279,10 +258,10 @@ fn run_workload(
             84..=91 => {
                 let change = SettingsChange {
                     durability: Some(durability(rng)),
-                    segment_size_bytes: Some([64 << 10, 128 << 10][rng.next() as usize % 2]),
-                    checkpoint_every_records: Some([0, 40, 300][rng.next() as usize % 3]),
+                    segment_size_bytes: Some([64 << 10, 128 << 10][rng.next_u64() as usize % 2]),
+                    checkpoint_every_records: Some([0, 40, 300][rng.next_u64() as usize % 3]),
                 };
-                let change = (rng.percent() < 50).then_some(change);
+                let change = (rng.below(100) < 50).then_some(change);
                 match reopen(ledger, disk, dir, mode, change.as_ref(), model)? {
                     Some((reopened, report)) => {
                         check_recovered(&reopened, Some(&report), dir, model, true)
@@ -341,7 +320,7 @@ fn reopen(
 fn crash(disk: &SimulatedDisk, rng: &mut Rng, model: &mut Model) -> bool {
     // Whatever still runs gets an error from now on, as on a dead machine.
     disk.crash_after(1);
-    let fate = match rng.next() % 3 {
+    let fate = match rng.next_u64() % 3 {
         0 => {
             disk.restart_process();
             return true;
@@ -349,7 +328,7 @@ fn crash(disk: &SimulatedDisk, rng: &mut Rng, model: &mut Model) -> bool {
         1 => CrashFate::LoseAll,
         _ => CrashFate::Random,
     };
-    disk.power_loss(fate, rng.next()).unwrap();
+    disk.power_loss(fate, rng.next_u64()).unwrap();
     // After a power failure only what was durable is promised.
     model.appended = model.durable;
     false
@@ -621,4 +600,103 @@ fn checkpoints_beyond_a_salvage_cut_are_removed() {
         "the state differs from its records (loaded from the checkpoint at {:?})",
         report.checkpoint.map(|c| c.seq)
     );
+}
+
+/// Every storage call of a creation, crashed at in turn, then the power failing: the folder
+/// holds no journal (and a journal can be created in it) or an empty one that opens.
+#[test]
+fn a_creation_crashed_at_any_call_leaves_no_journal_or_a_whole_one() {
+    for fate in [CrashFate::LoseAll, CrashFate::Random, CrashFate::KeepAll] {
+        for n in 1.. {
+            let root = tempfile::tempdir().unwrap();
+            let disk = SimulatedDisk::new(root.path()).unwrap();
+            let dir = root.path().join("journal");
+            let options = JournalOptions {
+                segment_size_bytes: 64 << 10,
+                storage: disk.storage(),
+                ..JournalOptions::default()
+            };
+            disk.crash_after(n);
+            let created = Ledger::create(&dir, &options);
+            let crashed = disk.is_down();
+            disk.crash_after(1);
+            drop(created);
+            disk.power_loss(fate, n).unwrap();
+            let reopened = if dir.join("journal.meta").exists() {
+                let mode = OpenMode {
+                    storage: disk.storage(),
+                    ..OpenMode::default()
+                };
+                Ledger::open(&dir, &mode).map(|(ledger, _)| ledger)
+            } else {
+                Ledger::create(&dir, &options)
+            };
+            let ledger =
+                reopened.unwrap_or_else(|e| panic!("crashed at call {n} ({fate:?}), then: {e}"));
+            assert_eq!(ledger.journal().head_seq(), 0);
+            if !crashed {
+                break;
+            }
+        }
+    }
+}
+
+/// A fixed Sync workload that rolls through several segments, writes a checkpoint and closes,
+/// crashed at each of its storage calls in turn, then the power failing: every acknowledged
+/// batch is there, and the journal is whole.
+#[test]
+fn a_sync_workload_crashed_at_any_call_keeps_every_acknowledged_batch() {
+    for n in 1.. {
+        let root = tempfile::tempdir().unwrap();
+        let disk = SimulatedDisk::new(root.path()).unwrap();
+        let dir = root.path().join("journal");
+        let options = JournalOptions {
+            durability: Durability::Sync,
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            storage: disk.storage(),
+            ..JournalOptions::default()
+        };
+        let mut model = Model::new();
+        let ledger = Ledger::create(&dir, &options).unwrap();
+        disk.crash_after(n);
+        for round in 0..40u64 {
+            let pairs = if round % 10 == 9 { 120 } else { 8 };
+            let time = model.time();
+            let batch: Vec<Event> = (0..pairs)
+                .flat_map(|i| sample::signal_and_trade(round * 1000 + i, time))
+                .collect();
+            match ledger.append(&batch) {
+                Ok(_) => {
+                    model.push(batch);
+                    model.durable = model.events.len();
+                }
+                Err(_) => {
+                    model.push(batch);
+                    break;
+                }
+            }
+            if round == 25 {
+                let _ = ledger.checkpoint();
+            }
+        }
+        let closed = ledger.close();
+        let crashed = disk.is_down();
+        if closed.is_ok() {
+            model.durable = model.events.len();
+        }
+        disk.crash_after(1);
+        disk.power_loss(CrashFate::LoseAll, n).unwrap();
+        let mode = OpenMode {
+            storage: disk.storage(),
+            ..OpenMode::default()
+        };
+        let (ledger, report) =
+            Ledger::open(&dir, &mode).unwrap_or_else(|e| panic!("crashed at call {n}, then: {e}"));
+        check_recovered(&ledger, Some(&report), &dir, &mut model, false)
+            .unwrap_or_else(|why| panic!("crashed at call {n}: {why}"));
+        if !crashed {
+            break;
+        }
+    }
 }

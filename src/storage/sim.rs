@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::Storage;
+use crate::rng::SplitMix64 as Coin;
 
 /// The unit a disk writes atomically.
 const SECTOR: usize = 512;
@@ -460,21 +461,4 @@ impl Disk {
 
 fn parent(rel: &Path) -> PathBuf {
     rel.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-/// A small deterministic coin (SplitMix64), so that a seed replays the same crash.
-struct Coin(u64);
-
-impl Coin {
-    fn new(seed: u64) -> Coin {
-        Coin(seed)
-    }
-
-    fn toss(&mut self) -> bool {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) & 1 == 1
-    }
 }
