@@ -661,7 +661,7 @@ fn a_sync_workload_crashed_at_any_call_keeps_every_acknowledged_batch() {
         let ledger = Ledger::create(&dir, &options).unwrap();
         disk.crash_after(n);
         for round in 0..40u64 {
-            let pairs = if round % 10 == 9 { 120 } else { 8 };
+            let pairs = if round % 10 == 9 { 250 } else { 8 };
             let time = model.time();
             let batch: Vec<Event> = (0..pairs)
                 .flat_map(|i| sample::signal_and_trade(round * 1000 + i, time))
