@@ -214,7 +214,7 @@ impl Journal {
             tracing::warn!(%cut_report, "recovery");
             report.cut = Some(cut_report);
         }
-        report.links_completed = layout.complete_links(storage)?;
+        report.links_completed = layout.complete_links()?;
         layout.mark_durable(storage)?;
         let start = layout.into_start()?;
         let shared = Shared::start(meta, dir, mode.clock, storage.clone(), start);
@@ -780,13 +780,14 @@ impl Layout {
         })
     }
 
-    /// Writes the chain links the previous writer left pending.
+    /// Writes the chain links the previous writer left pending, each durable before the next
+    /// is written (a sealed link after a pending one is damage).
     ///
     /// The link it wrote last may still be only in the page cache (it crashed between the
     /// write and its sync), yet it is read as sealed; it is in the header page of segment
     /// `tail_start`, so that page is synced first. Every link before it was synced before it
     /// was written.
-    fn complete_links(&mut self, storage: &Storage) -> Result<usize, Error> {
+    fn complete_links(&mut self) -> Result<usize, Error> {
         if self.tail_start > 0 {
             let last_linked = &self.files[self.tail_start];
             last_linked
@@ -810,7 +811,10 @@ impl Layout {
                 prev_data_end: data_end as u64,
                 prev_last_seq,
             };
-            segment::write_link(storage, &self.files[i].path, &link)?;
+            // Synced with the whole segment when it is the predecessor of the next pending
+            // link (above), or with the recovered segment (`mark_durable`) when it is the
+            // last: before the next link is written, and before anything is appended.
+            segment::write_link_unsynced(&self.files[i].path, &link)?;
             self.facts[i].link = Some(link);
             completed += 1;
         }

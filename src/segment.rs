@@ -131,14 +131,6 @@ pub fn activate(
     Ok(path)
 }
 
-/// Writes the chain link of the segment at `path` and syncs it.
-pub fn write_link(storage: &Storage, path: &Path, link: &ChainLink) -> Result<(), Error> {
-    let file = write_link_unsynced(path, link)?;
-    storage
-        .sync_data(&file)
-        .map_err(io_error(path, "sync chain link"))
-}
-
 /// Writes the chain link of the segment at `path`, which is mapped as `map` (the active
 /// segment, or one rolled since), and syncs only the header page it lies in: `fdatasync` would
 /// also write back the pages the writer is filling, write-protecting them under it (a TLB
@@ -149,7 +141,9 @@ pub fn write_link_in_place(path: &Path, map: &Map, link: &ChainLink) -> Result<(
         .map_err(io_error(path, "sync chain link"))
 }
 
-fn write_link_unsynced(path: &Path, link: &ChainLink) -> Result<File, Error> {
+/// Writes the chain link of the segment at `path`, without syncing it: the caller syncs the
+/// header page before anything depends on the link.
+pub fn write_link_unsynced(path: &Path, link: &ChainLink) -> Result<File, Error> {
     let file = OpenOptions::new()
         .write(true)
         .open(path)

@@ -642,61 +642,111 @@ fn a_creation_crashed_at_any_call_leaves_no_journal_or_a_whole_one() {
 }
 
 /// A fixed Sync workload that rolls through several segments, writes a checkpoint and closes,
-/// crashed at each of its storage calls in turn, then the power failing: every acknowledged
-/// batch is there, and the journal is whole.
+/// crashed at each of its storage calls in turn. Then either the power fails at once, or the
+/// process alone died: the next one recovers, appends until it rolls, closes, and then the
+/// power fails. Either way every acknowledged batch is there and the journal is whole.
 #[test]
 fn a_sync_workload_crashed_at_any_call_keeps_every_acknowledged_batch() {
-    for n in 1.. {
-        let root = tempfile::tempdir().unwrap();
-        let disk = SimulatedDisk::new(root.path()).unwrap();
-        let dir = root.path().join("journal");
-        let options = JournalOptions {
-            durability: Durability::Sync,
-            segment_size_bytes: 64 << 10,
-            checkpoint_every_records: 0,
-            storage: disk.storage(),
-            ..JournalOptions::default()
-        };
-        let mut model = Model::new();
-        let ledger = Ledger::create(&dir, &options).unwrap();
-        disk.crash_after(n);
-        for round in 0..40u64 {
-            let pairs = if round % 10 == 9 { 250 } else { 8 };
-            let time = model.time();
-            let batch: Vec<Event> = (0..pairs)
-                .flat_map(|i| sample::signal_and_trade(round * 1000 + i, time))
-                .collect();
-            match ledger.append(&batch) {
-                Ok(_) => {
-                    model.push(batch);
-                    model.durable = model.events.len();
-                }
-                Err(_) => {
-                    model.push(batch);
-                    break;
-                }
+    for power_fails_at_once in [true, false] {
+        for n in 1.. {
+            let root = tempfile::tempdir().unwrap();
+            let disk = SimulatedDisk::new(root.path()).unwrap();
+            let dir = root.path().join("journal");
+            let options = JournalOptions {
+                durability: Durability::Sync,
+                segment_size_bytes: 64 << 10,
+                checkpoint_every_records: 0,
+                storage: disk.storage(),
+                ..JournalOptions::default()
+            };
+            let mode = OpenMode {
+                storage: disk.storage(),
+                ..OpenMode::default()
+            };
+            let mut model = Model::new();
+            let ledger = Ledger::create(&dir, &options).unwrap();
+            disk.crash_after(n);
+            append_rounds(&ledger, &mut model, 0..24);
+            let closed = ledger.close();
+            let crashed = disk.is_down();
+            if closed.is_ok() {
+                model.durable = model.events.len();
             }
-            if round == 25 {
-                let _ = ledger.checkpoint();
+            disk.crash_after(1);
+            let context =
+                format!("crashed at call {n}, power failing at once: {power_fails_at_once}");
+            if !power_fails_at_once {
+                disk.restart_process();
+                let (ledger, report) = Ledger::open(&dir, &mode)
+                    .unwrap_or_else(|e| panic!("{context}; the next process: {e}"));
+                check_recovered(&ledger, Some(&report), &dir, &mut model, true)
+                    .unwrap_or_else(|why| panic!("{context}; the next process: {why}"));
+                append_rounds(&ledger, &mut model, 1000..1010);
+                ledger.close().unwrap();
+                model.durable = model.events.len();
             }
-        }
-        let closed = ledger.close();
-        let crashed = disk.is_down();
-        if closed.is_ok() {
-            model.durable = model.events.len();
-        }
-        disk.crash_after(1);
-        disk.power_loss(CrashFate::LoseAll, n).unwrap();
-        let mode = OpenMode {
-            storage: disk.storage(),
-            ..OpenMode::default()
-        };
-        let (ledger, report) =
-            Ledger::open(&dir, &mode).unwrap_or_else(|e| panic!("crashed at call {n}, then: {e}"));
-        check_recovered(&ledger, Some(&report), &dir, &mut model, false)
-            .unwrap_or_else(|why| panic!("crashed at call {n}: {why}"));
-        if !crashed {
-            break;
+            disk.power_loss(CrashFate::LoseAll, n).unwrap();
+            let (ledger, report) = Ledger::open(&dir, &mode)
+                .unwrap_or_else(|e| panic!("{context}; after the power failure: {e}"));
+            check_recovered(&ledger, Some(&report), &dir, &mut model, false)
+                .unwrap_or_else(|why| panic!("{context}; after the power failure: {why}"));
+            if !crashed {
+                break;
+            }
         }
     }
+}
+
+/// Appends batches of 16 events, and one larger than a segment every eighth round; a
+/// checkpoint after round 12. Stops at the first refused append (the disk went down).
+fn append_rounds(ledger: &Ledger, model: &mut Model, rounds: std::ops::Range<u64>) {
+    for round in rounds {
+        let pairs = if round % 8 == 7 { 250 } else { 8 };
+        let time = model.time();
+        let batch: Vec<Event> = (0..pairs)
+            .flat_map(|i| sample::signal_and_trade(round * 1000 + i, time))
+            .collect();
+        let appended = ledger.append(&batch);
+        model.push(batch);
+        if appended.is_err() {
+            return;
+        }
+        model.appended = model.events.len();
+        model.durable = model.events.len();
+        if round == 12 {
+            let _ = ledger.checkpoint();
+        }
+    }
+}
+
+/// Links a writer left pending (it died before its seals ran) are completed by the next open,
+/// and each is durable before the journal is used: a pending link followed by a sealed one
+/// would make the journal unopenable.
+#[test]
+fn links_completed_at_open_survive_a_power_failure() {
+    use std::os::unix::fs::FileExt;
+    use tradeledger::format::{CHAIN_AT, CHAIN_SIZE};
+    let root = tempfile::tempdir().unwrap();
+    let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Sync, 0);
+    let mut model = Model::new();
+    append_rounds(&ledger, &mut model, 0..24);
+    ledger.close().unwrap();
+    let segments = tradeledger::reader::segment_paths(&dir).unwrap();
+    assert!(segments.len() >= 4, "{} segments", segments.len());
+    // The last two seals never ran: their links are still zeros.
+    for segment in &segments[segments.len() - 2..] {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(segment)
+            .unwrap();
+        file.write_all_at(&[0u8; CHAIN_SIZE], CHAIN_AT as u64)
+            .unwrap();
+    }
+    disk.power_loss(CrashFate::KeepAll, 0).unwrap();
+
+    let (ledger, report) = open_on(&disk, &dir);
+    assert_eq!(report.recovery.links_completed, 2);
+    power_failure(&disk, || drop(ledger));
+    let (ledger, _) = open_on(&disk, &dir);
+    check_recovered(&ledger, None, &dir, &mut model, false).unwrap();
 }
