@@ -783,18 +783,12 @@ impl Layout {
     /// Writes the chain links the previous writer left pending, each durable before the next
     /// is written (a sealed link after a pending one is damage).
     ///
-    /// The link it wrote last may still be only in the page cache (it crashed between the
-    /// write and its sync), yet it is read as sealed; it is in the header page of segment
-    /// `tail_start`, so that page is synced first. Every link before it was synced before it
-    /// was written.
+    /// The link the previous writer wrote last may still be only in the page cache (it died
+    /// between the write and its sync), yet it reads as sealed. It lies in segment
+    /// `tail_start`: the predecessor of the first pending link, which is flushed whole below
+    /// before that link is written, or the last segment, which `mark_durable` flushes whole.
+    /// Every link before it was synced before it was written.
     fn complete_links(&mut self) -> Result<usize, Error> {
-        if self.tail_start > 0 {
-            let last_linked = &self.files[self.tail_start];
-            last_linked
-                .map
-                .flush(0, SEGMENT_HEADER_SIZE)
-                .map_err(io_error(&last_linked.path, "sync chain link"))?;
-        }
         let mut completed = 0;
         for i in 1..self.files.len() {
             if self.facts[i].link.is_some() {
