@@ -524,8 +524,9 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
 
 /// In Sync mode a batch is applied before its flush. When the flush fails, the batches after
 /// the last durable record were never acknowledged, so the live state is rebuilt as of that
-/// record: from the newest checkpoint at or before it (not from one that holds the failed
-/// batches), plus replay. It then equals a replay of the durable prefix.
+/// record: from the newest checkpoint at or before it, plus replay. It then equals a replay of
+/// the durable prefix. A checkpoint makes the records it describes durable before it is
+/// written, so it never holds a batch that the rewind drops.
 #[test]
 fn a_failed_sync_flush_rewinds_the_live_state_to_the_last_durable_record() {
     let dir = tempfile::tempdir().unwrap();
@@ -537,19 +538,26 @@ fn a_failed_sync_flush_rewinds_the_live_state_to_the_last_durable_record() {
     fill(&ledger, 3);
     ledger.checkpoint().unwrap();
     fill_more_sync(&ledger, 4..=5);
-    let durable = ledger.journal().durable_seq();
-    let durable_state = ledger.query(stats_total);
-    // Written and applied, not yet flushed; a checkpoint of the live state now holds it.
+    // Written and applied, not yet flushed: the checkpoint flushes it first.
     let unflushed = round_trip(6, "99.00").remove(0);
     let appended = ledger.append_unflushed(&unflushed).unwrap();
-    assert!(appended.first_seq > durable);
+    assert!(appended.first_seq > ledger.journal().durable_seq());
     let ahead = ledger.checkpoint().unwrap();
     assert_eq!(ahead.seq, appended.last_seq);
+    let durable = ledger.journal().durable_seq();
+    assert_eq!(
+        durable, ahead.seq,
+        "a checkpoint's records are durable before it"
+    );
+    let durable_state = ledger.query(stats_total);
+    // Another batch written and applied, not flushed: the rewind drops it.
+    let later = round_trip(7, "99.00").remove(0);
+    assert!(ledger.append_unflushed(&later).unwrap().first_seq > durable);
     ledger.journal().inject_flush_failure();
     let close = round_trip(6, "99.00").remove(1);
     assert!(ledger.append(&close).is_err());
     assert_eq!(ledger.query(|p| p.head_seq()), durable);
-    assert!(ledger.query(|p| p.trade_by_ticket(6).unwrap()).is_none());
+    assert!(ledger.query(|p| p.trade_by_ticket(7).unwrap()).is_none());
     assert_eq!(ledger.query(stats_total), durable_state);
     let expected = full_replay_until(dir.path(), durable);
     assert_eq!(
