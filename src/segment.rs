@@ -296,7 +296,8 @@ mod tests {
     }
 
     /// What a power failure can take is bounded: the file never has more than
-    /// `SYNC_EVERY_BYTES` written but not durable.
+    /// `SYNC_EVERY_BYTES` written but not durable. And it is synced once per that many bytes,
+    /// not more often: each sync competes with the journal's own.
     #[test]
     fn synced_as_written_never_leaves_more_than_its_bound_unsynced() {
         let root = tempfile::tempdir().unwrap();
@@ -304,6 +305,7 @@ mod tests {
         let storage = disk.storage();
         let path = root.path().join("f");
         let file = storage.create_new(&path).unwrap();
+        let calls_before = disk.calls();
         let mut out = SyncedAsWritten::new(&file, &storage);
         let piece = [7u8; 4096];
         let bound = SYNC_EVERY_BYTES as usize;
@@ -318,5 +320,10 @@ mod tests {
                 );
             }
         }
+        assert_eq!(
+            disk.calls() - calls_before,
+            3,
+            "3 MiB written, one sync per MiB"
+        );
     }
 }

@@ -750,3 +750,37 @@ fn links_completed_at_open_survive_a_power_failure() {
     let (ledger, _) = open_on(&disk, &dir);
     check_recovered(&ledger, None, &dir, &mut model, false).unwrap();
 }
+
+/// Records a clean close declared durable (in the watermark) are never cut as a torn tail
+/// when they are damaged later: opening refuses, naming the damage.
+#[test]
+fn damage_to_records_a_close_declared_durable_is_refused_not_cut() {
+    use std::os::unix::fs::FileExt;
+    let root = tempfile::tempdir().unwrap();
+    let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Buffered, 5);
+    ledger.close().unwrap();
+    // A byte of the last record rots on the disk itself.
+    let data_end = tradeledger::verify::verify(&dir).unwrap().data_bytes;
+    let segment = tradeledger::reader::segment_paths(&dir).unwrap()[0].clone();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, data_end - 12).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x5A], data_end - 12).unwrap();
+    disk.power_loss(CrashFate::KeepAll, 0).unwrap();
+    let mode = OpenMode {
+        storage: disk.storage(),
+        ..OpenMode::default()
+    };
+    match Ledger::open(&dir, &mode) {
+        Err(error) => assert!(error.is_corruption(), "{error}"),
+        Ok((ledger, report)) => panic!(
+            "opened with head {} after {:?}",
+            ledger.journal().head_seq(),
+            report.recovery.cut
+        ),
+    }
+}
