@@ -7,7 +7,7 @@
 mod cli_support;
 
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cli_support::{fails, journal_files, json, ok, run, stderr, stdout};
@@ -25,20 +25,6 @@ fn events_written(report: &str) -> u64 {
         .find(|l| l.starts_with("events written"))
         .unwrap_or_else(|| panic!("no event count in {report}"));
     line.split_whitespace().nth(2).unwrap().parse().unwrap()
-}
-
-fn wait_with_deadline(child: &mut Child) -> ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the demo did not end in time");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -111,7 +97,7 @@ fn a_running_demo_keeps_its_journal_when_another_demo_starts() {
     }
     let error = fails(&["demo", path(&dir), "--bars", "10"], 4);
     assert!(error.contains("locked by another writer"), "{error}");
-    let status = wait_with_deadline(&mut first);
+    let status = cli_support::wait_with_deadline(&mut first, "the demo", DEADLINE);
     let output = first.wait_with_output().unwrap();
     assert!(status.success(), "{}", stderr(&output));
     assert_eq!(
@@ -140,7 +126,7 @@ fn two_demos_started_together_never_break_each_other() {
         let runs = [spawn(), spawn()];
         let mut finished = vec![];
         for mut child in runs {
-            let status = wait_with_deadline(&mut child);
+            let status = cli_support::wait_with_deadline(&mut child, "the demo", DEADLINE);
             let output = child.wait_with_output().unwrap();
             assert!(
                 matches!(status.code(), Some(0 | 4)),

@@ -3,9 +3,11 @@
 //! it ends with exit code 0 on an interrupt and when the reader of its output goes away,
 //! and it sleeps while the journal is idle.
 
+mod cli_support;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -108,21 +110,6 @@ fn wait_for_idle_checks(tail: &Tail, count: usize) {
     }
 }
 
-/// The exit status of `child` once it ends, or a panic (after killing it) at the deadline.
-fn wait_with_deadline(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not end in time");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn interrupt(child: &Child) {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -176,7 +163,7 @@ fn tail_prints_new_events_as_another_process_commits_them() {
     assert_eq!(collect(&all_events, 790), (11..=800).collect::<Vec<_>>());
     for mut tail in [from_end, from_three] {
         interrupt(&tail.child);
-        wait_with_deadline(&mut tail.child, "tail");
+        cli_support::wait_with_deadline(&mut tail.child, "tail", DEADLINE);
     }
 }
 
@@ -211,7 +198,7 @@ fn tail_prints_each_record_once_across_idle_periods_and_a_new_writer() {
     );
 
     interrupt(&tail.child);
-    let status = wait_with_deadline(&mut tail.child, "tail after SIGINT");
+    let status = cli_support::wait_with_deadline(&mut tail.child, "tail after SIGINT", DEADLINE);
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert_eq!(remaining_errors(&tail), Vec::<String>::new());
 }
@@ -239,7 +226,11 @@ fn an_idle_tail_sleeps_and_ends_quietly_when_its_reader_goes_away() {
     );
     // The reader goes away while nothing new is committed: tail notices without a write.
     drop(tail.stdout.take());
-    let status = wait_with_deadline(&mut tail.child, "tail after its reader went away");
+    let status = cli_support::wait_with_deadline(
+        &mut tail.child,
+        "tail after its reader went away",
+        DEADLINE,
+    );
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert_eq!(remaining_errors(&tail), Vec::<String>::new());
 }
@@ -260,7 +251,8 @@ fn tail_into_head_ends_once_head_has_its_lines() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_with_deadline(&mut pipeline, "tail --from-seq 22 | head -3");
+    let status =
+        cli_support::wait_with_deadline(&mut pipeline, "tail --from-seq 22 | head -3", DEADLINE);
     let output = pipeline.wait_with_output().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 3);

@@ -178,10 +178,7 @@ fn run(seed: u64) -> Result<(), String> {
         storage: disk.storage(),
         ..JournalOptions::default()
     };
-    let mode = OpenMode {
-        storage: disk.storage(),
-        ..OpenMode::default()
-    };
+    let mode = mode_on(&disk);
     let mut model = Model::new();
     let mut process_crash = false;
     for epoch in 0..EPOCHS {
@@ -437,12 +434,47 @@ fn power_failure(disk: &SimulatedDisk, held: impl FnOnce()) {
     disk.power_loss(CrashFate::LoseAll, 0).unwrap();
 }
 
-fn open_on(disk: &SimulatedDisk, dir: &Path) -> (Ledger, tradeledger::ledger::OpenReport) {
-    let mode = OpenMode {
+/// How to open a journal on `disk`.
+fn mode_on(disk: &SimulatedDisk) -> OpenMode {
+    OpenMode {
         storage: disk.storage(),
         ..OpenMode::default()
-    };
-    Ledger::open(dir, &mode).unwrap()
+    }
+}
+
+fn open_on(disk: &SimulatedDisk, dir: &Path) -> (Ledger, tradeledger::ledger::OpenReport) {
+    Ledger::open(dir, &mode_on(disk)).unwrap()
+}
+
+/// The end of the records of the journal's only segment, and that segment.
+fn only_segment(dir: &Path) -> (PathBuf, u64) {
+    let data_end = tradeledger::verify::verify(dir).unwrap().data_bytes;
+    let segments = tradeledger::reader::segment_paths(dir).unwrap();
+    (segments[0].clone(), data_end)
+}
+
+/// Changes the byte at `offset` of `segment` (XOR `mask`), in the page cache.
+fn flip_byte(segment: &Path, offset: u64, mask: u8) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(segment)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, offset).unwrap();
+    file.write_all_at(&[byte[0] ^ mask], offset).unwrap();
+}
+
+/// The opened state equals a replay of the journal's records.
+fn assert_state_is_its_records(ledger: &Ledger, report: &tradeledger::ledger::OpenReport) {
+    let mut replayed = Projections::new();
+    replay(&ledger.journal().reader(), &mut replayed, 1, None).unwrap();
+    assert!(
+        *ledger.state() == replayed,
+        "the state differs from its records (loaded from the checkpoint at {:?})",
+        report.checkpoint.as_ref().map(|c| c.seq)
+    );
 }
 
 #[test]
@@ -543,40 +575,23 @@ fn a_checkpoint_never_outlives_the_records_it_describes() {
 
     let (ledger, report) = open_on(&disk, &dir);
     assert_eq!(ledger.journal().head_seq(), head + 12);
-    let mut replayed = Projections::new();
-    replay(&ledger.journal().reader(), &mut replayed, 1, None).unwrap();
-    assert!(
-        *ledger.state() == replayed,
-        "the state differs from its records (loaded from the checkpoint at {:?})",
-        report.checkpoint.map(|c| c.seq)
-    );
+    assert_state_is_its_records(&ledger, &report);
 }
 
 /// Salvage cuts durable records: the checkpoints beyond the cut are removed at once, so that
 /// the records appended after it are never read through them.
 #[test]
 fn checkpoints_beyond_a_salvage_cut_are_removed() {
-    use std::os::unix::fs::FileExt;
     let root = tempfile::tempdir().unwrap();
     let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Sync, 10);
     assert_eq!(ledger.checkpoint().unwrap().seq, 10);
     ledger.close().unwrap();
-    let data_end = tradeledger::verify::verify(&dir).unwrap().data_bytes;
-    let segment = tradeledger::reader::segment_paths(&dir).unwrap()[0].clone();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&segment)
-        .unwrap();
-    let mut byte = [0u8];
-    let middle = (4096 + data_end) / 2;
-    file.read_exact_at(&mut byte, middle).unwrap();
-    file.write_all_at(&[byte[0] ^ 0xFF], middle).unwrap();
+    let (segment, data_end) = only_segment(&dir);
+    flip_byte(&segment, (4096 + data_end) / 2, 0xFF);
 
     let salvage = OpenMode {
         salvage: true,
-        storage: disk.storage(),
-        ..OpenMode::default()
+        ..mode_on(&disk)
     };
     let (ledger, report) = Ledger::open(&dir, &salvage).unwrap();
     let head = ledger.journal().head_seq();
@@ -593,13 +608,7 @@ fn checkpoints_beyond_a_salvage_cut_are_removed() {
     power_failure(&disk, || drop(ledger));
 
     let (ledger, report) = open_on(&disk, &dir);
-    let mut replayed = Projections::new();
-    replay(&ledger.journal().reader(), &mut replayed, 1, None).unwrap();
-    assert!(
-        *ledger.state() == replayed,
-        "the state differs from its records (loaded from the checkpoint at {:?})",
-        report.checkpoint.map(|c| c.seq)
-    );
+    assert_state_is_its_records(&ledger, &report);
 }
 
 /// Every storage call of a creation, crashed at in turn, then the power failing: the folder
@@ -623,11 +632,7 @@ fn a_creation_crashed_at_any_call_leaves_no_journal_or_a_whole_one() {
             drop(created);
             disk.power_loss(fate, n).unwrap();
             let reopened = if dir.join("journal.meta").exists() {
-                let mode = OpenMode {
-                    storage: disk.storage(),
-                    ..OpenMode::default()
-                };
-                Ledger::open(&dir, &mode).map(|(ledger, _)| ledger)
+                Ledger::open(&dir, &mode_on(&disk)).map(|(ledger, _)| ledger)
             } else {
                 Ledger::create(&dir, &options)
             };
@@ -659,10 +664,7 @@ fn a_sync_workload_crashed_at_any_call_keeps_every_acknowledged_batch() {
                 storage: disk.storage(),
                 ..JournalOptions::default()
             };
-            let mode = OpenMode {
-                storage: disk.storage(),
-                ..OpenMode::default()
-            };
+            let mode = mode_on(&disk);
             let mut model = Model::new();
             let ledger = Ledger::create(&dir, &options).unwrap();
             disk.crash_after(n);
@@ -755,27 +757,14 @@ fn links_completed_at_open_survive_a_power_failure() {
 /// when they are damaged later: opening refuses, naming the damage.
 #[test]
 fn damage_to_records_a_close_declared_durable_is_refused_not_cut() {
-    use std::os::unix::fs::FileExt;
     let root = tempfile::tempdir().unwrap();
     let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Buffered, 5);
     ledger.close().unwrap();
     // A byte of the last record rots on the disk itself.
-    let data_end = tradeledger::verify::verify(&dir).unwrap().data_bytes;
-    let segment = tradeledger::reader::segment_paths(&dir).unwrap()[0].clone();
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&segment)
-        .unwrap();
-    let mut byte = [0u8];
-    file.read_exact_at(&mut byte, data_end - 12).unwrap();
-    file.write_all_at(&[byte[0] ^ 0x5A], data_end - 12).unwrap();
+    let (segment, data_end) = only_segment(&dir);
+    flip_byte(&segment, data_end - 12, 0x5A);
     disk.power_loss(CrashFate::KeepAll, 0).unwrap();
-    let mode = OpenMode {
-        storage: disk.storage(),
-        ..OpenMode::default()
-    };
-    match Ledger::open(&dir, &mode) {
+    match Ledger::open(&dir, &mode_on(&disk)) {
         Err(error) => assert!(error.is_corruption(), "{error}"),
         Ok((ledger, report)) => panic!(
             "opened with head {} after {:?}",

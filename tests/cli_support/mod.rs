@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -155,4 +156,20 @@ pub fn write_file(folder: &Path, name: &str, lines: &[&str]) -> PathBuf {
     text.push('\n');
     std::fs::write(&file, text).unwrap();
     file
+}
+
+/// The exit status of `child` once it ends; past `deadline`, it is killed and the test fails
+/// naming `what`.
+pub fn wait_with_deadline(child: &mut Child, what: &str, deadline: Duration) -> ExitStatus {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > until {
+            let _ = child.kill();
+            panic!("{what} did not end in time");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
