@@ -157,11 +157,13 @@ const OVERSIZED_PAIRS: u64 = 250;
 /// One committed batch: its first seq and its events.
 type Batch = (u64, Vec<tradeledger::Event>);
 
-/// What the writer committed, and whether it is done.
+/// What the writer committed, and whether it is done; and, published by the test for the
+/// writer, how often each follower (once it exists) has opened the journal afresh.
 #[derive(Default)]
 struct Committed {
     batches: Vec<Batch>,
     done: bool,
+    follower_reopens: [Option<u64>; 2],
 }
 
 /// Writes frames for `events` at the end of the data of the last segment of `dir`, starting
@@ -222,6 +224,11 @@ fn run_writer(
 ) -> Script {
     let mut rng = Rng(seed | 1);
     let mut script = Script::default();
+    // From two thirds on, torn tails are written until one is seen by both followers: the
+    // writer holds the torn bytes in place until each follower has found them blocking its
+    // way and opened the journal afresh. Without that wait, whether a follower looks at
+    // them at all is down to thread timing.
+    let mut torn_tail_to_show = false;
     let mut ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap().0);
     let mut n = 1_000;
     let commit = |ledger: &Ledger, pairs: u64, n: &mut u64| {
@@ -239,10 +246,14 @@ fn run_writer(
     }
     for action in 0..actions {
         let current = ledger.as_ref().unwrap();
+        if action == 2 * actions / 3 {
+            torn_tail_to_show = true;
+        }
         let draw = match action {
             a if a == actions / 3 => 66,
             a if a == actions / 2 => 90,
-            a if a == 2 * actions / 3 => 99,
+            // A torn tail that did not fit is followed by a commit that may roll on.
+            a if torn_tail_to_show => [99, 0][(a % 2) as usize],
             _ => rng.below(100),
         };
         match draw {
@@ -270,7 +281,12 @@ fn run_writer(
                 let head = current.journal().head_seq();
                 current.close().unwrap();
                 let torn: Vec<_> = (0..2).flat_map(|i| batch(900_000 + n + i)).collect();
-                if write_torn_batch(dir, head + 1, &torn) && rng.below(2) == 0 {
+                let reopens_before = committed.lock().unwrap().follower_reopens;
+                let written = write_torn_batch(dir, head + 1, &torn);
+                if written && torn_tail_to_show {
+                    wait_for_both_followers_to_reopen(committed, reopens_before);
+                    torn_tail_to_show = false;
+                } else if written && rng.below(2) == 0 {
                     // Long enough for the followers to look at the blocked bytes again.
                     std::thread::sleep(resync_after * 2);
                 }
@@ -280,9 +296,28 @@ fn run_writer(
             }
         }
     }
+    assert!(!torn_tail_to_show, "seed {seed}: no torn tail fitted");
     ledger.take().unwrap().close().unwrap();
     committed.lock().unwrap().done = true;
     script
+}
+
+/// Waits until each follower exists and has opened the journal afresh more often than
+/// `before` says.
+fn wait_for_both_followers_to_reopen(committed: &Mutex<Committed>, before: [Option<u64>; 2]) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = committed.lock().unwrap().follower_reopens;
+        let reopened = |i: usize| now[i].is_some_and(|n| n > before[i].unwrap_or(0));
+        if reopened(0) && reopened(1) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the followers never reopened past a torn tail: {before:?} then {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Checks what a follower delivered, poll by poll, against the committed batches.
@@ -386,6 +421,10 @@ fn follow_one_case(seed: u64) {
                     .unwrap_or_else(|e| panic!("seed {seed}: {e}")),
             );
         }
+        committed.lock().unwrap().follower_reopens = [
+            Some(from_start.counters().reopens),
+            middle.as_ref().map(|(f, _)| f.counters().reopens),
+        ];
         let caught_up = |polls: &[Vec<Record>]| {
             polls
                 .iter()
