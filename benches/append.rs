@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use tradeledger::event::Event;
-use tradeledger::journal::Journal;
-use tradeledger::{codec, format, sample, Durability};
+use tradeledger::model::event::Event;
+use tradeledger::storage::journal::Journal;
+use tradeledger::{model::codec, storage::format, tools::sample, Durability};
 
 /// Appends a journal takes before it is replaced.
 const JOURNAL_BYTES_MAX: u64 = 96 << 20;

@@ -11,7 +11,7 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tradeledger::{codec, contract};
+use tradeledger::{model::codec, model::contract};
 
 fn codec_by_kind(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec");

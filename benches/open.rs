@@ -24,9 +24,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode};
-use tradeledger::checkpoint;
-use tradeledger::journal::Journal;
+use tradeledger::ledger::checkpoint;
 use tradeledger::ledger::{load_read_only, AsOf, Ledger};
+use tradeledger::storage::journal::Journal;
 use tradeledger::OpenMode;
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
@@ -63,7 +63,7 @@ fn bench_parts(group: &mut Group<'_>, label: &str, dir: &Path) {
             total
         })
     });
-    let journal_id = tradeledger::journal::read_meta(dir)
+    let journal_id = tradeledger::storage::folder::read_meta(dir)
         .expect("meta")
         .journal_id;
     group.bench_function(format!("part_checkpoint_load/{label}"), |b| {
@@ -119,7 +119,7 @@ fn bench_tail(
     const TAIL: u64 = 100_000;
     let seq = at_head.seq - TAIL;
     let (state, _) = load_read_only(dir, Some(AsOf::Seq(seq))).expect("replay a prefix");
-    let journal_id = tradeledger::journal::read_meta(dir)
+    let journal_id = tradeledger::storage::folder::read_meta(dir)
         .expect("meta")
         .journal_id;
     checkpoint::write(&Default::default(), dir, &journal_id, &state).expect("write checkpoint");

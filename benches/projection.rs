@@ -12,8 +12,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use tradeledger::codec;
-use tradeledger::event::*;
+use tradeledger::model::codec;
+use tradeledger::model::event::*;
 use tradeledger::projection::{Projections, TimeBasis, TimeRange};
 
 fn journal(events_wanted: usize) -> Vec<Event> {

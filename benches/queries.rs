@@ -20,7 +20,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tradeledger::event::Timestamp;
+use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{Projections, TimeBasis, TimeRange};
 
 fn projections(events: usize) -> (Projections, u64) {

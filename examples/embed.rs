@@ -4,11 +4,11 @@
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use tradeledger::event::*;
-use tradeledger::handle::{FailurePolicy, JournalHandle};
-use tradeledger::journal::JournalOptions;
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::Ledger;
+use tradeledger::model::event::*;
 use tradeledger::projection::{TimeBasis, TimeRange};
+use tradeledger::storage::journal::JournalOptions;
 use tradeledger::Durability;
 
 #[tokio::main]

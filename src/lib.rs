@@ -3,36 +3,28 @@
 //! Every event is appended as a checksummed record to a memory-mapped, preallocated segment
 //! log; projections are derived from it. See `ARCHITECTURE.md` for the map and
 //! `docs/FORMAT.md` for the bytes on disk.
+//!
+//! The layers, bottom up: [`model`] (the events and their rules), [`storage`] (the journal's
+//! bytes on disk), [`projection`] (the tables derived from the events), [`ledger`] (a journal
+//! with its projections, checkpoints and the async handle). The command-line tools sit on top,
+//! behind the `cli` feature.
 
-pub mod checkpoint;
-pub mod codec;
-pub mod contract;
-pub mod demo;
 pub mod error;
-pub mod event;
-pub mod format;
-#[doc(hidden)]
-pub mod fuzzing;
-pub mod handle;
-pub mod interchange;
-pub mod journal;
 pub mod ledger;
-pub mod limits;
-pub mod load;
-pub(crate) mod mmap;
+pub mod model;
 pub mod projection;
-pub mod reader;
-pub mod recovery;
+#[doc(hidden)]
 pub mod rng;
-pub mod sample;
-pub mod scan;
-pub(crate) mod segment;
 pub mod storage;
-pub mod verify;
-pub(crate) mod writer;
+mod sync;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod tools;
 
 pub use error::Error;
-pub use event::Event;
-pub use format::Durability;
-pub use journal::{Journal, JournalOptions, OpenMode};
-pub use reader::{JournalReader, Record};
+pub use ledger::handle::JournalHandle;
+pub use ledger::{Ledger, OpenReport};
+pub use model::event::Event;
+pub use storage::format::Durability;
+pub use storage::journal::{Journal, JournalOptions, OpenMode};
+pub use storage::reader::{JournalReader, Record};

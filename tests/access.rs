@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cli_support::*;
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Durability, Event};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::{Journal, JournalOptions};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Durability, Event};
 
 /// Every file and folder under `dir` with its mode, bytes (files) and modification time.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Option<Vec<u8>>, SystemTime)> {
@@ -59,7 +59,7 @@ fn busy_journal(root: &Path) -> PathBuf {
     assert!(out.contains("3000"), "{out}");
     ok(&["checkpoint", path(&dir)]);
     // A torn tail: a stray frame after the end, cut (and kept in torn/) by the next writer.
-    let last = tradeledger::reader::segment_paths(&dir)
+    let last = tradeledger::storage::reader::segment_paths(&dir)
         .unwrap()
         .pop()
         .unwrap();
@@ -161,7 +161,9 @@ fn a_second_writer_process_is_refused_with_exit_code_4() {
         .unwrap();
     // Wait until the first writer holds the lock.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !(tradeledger::journal::is_locked_by_writer(&dir) && dir.join("journal.meta").exists()) {
+    while !(tradeledger::storage::folder::is_locked_by_writer(&dir)
+        && dir.join("journal.meta").exists())
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the writer never started"
@@ -291,7 +293,7 @@ fn real_damage_in_a_live_journal_is_still_reported() {
     for b in 1..=20 {
         journal.append(&batch(b)).unwrap();
     }
-    let segment = tradeledger::reader::segment_paths(&dir)
+    let segment = tradeledger::storage::reader::segment_paths(&dir)
         .unwrap()
         .pop()
         .unwrap();
@@ -301,19 +303,20 @@ fn real_damage_in_a_live_journal_is_still_reported() {
         .unwrap();
     use std::os::unix::fs::FileExt;
     // The third record's checksum.
-    let mut offset = tradeledger::format::SEGMENT_HEADER_SIZE;
+    let mut offset = tradeledger::storage::format::SEGMENT_HEADER_SIZE;
     let bytes = std::fs::read(&segment).unwrap();
     for _ in 0..2 {
-        offset += tradeledger::format::read_frame(&bytes[offset..], journal.meta().frame_seed())
-            .unwrap()
-            .size;
+        offset +=
+            tradeledger::storage::format::read_frame(&bytes[offset..], journal.meta().frame_seed())
+                .unwrap()
+                .size;
     }
     file.write_all_at(&[0xde, 0xad, 0xbe, 0xef], offset as u64 + 4)
         .unwrap();
     let error = JournalReader::open(&dir).err().expect("damage is reported");
     assert!(error.is_corruption(), "{error}");
     assert!(error.to_string().contains("already durable"), "{error}");
-    assert!(tradeledger::verify::verify(&dir).is_err());
+    assert!(tradeledger::storage::verify::verify(&dir).is_err());
     drop(journal);
 }
 

@@ -7,7 +7,7 @@ mod cli_support;
 use std::sync::Arc;
 
 use cli_support::{json, run};
-use tradeledger::demo::{self, DemoConfig, MemorySink};
+use tradeledger::tools::demo::{self, DemoConfig, MemorySink};
 
 const BARS: usize = 600;
 

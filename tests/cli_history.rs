@@ -210,11 +210,11 @@ fn queries_write_nothing() {
 
 #[test]
 fn queries_work_while_another_process_holds_the_writer() {
-    use tradeledger::journal::OpenMode;
     use tradeledger::ledger::Ledger;
+    use tradeledger::storage::journal::OpenMode;
     let (temp, dir) = imported();
     let (ledger, _) = Ledger::open(Path::new(&dir), &OpenMode::default()).unwrap();
-    let later = tradeledger::interchange::read_events(LATER.join("\n").as_bytes()).unwrap();
+    let later = tradeledger::model::interchange::read_events(LATER.join("\n").as_bytes()).unwrap();
     let events: Vec<_> = later.into_iter().map(|(_, e)| e).collect();
     ledger.append(&events).unwrap();
     // Appended, not yet closed: another process reads it without the lock.

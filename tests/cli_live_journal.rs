@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cli_support::{fails, journal_files, json, ok, run, stderr, stdout};
-use tradeledger::journal::{is_locked_by_writer, WriterLock};
+use tradeledger::storage::folder::{is_locked_by_writer, WriterLock};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 

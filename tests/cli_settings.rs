@@ -5,7 +5,7 @@
 mod cli_support;
 
 use cli_support::*;
-use tradeledger::journal::{Journal, OpenMode};
+use tradeledger::storage::journal::{Journal, OpenMode};
 
 #[test]
 fn settings_apply_from_the_next_open() {
@@ -39,7 +39,7 @@ fn settings_apply_from_the_next_open() {
     let loaded = ok(&["load", dir, "--events", "2000"]);
     assert!(loaded.contains("durability sync"), "{loaded}");
     assert_eq!(json(&["status", dir])["head_seq"], 4000);
-    let segments = tradeledger::reader::segment_paths(dir.as_ref()).unwrap();
+    let segments = tradeledger::storage::reader::segment_paths(dir.as_ref()).unwrap();
     for segment in &segments {
         let size = std::fs::metadata(segment).unwrap().len();
         let expected = if old_segments.contains_key(segment) {

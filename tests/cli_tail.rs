@@ -11,10 +11,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{JournalOptions, OpenMode};
 use tradeledger::ledger::Ledger;
-use tradeledger::{sample, Durability};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::{JournalOptions, OpenMode};
+use tradeledger::{tools::sample, Durability};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

@@ -3,7 +3,7 @@
 mod common;
 
 use proptest::prelude::*;
-use tradeledger::codec::{self, CODEC_POSTCARD};
+use tradeledger::model::codec::{self, CODEC_POSTCARD};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]

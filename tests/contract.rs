@@ -6,14 +6,14 @@
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use tradeledger::contract::{validate, Rule};
-use tradeledger::event::*;
-use tradeledger::handle::{FailurePolicy, JournalHandle, TryAppendError};
-use tradeledger::interchange::{parse_event, write_event};
-use tradeledger::journal::{JournalOptions, OpenMode};
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle, TryAppendError};
 use tradeledger::ledger::{Ledger, LedgerError};
+use tradeledger::model::contract::{validate, Rule};
+use tradeledger::model::event::*;
+use tradeledger::model::interchange::{parse_event, write_event};
 use tradeledger::projection::Violation;
-use tradeledger::{sample, Durability, JournalReader};
+use tradeledger::storage::journal::{JournalOptions, OpenMode};
+use tradeledger::{tools::sample, Durability, JournalReader};
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_nanos(seconds * 1_000_000_000)

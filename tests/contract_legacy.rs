@@ -10,11 +10,11 @@ use std::path::Path;
 use cli_support::*;
 use rust_decimal::Decimal;
 use serde_json::Value;
-use tradeledger::contract::Rule;
-use tradeledger::event::*;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::ledger::Ledger;
-use tradeledger::{sample, verify};
+use tradeledger::model::contract::Rule;
+use tradeledger::model::event::*;
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::{storage::verify, tools::sample};
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_nanos(seconds * 1_000_000_000)

@@ -16,10 +16,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rust_decimal::Decimal;
-use tradeledger::event::*;
-use tradeledger::interchange::{parse_event, write_event};
-use tradeledger::journal::JournalOptions;
 use tradeledger::ledger::{Ledger, LedgerError};
+use tradeledger::model::event::*;
+use tradeledger::model::interchange::{parse_event, write_event};
+use tradeledger::storage::journal::JournalOptions;
 use tradeledger::{Durability, JournalReader};
 
 /// A value for one constrained field, drawn mostly near or beyond the limits.

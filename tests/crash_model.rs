@@ -9,8 +9,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::Event;
 
 #[derive(Clone, Debug)]
@@ -119,6 +119,6 @@ proptest! {
         // The recovered journal accepts appends and verifies.
         reopened.append(&common::trades(1_000_000, 2)).unwrap();
         reopened.close().unwrap();
-        tradeledger::verify::verify(crashed.path()).unwrap();
+        tradeledger::storage::verify::verify(crashed.path()).unwrap();
     }
 }

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cli_support::*;
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Durability, Error, Event};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Durability, Error, Event};
 
 fn options(durability: Durability) -> JournalOptions {
     JournalOptions {
@@ -70,14 +70,14 @@ fn a_full_disk_at_a_segment_roll_fails_clearly_poisons_the_writer_and_loses_noth
         assert_eq!(journal.head_seq(), acknowledged);
         assert!(journal.poisoned().is_some());
         drop(journal);
-        tradeledger::verify::verify(dir.path()).unwrap();
+        tradeledger::storage::verify::verify(dir.path()).unwrap();
         assert_eq!(records(dir.path()), (1..=acknowledged).collect::<Vec<_>>());
         // Reopened, it appends again.
         let journal = Journal::open(dir.path(), &OpenMode::default()).unwrap();
         let appended = journal.append(&batch(20_000)).unwrap();
         assert_eq!(appended.first_seq, acknowledged + 1);
         journal.close().unwrap();
-        tradeledger::verify::verify(dir.path()).unwrap();
+        tradeledger::storage::verify::verify(dir.path()).unwrap();
     }
 }
 
@@ -118,7 +118,7 @@ fn a_failed_flush_poisons_the_journal_and_durable_seq_never_advances_past_it() {
     // What was durable stays acknowledged as durable.
     journal.flush_through(2).unwrap();
     drop(journal);
-    tradeledger::verify::verify(dir.path()).unwrap();
+    tradeledger::storage::verify::verify(dir.path()).unwrap();
 
     // Sync: the append itself fails, and the next one is refused.
     let dir = tempfile::tempdir().unwrap();
@@ -139,7 +139,7 @@ fn a_failed_flush_poisons_the_journal_and_durable_seq_never_advances_past_it() {
     assert!(journal.head_seq() == 2 || journal.head_seq() == 4);
     journal.append(&batch(4)).unwrap();
     journal.close().unwrap();
-    tradeledger::verify::verify(dir.path()).unwrap();
+    tradeledger::storage::verify::verify(dir.path()).unwrap();
 }
 
 /// A tmpfs of 2 MiB mounted for the test (root and `mount` needed; skipped with a note

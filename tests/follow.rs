@@ -3,21 +3,21 @@
 
 use std::os::unix::fs::FileExt;
 
-use tradeledger::codec::{self, CODEC_POSTCARD};
-use tradeledger::event::Timestamp;
-use tradeledger::format::{
+use tradeledger::model::codec::{self, CODEC_POSTCARD};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::format::{
     frame_size, read_frame, segment_file_name, write_frame, FrameHeader, FLAG_BATCH_END,
     SEGMENT_HEADER_SIZE,
 };
-use tradeledger::journal::{Journal, JournalOptions};
-use tradeledger::reader::{Follower, JournalReader};
-use tradeledger::{sample, Durability};
+use tradeledger::storage::journal::{Journal, JournalOptions};
+use tradeledger::storage::reader::{Follower, JournalReader};
+use tradeledger::{tools::sample, Durability};
 
 fn batch(n: u64) -> Vec<tradeledger::Event> {
     sample::signal_and_trade(n, Timestamp::from_nanos(n as i64 * 1_000_000_000))
 }
 
-fn seqs(records: &[tradeledger::reader::Record]) -> Vec<u64> {
+fn seqs(records: &[tradeledger::storage::reader::Record]) -> Vec<u64> {
     records.iter().map(|r| r.seq).collect()
 }
 
@@ -130,9 +130,9 @@ fn a_batch_is_handed_out_only_once_its_last_frame_is_written() {
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tradeledger::journal::OpenMode;
 use tradeledger::ledger::Ledger;
-use tradeledger::reader::{FollowOptions, Record};
+use tradeledger::storage::journal::OpenMode;
+use tradeledger::storage::reader::{FollowOptions, Record};
 
 /// xorshift64*: a seeded generator, so that a failure can be replayed from its seed.
 struct Rng(u64);
@@ -171,7 +171,7 @@ struct Committed {
 /// a batch leaves. Returns false when they do not fit.
 fn write_torn_batch(dir: &std::path::Path, first_seq: u64, events: &[tradeledger::Event]) -> bool {
     let seed = JournalReader::open(dir).unwrap().meta().frame_seed();
-    let last = tradeledger::reader::segment_paths(dir)
+    let last = tradeledger::storage::reader::segment_paths(dir)
         .unwrap()
         .pop()
         .unwrap();
@@ -462,7 +462,7 @@ fn follow_one_case(seed: u64) {
     check_delivered(seed, 1, &from_start_polls, &batches);
     let (middle, middle_from) = middle.unwrap();
     check_delivered(seed, middle_from, &middle_polls, &batches);
-    let segments = tradeledger::reader::segment_paths(dir.path())
+    let segments = tradeledger::storage::reader::segment_paths(dir.path())
         .unwrap()
         .len();
     let counters = [from_start.counters(), middle.counters()];

@@ -1,4 +1,4 @@
-//! The fuzz harnesses of `src/fuzzing.rs` (run for long by `fuzz/`, see docs/RELIABILITY.md)
+//! The fuzz harnesses of `src/tools/fuzzing.rs` (run for long by `fuzz/`, see docs/RELIABILITY.md)
 //! under proptest in the normal suite: arbitrary bytes, and real journal files and
 //! checkpoints with random damage, fed to every decoder. Inputs the fuzzer found crashing are
 //! kept at the end as regression tests.
@@ -7,11 +7,11 @@ use std::path::Path;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use tradeledger::event::Timestamp;
-use tradeledger::fuzzing;
-use tradeledger::journal::JournalOptions;
 use tradeledger::ledger::Ledger;
-use tradeledger::sample;
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::JournalOptions;
+use tradeledger::tools::fuzzing;
+use tradeledger::tools::sample;
 
 /// A real segment and checkpoint, to damage.
 fn real_files() -> &'static (Vec<u8>, Vec<u8>) {
@@ -36,7 +36,7 @@ fn real_files() -> &'static (Vec<u8>, Vec<u8>) {
             }
         }
         ledger.close().unwrap();
-        let segment = tradeledger::reader::segment_paths(dir.path()).unwrap()[0].clone();
+        let segment = tradeledger::storage::reader::segment_paths(dir.path()).unwrap()[0].clone();
         let checkpoints = std::fs::read_dir(dir.path().join("checkpoints"))
             .unwrap()
             .next()
@@ -90,14 +90,14 @@ proptest! {
         let bytes = damaged(checkpoint, &edits);
         fuzzing::checkpoint_loader(&bytes);
         // The payload alone, damaged, behind a valid header.
-        fuzzing::checkpoint_loader(&bytes[tradeledger::checkpoint::CHECKPOINT_HEADER_SIZE.min(bytes.len())..]);
+        fuzzing::checkpoint_loader(&bytes[tradeledger::ledger::checkpoint::CHECKPOINT_HEADER_SIZE.min(bytes.len())..]);
     }
 
     #[test]
     fn a_damaged_real_segment_scans(edits in vec((any::<usize>(), any::<u8>()), 1..6)) {
         let (segment, _) = real_files();
         let image = damaged(segment, &edits);
-        let scan = tradeledger::scan::scan_segment(&image, 1, 12345);
+        let scan = tradeledger::storage::scan::scan_segment(&image, 1, 12345);
         prop_assert!(scan.committed_end <= image.len());
     }
 }

@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use tradeledger::event::*;
-use tradeledger::format::Durability;
-use tradeledger::journal::Clock;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Error};
+use tradeledger::model::event::*;
+use tradeledger::storage::format::Durability;
+use tradeledger::storage::journal::Clock;
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Error};
 
 const GOLDEN_ID: [u8; 16] = *b"golden-journal-1";
 const FOREIGN_ID: [u8; 16] = *b"another-journal!";
@@ -241,7 +241,7 @@ fn golden_journal_reads_back_the_same_events_and_rewrites_to_the_same_bytes() {
         );
         assert_eq!(golden_bytes.len(), written_bytes.len(), "{name} length");
     }
-    let report = tradeledger::verify::verify(&golden).unwrap();
+    let report = tradeledger::storage::verify::verify(&golden).unwrap();
     assert_eq!(report.records, expected.len() as u64);
 }
 
@@ -264,7 +264,7 @@ fn torn_tail_fixture_is_a_warning_for_verify_and_cut_by_the_writer() {
     let (_scratch, dir) = damaged("torn-tail");
     let all: Vec<Event> = golden_batches().concat();
     let last_batch_len = golden_batches().last().unwrap().len();
-    let report = tradeledger::verify::verify(&dir).unwrap();
+    let report = tradeledger::storage::verify::verify(&dir).unwrap();
     let torn = report.torn_tail.expect("verify reports the torn tail");
     assert_eq!(torn.last_seq_kept, (all.len() - last_batch_len) as u64);
     let read: Vec<Event> = JournalReader::open(&dir)
@@ -287,7 +287,7 @@ fn torn_tail_fixture_is_a_warning_for_verify_and_cut_by_the_writer() {
 #[test]
 fn flipped_byte_fixture_is_damage_named_by_file_offset_and_seq() {
     let (_scratch, dir) = damaged("flipped-byte");
-    let error = corruption(tradeledger::verify::verify(&dir).unwrap_err());
+    let error = corruption(tradeledger::storage::verify::verify(&dir).unwrap_err());
     assert!(error.file.ends_with("00000000000000000001.seg"), "{error}");
     assert!(error.seq.is_some(), "{error}");
     assert!(
@@ -308,7 +308,7 @@ fn missing_segment_fixture_is_refused_on_open() {
     let (_scratch, dir) = damaged("missing-segment");
     let error = corruption(Journal::open(&dir, &OpenMode::default()).err().unwrap());
     assert!(error.reason.contains("missing"), "{error}");
-    corruption(tradeledger::verify::verify(&dir).unwrap_err());
+    corruption(tradeledger::storage::verify::verify(&dir).unwrap_err());
     corruption(
         Journal::open(
             &dir,

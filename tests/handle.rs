@@ -3,12 +3,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use tradeledger::event::Timestamp;
-use tradeledger::handle::{FailurePolicy, JournalHandle, Receipt};
-use tradeledger::journal::{JournalOptions, OpenMode};
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle, Receipt};
 use tradeledger::ledger::{Ledger, LedgerError};
+use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{TimeBasis, TimeRange};
-use tradeledger::{sample, Durability, Error, Event};
+use tradeledger::storage::journal::{JournalOptions, OpenMode};
+use tradeledger::{tools::sample, Durability, Error, Event};
 
 fn handle(dir: &Path, durability: Durability, policy: FailurePolicy) -> JournalHandle {
     let options = JournalOptions {
@@ -204,9 +204,9 @@ async fn a_failed_automatic_checkpoint_is_reported_in_health_and_appends_go_on()
     );
     let folder = dir
         .path()
-        .join(tradeledger::checkpoint::CHECKPOINT_DIR_NAME);
+        .join(tradeledger::ledger::checkpoint::CHECKPOINT_DIR_NAME);
     std::fs::write(&folder, b"not a folder").unwrap();
-    let wait_for = |what: &str, done: &dyn Fn(&tradeledger::handle::Health) -> bool| {
+    let wait_for = |what: &str, done: &dyn Fn(&tradeledger::ledger::handle::Health) -> bool| {
         let since = std::time::Instant::now();
         while !done(&journal.health()) {
             assert!(
@@ -273,13 +273,13 @@ async fn async_appends_roll_segments_and_every_record_reads_back() {
         journal.append(open_trade(ticket)).await.unwrap();
     }
     journal.close().await.unwrap();
-    let segments = tradeledger::reader::segment_paths(dir.path()).unwrap();
+    let segments = tradeledger::storage::reader::segment_paths(dir.path()).unwrap();
     assert!(
         segments.len() >= 4,
         "64 KiB segments rolled: {}",
         segments.len()
     );
-    let report = tradeledger::verify::verify(dir.path()).unwrap();
+    let report = tradeledger::storage::verify::verify(dir.path()).unwrap();
     assert_eq!(report.records, 2_000);
     assert_eq!(report.pending_links, 0);
 }

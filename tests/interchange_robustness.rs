@@ -5,8 +5,8 @@ mod common;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use tradeledger::event::Event;
-use tradeledger::interchange::{field_names, parse_event, write_event, EventReader};
+use tradeledger::model::event::Event;
+use tradeledger::model::interchange::{field_names, parse_event, write_event, EventReader};
 
 fn written(event: &Event) -> String {
     let mut line = String::new();

@@ -6,8 +6,8 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use tradeledger::event::{Event, Timestamp};
-use tradeledger::interchange::{
+use tradeledger::model::event::{Event, Timestamp};
+use tradeledger::model::interchange::{
     decimal_to_json, parse_event, read_events, timestamp_to_json, write_event, MAX_LINE_BYTES,
 };
 

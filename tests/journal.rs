@@ -1,10 +1,10 @@
 //! The journal core end to end: append, reopen, roll, atomic batches, one writer, readers.
 
-use tradeledger::event::Timestamp;
-use tradeledger::format::Durability;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Error, Event};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::format::Durability;
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Error, Event};
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_nanos(1_700_000_000_000_000_000 + seconds * 1_000_000_000)
@@ -52,14 +52,14 @@ fn appended_batches_read_back_in_order_after_reopen_across_segment_rolls() {
         .collect();
     assert_eq!(in_process, expected);
     journal.close().unwrap();
-    let segments = tradeledger::reader::segment_paths(&path).unwrap();
+    let segments = tradeledger::storage::reader::segment_paths(&path).unwrap();
     assert!(
         segments.len() > 2,
         "64 KiB segments must roll: {}",
         segments.len()
     );
     assert_eq!(read_all(&path), expected);
-    let report = tradeledger::verify::verify(&path).unwrap();
+    let report = tradeledger::storage::verify::verify(&path).unwrap();
     assert_eq!(report.records, expected.len() as u64);
     assert_eq!(report.pending_links, 0);
     assert!(report.torn_tail.is_none());
@@ -112,7 +112,7 @@ fn a_batch_larger_than_a_segment_gets_a_segment_of_its_own() {
     let all = read_all(dir.path());
     assert_eq!(all.len(), 2_001);
     assert_eq!(all[..2_000], big[..]);
-    tradeledger::verify::verify(dir.path()).unwrap();
+    tradeledger::storage::verify::verify(dir.path()).unwrap();
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn an_interrupted_creation_leaves_no_journal_and_the_next_creation_succeeds() {
             .append(&[sample::signal(1, Timestamp::from_nanos(1))])
             .unwrap();
         journal.close().unwrap();
-        tradeledger::verify::verify(&dir).unwrap();
+        tradeledger::storage::verify::verify(&dir).unwrap();
     }
     // A first segment that holds records is never taken for a leftover.
     let dir = template.path().join("records-without-meta");
@@ -276,13 +276,13 @@ fn rapid_rolls_never_lose_records() {
             journal.append(&batch).unwrap();
         }
         assert!(
-            tradeledger::reader::segment_paths(dir.path())
+            tradeledger::storage::reader::segment_paths(dir.path())
                 .unwrap()
                 .len()
                 > 20
         );
         journal.close().unwrap();
-        let report = tradeledger::verify::verify(dir.path()).unwrap();
+        let report = tradeledger::storage::verify::verify(dir.path()).unwrap();
         assert_eq!(report.records, appended, "{durability}");
         assert_eq!(read_all(dir.path()).len() as u64, appended);
     }
@@ -296,7 +296,7 @@ fn buffered_rolled_segments_become_durable_without_a_flush() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::create(dir.path(), &small(Durability::Buffered)).unwrap();
     let mut ticket = 1;
-    while tradeledger::reader::segment_paths(dir.path())
+    while tradeledger::storage::reader::segment_paths(dir.path())
         .unwrap()
         .len()
         < 4
@@ -304,7 +304,7 @@ fn buffered_rolled_segments_become_durable_without_a_flush() {
         journal.append(&events(ticket, 5)).unwrap();
         ticket += 5;
     }
-    let active = tradeledger::reader::segment_paths(dir.path())
+    let active = tradeledger::storage::reader::segment_paths(dir.path())
         .unwrap()
         .pop()
         .unwrap();

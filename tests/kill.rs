@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Durability, Event};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Durability, Event};
 
 const CHILD_ENV: &str = "TRADELEDGER_KILL_CHILD";
 
@@ -106,7 +106,7 @@ fn every_append_reported_before_sigkill_survives() {
             records.iter().copied().eq(1..=records.len() as u64),
             "no gap"
         );
-        tradeledger::verify::verify(&journal_dir).unwrap();
+        tradeledger::storage::verify::verify(&journal_dir).unwrap();
         acknowledged = records.len() as u64;
     }
     assert!(acknowledged > 0);

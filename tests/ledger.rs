@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use tradeledger::checkpoint;
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::ledger::checkpoint;
 use tradeledger::ledger::{load_read_only, AsOf, Ledger, LedgerError};
+use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{
     CheckError, Projections, QueryError, Rule, TimeBasis, TimeRange, TradeFilter, TradeView,
 };
-use tradeledger::{sample, Durability, Event};
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::{tools::sample, Durability, Event};
 
 fn t(minutes: i64) -> Timestamp {
     Timestamp::from_nanos(1_700_000_000_000_000_000 + minutes * 60_000_000_000)
@@ -449,7 +449,7 @@ fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() 
     fill(&ledger, 1500);
     let info = ledger.checkpoint().unwrap();
     // A late link of a stored trade: replaying it searches the stored tickets.
-    let link = Event::SignalExecuted(tradeledger::event::SignalExecuted {
+    let link = Event::SignalExecuted(tradeledger::model::event::SignalExecuted {
         signal_id: 1501,
         ticket: 750,
         execution_reason: None,

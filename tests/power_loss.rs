@@ -14,8 +14,8 @@
 mod common;
 
 use proptest::prelude::*;
-use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
 use tradeledger::Event;
 
 const SECTOR: usize = 512;
@@ -131,6 +131,6 @@ proptest! {
         prop_assert_eq!(&got[..], &all[..got.len()]);
         reopened.append(&common::trades(1_000_000, 3)).unwrap();
         reopened.close().unwrap();
-        tradeledger::verify::verify(crashed.path()).unwrap();
+        tradeledger::storage::verify::verify(crashed.path()).unwrap();
     }
 }

@@ -18,7 +18,7 @@ use chrono::NaiveDate;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rust_decimal::Decimal;
-use tradeledger::event::*;
+use tradeledger::model::event::*;
 use tradeledger::projection::*;
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;

@@ -2,11 +2,11 @@
 
 use std::path::Path;
 
-use tradeledger::event::Timestamp;
-use tradeledger::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
-use tradeledger::journal::{Journal, JournalOptions, OpenMode};
-use tradeledger::reader::JournalReader;
-use tradeledger::{sample, Error, Event};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::format::{read_frame, Durability, SEGMENT_HEADER_SIZE};
+use tradeledger::storage::journal::{Journal, JournalOptions, OpenMode};
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::{tools::sample, Error, Event};
 
 fn options(durability: Durability) -> JournalOptions {
     JournalOptions {
@@ -49,7 +49,7 @@ fn crash_image(live: &Path, to: &Path) {
 
 /// Byte offsets of the frames of the only segment in `dir`.
 fn frame_offsets(dir: &Path, seed: u32) -> (std::path::PathBuf, Vec<usize>) {
-    let path = tradeledger::reader::segment_paths(dir)
+    let path = tradeledger::storage::reader::segment_paths(dir)
         .unwrap()
         .pop()
         .unwrap();
@@ -144,7 +144,7 @@ fn r4_damage_below_the_watermark_is_refused_then_salvaged() {
     };
     assert_eq!((c.offset as usize, c.seq), (offsets[10], Some(11)));
     assert!(c.file.ends_with("00000000000000000001.seg"));
-    assert!(tradeledger::verify::verify(dir.path())
+    assert!(tradeledger::storage::verify::verify(dir.path())
         .unwrap_err()
         .is_corruption());
     let salvaged = Journal::open(
@@ -184,10 +184,10 @@ fn r4_damage_that_later_frames_claim_durable_is_refused() {
 /// `verify`, for a clean journal of several segments and for one with a torn tail.
 #[test]
 fn status_reports_what_verify_reports_without_reading_every_record() {
-    fn same(dir: &Path) -> tradeledger::verify::VerifyReport {
-        let full = tradeledger::verify::verify(dir).unwrap();
-        let quick = tradeledger::verify::status(dir).unwrap();
-        let shared = |r: &tradeledger::verify::VerifyReport| {
+    fn same(dir: &Path) -> tradeledger::storage::verify::VerifyReport {
+        let full = tradeledger::storage::verify::verify(dir).unwrap();
+        let quick = tradeledger::storage::verify::status(dir).unwrap();
+        let shared = |r: &tradeledger::storage::verify::VerifyReport| {
             let figures = (
                 r.segments,
                 r.last_seq,

@@ -9,15 +9,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
-use tradeledger::codec::{legacy::AccountSnapshotV1, CODEC_POSTCARD};
-use tradeledger::event::{EventKind, Timestamp};
-use tradeledger::format::{
+use tradeledger::ledger::load_read_only;
+use tradeledger::model::codec::{legacy::AccountSnapshotV1, CODEC_POSTCARD};
+use tradeledger::model::event::{EventKind, Timestamp};
+use tradeledger::storage::format::{
     frame_size, write_frame, FrameHeader, FLAG_BATCH_END, SEGMENT_HEADER_SIZE,
 };
-use tradeledger::journal::Clock;
-use tradeledger::journal::{Journal, JournalOptions};
-use tradeledger::ledger::load_read_only;
-use tradeledger::reader::JournalReader;
+use tradeledger::storage::journal::Clock;
+use tradeledger::storage::journal::{Journal, JournalOptions};
+use tradeledger::storage::reader::JournalReader;
 use tradeledger::Event;
 
 fn fixture() -> PathBuf {
@@ -113,5 +113,5 @@ fn schema_1_snapshots_stay_readable_after_schema_2() {
     let (state, _) = load_read_only(&copy, None).unwrap();
     let latest = state.latest_snapshot(4242).unwrap().unwrap();
     assert_eq!(latest.balance.to_string(), "990.25");
-    tradeledger::verify::verify(&copy).unwrap();
+    tradeledger::storage::verify::verify(&copy).unwrap();
 }

@@ -22,14 +22,14 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use tradeledger::event::{Event, Timestamp};
-use tradeledger::format::Durability;
-use tradeledger::journal::{change_settings, JournalOptions, OpenMode, SettingsChange};
 use tradeledger::ledger::{replay, Ledger, LedgerError};
+use tradeledger::model::event::{Event, Timestamp};
 use tradeledger::projection::Projections;
 use tradeledger::rng::SplitMix64 as Rng;
-use tradeledger::sample;
+use tradeledger::storage::format::Durability;
+use tradeledger::storage::journal::{change_settings, JournalOptions, OpenMode, SettingsChange};
 use tradeledger::storage::{CrashFate, SimulatedDisk};
+use tradeledger::tools::sample;
 
 /// Seeds run by default (CI).
 const DEFAULT_SEEDS: u64 = 40;
@@ -382,7 +382,7 @@ fn check_recovered(
         "the opened state differs from a replay of the records (checkpoint {:?})",
         report.and_then(|r| r.checkpoint.as_ref()).map(|c| c.seq)
     );
-    tradeledger::verify::verify(dir).map_err(|e| format!("verify: {e}"))?;
+    tradeledger::storage::verify::verify(dir).map_err(|e| format!("verify: {e}"))?;
     for (path, bytes) in &model.saved_cuts {
         let kept = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         ensure!(&kept == bytes, "{} lost the bytes cut", path.display());
@@ -448,8 +448,10 @@ fn open_on(disk: &SimulatedDisk, dir: &Path) -> (Ledger, tradeledger::ledger::Op
 
 /// The end of the records of the journal's only segment, and that segment.
 fn only_segment(dir: &Path) -> (PathBuf, u64) {
-    let data_end = tradeledger::verify::verify(dir).unwrap().data_bytes;
-    let segments = tradeledger::reader::segment_paths(dir).unwrap();
+    let data_end = tradeledger::storage::verify::verify(dir)
+        .unwrap()
+        .data_bytes;
+    let segments = tradeledger::storage::reader::segment_paths(dir).unwrap();
     (segments[0].clone(), data_end)
 }
 
@@ -522,8 +524,8 @@ fn a_cut_torn_tail_stays_cut_and_saved_across_a_power_failure() {
     let root = tempfile::tempdir().unwrap();
     let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Buffered, 3);
     ledger.close().unwrap();
-    let report = tradeledger::verify::verify(&dir).unwrap();
-    let segment = tradeledger::reader::segment_paths(&dir).unwrap()[0].clone();
+    let report = tradeledger::storage::verify::verify(&dir).unwrap();
+    let segment = tradeledger::storage::reader::segment_paths(&dir).unwrap()[0].clone();
     let torn = [0xABu8; 100];
     std::fs::OpenOptions::new()
         .write(true)
@@ -727,13 +729,13 @@ fn append_rounds(ledger: &Ledger, model: &mut Model, rounds: std::ops::Range<u64
 #[test]
 fn links_completed_at_open_survive_a_power_failure() {
     use std::os::unix::fs::FileExt;
-    use tradeledger::format::{CHAIN_AT, CHAIN_SIZE};
+    use tradeledger::storage::format::{CHAIN_AT, CHAIN_SIZE};
     let root = tempfile::tempdir().unwrap();
     let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Sync, 0);
     let mut model = Model::new();
     append_rounds(&ledger, &mut model, 0..24);
     ledger.close().unwrap();
-    let segments = tradeledger::reader::segment_paths(&dir).unwrap();
+    let segments = tradeledger::storage::reader::segment_paths(&dir).unwrap();
     assert!(segments.len() >= 4, "{} segments", segments.len());
     // The last two seals never ran: their links are still zeros.
     for segment in &segments[segments.len() - 2..] {

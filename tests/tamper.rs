@@ -7,11 +7,11 @@ mod cli_support;
 use std::path::{Path, PathBuf};
 
 use cli_support::*;
-use tradeledger::format::{frame_seed, read_frame, write_frame, SEGMENT_HEADER_SIZE};
-use tradeledger::journal::read_meta;
+use tradeledger::storage::folder::read_meta;
+use tradeledger::storage::format::{frame_seed, read_frame, write_frame, SEGMENT_HEADER_SIZE};
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
-    tradeledger::reader::segment_paths(dir).unwrap()
+    tradeledger::storage::reader::segment_paths(dir).unwrap()
 }
 
 /// A journal of several 64 KiB segments written by `load` (fixed seed).
@@ -196,7 +196,7 @@ fn a_substituted_sealed_segment_is_detected() {
 /// structure check overflow. Both are refused as damage now.
 #[test]
 fn a_forged_chain_link_is_refused_not_a_panic() {
-    use tradeledger::format::{ChainLink, CHAIN_AT, CHAIN_SIZE};
+    use tradeledger::storage::format::{ChainLink, CHAIN_AT, CHAIN_SIZE};
     let temp = tempfile::tempdir().unwrap();
     for (case, forge) in [
         (
@@ -232,9 +232,9 @@ fn a_damaged_record_inside_a_large_batch_is_named_by_its_own_seq() {
     let dir = temp.path().join("j");
     let mut lines = String::new();
     for n in 1..=200 {
-        let time = tradeledger::event::Timestamp::from_nanos(n as i64 * 1_000_000_000);
-        for event in tradeledger::sample::signal_and_trade(n, time) {
-            tradeledger::interchange::write_event(&mut lines, &event, None, None);
+        let time = tradeledger::model::event::Timestamp::from_nanos(n as i64 * 1_000_000_000);
+        for event in tradeledger::tools::sample::signal_and_trade(n, time) {
+            tradeledger::model::interchange::write_event(&mut lines, &event, None, None);
             lines.push('\n');
         }
     }

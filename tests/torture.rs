@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tradeledger::event::Timestamp;
-use tradeledger::interchange::write_event;
-use tradeledger::reader::JournalReader;
-use tradeledger::sample;
+use tradeledger::model::event::Timestamp;
+use tradeledger::model::interchange::write_event;
+use tradeledger::storage::reader::JournalReader;
+use tradeledger::tools::sample;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tradeledger");
 
@@ -81,7 +81,8 @@ fn check_records(dir: &Path, context: &str) -> u64 {
             "{context}: records out of order or with a gap"
         );
     }
-    tradeledger::verify::verify(dir).unwrap_or_else(|e| panic!("{context}: verify failed: {e}"));
+    tradeledger::storage::verify::verify(dir)
+        .unwrap_or_else(|e| panic!("{context}: verify failed: {e}"));
     n
 }
 

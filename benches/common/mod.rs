@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
-use tradeledger::event::*;
-use tradeledger::journal::{Journal, JournalOptions};
+use tradeledger::model::event::*;
+use tradeledger::storage::journal::{Journal, JournalOptions};
 use tradeledger::Durability;
 
 /// Where bench journals live: the project's disk (never tmpfs), under `target/`.
@@ -77,7 +77,7 @@ pub fn small_signal(signal_id: u64) -> Event {
 
 /// `sample::trade_opened` with 1 KiB of model reasoning text (about 1.2 KiB encoded).
 pub fn large_trade_opened(ticket: u64) -> Event {
-    let mut event = tradeledger::sample::trade_opened(ticket, at(ticket));
+    let mut event = tradeledger::tools::sample::trade_opened(ticket, at(ticket));
     if let Event::TradeOpened(trade) = &mut event {
         let sentence = "The fast moving average crossed above the slow one on rising volume. ";
         let mut text = sentence.repeat(1024 / sentence.len() + 1);
@@ -103,7 +103,7 @@ pub fn one_of_each_kind() -> Vec<Event> {
     for kind in EventKind::ALL {
         let mut event = events.iter().find(|e| e.kind() == kind).unwrap().clone();
         if let Event::TradeOpened(_) = event {
-            event = tradeledger::sample::trade_opened(1, time);
+            event = tradeledger::tools::sample::trade_opened(1, time);
         }
         one.push(event);
     }

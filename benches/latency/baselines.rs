@@ -4,8 +4,8 @@
 use std::hint::black_box;
 
 use rust_decimal::Decimal;
-use tradeledger::event::{Event, TradeOpened};
-use tradeledger::sample;
+use tradeledger::model::event::{Event, TradeOpened};
+use tradeledger::tools::sample;
 
 use crate::common;
 use crate::measure::{run_single, Measured, Plan};

@@ -5,11 +5,11 @@ use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 
 use memmap2::MmapOptions;
-use tradeledger::event::Event;
-use tradeledger::handle::{FailurePolicy, JournalHandle};
-use tradeledger::journal::Journal;
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::Ledger;
-use tradeledger::{sample, Durability};
+use tradeledger::model::event::Event;
+use tradeledger::storage::journal::Journal;
+use tradeledger::{tools::sample, Durability};
 
 use crate::common;
 use crate::measure::{
@@ -22,7 +22,7 @@ const PAGE_BYTES: usize = 4096;
 const COPY_BYTES: usize = 128;
 
 /// A file of `bytes` zeros, written (not fallocated) and synced, so its extents are written
-/// and a later sync of one block commits no metadata change (`shared/MEASURED.md`).
+/// and a later sync of one block commits no metadata change (ARCHITECTURE.md, "Measured costs").
 fn zeroed_file(name: &str, bytes: usize) -> (File, std::path::PathBuf) {
     let dir = common::fresh_dir(name);
     std::fs::create_dir_all(&dir).expect("create floor folder");

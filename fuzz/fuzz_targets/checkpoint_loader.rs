@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tradeledger::fuzzing::checkpoint_loader(data);
+    tradeledger::tools::fuzzing::checkpoint_loader(data);
 });

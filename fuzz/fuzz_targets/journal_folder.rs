@@ -20,5 +20,5 @@ fn folder() -> &'static PathBuf {
 }
 
 fuzz_target!(|data: &[u8]| {
-    tradeledger::fuzzing::journal_folder(data, folder());
+    tradeledger::tools::fuzzing::journal_folder(data, folder());
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tradeledger::fuzzing::jsonl_importer(data);
+    tradeledger::tools::fuzzing::jsonl_importer(data);
 });

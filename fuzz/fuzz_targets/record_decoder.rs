@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tradeledger::fuzzing::record_decoder(data);
+    tradeledger::tools::fuzzing::record_decoder(data);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    tradeledger::fuzzing::segment_scanner(data);
+    tradeledger::tools::fuzzing::segment_scanner(data);
 });

@@ -10,12 +10,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
-use tradeledger::demo::{self, DemoConfig, DemoSummary, TraderConfig};
-use tradeledger::format::{JournalMeta, META_FLAG_DEMO};
-use tradeledger::handle::{FailurePolicy, JournalHandle};
-use tradeledger::journal::{read_meta, JournalOptions, WriterLock, LOCK_FILE_NAME, META_FILE_NAME};
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::Ledger;
 use tradeledger::projection::{TimeBasis, TimeRange};
+use tradeledger::storage::folder::{read_meta, WriterLock, LOCK_FILE_NAME, META_FILE_NAME};
+use tradeledger::storage::format::{JournalMeta, META_FLAG_DEMO};
+use tradeledger::storage::journal::JournalOptions;
+use tradeledger::tools::demo::{self, DemoConfig, DemoSummary, TraderConfig};
 use tradeledger::Durability;
 
 use super::options::write_stdout;

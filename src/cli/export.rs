@@ -178,8 +178,8 @@ fn write_csv<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tradeledger::event::Timestamp;
-    use tradeledger::sample;
+    use tradeledger::model::event::Timestamp;
+    use tradeledger::tools::sample;
 
     fn header_of<T: Serialize>(row: &T) -> String {
         let mut writer = csv::Writer::from_writer(Vec::new());

@@ -11,12 +11,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tradeledger::event::Event;
-use tradeledger::interchange::{read_events, InputError};
-use tradeledger::journal::Appended;
-use tradeledger::journal::{JournalOptions, OpenMode, META_FILE_NAME};
 use tradeledger::ledger::{load_read_only, Ledger, LedgerError};
+use tradeledger::model::event::Event;
+use tradeledger::model::interchange::{read_events, InputError};
 use tradeledger::projection::{CheckError, Projections, Violation};
+use tradeledger::storage::folder::META_FILE_NAME;
+use tradeledger::storage::journal::Appended;
+use tradeledger::storage::journal::{JournalOptions, OpenMode};
 use tradeledger::Error;
 
 use super::human;

@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{json, Value};
-use tradeledger::event::Timestamp;
-use tradeledger::journal::{Journal, JournalOptions, SettingsChange};
-use tradeledger::reader::{JournalReader, Record};
-use tradeledger::verify::{Anchor, VerifyReport};
-use tradeledger::{interchange, Durability};
+use tradeledger::model::event::Timestamp;
+use tradeledger::storage::journal::{Journal, JournalOptions, SettingsChange};
+use tradeledger::storage::reader::{JournalReader, Record};
+use tradeledger::storage::verify::{Anchor, VerifyReport};
+use tradeledger::{model::interchange, Durability};
 
 use super::maintenance;
-use super::options::write_stdout;
+use super::options::{parse_time_bound, write_stdout};
 
 pub fn init(
     dir: &Path,
@@ -48,7 +48,8 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
             "nothing to change: give --durability, --segment-size or --checkpoint-every (`status` shows the settings)"
         );
     }
-    let (before, after) = tradeledger::journal::change_settings(&Default::default(), dir, change)?;
+    let (before, after) =
+        tradeledger::storage::journal::change_settings(&Default::default(), dir, change)?;
     let rows = [
         (
             "durability",
@@ -88,8 +89,8 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
 pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Result<ExitCode> {
     let anchor = anchor.map(Anchor::parse).transpose()?;
     let report = match &anchor {
-        Some(anchor) => tradeledger::verify::verify_anchor(dir, anchor)?,
-        None => tradeledger::verify::verify(dir)?,
+        Some(anchor) => tradeledger::storage::verify::verify_anchor(dir, anchor)?,
+        None => tradeledger::storage::verify::verify(dir)?,
     };
     let mut text = String::new();
     if json_output {
@@ -234,21 +235,6 @@ fn verify_json(r: &VerifyReport) -> serde_json::Value {
     value
 }
 
-/// A `--since/--until` bound: RFC 3339, or a date meaning its first (or last) nanosecond.
-pub fn parse_time_bound(text: &str, end_of_day: bool) -> anyhow::Result<Timestamp> {
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        let time = if end_of_day {
-            date.and_hms_nano_opt(23, 59, 59, 999_999_999)
-        } else {
-            date.and_hms_opt(0, 0, 0)
-        }
-        .expect("valid time of day");
-        return Timestamp::from_datetime(time.and_utc())
-            .with_context(|| format!("date {text} is out of range"));
-    }
-    Timestamp::parse_rfc3339(text).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))
-}
-
 pub fn dump(
     dir: &Path,
     from_seq: Option<u64>,
@@ -278,7 +264,7 @@ pub fn dump(
 }
 
 pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let report = tradeledger::verify::status(dir)?;
+    let report = tradeledger::storage::verify::status(dir)?;
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;

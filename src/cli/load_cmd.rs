@@ -1,4 +1,4 @@
-//! `tradeledger load`: the load generator (`src/load.rs`), like pgbench for the journal.
+//! `tradeledger load`: the load generator (`src/tools/load.rs`), like pgbench for the journal.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -10,10 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tradeledger::handle::{FailurePolicy, JournalHandle};
-use tradeledger::journal::{read_meta, JournalOptions, OpenMode, META_FILE_NAME};
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::{Ledger, LedgerError};
-use tradeledger::load::{self, LoadConfig, LoadError, LoadReport};
+use tradeledger::storage::folder::{read_meta, META_FILE_NAME};
+use tradeledger::storage::journal::{JournalOptions, OpenMode};
+use tradeledger::tools::load::{self, LoadConfig, LoadError, LoadReport};
 use tradeledger::{Durability, Error};
 
 use super::options::{print_json, write_stdout};
@@ -45,7 +46,7 @@ pub struct LoadArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Segment size in bytes when the journal is created (multiple of 4096, 64 KiB to 1 GiB).
-    #[arg(long, default_value_t = tradeledger::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
+    #[arg(long, default_value_t = tradeledger::storage::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
     pub segment_size: u64,
     /// Print the report as one JSON object.
     #[arg(long)]
@@ -94,7 +95,7 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         ack_log: args.ack_log.clone(),
         seed: args
             .seed
-            .unwrap_or_else(|| tradeledger::event::Timestamp::now().nanos() as u64),
+            .unwrap_or_else(|| tradeledger::model::event::Timestamp::now().nanos() as u64),
     };
     let handle = JournalHandle::new(ledger, FailurePolicy::Halt);
     let runtime = tokio::runtime::Builder::new_multi_thread()

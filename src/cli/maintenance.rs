@@ -11,13 +11,13 @@ use clap::Args;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tradeledger::checkpoint::{self, CheckpointInfo, IgnoredCheckpoint};
-use tradeledger::event::TradeStatus;
-use tradeledger::journal::OpenMode;
+use tradeledger::ledger::checkpoint::{self, CheckpointInfo, IgnoredCheckpoint};
 use tradeledger::ledger::{replay as replay_records, Ledger};
+use tradeledger::model::event::TradeStatus;
 use tradeledger::projection::{
     Projections, TimeBasis, TimeRange, TradeFilter, TradeView, PROJECTION_VERSION,
 };
+use tradeledger::storage::journal::OpenMode;
 
 use super::human;
 use super::options::{print_json, write_stdout, Source};

@@ -63,7 +63,7 @@ enum Command {
     Init {
         dir: PathBuf,
         /// Segment file size in bytes (multiple of 4096, 64 KiB to 1 GiB).
-        #[arg(long, default_value_t = tradeledger::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
+        #[arg(long, default_value_t = tradeledger::storage::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
         segment_size: u64,
         /// buffered | sync | periodic:<ms>
         #[arg(long, default_value = "buffered", value_parser = parse_durability)]
@@ -199,7 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             checkpoint_every,
         } => journal_cmds::settings(
             &dir,
-            &tradeledger::journal::SettingsChange {
+            &tradeledger::storage::journal::SettingsChange {
                 durability,
                 segment_size_bytes: segment_size,
                 checkpoint_every_records: checkpoint_every,

@@ -8,11 +8,9 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::event::{Timestamp, TradeStatus};
 use tradeledger::ledger::{load_read_only, AsOf};
+use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
-
-use super::journal_cmds::parse_time_bound;
 
 /// The journal a read-only command reads, and at which point of its history.
 #[derive(Args)]
@@ -113,6 +111,21 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .context("write to stdout")
+}
+
+/// A `--since/--until` bound: RFC 3339, or a date meaning its first (or last) nanosecond.
+pub fn parse_time_bound(text: &str, end_of_day: bool) -> anyhow::Result<Timestamp> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let time = if end_of_day {
+            date.and_hms_nano_opt(23, 59, 59, 999_999_999)
+        } else {
+            date.and_hms_opt(0, 0, 0)
+        }
+        .expect("valid time of day");
+        return Timestamp::from_datetime(time.and_utc())
+            .with_context(|| format!("date {text} is out of range"));
+    }
+    Timestamp::parse_rfc3339(text).map_err(|e| anyhow::anyhow!("{text:?}: {e}"))
 }
 
 #[cfg(test)]

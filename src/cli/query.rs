@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
-use tradeledger::event::{Timestamp, TradeStatus};
+use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::{TimeBasis, TimeRange, TradeFilter};
 
 use super::human;

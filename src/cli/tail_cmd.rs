@@ -17,8 +17,8 @@ use anyhow::Context;
 use clap::Args;
 use rustix::event::{PollFd, PollFlags};
 use tokio::signal::unix::{signal, SignalKind};
-use tradeledger::limits::{FOLLOW_RESYNC_AFTER_MS, TAIL_POLL_INTERVAL_MS};
-use tradeledger::reader::{FollowOptions, Follower};
+use tradeledger::storage::limits::{FOLLOW_RESYNC_AFTER_MS, TAIL_POLL_INTERVAL_MS};
+use tradeledger::storage::reader::{FollowOptions, Follower};
 
 use super::journal_cmds::write_record;
 

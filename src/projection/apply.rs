@@ -6,7 +6,7 @@ use super::trades::{OpenedTexts, TradeRecord};
 use super::validate::{check_event, CheckError};
 use super::Projections;
 use crate::error::Corruption;
-use crate::event::*;
+use crate::model::event::*;
 
 impl Projections {
     /// Applies one event of the log, in log order.

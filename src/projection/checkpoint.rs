@@ -15,7 +15,7 @@ use super::tally::DayTallies;
 use super::trades::TradeRecord;
 use super::Projections;
 use crate::error::Corruption;
-use crate::event::TradeStatus;
+use crate::model::event::TradeStatus;
 
 /// Bump on any change to the stored layout or the stored structs (field order, types,
 /// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.

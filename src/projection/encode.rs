@@ -24,10 +24,11 @@ use super::snapshots::SnapshotRecord;
 use super::stored::*;
 use super::tally::DayTallies;
 use super::time::Day;
-use super::trades::{TimeKey, TradeRecord};
+use super::time_index::TimeKey;
+use super::trades::TradeRecord;
 use super::{Link, Projections, PROJECTION_VERSION};
 use crate::error::Corruption;
-use crate::event::TradeStatus;
+use crate::model::event::TradeStatus;
 
 type Damage = Box<Corruption>;
 

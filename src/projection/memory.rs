@@ -84,7 +84,7 @@ impl Projections {
 mod tests {
     use super::super::tests::fixtures::{closed, journal, opened};
     use super::super::trades::TradeRecord;
-    use crate::event::{Event, Timestamp};
+    use crate::model::event::{Event, Timestamp};
 
     #[test]
     fn a_trade_record_stays_compact() {

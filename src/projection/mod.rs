@@ -30,7 +30,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-pub use crate::contract::{Rule, Violation};
+pub use crate::model::contract::{Rule, Violation};
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};

@@ -16,11 +16,12 @@ use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET
 use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally};
 use super::time::{date_of_day, day_bounds, day_end, day_of_date, split_days, Day};
 use super::time_index::TimeIndex;
-use super::trades::{time_keys, TimeKey, TradeRecord};
+use super::time_index::{time_keys, TimeKey};
+use super::trades::TradeRecord;
 use super::view::*;
 use super::Projections;
 use crate::error::Corruption;
-use crate::event::{Timestamp, TradeStatus};
+use crate::model::event::{Timestamp, TradeStatus};
 
 /// An inclusive time range; `None` leaves that end open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use super::id_index::IdIndex;
 use super::intern::{Interner, Sym};
 use super::time::{day_of, Day};
 use super::time_index::TimeIndex;
-use super::trades::TimeKey;
-use crate::event::{compact, Signal, SignalType, Timestamp};
+use super::time_index::TimeKey;
+use crate::model::event::{compact, Signal, SignalType, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SignalRecord {

@@ -9,8 +9,8 @@ use super::chunked::{Chunked, Slot};
 use super::intern::{Interner, Sym};
 use std::ops::RangeInclusive;
 
-use super::trades::TimeKey;
-use crate::event::{compact, AccountSnapshot, Timestamp};
+use super::time_index::TimeKey;
+use crate::model::event::{compact, AccountSnapshot, Timestamp};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SnapshotRecord {

@@ -22,10 +22,11 @@ use serde::de::DeserializeOwned;
 use super::intern::Interner;
 use super::signals::SignalRecord;
 use super::snapshots::SnapshotRecord;
-use super::trades::{TimeKey, TradeRecord};
+use super::time_index::TimeKey;
+use super::trades::TradeRecord;
 use super::Link;
 use crate::error::Corruption;
-use crate::event::{Timestamp, TradeStatus};
+use crate::model::event::{Timestamp, TradeStatus};
 
 /// The payload bytes of a stored state, handed out only after they were verified (for a
 /// checkpoint file: its per-block checksums, `checkpoint.rs`).

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::intern::Sym;
 use super::time::{Day, DayBounds};
 use super::view::TradeStatistics;
-use crate::event::compact;
+use crate::model::event::compact;
 
 /// A decimal sum or quotient left the range of the 96-bit decimal type (about ±7.9 × 10^28).
 ///

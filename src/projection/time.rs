@@ -5,7 +5,7 @@ use std::ops::Bound;
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::event::Timestamp;
+use crate::model::event::Timestamp;
 
 pub(crate) const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 

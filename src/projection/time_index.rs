@@ -16,10 +16,10 @@
 
 use std::collections::BTreeMap;
 use std::iter::Peekable;
-use std::ops::{Bound, RangeBounds};
+use std::ops::{Bound, RangeBounds, RangeInclusive};
 
 use super::chunked::{drop_elsewhere, Chunked, Slot};
-use super::trades::TimeKey;
+use crate::model::event::Timestamp;
 
 /// Tombstones below this many are never compacted: the copy would cost more than it saves.
 const COMPACT_AFTER: usize = 64;
@@ -235,12 +235,26 @@ where
     }
 }
 
+/// (time, ticket) for trades, (time, seq) for signals and snapshots: a total order.
+pub(crate) type TimeKey = (Timestamp, u64);
+
+/// Every key whose time lies in `[from, to]`, or `None` for an empty range (a reversed
+/// `RangeInclusive` makes `BTreeMap::range` panic).
+pub(crate) fn time_keys(
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Option<RangeInclusive<TimeKey>> {
+    let from = from.unwrap_or(Timestamp::MIN);
+    let to = to.unwrap_or(Timestamp::MAX);
+    (from <= to).then_some((from, 0)..=(to, u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::event::Timestamp;
+    use crate::model::event::Timestamp;
 
     #[derive(Clone, Debug)]
     enum Op {

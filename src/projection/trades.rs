@@ -2,16 +2,14 @@
 //! queries use. It holds the trades that are not in the checkpoint's base (`stored.rs`): the
 //! OPEN and PENDING trades of the checkpoint and every trade since.
 
-use std::ops::RangeInclusive;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::chunked::{Chunked, Slot};
 use super::id_index::IdIndex;
 use super::intern::{Interner, Sym};
-use super::time_index::TimeIndex;
-use crate::event::{compact, OrderFailed, Timestamp, TradeOpened, TradeStatus, TradeType};
+use super::time_index::{TimeIndex, TimeKey};
+use crate::model::event::{compact, OrderFailed, Timestamp, TradeOpened, TradeStatus, TradeType};
 
 /// One trade as the projection keeps it: names interned, free text boxed (16 bytes when absent).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,20 +154,6 @@ impl TradeRecord {
     pub fn entry_key(&self) -> TimeKey {
         (self.entry_time, self.ticket)
     }
-}
-
-/// (time, ticket) for trades, (time, seq) for signals and snapshots: a total order.
-pub(crate) type TimeKey = (Timestamp, u64);
-
-/// Every key whose time lies in `[from, to]`, or `None` for an empty range (a reversed
-/// `RangeInclusive` makes `BTreeMap::range` panic).
-pub(crate) fn time_keys(
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-) -> Option<RangeInclusive<TimeKey>> {
-    let from = from.unwrap_or(Timestamp::MIN);
-    let to = to.unwrap_or(Timestamp::MAX);
-    (from <= to).then_some((from, 0)..=(to, u64::MAX))
 }
 
 #[derive(Clone, Debug, Default)]

@@ -6,7 +6,7 @@
 //! ids the batch touched, without copying the state) and `apply` (which ignores an event these
 //! rules reject, so that the indexes stay consistent).
 //!
-//! `check` and `check_batch` first run the stateless rules (`crate::contract`, the ones the
+//! `check` and `check_batch` first run the stateless rules (`crate::model::contract`, the ones the
 //! JSON parser runs too), so every append path refuses what import refuses. `apply` does not:
 //! a journal written before those checks may hold events that break them, and replay applies
 //! them as they were recorded (`verify` reports them).
@@ -14,9 +14,9 @@
 use rustc_hash::FxHashMap;
 
 use super::Projections;
-use crate::contract::{self, Rule, Violation};
 use crate::error::Corruption;
-use crate::event::*;
+use crate::model::contract::{self, Rule, Violation};
+use crate::model::event::*;
 
 /// Why `check` did not accept an event: a rule it breaks, or damage in the checkpoint the
 /// state reads (which is not the event's fault, and is reported as corruption).

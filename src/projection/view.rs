@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::event::{SignalType, Timestamp, TradeStatus, TradeType};
+use crate::model::event::{SignalType, Timestamp, TradeStatus, TradeType};
 
 /// A trade object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -11,11 +11,11 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
-use tradeledger::event::*;
-use tradeledger::interchange::{
+use tradeledger::model::contract::{
     FREE_TEXT_MAX_CHARS, SERVER_MAX_CHARS, STRATEGY_NAME_MAX_CHARS, SYMBOL_MAX_CHARS,
     TIMEFRAME_MAX_CHARS,
 };
+use tradeledger::model::event::*;
 
 /// A mantissa of 0 to 96 bits, spread over magnitudes (as many small values as huge ones).
 fn mantissa(min_bits: u32) -> impl Strategy<Value = u128> {
@@ -361,14 +361,14 @@ pub fn identical(a: &Event, b: &Event) -> bool {
 /// nanoseconds).
 pub fn trades(first_ticket: u64, len: usize) -> Vec<Event> {
     (first_ticket..first_ticket + len as u64)
-        .map(|n| tradeledger::sample::trade_opened(n, Timestamp::from_nanos(n as i64)))
+        .map(|n| tradeledger::tools::sample::trade_opened(n, Timestamp::from_nanos(n as i64)))
         .collect()
 }
 
 /// Appends one batch of [`trades`] per entry of `sizes` (tickets counting up from 1), flushing
 /// after batch `i` when `flush_after(i)`; returns the batches appended.
 pub fn append_trade_batches(
-    journal: &tradeledger::journal::Journal,
+    journal: &tradeledger::storage::journal::Journal,
     sizes: &[usize],
     flush_after: impl Fn(usize) -> bool,
 ) -> Vec<Vec<Event>> {

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 
-use crate::event::*;
+use crate::model::event::*;
 use crate::projection::Projections;
 
 pub fn at(text: &str) -> Timestamp {

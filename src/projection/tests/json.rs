@@ -1,7 +1,7 @@
 //! §5: the exact JSON text of every output shape.
 
 use super::fixtures::*;
-use crate::event::*;
+use crate::model::event::*;
 use crate::projection::TimeRange;
 
 #[test]

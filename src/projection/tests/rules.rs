@@ -2,7 +2,7 @@
 //! boundary case next to it.
 
 use super::fixtures::*;
-use crate::event::*;
+use crate::model::event::*;
 use crate::projection::{CheckError, Projections, Rule, Violation};
 
 fn refused(state: &Projections, event: Event) -> Violation {

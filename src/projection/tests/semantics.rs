@@ -1,7 +1,7 @@
 //! §4: lifecycle, null rules, filtering and ordering, daily rows and the summary.
 
 use super::fixtures::*;
-use crate::event::*;
+use crate::model::event::*;
 use crate::projection::{Projections, TimeBasis, TimeRange, TradeFilter};
 
 fn exit_stats(state: &Projections, from: &str, to: &str) -> crate::projection::TradeStatistics {

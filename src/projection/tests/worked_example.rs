@@ -22,7 +22,7 @@
 //! (23:59:59.999999999) includes it; the old system's `<= 23:59:59` dropped it.
 
 use super::fixtures::*;
-use crate::event::*;
+use crate::model::event::*;
 use crate::projection::{Projections, TimeBasis, TimeRange};
 use chrono::NaiveDate;
 

@@ -1,0 +1,336 @@
+//! Scanning the frames of one segment (`docs/RECOVERY.md`). Pure: bytes in, facts out.
+//!
+//! The scanner walks frames from the first record position while each is valid and carries
+//! the next sequence number. It remembers the end of the last complete batch (the committed
+//! end), and, when it stops early, looks at the rest of the segment for valid frames that lie
+//! beyond the stop: their existence, and the durable sequence numbers they claim, are what
+//! recovery needs to tell a torn tail from damage.
+
+use crate::model::event::Timestamp;
+use crate::storage::format::{
+    read_frame, FrameError, FRAME_ALIGN, FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+};
+
+/// Why the scan stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Zero length field: nothing was written here.
+    Empty,
+    /// The segment's capacity is used up.
+    EndOfSegment,
+    /// A frame failed its checks.
+    Invalid(FrameError),
+    /// A valid frame carries the wrong sequence number (stale or misplaced).
+    WrongSeq { found: u64 },
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Empty => f.write_str("no frame"),
+            StopReason::EndOfSegment => f.write_str("end of segment"),
+            StopReason::Invalid(error) => write!(f, "{error}"),
+            StopReason::WrongSeq { found } => write!(f, "frame carries seq {found}"),
+        }
+    }
+}
+
+/// A valid frame found after the point where the scan stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaterFrame {
+    pub offset: usize,
+    pub seq: u64,
+}
+
+/// What a scan of one segment found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentScan {
+    /// Offset just past the last frame of the last complete batch.
+    pub committed_end: usize,
+    /// Sequence number of the last committed record (`first_seq - 1` when there is none).
+    pub last_seq: u64,
+    /// Committed records.
+    pub records: u64,
+    /// Where the in-order walk stopped, and why.
+    pub stop_offset: usize,
+    pub stop: StopReason,
+    /// Valid frames of an incomplete batch between `committed_end` and `stop_offset`.
+    pub uncommitted_records: u64,
+    /// The first valid frame beyond `stop_offset`, if any.
+    pub later: Option<LaterFrame>,
+    /// The largest `durable_seq` claimed by any valid frame of this segment.
+    pub durable_claim_max: u64,
+    /// Offset just past the last non-zero byte at or after `committed_end` (equal to
+    /// `committed_end` when the rest of the segment is zero): what a cut must clear.
+    pub dirty_end: usize,
+    /// The last seq of the batch the walk stopped in, when valid frames beyond the stop carry
+    /// that batch (same `recorded_at` and `durable_seq` as its frames before the stop) on to
+    /// its batch-end frame. `None` when unknown: no such frames, or the stop is at the
+    /// batch's first frame.
+    pub stopped_batch_last_seq: Option<u64>,
+}
+
+impl SegmentScan {
+    /// True when the segment ends cleanly: no partial batch, nothing written after the end.
+    pub fn is_clean(&self) -> bool {
+        self.dirty_end == self.committed_end
+    }
+
+    /// The seq of the record at `stop_offset`: the first one the walk could not read (the
+    /// damaged or missing record), counted from the start of its batch.
+    pub fn stop_seq(&self) -> u64 {
+        self.last_seq + 1 + self.uncommitted_records
+    }
+
+    /// Names the record at the stop with its batch, for messages: `record 57 (batch 1..400)`,
+    /// or `record 57 (batch from seq 1)` when the batch's end is unknown.
+    pub fn stop_record(&self) -> String {
+        let (record, batch_first) = (self.stop_seq(), self.last_seq + 1);
+        match self.stopped_batch_last_seq {
+            Some(last) => format!("record {record} (batch {batch_first}..{last})"),
+            None => format!("record {record} (batch from seq {batch_first})"),
+        }
+    }
+}
+
+/// Scans `bytes` (a whole segment file, header page included) whose first record is
+/// `first_seq`, with the journal's frame checksum `seed`.
+pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
+    let mut offset = SEGMENT_HEADER_SIZE.min(bytes.len());
+    let mut expected_seq = first_seq;
+    let mut committed = (offset, first_seq - 1, 0u64);
+    let mut pending_records = 0u64;
+    // `recorded_at` and `durable_seq` of the incomplete batch's frames: the same in each.
+    let mut pending_batch: Option<(Timestamp, u64)> = None;
+    let mut durable_claim_max = 0u64;
+    let stop = loop {
+        if bytes.len() - offset < FRAME_HEADER_SIZE {
+            break StopReason::EndOfSegment;
+        }
+        let frame = match read_frame(&bytes[offset..], seed) {
+            Ok(frame) => frame,
+            Err(FrameError::Empty) => break StopReason::Empty,
+            Err(error) => break StopReason::Invalid(error),
+        };
+        if frame.header.seq != expected_seq {
+            break StopReason::WrongSeq {
+                found: frame.header.seq,
+            };
+        }
+        durable_claim_max = durable_claim_max.max(frame.header.durable_seq);
+        offset += frame.size;
+        expected_seq += 1;
+        pending_records += 1;
+        pending_batch.get_or_insert((frame.header.recorded_at, frame.header.durable_seq));
+        if frame.header.batch_end() {
+            committed = (offset, frame.header.seq, committed.2 + pending_records);
+            pending_records = 0;
+            pending_batch = None;
+        }
+    };
+    let (committed_end, last_seq, records) = committed;
+    let beyond = scan_beyond(bytes, offset, committed_end, last_seq, seed);
+    let stopped_batch_last_seq = pending_batch
+        .zip(beyond.later)
+        .and_then(|(batch, later)| batch_end_beyond(bytes, later, batch, seed));
+    SegmentScan {
+        committed_end,
+        last_seq,
+        records,
+        stop_offset: offset,
+        stop,
+        uncommitted_records: pending_records,
+        later: beyond.later,
+        durable_claim_max: durable_claim_max.max(beyond.durable_claim_max),
+        dirty_end: beyond.dirty_end,
+        stopped_batch_last_seq,
+    }
+}
+
+/// The seq of the batch-end frame reached by walking on from `later` through consecutive
+/// valid frames of the batch `(recorded_at, durable_seq)`; `None` if the walk leaves it.
+fn batch_end_beyond(
+    bytes: &[u8],
+    later: LaterFrame,
+    (recorded_at, durable_seq): (Timestamp, u64),
+    seed: u32,
+) -> Option<u64> {
+    let (mut offset, mut seq) = (later.offset, later.seq);
+    // Each step moves past a whole frame, so the walk ends within the segment.
+    loop {
+        let frame = read_frame(bytes.get(offset..)?, seed).ok()?;
+        let header = frame.header;
+        let same_batch = header.recorded_at == recorded_at && header.durable_seq == durable_seq;
+        if header.seq != seq || !same_batch {
+            return None;
+        }
+        if header.batch_end() {
+            return Some(seq);
+        }
+        offset += frame.size;
+        seq += 1;
+    }
+}
+
+struct Beyond {
+    later: Option<LaterFrame>,
+    durable_claim_max: u64,
+    dirty_end: usize,
+}
+
+/// Looks at every aligned position after `stop_offset` for non-zero bytes and valid frames
+/// with a sequence number after `last_seq`. Runs once per open on the tail segment only.
+fn scan_beyond(
+    bytes: &[u8],
+    stop_offset: usize,
+    committed_end: usize,
+    last_seq: u64,
+    seed: u32,
+) -> Beyond {
+    let mut beyond = Beyond {
+        later: None,
+        durable_claim_max: 0,
+        dirty_end: committed_end,
+    };
+    if stop_offset > committed_end {
+        beyond.dirty_end = stop_offset;
+    }
+    let mut offset = stop_offset;
+    while offset + FRAME_ALIGN <= bytes.len() {
+        let word = &bytes[offset..offset + FRAME_ALIGN];
+        if word.iter().all(|&b| b == 0) {
+            offset += FRAME_ALIGN;
+            continue;
+        }
+        beyond.dirty_end = offset + FRAME_ALIGN;
+        match read_frame(&bytes[offset..], seed) {
+            Ok(frame) if frame.header.seq > last_seq => {
+                beyond.later.get_or_insert(LaterFrame {
+                    offset,
+                    seq: frame.header.seq,
+                });
+                beyond.durable_claim_max = beyond.durable_claim_max.max(frame.header.durable_seq);
+                beyond.dirty_end = offset + frame.size;
+                offset += frame.size;
+            }
+            _ => offset += FRAME_ALIGN,
+        }
+    }
+    beyond
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::event::Timestamp;
+    use crate::storage::format::{frame_size, write_frame, FrameHeader, FLAG_BATCH_END};
+
+    const SEED: u32 = 77;
+
+    /// A segment image with batches of the given sizes, payload "x" * 10.
+    fn image(batches: &[usize]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = vec![0u8; SEGMENT_HEADER_SIZE + 4096];
+        let mut offset = SEGMENT_HEADER_SIZE;
+        let mut seq = 1;
+        let mut starts = vec![];
+        for (b, &n) in batches.iter().enumerate() {
+            // As the writer does: one recorded_at and one durable_seq per batch.
+            let durable_seq = seq - 1;
+            for i in 0..n {
+                starts.push(offset);
+                let header = FrameHeader {
+                    seq,
+                    recorded_at: Timestamp::from_nanos(b as i64),
+                    durable_seq,
+                    kind: 1,
+                    codec: 1,
+                    schema: 1,
+                    flags: if i + 1 == n { FLAG_BATCH_END } else { 0 },
+                };
+                let size = frame_size(10);
+                write_frame(
+                    &mut bytes[offset..offset + size],
+                    &header,
+                    &[b'x'; 10],
+                    SEED,
+                );
+                offset += size;
+                seq += 1;
+            }
+        }
+        (bytes, starts)
+    }
+
+    #[test]
+    fn clean_segment_ends_at_last_batch() {
+        let (bytes, starts) = image(&[1, 3, 2]);
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.records, 6);
+        assert_eq!(scan.last_seq, 6);
+        assert_eq!(scan.stop, StopReason::Empty);
+        assert_eq!(scan.committed_end, starts[5] + frame_size(10));
+        assert!(scan.is_clean());
+        assert_eq!(scan.later, None);
+    }
+
+    #[test]
+    fn incomplete_batch_is_not_committed() {
+        let (mut bytes, starts) = image(&[2, 3]);
+        // Lose the last frame of the second batch.
+        bytes[starts[4]..starts[4] + frame_size(10)].fill(0);
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.last_seq, 2);
+        assert_eq!(scan.committed_end, starts[2]);
+        assert_eq!(scan.uncommitted_records, 2);
+        assert_eq!(scan.dirty_end, starts[4]);
+        assert!(!scan.is_clean());
+    }
+
+    #[test]
+    fn valid_frames_after_a_hole_are_found_with_their_claims() {
+        let (mut bytes, starts) = image(&[1, 1, 1, 1]);
+        bytes[starts[1] + 20] ^= 0xff;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.last_seq, 1);
+        assert_eq!(scan.stop, StopReason::Invalid(FrameError::Checksum));
+        assert_eq!(
+            scan.later,
+            Some(LaterFrame {
+                offset: starts[2],
+                seq: 3
+            })
+        );
+        assert_eq!(scan.durable_claim_max, 3);
+        assert_eq!(scan.dirty_end, starts[3] + frame_size(10));
+    }
+
+    #[test]
+    fn a_damaged_record_is_named_by_its_own_seq_and_its_batch() {
+        let (clean, starts) = image(&[2, 5, 1]);
+        // The fourth record of the batch 3..7.
+        let mut bytes = clean.clone();
+        bytes[starts[5] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!((scan.last_seq, scan.stop_offset), (2, starts[5]));
+        assert_eq!(scan.stop_seq(), 6);
+        assert_eq!(scan.stop_record(), "record 6 (batch 3..7)");
+        // Its last record: nothing after it tells where the batch ends.
+        let mut bytes = clean.clone();
+        bytes[starts[6] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.stop_record(), "record 7 (batch from seq 3)");
+        // Its first record: the records after it may belong to another batch.
+        let mut bytes = clean;
+        bytes[starts[2] + 44] ^= 0x01;
+        let scan = scan_segment(&bytes, 1, SEED);
+        assert_eq!(scan.stop_record(), "record 3 (batch from seq 3)");
+    }
+
+    #[test]
+    fn misplaced_frame_stops_the_walk() {
+        let (bytes, _) = image(&[2]);
+        let scan = scan_segment(&bytes, 5, SEED);
+        assert_eq!(scan.stop, StopReason::WrongSeq { found: 1 });
+        assert_eq!(scan.records, 0);
+    }
+}

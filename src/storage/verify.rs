@@ -1,0 +1,367 @@
+//! `verify`: every record, every checksum, the segment chain (`docs/RECOVERY.md` §Verify).
+//!
+//! Unlike open, verify reads everything: each sealed segment must end exactly where its
+//! successor's link says, with the BLAKE3 hash the link records, and every payload must
+//! decode. Every decoded event is also checked against the stateless rules of the contract
+//! (`crate::model::contract`): a journal written before the library checked them may hold events
+//! that break them. Those are reported as contract violations, an outcome apart from damage:
+//! the bytes are intact, the event is what was appended. It never writes.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::model::codec;
+use crate::model::contract::{self, Violation};
+use crate::model::event::{EventKind, Timestamp};
+use crate::storage::folder::{is_locked_by_writer, read_meta};
+use crate::storage::format::{
+    read_frame, ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT,
+    WATERMARK_SIZE,
+};
+use crate::storage::layout::Layout;
+use crate::storage::recovery::{Cut, TailDecision};
+use crate::storage::segment::hash_prefix;
+
+/// What `verify` found in a journal that is intact (or ends in a torn tail).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub meta: JournalMeta,
+    pub segments: usize,
+    pub records: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Recorded-at times of the first and last record.
+    pub first_recorded_at: Option<Timestamp>,
+    pub last_recorded_at: Option<Timestamp>,
+    /// Bytes of committed data (headers and frames) across segments.
+    pub data_bytes: u64,
+    /// Bytes the segment files occupy.
+    pub file_bytes: u64,
+    /// Links still pending at the end of the chain (a writer stopped before sealing).
+    pub pending_links: usize,
+    pub torn_tail: Option<Cut>,
+    /// A writer process holds the lock: the tail may be a batch being written.
+    pub live: bool,
+    /// `seq:hash` of the committed head ([`Anchor`]): record it, and `verify --anchor` proves
+    /// later that the history up to `seq` was not rewritten.
+    pub head_anchor: String,
+    /// Records whose event breaks a stateless rule of the contract, in seq order: the first
+    /// [`CONTRACT_VIOLATIONS_LISTED_MAX`] of them (`contract_violation_count` counts all).
+    /// Only `verify` looks for them; `status` leaves this empty.
+    pub contract_violations: Vec<ContractViolation>,
+    pub contract_violation_count: u64,
+}
+
+/// How many contract violations a [`VerifyReport`] lists; more are only counted.
+pub const CONTRACT_VIOLATIONS_LISTED_MAX: usize = 1000;
+
+/// A record whose event breaks a stateless rule of the contract (`docs/INTERCHANGE.md` §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContractViolation {
+    pub seq: u64,
+    pub kind: EventKind,
+    pub violation: Violation,
+}
+
+/// A head anchor recorded earlier: `seq:hash` as `status` and `verify` print it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: u64,
+    pub hash: [u8; 32],
+}
+
+impl Anchor {
+    /// Parses `seq:hash` (64 hexadecimal digits).
+    pub fn parse(text: &str) -> Result<Anchor, Error> {
+        let invalid = |why: &str| {
+            Error::InvalidSetting(format!(
+                "anchor {text:?}: {why}; expected SEQ:HASH as printed by `status` (64 hex digits)"
+            ))
+        };
+        let (seq, hash) = text.split_once(':').ok_or_else(|| invalid("no ':'"))?;
+        let seq = seq
+            .parse()
+            .map_err(|_| invalid("the sequence number is not a number"))?;
+        let hash =
+            blake3::Hash::from_hex(hash).map_err(|_| invalid("the hash is not 64 hex digits"))?;
+        Ok(Anchor {
+            seq,
+            hash: *hash.as_bytes(),
+        })
+    }
+}
+
+impl std::fmt::Display for Anchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, blake3::Hash::from(self.hash).to_hex())
+    }
+}
+
+/// Verifies the journal in `dir`. `Err(Error::Corrupt)` / `Err(Error::Decode)` on damage.
+pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
+    Ok(verify_layout(dir)?.0)
+}
+
+/// Verifies the journal in `dir`, then that it holds `anchor.seq` and that its history up to
+/// there hashes to `anchor.hash`: together with the hash chain of the segments before (which
+/// the verification checks), this proves that nothing up to `anchor.seq` was rewritten since
+/// the anchor was recorded. A mismatch is `Err(Error::Corrupt)` saying what differs.
+pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error> {
+    let (report, layout, keep) = verify_layout(dir)?;
+    let head = report.last_seq.unwrap_or(0);
+    if anchor.seq > head {
+        return Err(Error::corrupt(
+            dir,
+            0,
+            Some(anchor.seq),
+            format!(
+                "the anchor is at seq {}, but the journal ends at seq {head}: records the anchor covers were removed",
+                anchor.seq
+            ),
+        ));
+    }
+    let (segment, end, hash) = anchor_at(&layout, keep, anchor.seq)?;
+    if hash != anchor.hash {
+        let path = &layout.files[segment].path;
+        return Err(Error::corrupt(
+            path,
+            end as u64,
+            Some(anchor.seq),
+            format!(
+                "history differs from the anchor: bytes [0, {end}) of this segment, up to the end of seq {}, hash to {}, the anchor says {}",
+                anchor.seq,
+                blake3::Hash::from(hash).to_hex(),
+                blake3::Hash::from(anchor.hash).to_hex()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
+/// What `status` reports: the figures of [`VerifyReport`] that need no walk through the
+/// records. It opens the journal as a reader does (headers, chain links, a scan of the tail
+/// region), so damage there is reported, but it neither checks nor decodes the sealed
+/// segments' records (`verify` does); `records`, `first_seq` and the recorded-at times are
+/// left out.
+pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
+    let (mut report, layout, keep) = open_report(dir, false)?;
+    let scan = layout.scans[keep - 1].as_ref();
+    let head = scan
+        .expect("the last segment holding records is in the scanned tail region")
+        .last_seq;
+    report.last_seq = (head > 0).then_some(head);
+    set_head_anchor(&mut report, &layout, keep, head)?;
+    Ok(report)
+}
+
+/// What `verify` and `status` both read first: the layout as a reader opens it (`scan_all`:
+/// every segment scanned), how many segments from the first hold committed records (all, or
+/// up to the one a torn tail is cut in), and the report's figures that need no record.
+fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usize), Error> {
+    let meta = read_meta(dir)?;
+    let live = is_locked_by_writer(dir);
+    let (layout, decision) = Layout::load_for_reading(dir, &meta, scan_all)?;
+    let torn_tail = match decision {
+        TailDecision::Clean => None,
+        TailDecision::Cut(cut) => Some(cut),
+    };
+    let keep = torn_tail.as_ref().map_or(layout.files.len(), |cut| {
+        layout.tail_start + cut.segment + 1
+    });
+    let report = VerifyReport {
+        meta,
+        segments: layout.files.len(),
+        records: 0,
+        first_seq: None,
+        last_seq: None,
+        first_recorded_at: None,
+        last_recorded_at: None,
+        data_bytes: (0..keep).map(|i| layout.committed_end(i) as u64).sum(),
+        file_bytes: layout.files[..keep]
+            .iter()
+            .map(|f| f.map.len() as u64)
+            .sum(),
+        pending_links: layout.facts.iter().filter(|f| f.link.is_none()).count(),
+        torn_tail,
+        live,
+        head_anchor: String::new(),
+        contract_violations: Vec::new(),
+        contract_violation_count: 0,
+    };
+    Ok((report, layout, keep))
+}
+
+fn set_head_anchor(
+    report: &mut VerifyReport,
+    layout: &Layout,
+    keep: usize,
+    head: u64,
+) -> Result<(), Error> {
+    let (_, _, hash) = anchor_at(layout, keep, head)?;
+    report.head_anchor = Anchor { seq: head, hash }.to_string();
+    Ok(())
+}
+
+/// The verification, with the layout it read and how many segments hold committed records.
+fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
+    let (mut report, layout, keep) = open_report(dir, true)?;
+    check_sealed_segments(&layout)?;
+    for i in 0..keep {
+        decode_segment(&layout, i, &mut report)?;
+    }
+    let head = report.last_seq.unwrap_or(0);
+    set_head_anchor(&mut report, &layout, keep, head)?;
+    Ok((report, layout, keep))
+}
+
+/// The anchor hash of the history up to `seq`: BLAKE3 of the bytes `[0, end of record seq)`
+/// of the segment holding `seq` (for seq 0, the first segment's header page), where
+///
+/// - the watermark field counts as zeros: the writer rewrites it at every open and close, and
+///   it records what was durable, not history;
+/// - a chain link still pending counts as the link the seal will write (the hash of the
+///   predecessor's committed bytes, its end and last seq), so the anchor is the same before
+///   and after the seal, and still binds all earlier segments through the chain.
+///
+/// Returns the segment's index, the end offset and the hash. Only the first `keep` segments
+/// hold committed records.
+fn anchor_at(layout: &Layout, keep: usize, seq: u64) -> Result<(usize, usize, [u8; 32]), Error> {
+    let i = (0..keep)
+        .rev()
+        .find(|&i| layout.files[i].header.first_seq <= seq)
+        .unwrap_or(0);
+    let file = &layout.files[i];
+    let bytes = file.map.all_bytes();
+    let seed = layout_seed(layout);
+    let mut end = SEGMENT_HEADER_SIZE;
+    if seq >= file.header.first_seq {
+        let committed = layout.committed_end(i);
+        loop {
+            if end >= committed {
+                return Err(Error::corrupt(
+                    &file.path,
+                    end as u64,
+                    Some(seq),
+                    "no record with the anchor's seq in the segment that should hold it",
+                ));
+            }
+            let frame = read_frame(&bytes[end..committed], seed)
+                .map_err(|e| Error::corrupt(&file.path, end as u64, Some(seq), e.to_string()))?;
+            end += frame.size;
+            if frame.header.seq == seq {
+                break;
+            }
+        }
+    }
+    let link = match layout.facts[i].link {
+        Some(link) => link,
+        None => {
+            let prev = i
+                .checked_sub(1)
+                .expect("the first segment has its genesis link");
+            let prev_end = layout.committed_end(prev);
+            ChainLink {
+                prev_hash: hash_prefix(layout.files[prev].map.all_bytes(), prev_end),
+                prev_data_end: prev_end as u64,
+                prev_last_seq: file.header.first_seq - 1,
+            }
+        }
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&bytes[..CHAIN_AT]);
+    hasher.update(&link.encode());
+    hasher.update(&bytes[CHAIN_AT + CHAIN_SIZE..WATERMARK_AT]);
+    hasher.update(&[0u8; WATERMARK_SIZE]);
+    hasher.update(&bytes[WATERMARK_AT + WATERMARK_SIZE..end]);
+    Ok((i, end, *hasher.finalize().as_bytes()))
+}
+
+fn layout_seed(layout: &Layout) -> u32 {
+    crate::storage::format::frame_seed(&layout.files[0].header.journal_id)
+}
+
+/// Every segment but the tail region's end must be clean and match its successor's link.
+fn check_sealed_segments(layout: &Layout) -> Result<(), Error> {
+    for i in 0..layout.files.len() {
+        let file = &layout.files[i];
+        let scan = layout.scans[i].as_ref().expect("verify scans all segments");
+        let Some(next) = layout.facts.get(i + 1) else {
+            continue;
+        };
+        if i < layout.tail_start && !scan.is_clean() {
+            return Err(Error::corrupt(
+                &file.path,
+                scan.stop_offset as u64,
+                Some(scan.stop_seq()),
+                format!(
+                    "damaged record in a sealed segment: {} ({})",
+                    scan.stop_record(),
+                    scan.stop
+                ),
+            ));
+        }
+        let Some(link) = next.link else { continue };
+        let expected = (link.prev_data_end as usize, link.prev_last_seq);
+        if (scan.committed_end, scan.last_seq) != expected {
+            return Err(Error::corrupt(
+                &file.path,
+                scan.committed_end as u64,
+                Some(scan.last_seq),
+                format!(
+                    "segment ends at byte {} after seq {}, but the next segment's link says byte {} after seq {}",
+                    scan.committed_end, scan.last_seq, expected.0, expected.1
+                ),
+            ));
+        }
+        if hash_prefix(file.map.all_bytes(), scan.committed_end) != link.prev_hash {
+            return Err(Error::corrupt(
+                &file.path,
+                0,
+                None,
+                format!(
+                    "contents differ from the hash recorded in {} (edited or replaced segment)",
+                    next.path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes every committed payload of segment `i` and adds it to the report.
+fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Result<(), Error> {
+    let file = &layout.files[i];
+    let end = layout.committed_end(i);
+    let bytes = &file.map.all_bytes()[..end];
+    let seed = report.meta.frame_seed();
+    let mut offset = SEGMENT_HEADER_SIZE;
+    while offset < end {
+        let frame = read_frame(&bytes[offset..], seed)
+            .map_err(|e| Error::corrupt(&file.path, offset as u64, None, e.to_string()))?;
+        let h = frame.header;
+        let event =
+            codec::decode(h.kind, h.codec, h.schema, frame.payload).map_err(|e| Error::Decode {
+                file: file.path.clone(),
+                offset: offset as u64,
+                seq: h.seq,
+                reason: e.to_string(),
+            })?;
+        if let Err(violation) = contract::validate(&event) {
+            report.contract_violation_count += 1;
+            if report.contract_violations.len() < CONTRACT_VIOLATIONS_LISTED_MAX {
+                report.contract_violations.push(ContractViolation {
+                    seq: h.seq,
+                    kind: event.kind(),
+                    violation,
+                });
+            }
+        }
+        report.records += 1;
+        report.first_seq.get_or_insert(h.seq);
+        report.last_seq = Some(h.seq);
+        report.first_recorded_at.get_or_insert(h.recorded_at);
+        report.last_recorded_at = Some(h.recorded_at);
+        offset += frame.size;
+    }
+    Ok(())
+}

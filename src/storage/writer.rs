@@ -1,0 +1,1295 @@
+//! The single writer: appending batches, rolling segments, group commit, background work.
+//!
+//! Appends run on the caller's thread: encoding outside any lock, then one short critical
+//! section that copies the frames into mapped memory and publishes them. Durability is the
+//! caller's too: in `Sync` mode the appending thread becomes the flush leader if nobody is
+//! flushing, or waits for the leader's flush to cover its batch (group commit), so no append
+//! pays a thread wake-up on top of its flush (~30 µs each way here: ARCHITECTURE.md, "Measured costs").
+//!
+//! A background thread does what must stay off the append path: preparing the next segment
+//! (zero-filled, mapped, pre-faulted), sealing rolled segments (sync, hash, chain link) and,
+//! in `Periodic` mode, flushing on a timer. A second thread pre-faults pages one window ahead
+//! of the writer, so that this never waits behind the first one's disk work.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::error::Error;
+use crate::model::codec::{self, CODEC_POSTCARD};
+use crate::model::event::{Event, Timestamp};
+use crate::storage::format::{
+    complete_frame, frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta,
+    SegmentHeader, Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
+    SEGMENT_HEADER_SIZE,
+};
+use crate::storage::mmap::{Map, MapWriter, WritableMap};
+use crate::storage::segment::{self, PREPARED_FILE_NAME};
+use crate::storage::Storage;
+use crate::sync::lock;
+
+/// Pages are pre-faulted one window at a time, up to `PREFAULT_LEAD` windows ahead of the
+/// write position. Flat out, pre-faulting a window (256 `page_mkwrite`s) took about as long as
+/// the writer took to fill one, so with one window of lead the writer faulted ~2 k times per
+/// million appends; with three, it stays ahead.
+const PREFAULT_WINDOW_BYTES: usize = 1 << 20;
+const PREFAULT_LEAD: usize = 3;
+
+/// Bound of the background thread's queue. Messages are small and rare (two per roll); a full
+/// queue means the background thread is stuck, and the appender then skips the wake-up
+/// rather than wait (seals are never lost: see `pending_seals`).
+const BACKGROUND_QUEUE_MAX: usize = 64;
+
+/// Bound of the pre-faulting thread's queue: one window is being pre-faulted and at most a
+/// few more are asked for; when it is full the writer is faster than pre-faulting, and the
+/// request is dropped (the writer then takes the page faults itself).
+const PREFAULT_QUEUE_MAX: usize = 4;
+
+/// Where the recorded_at times and segment creation times come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Every time is this one: for byte-exact fixtures and tests.
+    Fixed(Timestamp),
+}
+
+impl Clock {
+    pub fn now(self) -> Timestamp {
+        match self {
+            Clock::System => Timestamp::now(),
+            Clock::Fixed(t) => t,
+        }
+    }
+}
+
+/// The sequence numbers an append was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub recorded_at: Timestamp,
+    /// Bytes the batch's frames take in the segment.
+    pub bytes: u64,
+}
+
+/// A segment of the journal as the writer process knows it.
+#[derive(Clone)]
+pub struct SegmentEntry {
+    pub path: PathBuf,
+    pub first_seq: u64,
+    pub index: u64,
+    pub map: Arc<Map>,
+}
+
+/// The active segment and everything only the writer touches.
+struct WriterState {
+    active: SegmentEntry,
+    writer: MapWriter,
+    write_offset: usize,
+    /// `[SEGMENT_HEADER_SIZE, synced_offset)` of the active segment is on stable storage.
+    synced_offset: usize,
+    next_seq: u64,
+    /// Rolled segments whose last bytes may not be synced yet, oldest first.
+    unsynced: Vec<Unsynced>,
+    segments: Vec<SegmentEntry>,
+    prefault_mark: usize,
+    seals_requested: u64,
+}
+
+/// State shared by the writer, the flush leader and the background thread.
+pub struct Shared {
+    pub dir: PathBuf,
+    pub meta: JournalMeta,
+    pub(crate) storage: Storage,
+    seed: u32,
+    clock: Clock,
+    state: Mutex<WriterState>,
+    /// True while a flush leader exists ([`FlushLeader`]): set by the one that becomes
+    /// leader, cleared when it is done. Followers do not queue on a mutex (it hands over to
+    /// one waiter at a time, so a flush's followers would wake one after another, each paying
+    /// a wake-up): they wait on `flush_done`, which a finished flush broadcasts, and read
+    /// this flag under `flush_waiters`.
+    flushing: AtomicBool,
+    flush_waiters: Mutex<()>,
+    flush_done: Condvar,
+    /// Highest sequence number on stable storage.
+    durable_seq: AtomicU64,
+    /// Highest sequence number published (readable).
+    committed_seq: AtomicU64,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<String>>,
+    prepared: Mutex<Option<Prepared>>,
+    /// Prepared files created so far: numbers their names.
+    prepared_files: AtomicU64,
+    /// Rolled segments waiting to be sealed by the background thread, oldest first (seals
+    /// complete in roll order: only the last links may be pending). Never dropped, never
+    /// sealed on the appending thread, which holds the state lock that sealing needs. One
+    /// entry per roll, so it stays as short as the background thread's lag in segments.
+    pending_seals: Mutex<VecDeque<Seal>>,
+    seals_done: Mutex<u64>,
+    seals_done_changed: Condvar,
+    background: Mutex<Option<SyncSender<Job>>>,
+    /// Windows `(map, from)` to pre-fault. A thread of its own, so that pre-faulting (CPU
+    /// work, about 0.3 ms per window) never waits behind the background thread's disk work
+    /// (zero-filling and syncing 32 MiB segments takes it hundreds of milliseconds, during
+    /// which a fast writer would otherwise fault on every page).
+    prefaulter: Mutex<Option<SyncSender<Window>>>,
+    /// Flush leaders that have finished, and the wakers of the async waiters for the next
+    /// one ([`Shared::leader_done_after`]): the async form of `flush_done`, for any executor.
+    leaders_done: AtomicU64,
+    leader_done_wakers: Mutex<Vec<Waker>>,
+    /// Flush durations, nanoseconds.
+    flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
+    /// What the next flush leader gathers for (group commit).
+    groups: Groups,
+    /// Test hook: the next flush fails as if the device returned EIO.
+    inject_flush_failure: AtomicBool,
+    /// Bytes left in the active segment, updated after each append and roll, so that async
+    /// callers can tell cheaply whether their batch may trigger a roll (which does I/O).
+    remaining_bytes: AtomicU64,
+    /// Test hook: the next segment creation fails as if the disk were full (ENOSPC).
+    inject_no_space: AtomicBool,
+}
+
+/// Group-commit bookkeeping: batches published and made durable, and the last flush's size
+/// and duration.
+#[derive(Default)]
+struct Groups {
+    /// Batches published so far (counted under the state lock).
+    published: AtomicU64,
+    /// `published` as the last successful flush saw it: every batch up to there is durable.
+    flushed: AtomicU64,
+    /// Batches the last successful flush made durable.
+    last_group: AtomicU64,
+    last_flush_ns: AtomicU64,
+}
+
+/// The one flush leader ([`Shared::try_lead_flush`]). Dropping it — after its flush, or
+/// without one (an async leader cancelled while it gathered) — ends its leadership and wakes
+/// every waiter, so that one of them leads next if its batch is not durable yet.
+pub struct FlushLeader<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for FlushLeader<'_> {
+    fn drop(&mut self) {
+        let shared = self.shared;
+        shared.flushing.store(false, Ordering::Release);
+        shared.notify_durable();
+        drop(lock(&shared.flush_waiters));
+        shared.flush_done.notify_all();
+    }
+}
+
+/// The future of [`Shared::leader_done_after`].
+pub struct LeaderDone<'a> {
+    shared: &'a Shared,
+    seen: u64,
+}
+
+impl Future for LeaderDone<'_> {
+    type Output = u64;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
+        let shared = self.shared;
+        // Looked at again under the lock: `notify_durable` counts before it takes the lock,
+        // so either the count is seen here or the waker pushed here is woken.
+        let mut wakers = lock(&shared.leader_done_wakers);
+        let done = shared.leaders_done();
+        if done != self.seen {
+            return Poll::Ready(done);
+        }
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// A flush leader's wait for its group ([`Shared::gathered`]).
+pub struct Gathering {
+    /// `Groups::published` when last seen to change.
+    published: u64,
+    started: Instant,
+    progress_at: Instant,
+}
+
+/// A range of a segment not synced yet, and the last record it holds.
+#[derive(Clone)]
+struct Unsynced {
+    map: Arc<Map>,
+    from: usize,
+    to: usize,
+    last_seq: u64,
+}
+
+/// A window to pre-fault: `PREFAULT_WINDOW_BYTES` of a mapping from an offset.
+type Window = (Arc<WritableMap>, usize);
+
+/// A zero-filled, mapped, pre-faulted segment file ready to become the next segment.
+struct Prepared {
+    path: PathBuf,
+    map: Arc<Map>,
+    writer: MapWriter,
+}
+
+enum Job {
+    Prepare,
+    /// Seal what `pending_seals` holds.
+    Seal,
+}
+
+struct Seal {
+    map: Arc<Map>,
+    data_end: usize,
+    last_seq: u64,
+    next_path: PathBuf,
+    /// The mapping of the next segment, whose header page the link is synced through.
+    next_map: Arc<Map>,
+}
+
+/// Encoded payloads of a batch, and per event `(kind, schema, payload length)`.
+type Scratch = (Vec<u8>, Vec<(u16, u8, usize)>);
+
+thread_local! {
+    /// Reused by every append on this thread, so encoding allocates nothing once warm.
+    static SCRATCH: RefCell<Scratch> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// What the writer starts from after recovery.
+pub struct Start {
+    pub segments: Vec<SegmentEntry>,
+    pub writer: MapWriter,
+    pub write_offset: usize,
+    pub next_seq: u64,
+}
+
+impl Shared {
+    pub fn start(
+        meta: JournalMeta,
+        dir: &Path,
+        clock: Clock,
+        storage: Storage,
+        start: Start,
+    ) -> Arc<Shared> {
+        let active = start
+            .segments
+            .last()
+            .expect("a journal has a segment")
+            .clone();
+        let last_seq = start.next_seq - 1;
+        active.map.publish(start.write_offset);
+        let remaining_bytes = (active.map.len() - start.write_offset) as u64;
+        Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            storage,
+            seed: meta.frame_seed(),
+            meta,
+            clock,
+            state: Mutex::new(WriterState {
+                active,
+                writer: start.writer,
+                write_offset: start.write_offset,
+                synced_offset: start.write_offset,
+                next_seq: start.next_seq,
+                unsynced: vec![],
+                segments: start.segments,
+                prefault_mark: start.write_offset,
+                seals_requested: 0,
+            }),
+            flushing: AtomicBool::new(false),
+            flush_waiters: Mutex::new(()),
+            flush_done: Condvar::new(),
+            durable_seq: AtomicU64::new(last_seq),
+            committed_seq: AtomicU64::new(last_seq),
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(None),
+            prepared: Mutex::new(None),
+            prepared_files: AtomicU64::new(0),
+            pending_seals: Mutex::new(VecDeque::new()),
+            seals_done: Mutex::new(0),
+            seals_done_changed: Condvar::new(),
+            background: Mutex::new(None),
+            prefaulter: Mutex::new(None),
+            leaders_done: AtomicU64::new(0),
+            leader_done_wakers: Mutex::new(Vec::new()),
+            flush_latency_ns: Mutex::new(
+                hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
+            ),
+            groups: Groups::default(),
+            inject_flush_failure: AtomicBool::new(false),
+            remaining_bytes: AtomicU64::new(remaining_bytes),
+            inject_no_space: AtomicBool::new(false),
+        })
+    }
+
+    /// Starts the background thread; returns its handle.
+    /// Starts the background thread and the pre-faulting thread; returns the handle of the
+    /// background thread, which joins the other when it stops.
+    pub fn spawn_background(self: &Arc<Shared>) -> Result<JoinHandle<()>, Error> {
+        let (prefault_sender, prefault_receiver) = mpsc::sync_channel(PREFAULT_QUEUE_MAX);
+        let prefaulter = std::thread::Builder::new()
+            .name("tradeledger-prefault".into())
+            .spawn(move || prefault_loop(prefault_receiver))
+            .map_err(crate::error::io_error(
+                &self.dir,
+                "start pre-faulting thread",
+            ))?;
+        *lock(&self.prefaulter) = Some(prefault_sender);
+        let (sender, receiver) = mpsc::sync_channel(BACKGROUND_QUEUE_MAX);
+        *lock(&self.background) = Some(sender);
+        let shared = Arc::clone(self);
+        let handle = std::thread::Builder::new()
+            .name("tradeledger-bg".into())
+            .spawn(move || {
+                shared.background_loop(receiver);
+                let _ = prefaulter.join();
+            })
+            .map_err(crate::error::io_error(&self.dir, "start background thread"))?;
+        self.send(Job::Prepare);
+        let mut state = lock(&self.state);
+        self.prefault_ahead(&mut state);
+        Ok(handle)
+    }
+
+    /// Stops the background and pre-faulting threads (after they finish queued work).
+    pub fn stop_background(&self) {
+        lock(&self.prefaulter).take();
+        lock(&self.background).take();
+    }
+
+    /// Bytes left in the active segment as of the last append (a hint; racy by design).
+    pub fn remaining_bytes(&self) -> u64 {
+        self.remaining_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    pub fn committed_seq(&self) -> u64 {
+        self.committed_seq.load(Ordering::Acquire)
+    }
+
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq.load(Ordering::Acquire)
+    }
+
+    /// The segments as the writer knows them (for in-process readers).
+    pub fn segments(&self) -> Vec<SegmentEntry> {
+        lock(&self.state).segments.clone()
+    }
+
+    /// Appends `events` as one atomic batch and, in `Sync` mode, waits until it is durable.
+    pub fn append(&self, events: &[Event]) -> Result<Appended, Error> {
+        let appended = self.write_batch(events, self.clock.now())?;
+        if self.meta.durability == Durability::Sync {
+            self.flush_through(appended.last_seq)?;
+        }
+        Ok(appended)
+    }
+
+    /// Encodes and writes one batch into mapped memory and publishes it. No syscalls unless
+    /// the batch needs a new segment.
+    ///
+    /// When the largest size the batch could take fits in the active segment, the events
+    /// are encoded straight into the mapping. Otherwise their exact sizes decide the roll:
+    /// they are encoded into a scratch buffer first, then copied.
+    pub fn write_batch(&self, events: &[Event], recorded_at: Timestamp) -> Result<Appended, Error> {
+        if events.is_empty() {
+            return Err(Error::EmptyBatch);
+        }
+        let mut bound = 0;
+        for event in events {
+            let max = codec::max_payload_len(event);
+            if max > PAYLOAD_SIZE_MAX {
+                return self.write_through_scratch(events, recorded_at);
+            }
+            bound += frame_size(max);
+        }
+        let mut state = lock(&self.state);
+        self.check_poisoned()?;
+        if state.write_offset + bound > state.active.map.len() {
+            drop(state);
+            return self.write_through_scratch(events, recorded_at);
+        }
+        let batch = self.batch_frames(&state, events.len(), recorded_at);
+        let offset = state.write_offset;
+        let region = state.writer.unpublished_mut(offset, bound);
+        let mut at = 0;
+        for (i, event) in events.iter().enumerate() {
+            let payload = &mut region[at + FRAME_HEADER_SIZE..];
+            let (kind, schema, len) = codec::encode_into(event, payload);
+            let size = frame_size(len);
+            let header = batch.header(i, kind as u16, schema);
+            complete_frame(&mut region[at..at + size], &header, len, self.seed);
+            at += size;
+        }
+        Ok(self.publish(&mut state, &batch, at))
+    }
+
+    fn write_through_scratch(
+        &self,
+        events: &[Event],
+        recorded_at: Timestamp,
+    ) -> Result<Appended, Error> {
+        SCRATCH.with(|scratch| {
+            let (payloads, parts) = &mut *scratch.borrow_mut();
+            payloads.clear();
+            parts.clear();
+            let mut batch_bytes = 0;
+            for (index, event) in events.iter().enumerate() {
+                let start = payloads.len();
+                let (kind, schema) = codec::encode(event, payloads);
+                let len = payloads.len() - start;
+                if len > PAYLOAD_SIZE_MAX {
+                    return Err(Error::EventTooLarge {
+                        index,
+                        bytes: len,
+                        limit: PAYLOAD_SIZE_MAX,
+                    });
+                }
+                parts.push((kind as u16, schema, len));
+                batch_bytes += frame_size(len);
+            }
+            self.copy_batch(payloads, parts, batch_bytes, recorded_at)
+        })
+    }
+
+    fn copy_batch(
+        &self,
+        payloads: &[u8],
+        parts: &[(u16, u8, usize)],
+        batch_bytes: usize,
+        recorded_at: Timestamp,
+    ) -> Result<Appended, Error> {
+        let mut state = lock(&self.state);
+        self.check_poisoned()?;
+        if state.write_offset + batch_bytes > state.active.map.len() {
+            state = self.settle_seals_before_replacing(state);
+            self.check_poisoned()?;
+        }
+        if state.write_offset + batch_bytes > state.active.map.len() {
+            self.roll(&mut state, batch_bytes)
+                .inspect_err(|e| self.poison(e))?;
+        }
+        let batch = self.batch_frames(&state, parts.len(), recorded_at);
+        let offset = state.write_offset;
+        let region = state.writer.unpublished_mut(offset, batch_bytes);
+        let (mut at, mut payload_at) = (0, 0);
+        for (i, &(kind, schema, len)) in parts.iter().enumerate() {
+            let size = frame_size(len);
+            let payload = &payloads[payload_at..payload_at + len];
+            let header = batch.header(i, kind, schema);
+            write_frame(&mut region[at..at + size], &header, payload, self.seed);
+            at += size;
+            payload_at += len;
+        }
+        Ok(self.publish(&mut state, &batch, batch_bytes))
+    }
+
+    /// The next batch of `count` events, as written now.
+    fn batch_frames(
+        &self,
+        state: &WriterState,
+        count: usize,
+        recorded_at: Timestamp,
+    ) -> BatchFrames {
+        BatchFrames {
+            first_seq: state.next_seq,
+            count,
+            recorded_at,
+            durable_seq: self.durable_seq(),
+        }
+    }
+
+    /// Makes the batch just written (`batch_bytes` at the write offset) visible.
+    fn publish(
+        &self,
+        state: &mut WriterState,
+        batch: &BatchFrames,
+        batch_bytes: usize,
+    ) -> Appended {
+        let (first_seq, recorded_at) = (batch.first_seq, batch.recorded_at);
+        let last_seq = first_seq + batch.count as u64 - 1;
+        state.write_offset += batch_bytes;
+        state.next_seq = last_seq + 1;
+        state.active.map.publish(state.write_offset);
+        self.committed_seq.store(last_seq, Ordering::Release);
+        // Only ever written here, under the state lock: no atomic read-modify-write needed.
+        let published = self.groups.published.load(Ordering::Relaxed);
+        self.groups
+            .published
+            .store(published + 1, Ordering::Relaxed);
+        let remaining = state.active.map.len() - state.write_offset;
+        self.remaining_bytes
+            .store(remaining as u64, Ordering::Relaxed);
+        // Ask for the next window as soon as the writer comes within `PREFAULT_LEAD` windows
+        // of the end of those asked for, so the pre-faulting thread stays ahead of it.
+        if state.write_offset + PREFAULT_LEAD * PREFAULT_WINDOW_BYTES > state.prefault_mark {
+            self.prefault_ahead(state);
+        }
+        Appended {
+            first_seq,
+            last_seq,
+            recorded_at,
+            bytes: batch_bytes as u64,
+        }
+    }
+
+    fn prefault_ahead(&self, state: &mut WriterState) {
+        let from = state.prefault_mark.max(state.write_offset);
+        state.prefault_mark = from + PREFAULT_WINDOW_BYTES;
+        if let Some(sender) = lock(&self.prefaulter).as_ref() {
+            // A full queue: the writer outruns pre-faulting; never block it.
+            let _ = sender.try_send((Arc::clone(state.writer.writable()), from));
+        }
+    }
+
+    fn send(&self, job: Job) {
+        if let Some(sender) = lock(&self.background).as_ref() {
+            // A full queue only delays pre-faulting or preparation, which the append path
+            // handles itself; never block the appender on it.
+            let _ = sender.try_send(job);
+        }
+    }
+
+    /// A batch too big for an *empty* active segment replaces that segment (same name and
+    /// place) by a bigger one, which must carry the segment's chain link: so every seal
+    /// requested so far must be done first. Sealing flushes, which takes the state lock, so
+    /// the wait happens with the lock released; the caller checks again after it.
+    fn settle_seals_before_replacing<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, WriterState>,
+    ) -> MutexGuard<'a, WriterState> {
+        // Seals are requested only under the state lock, so once this holds with the lock
+        // held it stays true until the roll is done.
+        loop {
+            let requested = state.seals_requested;
+            if state.write_offset != SEGMENT_HEADER_SIZE || *lock(&self.seals_done) >= requested {
+                return state;
+            }
+            drop(state);
+            self.wait_for_seals(requested);
+            state = lock(&self.state);
+        }
+    }
+
+    /// Starts a new segment big enough for `batch_bytes`. The old one is sealed in the
+    /// background. Runs under the state lock, on the append path (once per segment).
+    fn roll(&self, state: &mut WriterState, batch_bytes: usize) -> Result<(), Error> {
+        let capacity = self
+            .meta
+            .segment_size_bytes
+            .max(round_to_page(SEGMENT_HEADER_SIZE + batch_bytes) as u64);
+        let active_empty = state.write_offset == SEGMENT_HEADER_SIZE;
+        let (index, link) = if active_empty {
+            // Replace the empty active segment by a bigger one with the same name and place
+            // (`settle_seals_before_replacing` made sure its link is final).
+            let link = segment::open_segment(&state.active.path, None)?.link;
+            (state.active.index, link)
+        } else {
+            (state.active.index + 1, None)
+        };
+        if self.inject_no_space.swap(false, Ordering::AcqRel) {
+            return Err(Error::Io {
+                path: self.next_prepared_path(),
+                op: "create segment file",
+                source: std::io::Error::from_raw_os_error(libc::ENOSPC),
+            });
+        }
+        let prepared = self.take_prepared(capacity)?;
+        let header = SegmentHeader {
+            format_version: FORMAT_VERSION,
+            journal_id: self.meta.journal_id,
+            first_seq: state.next_seq,
+            index,
+            capacity_bytes: capacity,
+            created_at: self.clock.now(),
+        };
+        let path = segment::activate(
+            &self.storage,
+            &self.dir,
+            &prepared.path,
+            &header,
+            link.as_ref(),
+            Some(&prepared.map),
+        )?;
+        let entry = SegmentEntry {
+            path: path.clone(),
+            first_seq: header.first_seq,
+            index,
+            map: Arc::clone(&prepared.map),
+        };
+        entry.map.publish(SEGMENT_HEADER_SIZE);
+        let old = std::mem::replace(&mut state.active, entry.clone());
+        state.writer = prepared.writer;
+        if active_empty {
+            *state.segments.last_mut().expect("active segment is listed") = entry;
+        } else {
+            state.unsynced.push(Unsynced {
+                map: Arc::clone(&old.map),
+                from: state.synced_offset,
+                to: state.write_offset,
+                last_seq: state.next_seq - 1,
+            });
+            state.segments.push(entry);
+            state.seals_requested += 1;
+            self.request_seal(Seal {
+                map: old.map,
+                data_end: state.write_offset,
+                last_seq: state.next_seq - 1,
+                next_path: path,
+                next_map: Arc::clone(&state.active.map),
+            });
+        }
+        state.write_offset = SEGMENT_HEADER_SIZE;
+        state.synced_offset = SEGMENT_HEADER_SIZE;
+        state.prefault_mark = SEGMENT_HEADER_SIZE + PREFAULT_WINDOW_BYTES;
+        self.send(Job::Prepare);
+        tracing::info!(segment = %state.active.path.display(), first_seq = state.next_seq, "rolled to a new segment");
+        Ok(())
+    }
+
+    /// Queues the seal of a rolled segment for the background thread. Runs under the state
+    /// lock, so it must not seal here: sealing flushes, and a flush takes the state lock. If
+    /// the wake-up does not fit in the queue, the background thread still seals the pending
+    /// segments after the job it is busy with; if the thread is gone (shutdown), the links
+    /// stay pending and the next open completes them (`docs/RECOVERY.md`).
+    fn request_seal(&self, seal: Seal) {
+        lock(&self.pending_seals).push_back(seal);
+        self.send(Job::Seal);
+    }
+
+    /// Seals every pending segment, oldest first (background thread only).
+    fn seal_pending(&self) {
+        loop {
+            let next = lock(&self.pending_seals).pop_front();
+            match next {
+                Some(seal) => self.seal(seal),
+                None => return,
+            }
+        }
+    }
+
+    fn take_prepared(&self, capacity: u64) -> Result<Prepared, Error> {
+        let ready = lock(&self.prepared).take();
+        match ready {
+            Some(p) if p.map.len() as u64 == capacity => Ok(p),
+            other => {
+                if let Some(p) = other {
+                    // Wrong size (an oversized batch): keep it for the next roll.
+                    *lock(&self.prepared) = Some(p);
+                }
+                prepare_file(&self.storage, &self.next_prepared_path(), capacity)
+            }
+        }
+    }
+
+    fn wait_for_seals(&self, requested: u64) {
+        let mut done = lock(&self.seals_done);
+        while *done < requested {
+            done = self
+                .seals_done_changed
+                .wait(done)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing,
+    /// else waits for the running flush (which usually covers `seq` too) and tries again.
+    pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
+        loop {
+            if self.durable_seq() >= seq {
+                return Ok(());
+            }
+            match self.try_lead_flush() {
+                Some(leader) => {
+                    let mut gathering = self.start_gathering();
+                    while !self.gathered(&mut gathering) {
+                        std::thread::yield_now();
+                    }
+                    self.flush_as_leader(leader)?
+                }
+                None => self.wait_for_flush(seq),
+            }
+        }
+    }
+
+    /// Waits until the running flush ends (returns at once if none is running or `seq` is
+    /// already durable). The leader broadcasts after clearing `flushing` under
+    /// `flush_waiters`, so checking both under that lock cannot miss its wake-up.
+    fn wait_for_flush(&self, seq: u64) {
+        let waiters = lock(&self.flush_waiters);
+        if self.durable_seq() >= seq || !self.flushing.load(Ordering::Acquire) {
+            return;
+        }
+        // The timeout is only a safety net: the broadcast always comes.
+        let _ = self
+            .flush_done
+            .wait_timeout(waiters, Duration::from_millis(100));
+    }
+
+    /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
+    /// [`Shared::flush_as_leader`]; before it, a leader with producers about may wait for
+    /// its group ([`Shared::gathered`]).
+    pub fn try_lead_flush(&self) -> Option<FlushLeader<'_>> {
+        // Set at once, so that followers wait rather than spin while the leader starts.
+        let won = self
+            .flushing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire);
+        won.is_ok().then(|| FlushLeader { shared: self })
+    }
+
+    /// Flushes as `leader` (from [`Shared::try_lead_flush`]); its drop wakes the waiters.
+    pub fn flush_as_leader(&self, leader: FlushLeader<'_>) -> Result<(), Error> {
+        let result = self.flush_all_locked();
+        drop(leader);
+        result
+    }
+
+    /// Starts a flush leader's wait for its group.
+    pub fn start_gathering(&self) -> Gathering {
+        let now = Instant::now();
+        Gathering {
+            published: self.groups.published.load(Ordering::Relaxed),
+            started: now,
+            progress_at: now,
+        }
+    }
+
+    /// Whether a flush leader should flush now. Producers each waiting for their own append
+    /// come back one by one after a flush wakes them; a leader that flushed at once would
+    /// take only the first few, and the rest would wait a whole flush more. So the leader
+    /// waits until as many batches are pending as the last flush made durable (each
+    /// producer it acknowledged has appended again), or until no batch arrived for a quarter
+    /// of the last flush's duration, or a whole flush duration has passed. A lone producer
+    /// never waits: its own batch is the group.
+    pub fn gathered(&self, gathering: &mut Gathering) -> bool {
+        let groups = &self.groups;
+        let published = groups.published.load(Ordering::Relaxed);
+        let pending = published.saturating_sub(groups.flushed.load(Ordering::Relaxed));
+        if pending >= groups.last_group.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = Instant::now();
+        if published != gathering.published {
+            gathering.published = published;
+            gathering.progress_at = now;
+        }
+        let flush = Duration::from_nanos(groups.last_flush_ns.load(Ordering::Relaxed));
+        now - gathering.progress_at >= flush / 4 || now - gathering.started >= flush
+    }
+
+    /// Wakes async waiters. Called when a leader is done (`flushing` cleared): a waiter that
+    /// failed to become leader because one existed is then sure to see this notification.
+    fn notify_durable(&self) {
+        self.leaders_done.fetch_add(1, Ordering::AcqRel);
+        for waker in lock(&self.leader_done_wakers).drain(..) {
+            waker.wake();
+        }
+    }
+
+    /// How many flush leaders have finished so far.
+    pub fn leaders_done(&self) -> u64 {
+        self.leaders_done.load(Ordering::Acquire)
+    }
+
+    /// Resolves, with the new count, once more than `seen` flush leaders have finished
+    /// ([`Shared::leaders_done`]).
+    pub fn leader_done_after(&self, seen: u64) -> LeaderDone<'_> {
+        LeaderDone { shared: self, seen }
+    }
+
+    /// Flush latency percentiles so far: `(p50, p99, max, count)` in nanoseconds.
+    pub fn flush_latency_ns(&self) -> (u64, u64, u64, u64) {
+        let h = lock(&self.flush_latency_ns);
+        (
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.max(),
+            h.len(),
+        )
+    }
+
+    /// Makes the next flush fail as if the device reported an I/O error (tests of failure
+    /// policies; `docs/RECOVERY.md`). The writer is poisoned by it, as by a real failure.
+    #[doc(hidden)]
+    pub fn inject_flush_failure(&self) {
+        self.inject_flush_failure.store(true, Ordering::Release);
+    }
+
+    /// Makes the next segment creation (the next roll) fail as if the disk were full
+    /// (ENOSPC). The writer is poisoned by it, as by a real failure.
+    #[doc(hidden)]
+    pub fn inject_no_space(&self) {
+        self.inject_no_space.store(true, Ordering::Release);
+    }
+
+    /// Flushes everything published so far (after a running flush, a flush of its own).
+    pub fn flush(&self) -> Result<(), Error> {
+        loop {
+            match self.try_lead_flush() {
+                Some(leader) => return self.flush_as_leader(leader),
+                None => self.wait_for_flush(u64::MAX),
+            }
+        }
+    }
+
+    /// Leads a flush of the rolled segments only ([`Shared::flush_rolled`]), after a running
+    /// flush if there is one.
+    fn flush_rolled_as_leader(&self) -> Result<(), Error> {
+        loop {
+            if let Some(leader) = self.try_lead_flush() {
+                let result = self.flush_rolled();
+                drop(leader);
+                return result;
+            }
+            self.wait_for_flush(u64::MAX);
+        }
+    }
+
+    /// The flush itself. The caller is the flush leader. A failed flush poisons the writer:
+    /// after an fsync error the kernel may have dropped the dirty pages, so the data must
+    /// never be treated as safe by retrying.
+    fn flush_all_locked(&self) -> Result<(), Error> {
+        let started = std::time::Instant::now();
+        let result = self.flush_ranges();
+        let elapsed_ns = started.elapsed().as_nanos() as u64;
+        let _ = lock(&self.flush_latency_ns).record(elapsed_ns.max(1));
+        self.groups
+            .last_flush_ns
+            .store(elapsed_ns, Ordering::Relaxed);
+        tracing::trace!(elapsed_ns, ok = result.is_ok(), "flush");
+        result
+    }
+
+    fn flush_ranges(&self) -> Result<(), Error> {
+        let (rolled, active, from, to, upto, batches) = {
+            let state = lock(&self.state);
+            self.check_poisoned()?;
+            (
+                state.unsynced.clone(),
+                Arc::clone(&state.active.map),
+                state.synced_offset,
+                state.write_offset,
+                self.committed_seq(),
+                // Counted under the state lock by `publish`: exactly the batches up to `upto`.
+                self.groups.published.load(Ordering::Relaxed),
+            )
+        };
+        self.flush_each(&rolled)?;
+        let active_range = Unsynced {
+            map: Arc::clone(&active),
+            from,
+            to,
+            last_seq: upto,
+        };
+        self.flush_each(std::slice::from_ref(&active_range))?;
+        let mut state = lock(&self.state);
+        state.unsynced.drain(..rolled.len());
+        if Arc::ptr_eq(&state.active.map, &active) {
+            state.synced_offset = state.synced_offset.max(to);
+        }
+        self.durable_seq.fetch_max(upto, Ordering::AcqRel);
+        let flushed = self.groups.flushed.swap(batches, Ordering::Relaxed);
+        self.groups
+            .last_group
+            .store(batches.saturating_sub(flushed), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Flushes the rolled segments not synced yet, and not the active one: what a seal needs
+    /// before it links the next segment to its predecessor. The active segment's pages are
+    /// the ones the writer is filling; writing them back would write-protect them under it
+    /// (a fault at its next store to each) for no one's benefit in Buffered mode. The caller
+    /// is the flush leader.
+    fn flush_rolled(&self) -> Result<(), Error> {
+        let rolled = {
+            let state = lock(&self.state);
+            self.check_poisoned()?;
+            state.unsynced.clone()
+        };
+        self.flush_each(&rolled)?;
+        lock(&self.state).unsynced.drain(..rolled.len());
+        if let Some(last) = rolled.last() {
+            // Every record before it is durable: earlier segments were flushed before (the
+            // flush leader takes them in order), and the active one starts after it.
+            self.durable_seq.fetch_max(last.last_seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// msync of each range; the first failure poisons the writer.
+    fn flush_each(&self, ranges: &[Unsynced]) -> Result<(), Error> {
+        for Unsynced {
+            map,
+            from: start,
+            to: end,
+            ..
+        } in ranges
+        {
+            let injected = self.inject_flush_failure.swap(false, Ordering::AcqRel);
+            let flushed = if injected {
+                Err(std::io::Error::from_raw_os_error(libc::EIO))
+            } else {
+                map.flush(*start, end - start)
+            };
+            if let Err(source) = flushed {
+                let error = Error::Io {
+                    path: self.dir.clone(),
+                    op: "flush journal segment",
+                    source,
+                };
+                self.poison(&error);
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records in the active segment's watermark that everything published is durable.
+    /// The caller has just flushed.
+    pub fn write_watermark(&self) -> Result<(), Error> {
+        let state = lock(&self.state);
+        let watermark = Watermark {
+            durable_seq: self.durable_seq(),
+            durable_end: state.synced_offset as u64,
+        };
+        segment::write_watermark(&self.storage, &state.active.path, &watermark)
+    }
+
+    fn check_poisoned(&self) -> Result<(), Error> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = lock(&self.poison_reason).clone().unwrap_or_default();
+            return Err(Error::Poisoned { reason });
+        }
+        Ok(())
+    }
+
+    fn poison(&self, error: &Error) {
+        lock(&self.poison_reason).get_or_insert_with(|| error.to_string());
+        self.poisoned.store(true, Ordering::Release);
+        tracing::error!(%error, "journal writer stopped");
+    }
+
+    pub fn poisoned_reason(&self) -> Option<String> {
+        lock(&self.poison_reason).clone()
+    }
+
+    fn background_loop(self: Arc<Shared>, jobs: Receiver<Job>) {
+        let period = match self.meta.durability {
+            Durability::Periodic { interval_ms } => Duration::from_millis(interval_ms as u64),
+            _ => Duration::from_secs(3600),
+        };
+        loop {
+            match jobs.recv_timeout(period) {
+                // A roll queues the old segment's seal before the next segment's preparation,
+                // but the writer needs the next segment first: a seal syncs a whole segment
+                // (~100 ms for 32 MiB here), and a writer that reaches the end of the active
+                // segment before the next is prepared must prepare it itself, on the append
+                // path. So any job prepares first.
+                Ok(Job::Prepare | Job::Seal) => self.prepare_next(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if matches!(self.meta.durability, Durability::Periodic { .. }) {
+                        let _ = self.flush();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.seal_pending();
+                    return;
+                }
+            }
+            // After every job, not only after `Job::Seal`: a seal's wake-up may not have fit
+            // in the queue.
+            self.seal_pending();
+        }
+    }
+
+    /// A new name for a prepared file. Every prepared file has its own: a roll may be
+    /// activating (renaming) the one it took while the background thread prepares the next,
+    /// so a shared name would let one replace or delete the other's file (`next.seg.prepared*`
+    /// leftovers are deleted on open).
+    fn next_prepared_path(&self) -> PathBuf {
+        let n = self.prepared_files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{PREPARED_FILE_NAME}.{n}"))
+    }
+
+    fn prepare_next(&self) {
+        if lock(&self.prepared).is_some() {
+            return;
+        }
+        let path = self.next_prepared_path();
+        match prepare_file(&self.storage, &path, self.meta.segment_size_bytes) {
+            Ok(prepared) => {
+                let mut slot = lock(&self.prepared);
+                if slot.is_none() {
+                    *slot = Some(prepared);
+                } else {
+                    drop(slot);
+                    drop(prepared);
+                    let _ = self.storage.remove_file(&path);
+                }
+            }
+            Err(error) => {
+                let _ = self.storage.remove_file(&path);
+                tracing::warn!(%error, "could not prepare the next segment; the next roll will create it")
+            }
+        }
+    }
+
+    /// Makes a rolled segment durable, hashes it, and writes the link into its successor.
+    fn seal(&self, seal: Seal) {
+        let result = self.flush_rolled_as_leader().and_then(|()| {
+            let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
+            let link = ChainLink {
+                prev_hash: hash,
+                prev_data_end: seal.data_end as u64,
+                prev_last_seq: seal.last_seq,
+            };
+            segment::write_link_in_place(&seal.next_path, &seal.next_map, &link)
+        });
+        if let Err(error) = result {
+            self.poison(&error);
+        }
+        let mut done = lock(&self.seals_done);
+        *done += 1;
+        self.seals_done_changed.notify_all();
+    }
+}
+
+/// Pre-faults the windows asked for until the sender is dropped.
+fn prefault_loop(windows: Receiver<Window>) {
+    for (map, from) in windows {
+        let _ = map.prefault_for_write(from, PREFAULT_WINDOW_BYTES);
+    }
+}
+
+/// Creates a zero-filled segment file at `path`, maps it and pre-faults its first window.
+fn prepare_file(storage: &Storage, path: &Path, capacity: u64) -> Result<Prepared, Error> {
+    let file = segment::create_zeroed(storage, path, capacity)?;
+    let mut map = Arc::new(
+        Map::map_for_writer(file, storage)
+            .map_err(crate::error::io_error(path, "map prepared segment"))?,
+    );
+    let writer = map
+        .attach_writer()
+        .map_err(crate::error::io_error(path, "map prepared segment"))?;
+    let _ = writer
+        .writable()
+        .prefault_for_write(SEGMENT_HEADER_SIZE, PREFAULT_WINDOW_BYTES);
+    Ok(Prepared {
+        path: path.to_path_buf(),
+        map,
+        writer,
+    })
+}
+
+/// What every frame header of one batch shares.
+struct BatchFrames {
+    first_seq: u64,
+    count: usize,
+    recorded_at: Timestamp,
+    durable_seq: u64,
+}
+
+impl BatchFrames {
+    /// The header of event `index` of the batch: the last one ends the batch.
+    fn header(&self, index: usize, kind: u16, schema: u8) -> FrameHeader {
+        FrameHeader {
+            seq: self.first_seq + index as u64,
+            recorded_at: self.recorded_at,
+            durable_seq: self.durable_seq,
+            kind,
+            codec: CODEC_POSTCARD,
+            schema,
+            flags: if index + 1 == self.count {
+                FLAG_BATCH_END
+            } else {
+                0
+            },
+        }
+    }
+}
+
+fn round_to_page(n: usize) -> usize {
+    n.div_ceil(4096) * 4096
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use crate::model::event::Timestamp;
+    use crate::storage::format::read_frame;
+    use crate::storage::journal::{Journal, JournalOptions, OpenMode};
+
+    /// The two ways a batch reaches the mapping (encoded in place, or through the scratch
+    /// buffer when its exact size decides a roll) write the same frames: the same payload
+    /// bytes, headers that differ only in their sequence numbers, zero padding, valid CRCs.
+    #[test]
+    fn in_place_and_scratch_writes_give_identical_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            clock: crate::storage::writer::Clock::Fixed(Timestamp::from_nanos(7)),
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let shared = journal.shared();
+        let at = Timestamp::from_nanos(1_500_000_000_123_456_789);
+        let batch = [
+            crate::tools::sample::trade_opened(1, at),
+            crate::tools::sample::signal(2, at),
+            crate::tools::sample::account_snapshot(3, at, "10000.25"),
+        ];
+        let direct = shared.write_batch(&batch, at).unwrap();
+        let scratch = shared.write_through_scratch(&batch, at).unwrap();
+        assert_eq!(direct.bytes, scratch.bytes);
+        let segment = &shared.segments()[0];
+        let bytes = segment.map.published_records();
+        let frames = |from: usize| {
+            let mut offset = from;
+            (0..batch.len())
+                .map(|_| {
+                    let frame = read_frame(&bytes[offset..], shared.seed).unwrap();
+                    offset += frame.size;
+                    (frame.header, frame.payload.to_vec(), frame.size)
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = frames(0);
+        let second = frames(direct.bytes as usize);
+        for ((h1, p1, s1), (h2, p2, s2)) in first.iter().zip(&second) {
+            assert_eq!(p1, p2);
+            assert_eq!(s1, s2);
+            assert_eq!(h2.seq, h1.seq + batch.len() as u64);
+            assert_eq!(
+                (h1.kind, h1.schema, h1.flags),
+                (h2.kind, h2.schema, h2.flags)
+            );
+        }
+        assert!(first.last().unwrap().0.batch_end());
+        assert_eq!(bytes.len(), 2 * direct.bytes as usize);
+        let decoded: Vec<_> = first
+            .iter()
+            .map(|(h, p, _)| crate::model::codec::decode(h.kind, h.codec, h.schema, p).unwrap())
+            .collect();
+        assert_eq!(decoded, batch);
+    }
+
+    /// There is at most one flush leader. A leader dropped without flushing (an async
+    /// leader cancelled while it gathered its group) hands over: a waiter is woken and
+    /// flushes its batch itself.
+    #[test]
+    fn one_flush_leader_at_a_time_and_a_dropped_leader_hands_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            durability: crate::Durability::Sync,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let shared = std::sync::Arc::clone(journal.shared());
+        let at = Timestamp::from_nanos(0);
+        let appended = shared
+            .write_batch(&[crate::tools::sample::trade_opened(1, at)], at)
+            .unwrap();
+        let leader = shared.try_lead_flush().expect("nobody leads yet");
+        assert!(shared.try_lead_flush().is_none(), "a second leader");
+        assert!(
+            shared.try_lead_flush().is_none(),
+            "a failed attempt ended leadership"
+        );
+        let waiter = {
+            let shared = std::sync::Arc::clone(&shared);
+            std::thread::spawn(move || shared.flush_through(appended.last_seq))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !waiter.is_finished(),
+            "the waiter did not wait for the leader"
+        );
+        assert_eq!(shared.durable_seq(), 0);
+        drop(leader);
+        waiter.join().unwrap().unwrap();
+        assert_eq!(shared.durable_seq(), appended.last_seq);
+        assert!(
+            shared.try_lead_flush().is_some(),
+            "leadership was not released"
+        );
+    }
+
+    /// A roll hands the rolled segment to the background thread for sealing. When it cannot
+    /// (its queue full, or the thread gone), the appender must not seal it itself: it holds
+    /// the state lock, which sealing (a flush) takes too.
+    #[test]
+    fn roll_when_the_background_thread_cannot_take_the_seal_does_not_deadlock() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = std::sync::Arc::new(Journal::create(dir.path(), &options).unwrap());
+        // Gone before the first roll: a thread still running would seal what is pending as
+        // it exits.
+        journal.stop_background_and_wait();
+        let (done, finished) = mpsc::channel();
+        let appender = std::sync::Arc::clone(&journal);
+        let thread = std::thread::spawn(move || {
+            let event = [crate::tools::sample::trade_opened(
+                1,
+                Timestamp::from_nanos(0),
+            )];
+            for _ in 0..2000 {
+                appender.append(&event).unwrap();
+            }
+            done.send(()).unwrap();
+        });
+        let outcome = finished.recv_timeout(Duration::from_secs(10));
+        assert!(outcome.is_ok(), "appends across segment rolls deadlocked");
+        thread.join().unwrap();
+        drop(std::sync::Arc::into_inner(journal).expect("appender finished"));
+        let reopened = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+        assert_eq!(reopened.head_seq(), 2000);
+        assert!(reopened.recovery_report().links_completed > 0);
+    }
+
+    /// Segments fill faster than the background thread prepares the next one: rolls then
+    /// activate prepared files while the background thread creates more. None of them may
+    /// replace or delete a file a roll is activating (which would send appends to an
+    /// unlinked file).
+    #[test]
+    fn fast_rolls_while_segments_are_prepared_keep_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let event = [crate::tools::sample::trade_opened(
+            1,
+            Timestamp::from_nanos(0),
+        )];
+        for _ in 0..20_000 {
+            journal.append(&event).unwrap();
+        }
+        journal.close().unwrap();
+        let reader = crate::storage::reader::JournalReader::open(dir.path()).unwrap();
+        assert_eq!(reader.records(1).count(), 20_000);
+        let segments = crate::storage::reader::segment_paths(dir.path()).unwrap();
+        assert!(segments.len() > 40, "{} segments", segments.len());
+    }
+}
