@@ -17,6 +17,7 @@ use crate::storage::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE
 use crate::storage::layout::Layout;
 use crate::storage::mmap::Map;
 use crate::storage::recovery::{Cut, TailDecision};
+use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment;
 use crate::storage::writer::Shared;
 
@@ -379,24 +380,19 @@ impl Follower {
         read_again: impl Fn(&[u8], usize) -> [u8; 8],
     ) -> Result<(), Error> {
         let bytes = self.segment.map.all_bytes();
-        let (mut offset, mut seq) = (self.offset, self.expected_seq);
+        let mut walk = Frames::new(bytes, self.offset, self.expected_seq, self.seed);
         // Offset and first word of each frame of the batch walked.
         let mut frames: Vec<(usize, [u8; 8])> = vec![];
         loop {
-            let Some(word) = bytes.get(offset..offset + 8).map(first_word) else {
+            let Some(word) = bytes.get(walk.offset()..walk.offset() + 8).map(first_word) else {
                 return Ok(());
             };
             std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
             // Not written yet, being written, or left from before a cut: stop there.
-            let Ok(frame) = read_frame(&bytes[offset..], self.seed) else {
+            let Some((offset, frame)) = walk.next() else {
                 return Ok(());
             };
-            if frame.header.seq != seq {
-                return Ok(());
-            }
             frames.push((offset, word));
-            offset += frame.size;
-            seq += 1;
             if !frame.header.batch_end() {
                 continue;
             }
@@ -407,6 +403,7 @@ impl Follower {
             {
                 return Ok(()); // rewritten meanwhile: read again at the next poll
             }
+            let (offset, seq) = (walk.offset(), walk.next_seq());
             let batch_first_seq = seq - frames.len() as u64;
             let mut batch = Vec::with_capacity(frames.len());
             for (i, &(at, _)) in frames.iter().enumerate() {
@@ -414,11 +411,9 @@ impl Follower {
                 if record_seq < self.deliver_from {
                     continue;
                 }
-                match read_frame(&bytes[at..], self.seed) {
-                    Ok(frame) if frame.header.seq == record_seq => {
-                        batch.push(decode_record(&self.segment.path, at, frame)?);
-                    }
-                    _ => return Ok(()), // changed after all: read again at the next poll
+                match Frames::new(bytes, at, record_seq, self.seed).next() {
+                    Some((_, frame)) => batch.push(decode_record(&self.segment.path, at, frame)?),
+                    None => return Ok(()), // changed after all: read again at the next poll
                 }
             }
             records.append(&mut batch);
@@ -606,16 +601,21 @@ impl FrameIter {
                 }
                 continue;
             }
-            let frame = match read_frame(&records[self.offset - SEGMENT_HEADER_SIZE..], self.seed) {
-                Ok(frame) if frame.header.seq == self.expected_seq => frame,
-                Ok(frame) => {
-                    let reason = format!(
-                        "expected seq {}, found a frame with seq {}",
-                        self.expected_seq, frame.header.seq
-                    );
-                    return Some(Err(self.fail(reason)));
-                }
-                Err(error) => return Some(Err(self.fail(error.to_string()))),
+            let mut frames = Frames::new(
+                records,
+                self.offset - SEGMENT_HEADER_SIZE,
+                self.expected_seq,
+                self.seed,
+            );
+            let Some((_, frame)) = frames.next() else {
+                let reason = match frames.stop().expect("the walk ended") {
+                    StopReason::WrongSeq { found } => format!(
+                        "expected seq {}, found a frame with seq {found}",
+                        self.expected_seq
+                    ),
+                    stop => stop.to_string(),
+                };
+                return Some(Err(self.fail(reason)));
             };
             let at = self.offset;
             self.offset += frame.size;

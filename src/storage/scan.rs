@@ -1,6 +1,8 @@
-//! Scanning the frames of one segment (`docs/RECOVERY.md`). Pure: bytes in, facts out.
+//! Walking and scanning the frames of one segment (`docs/RECOVERY.md`). Pure: bytes in, facts
+//! out.
 //!
-//! The scanner walks frames from the first record position while each is valid and carries
+//! [`Frames`] is the one walk over frames: every reader of records (the scan at open, the
+//! reader, the follower, verify) goes through it. The scanner walks frames from the first record position while each is valid and carries
 //! the next sequence number. It remembers the end of the last complete batch (the committed
 //! end), and, when it stops early, looks at the rest of the segment for valid frames that lie
 //! beyond the stop: their existence, and the durable sequence numbers they claim, are what
@@ -8,7 +10,7 @@
 
 use crate::model::event::Timestamp;
 use crate::storage::format::{
-    read_frame, FrameError, FRAME_ALIGN, FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE,
+    read_frame, Frame, FrameError, FRAME_ALIGN, FRAME_HEADER_SIZE, SEGMENT_HEADER_SIZE,
 };
 
 /// Why the scan stopped.
@@ -32,6 +34,76 @@ impl std::fmt::Display for StopReason {
             StopReason::Invalid(error) => write!(f, "{error}"),
             StopReason::WrongSeq { found } => write!(f, "frame carries seq {found}"),
         }
+    }
+}
+
+/// The walk over a segment's frames: from `offset`, each frame that is valid and carries the
+/// next sequence number, with its offset. It ends at the first position where that is not so,
+/// and [`Frames::stop`] says why.
+pub struct Frames<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    next_seq: u64,
+    seed: u32,
+    stop: Option<StopReason>,
+}
+
+impl<'a> Frames<'a> {
+    /// Walks `bytes` (which extend to the end of what may be read) from `offset`, expecting
+    /// the record `next_seq` there, with the journal's frame checksum `seed`.
+    pub fn new(bytes: &'a [u8], offset: usize, next_seq: u64, seed: u32) -> Frames<'a> {
+        Frames {
+            bytes,
+            offset,
+            next_seq,
+            seed,
+            stop: None,
+        }
+    }
+
+    /// Where the next frame starts: just past the last frame handed out.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The sequence number the next frame must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Why the walk ended, once it has.
+    pub fn stop(&self) -> Option<StopReason> {
+        self.stop
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (usize, Frame<'a>);
+
+    fn next(&mut self) -> Option<(usize, Frame<'a>)> {
+        if self.stop.is_some() {
+            return None;
+        }
+        let rest = self.bytes.get(self.offset..).unwrap_or_default();
+        let stop = if rest.len() < FRAME_HEADER_SIZE {
+            StopReason::EndOfSegment
+        } else {
+            match read_frame(rest, self.seed) {
+                Ok(frame) if frame.header.seq == self.next_seq => {
+                    let at = self.offset;
+                    self.offset += frame.size;
+                    self.next_seq += 1;
+                    return Some((at, frame));
+                }
+                Ok(frame) => StopReason::WrongSeq {
+                    found: frame.header.seq,
+                },
+                Err(FrameError::Empty) => StopReason::Empty,
+                Err(error) => StopReason::Invalid(error),
+            }
+        };
+        self.stop = Some(stop);
+        None
     }
 }
 
@@ -96,38 +168,27 @@ impl SegmentScan {
 /// Scans `bytes` (a whole segment file, header page included) whose first record is
 /// `first_seq`, with the journal's frame checksum `seed`.
 pub fn scan_segment(bytes: &[u8], first_seq: u64, seed: u32) -> SegmentScan {
-    let mut offset = SEGMENT_HEADER_SIZE.min(bytes.len());
-    let mut expected_seq = first_seq;
-    let mut committed = (offset, first_seq - 1, 0u64);
+    let mut frames = Frames::new(bytes, SEGMENT_HEADER_SIZE.min(bytes.len()), first_seq, seed);
+    let mut committed = (frames.offset(), first_seq - 1, 0u64);
     let mut pending_records = 0u64;
     // `recorded_at` and `durable_seq` of the incomplete batch's frames: the same in each.
     let mut pending_batch: Option<(Timestamp, u64)> = None;
     let mut durable_claim_max = 0u64;
-    let stop = loop {
-        if bytes.len() - offset < FRAME_HEADER_SIZE {
-            break StopReason::EndOfSegment;
-        }
-        let frame = match read_frame(&bytes[offset..], seed) {
-            Ok(frame) => frame,
-            Err(FrameError::Empty) => break StopReason::Empty,
-            Err(error) => break StopReason::Invalid(error),
-        };
-        if frame.header.seq != expected_seq {
-            break StopReason::WrongSeq {
-                found: frame.header.seq,
-            };
-        }
+    for (at, frame) in frames.by_ref() {
         durable_claim_max = durable_claim_max.max(frame.header.durable_seq);
-        offset += frame.size;
-        expected_seq += 1;
         pending_records += 1;
         pending_batch.get_or_insert((frame.header.recorded_at, frame.header.durable_seq));
         if frame.header.batch_end() {
-            committed = (offset, frame.header.seq, committed.2 + pending_records);
+            committed = (
+                at + frame.size,
+                frame.header.seq,
+                committed.2 + pending_records,
+            );
             pending_records = 0;
             pending_batch = None;
         }
-    };
+    }
+    let (offset, stop) = (frames.offset(), frames.stop().expect("the walk ended"));
     let (committed_end, last_seq, records) = committed;
     let beyond = scan_beyond(bytes, offset, committed_end, last_seq, seed);
     let stopped_batch_last_seq = pending_batch
@@ -155,21 +216,17 @@ fn batch_end_beyond(
     (recorded_at, durable_seq): (Timestamp, u64),
     seed: u32,
 ) -> Option<u64> {
-    let (mut offset, mut seq) = (later.offset, later.seq);
     // Each step moves past a whole frame, so the walk ends within the segment.
-    loop {
-        let frame = read_frame(bytes.get(offset..)?, seed).ok()?;
+    for (_, frame) in Frames::new(bytes, later.offset, later.seq, seed) {
         let header = frame.header;
-        let same_batch = header.recorded_at == recorded_at && header.durable_seq == durable_seq;
-        if header.seq != seq || !same_batch {
+        if header.recorded_at != recorded_at || header.durable_seq != durable_seq {
             return None;
         }
         if header.batch_end() {
-            return Some(seq);
+            return Some(header.seq);
         }
-        offset += frame.size;
-        seq += 1;
     }
+    None
 }
 
 struct Beyond {

@@ -15,11 +15,11 @@ use crate::model::contract::{self, Violation};
 use crate::model::event::{EventKind, Timestamp};
 use crate::storage::folder::{is_locked_by_writer, read_meta};
 use crate::storage::format::{
-    read_frame, ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT,
-    WATERMARK_SIZE,
+    ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
 };
 use crate::storage::layout::Layout;
 use crate::storage::recovery::{Cut, TailDecision};
+use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment::hash_prefix;
 
 /// What `verify` found in a journal that is intact (or ends in a torn tail).
@@ -236,22 +236,24 @@ fn anchor_at(layout: &Layout, keep: usize, seq: u64) -> Result<(usize, usize, [u
     let mut end = SEGMENT_HEADER_SIZE;
     if seq >= file.header.first_seq {
         let committed = layout.committed_end(i);
-        loop {
-            if end >= committed {
-                return Err(Error::corrupt(
-                    &file.path,
-                    end as u64,
-                    Some(seq),
-                    "no record with the anchor's seq in the segment that should hold it",
-                ));
+        let mut frames = Frames::new(&bytes[..committed], end, file.header.first_seq, seed);
+        end = loop {
+            match frames.next() {
+                Some((at, frame)) if frame.header.seq == seq => break at + frame.size,
+                Some(_) => {}
+                None => {
+                    let at = frames.offset() as u64;
+                    let reason = match frames.stop() {
+                        Some(StopReason::EndOfSegment) => {
+                            "no record with the anchor's seq in the segment that should hold it"
+                                .to_string()
+                        }
+                        stop => stop.expect("the walk ended").to_string(),
+                    };
+                    return Err(Error::corrupt(&file.path, at, Some(seq), reason));
+                }
             }
-            let frame = read_frame(&bytes[end..committed], seed)
-                .map_err(|e| Error::corrupt(&file.path, end as u64, Some(seq), e.to_string()))?;
-            end += frame.size;
-            if frame.header.seq == seq {
-                break;
-            }
-        }
+        };
     }
     let link = match layout.facts[i].link {
         Some(link) => link,
@@ -334,10 +336,8 @@ fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Resul
     let end = layout.committed_end(i);
     let bytes = &file.map.all_bytes()[..end];
     let seed = report.meta.frame_seed();
-    let mut offset = SEGMENT_HEADER_SIZE;
-    while offset < end {
-        let frame = read_frame(&bytes[offset..], seed)
-            .map_err(|e| Error::corrupt(&file.path, offset as u64, None, e.to_string()))?;
+    let mut frames = Frames::new(bytes, SEGMENT_HEADER_SIZE, file.header.first_seq, seed);
+    for (offset, frame) in frames.by_ref() {
         let h = frame.header;
         let event =
             codec::decode(h.kind, h.codec, h.schema, frame.payload).map_err(|e| Error::Decode {
@@ -361,7 +361,11 @@ fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Resul
         report.last_seq = Some(h.seq);
         report.first_recorded_at.get_or_insert(h.recorded_at);
         report.last_recorded_at = Some(h.recorded_at);
-        offset += frame.size;
+    }
+    if frames.offset() < end {
+        let stop = frames.stop().expect("the walk ended");
+        let (at, seq) = (frames.offset() as u64, frames.next_seq());
+        return Err(Error::corrupt(&file.path, at, Some(seq), stop.to_string()));
     }
     Ok(())
 }
