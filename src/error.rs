@@ -44,8 +44,14 @@ pub enum Error {
     AlreadyExists { dir: PathBuf },
     #[error("{} is not empty and is not a journal; refusing to touch it", dir.display())]
     NotEmpty { dir: PathBuf },
+    /// The writer failed and stopped; `kind` is the I/O error kind of the failure when it was
+    /// one (`StorageFull` for ENOSPC, `Other` for EIO…), so that a caller can tell a full
+    /// disk from a failing one.
     #[error("the writer stopped after a failure and refuses appends until the journal is reopened: {reason}")]
-    Poisoned { reason: String },
+    Poisoned {
+        reason: String,
+        kind: Option<io::ErrorKind>,
+    },
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
     #[error("an append needs at least one event")]
@@ -75,6 +81,16 @@ impl Error {
             seq,
             reason: reason.into(),
         }))
+    }
+
+    /// The kind of the I/O error behind this one: of an I/O failure, or of the failure that
+    /// stopped the writer.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Poisoned { kind, .. } => *kind,
+            _ => None,
+        }
     }
 
     /// True for damage on disk (as opposed to I/O failure or misuse).

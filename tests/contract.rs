@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use tradeledger::ledger::handle::{FailurePolicy, JournalHandle, TryAppendError};
+use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::{Ledger, LedgerError};
 use tradeledger::model::contract::{validate, Rule};
 use tradeledger::model::event::*;
@@ -411,7 +411,7 @@ async fn handle_append_and_try_append_refuse_each_violation_and_write_nothing() 
                 other => panic!("append of {event:?} was not refused: {other:?}"),
             }
             match journal.try_append(batch) {
-                Err(TryAppendError::Failed(LedgerError::Rejected { index, violation })) => {
+                Err(LedgerError::Rejected { index, violation }) => {
                     assert_eq!(index, 1);
                     assert_names(&violation, rule, field, &event);
                 }

@@ -63,7 +63,7 @@ fn a_full_disk_at_a_segment_roll_fails_clearly_poisons_the_writer_and_loses_noth
         for n in 0..3 {
             let again = journal.append(&batch(10_000 + n));
             assert!(
-                matches!(again, Err(Error::Poisoned { ref reason }) if reason.contains("No space")),
+                matches!(again, Err(Error::Poisoned { ref reason, kind: Some(std::io::ErrorKind::StorageFull) }) if reason.contains("No space")),
                 "{again:?}"
             );
         }

@@ -65,13 +65,6 @@ impl Receipt {
     }
 }
 
-/// Why `try_append` did not write (it never waits).
-#[derive(Debug, thiserror::Error)]
-pub enum TryAppendError {
-    #[error(transparent)]
-    Failed(#[from] LedgerError),
-}
-
 /// A snapshot of the handle's health and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Health {
@@ -144,9 +137,7 @@ impl JournalHandle {
     /// Appends `events` as one atomic batch; resolves once the durability mode is satisfied.
     pub async fn append(&self, events: Vec<Event>) -> Result<Receipt, LedgerError> {
         if self.inner.ledger.journal().meta().durability != Durability::Sync {
-            return self
-                .try_append(events)
-                .map_err(|TryAppendError::Failed(error)| error);
+            return self.try_append(events);
         }
         // The batch is kept until it is durable: a failed flush holds it (Continue policy).
         let written = match self.write(events.len(), |ledger| ledger.append_unflushed(&events)) {
@@ -178,7 +169,7 @@ impl JournalHandle {
 
     /// Writes `events` without ever awaiting. In Sync mode the batch is not durable yet
     /// when this returns; [`JournalHandle::wait_durable`] waits for it.
-    pub fn try_append(&self, events: Vec<Event>) -> Result<Receipt, TryAppendError> {
+    pub fn try_append(&self, events: Vec<Event>) -> Result<Receipt, LedgerError> {
         let count = events.len();
         match self.write(count, |ledger| ledger.append_unflushed_owned(events)) {
             Ok(written) => {
@@ -188,7 +179,7 @@ impl JournalHandle {
                     last_seq: written.last_seq,
                 })
             }
-            Err((error, events)) => Ok(self.failed(events, error)?),
+            Err((error, events)) => self.failed(events, error),
         }
     }
 
@@ -257,8 +248,8 @@ impl JournalHandle {
                 continue;
             }
             leaders_seen = shared.leader_done_after(leaders_seen).await;
-            if let Some(reason) = shared.poisoned_reason() {
-                break Err(Error::Poisoned { reason });
+            if let Some(error) = shared.poisoned_error() {
+                break Err(error);
             }
         };
         self.inner.waiting.fetch_sub(1, Ordering::Relaxed);

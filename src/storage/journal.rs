@@ -267,9 +267,9 @@ impl Journal {
         &self.recovery
     }
 
-    /// Why the writer refuses appends, if it does.
-    pub fn poisoned(&self) -> Option<String> {
-        self.shared.poisoned_reason()
+    /// Why the writer refuses appends, if it does: the error every append returns.
+    pub fn poisoned(&self) -> Option<Error> {
+        self.shared.poisoned_error()
     }
 
     /// A reader over this journal's committed records, sharing the writer's mappings.
@@ -289,7 +289,7 @@ impl Journal {
         {
             return Ok(());
         }
-        let result = if self.shared.poisoned_reason().is_none() {
+        let result = if self.shared.poisoned_error().is_none() {
             self.shared
                 .flush()
                 .and_then(|()| self.shared.write_watermark())

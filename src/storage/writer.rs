@@ -126,7 +126,8 @@ pub struct Shared {
     /// Highest sequence number published (readable).
     committed_seq: AtomicU64,
     poisoned: AtomicBool,
-    poison_reason: Mutex<Option<String>>,
+    /// The failure that stopped the writer: its message and I/O error kind.
+    poison_reason: Mutex<Option<(String, Option<std::io::ErrorKind>)>>,
     prepared: Mutex<Option<Prepared>>,
     /// Prepared files created so far: numbers their names.
     prepared_files: AtomicU64,
@@ -970,20 +971,24 @@ impl Shared {
 
     fn check_poisoned(&self) -> Result<(), Error> {
         if self.poisoned.load(Ordering::Acquire) {
-            let reason = lock(&self.poison_reason).clone().unwrap_or_default();
-            return Err(Error::Poisoned { reason });
+            return Err(self.poisoned_error().unwrap_or(Error::Poisoned {
+                reason: String::new(),
+                kind: None,
+            }));
         }
         Ok(())
     }
 
     fn poison(&self, error: &Error) {
-        lock(&self.poison_reason).get_or_insert_with(|| error.to_string());
+        lock(&self.poison_reason).get_or_insert_with(|| (error.to_string(), error.io_kind()));
         self.poisoned.store(true, Ordering::Release);
         tracing::error!(%error, "journal writer stopped");
     }
 
-    pub fn poisoned_reason(&self) -> Option<String> {
-        lock(&self.poison_reason).clone()
+    /// The error every call returns once the writer has stopped, if it has.
+    pub fn poisoned_error(&self) -> Option<Error> {
+        let (reason, kind) = lock(&self.poison_reason).clone()?;
+        Some(Error::Poisoned { reason, kind })
     }
 
     fn background_loop(self: Arc<Shared>, jobs: Receiver<Job>) {

@@ -502,7 +502,10 @@ impl Producer {
                     let reason = "the journal failed and the batch was held".to_string();
                     return (
                         report,
-                        Some(LedgerError::Storage(crate::Error::Poisoned { reason })),
+                        Some(LedgerError::Storage(crate::Error::Poisoned {
+                            reason,
+                            kind: None,
+                        })),
                     );
                 }
                 Err(error) => return (report, Some(error)),
