@@ -37,7 +37,8 @@ fn time_opens(dir: &Path, iters: u64, with_checkpoint: bool, tail: u64) -> Durat
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let started = Instant::now();
-        let (ledger, report) = Ledger::open(dir, &OpenMode::default()).expect("open ledger");
+        let ledger = Ledger::open(dir, &OpenMode::default()).expect("open ledger");
+        let report = ledger.open_report().clone();
         total += started.elapsed();
         assert_eq!(report.checkpoint.is_some(), with_checkpoint);
         if with_checkpoint {
@@ -86,7 +87,7 @@ fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
     group.bench_function(format!("without_checkpoint/{label}"), |b| {
         b.iter_custom(|iters| time_opens(&dir, iters, false, 0))
     });
-    let (ledger, _) = Ledger::open(&dir, &OpenMode::default()).expect("open ledger");
+    let ledger = Ledger::open(&dir, &OpenMode::default()).expect("open ledger");
     let started = Instant::now();
     let info = ledger.checkpoint().expect("write checkpoint");
     let written = started.elapsed();

@@ -213,7 +213,7 @@ fn queries_work_while_another_process_holds_the_writer() {
     use tradeledger::ledger::Ledger;
     use tradeledger::storage::journal::OpenMode;
     let (temp, dir) = imported();
-    let (ledger, _) = Ledger::open(Path::new(&dir), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(Path::new(&dir), &OpenMode::default()).unwrap();
     let later = tradeledger::model::interchange::read_events(LATER.join("\n").as_bytes()).unwrap();
     let events: Vec<_> = later.into_iter().map(|(_, e)| e).collect();
     ledger.append(&events).unwrap();

@@ -184,7 +184,7 @@ fn tail_prints_each_record_once_across_idle_periods_and_a_new_writer() {
         "printed again"
     );
     // Another writer process would do the same: open (recovery, watermark), append, close.
-    let (ledger, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     for n in 13..=14 {
         ledger.append(&batch(n)).unwrap();
     }

@@ -390,7 +390,7 @@ fn ledger_append_refuses_each_violation_and_writes_nothing() {
     }
     ledger.close().unwrap();
     assert_records_on_disk(dir.path(), head);
-    let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     assert_eq!(reopened.state().head_seq(), head);
 }
 

@@ -127,7 +127,7 @@ fn an_intact_journal_verifies_without_the_optional_field() {
 fn the_journal_opens_replays_and_dumps_faithfully_and_import_refuses_the_dump() {
     let temp = tempfile::tempdir().unwrap();
     legacy_journal(temp.path());
-    let (ledger, _) = Ledger::open(temp.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(temp.path(), &OpenMode::default()).unwrap();
     assert_eq!(ledger.state().head_seq(), 5);
     ledger.close().unwrap();
 

@@ -229,7 +229,7 @@ fn run_writer(
     // way and opened the journal afresh. Without that wait, whether a follower looks at
     // them at all is down to thread timing.
     let mut torn_tail_to_show = false;
-    let mut ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap().0);
+    let mut ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap());
     let mut n = 1_000;
     let commit = |ledger: &Ledger, pairs: u64, n: &mut u64| {
         let events: Vec<_> = (0..pairs).flat_map(|i| batch(*n + i)).collect();
@@ -271,7 +271,7 @@ fn run_writer(
                 if rng.below(2) == 0 {
                     std::thread::sleep(resync_after * 2);
                 }
-                ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap().0);
+                ledger = Some(Ledger::open(dir, &OpenMode::default()).unwrap());
                 script.reopens += 1;
             }
             _ => {
@@ -290,7 +290,8 @@ fn run_writer(
                     // Long enough for the followers to look at the blocked bytes again.
                     std::thread::sleep(resync_after * 2);
                 }
-                let (reopened, report) = Ledger::open(dir, &OpenMode::default()).unwrap();
+                let reopened = Ledger::open(dir, &OpenMode::default()).unwrap();
+                let report = reopened.open_report().clone();
                 script.torn_tails_cut += u64::from(report.recovery.cut.is_some());
                 ledger = Some(reopened);
             }

@@ -182,7 +182,8 @@ async fn close_flushes_everything_and_writes_a_checkpoint() {
         journal.append(open_trade(ticket)).await.unwrap();
     }
     journal.close().await.unwrap();
-    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = ledger.open_report().clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(100));
     assert_eq!(report.replayed_records, 0);
     assert_eq!(ledger.journal().head_seq(), 100);
@@ -282,4 +283,46 @@ async fn async_appends_roll_segments_and_every_record_reads_back() {
     let report = tradeledger::storage::verify::verify(dir.path()).unwrap();
     assert_eq!(report.records, 2_000);
     assert_eq!(report.pending_links, 0);
+}
+
+/// A bot restarting on tokio: `JournalHandle::open` opens what an earlier handle wrote
+/// (recovery, checkpoint, replay) off the runtime's workers, with the same state and an open
+/// report; a folder without a journal is `NotAJournal`, one another writer holds is `Locked`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_async_open_resumes_the_journal_an_earlier_handle_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    match JournalHandle::open(&path, OpenMode::default(), FailurePolicy::Halt).await {
+        Err(Error::NotAJournal { .. }) => {}
+        other => panic!("no journal yet, but: {:?}", other.map(|_| ())),
+    }
+    let options = JournalOptions {
+        durability: Durability::Sync,
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let first = JournalHandle::create(&path, options, FailurePolicy::Halt)
+        .await
+        .unwrap();
+    for ticket in 1..=5 {
+        first.append(open_trade(ticket)).await.unwrap();
+    }
+    match JournalHandle::open(&path, OpenMode::default(), FailurePolicy::Halt).await {
+        Err(Error::Locked { .. }) => {}
+        other => panic!("a second writer was not refused: {:?}", other.map(|_| ())),
+    }
+    let written = first.query(|state| state.clone());
+    drop(first);
+
+    let again = JournalHandle::open(&path, OpenMode::default(), FailurePolicy::Halt)
+        .await
+        .unwrap();
+    assert_eq!(again.ledger().journal().head_seq(), 10);
+    // Loaded from a checkpoint (the last handle's drop writes one) and replayed after it.
+    let report = again.ledger().open_report();
+    let loaded = report.checkpoint.as_ref().map_or(0, |c| c.seq);
+    assert_eq!(loaded + report.replayed_records, 10, "{report:?}");
+    assert!(again.query(|state| *state == written));
+    again.append(open_trade(6)).await.unwrap();
+    again.close().await.unwrap();
 }

@@ -100,7 +100,8 @@ fn reopening_from_a_checkpoint_equals_full_replay() {
     let live = ledger.query(|s| s.clone());
     // Opening must use the older checkpoint and replay the rest.
     drop_without_newest_checkpoint(ledger, 120);
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = reopened.open_report().clone();
     assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(90));
     assert_eq!(report.replayed_records, 30);
     assert!(
@@ -151,7 +152,8 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
     drop(ledger);
     let live = full_replay(dir.path());
     rewrite_projection_version(&info.path, tradeledger::projection::PROJECTION_VERSION + 1);
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = reopened.open_report().clone();
     assert!(report.checkpoint.is_none());
     assert_eq!(report.ignored_checkpoints.len(), 1);
     assert!(report.ignored_checkpoints[0]
@@ -163,7 +165,10 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
     drop(reopened);
     let last = std::fs::metadata(&info.path).unwrap().len() as usize - 1;
     flip(&info.path, last);
-    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = Ledger::open(dir.path(), &OpenMode::default())
+        .unwrap()
+        .open_report()
+        .clone();
     assert!(report.checkpoint.is_none());
     assert!(report
         .ignored_checkpoints
@@ -229,7 +234,10 @@ fn concurrent_checkpoints_at_the_same_seq_both_succeed() {
         });
     }
     drop(ledger);
-    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = Ledger::open(dir.path(), &OpenMode::default())
+        .unwrap()
+        .open_report()
+        .clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(2000));
 }
 
@@ -357,7 +365,8 @@ fn a_damaged_checkpoint_block_fails_queries_loudly_and_never_returns_wrong_data(
 fn a_running_ledger_rebuilds_its_state_without_a_damaged_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, expected) = damaged_first_trade(dir.path());
-    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = ledger.open_report().clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(4500));
     let aside = path.with_extension("ckpt.damaged");
     let waiting_since = std::time::Instant::now();
@@ -426,7 +435,7 @@ fn an_append_that_reads_a_damaged_block_is_refused_as_corruption() {
     }
     // The running ledger refuses it as that damage, or as a duplicate once it has rebuilt
     // its state without the damaged checkpoint (in the background): it never appends it.
-    let (reopened, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     let head = reopened.journal().head_seq();
     match reopened.append(&event).unwrap_err() {
         LedgerError::Storage(error) => {
@@ -463,7 +472,8 @@ fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() 
     let bytes = std::fs::read(&info.path).unwrap();
     let (tickets, len) = section(&bytes, TRADE_BY_TICKET);
     flip(&info.path, tickets + len / 32 / 2 * 32);
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = reopened.open_report().clone();
     assert!(report.checkpoint.is_none());
     assert_eq!(report.ignored_checkpoints.len(), 1);
     let reason = &report.ignored_checkpoints[0].reason;
@@ -505,7 +515,8 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
     drop(ledger);
     let live = full_replay(dir.path());
     replace_file(&info.path, &old_layout_checkpoint(&journal_id, info.seq));
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let reopened = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = reopened.open_report().clone();
     assert!(report.checkpoint.is_none());
     let reason = &report.ignored_checkpoints[0].reason;
     assert!(
@@ -518,7 +529,10 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
     let info = reopened.checkpoint().unwrap();
     assert_eq!(info.projection_version, 2);
     drop(reopened);
-    let (_, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = Ledger::open(dir.path(), &OpenMode::default())
+        .unwrap()
+        .open_report()
+        .clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(30));
 }
 
@@ -590,7 +604,8 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     fill(&ledger, 2);
     let short_replay = ledger.journal().head_seq();
     drop_without_newest_checkpoint(ledger, short_replay);
-    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = ledger.open_report().clone();
     assert_eq!(report.replayed_records, short_replay);
     let journal_id = ledger.journal().meta().journal_id;
     let at = |seq: u64| {
@@ -604,7 +619,8 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     fill_more_sync(&ledger, 3..=5);
     let head = ledger.journal().head_seq();
     drop_without_newest_checkpoint(ledger, head);
-    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = ledger.open_report().clone();
     assert!(report.replayed_records >= 12);
     assert!(
         at(head),
@@ -621,7 +637,10 @@ fn an_open_that_replays_a_checkpoint_interval_or_more_writes_a_checkpoint_at_onc
     }
     let later = journal.head_seq();
     journal.close().unwrap();
-    let (_ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = Ledger::open(dir.path(), &OpenMode::default())
+        .unwrap()
+        .open_report()
+        .clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(head));
     assert!(report.replayed_records >= 12);
     assert!(!at(later), "an open from a checkpoint wrote one");
@@ -647,9 +666,9 @@ fn close_and_drop_wait_for_a_running_automatic_checkpoint() {
         } else {
             drop(ledger);
         }
-        let report;
-        (ledger, report) = Ledger::open(dir.path(), &OpenMode::default())
+        ledger = Ledger::open(dir.path(), &OpenMode::default())
             .unwrap_or_else(|e| panic!("round {round}: reopening after {how}: {e}"));
+        let report = ledger.open_report().clone();
         let head = (round + 1) * 200;
         assert_eq!(ledger.journal().head_seq(), head);
         assert_eq!(
@@ -674,7 +693,8 @@ fn an_automatic_checkpoint_starts_when_the_interval_is_complete() {
     let ledger = Ledger::create(dir.path(), &options).unwrap();
     ledger.append(&signals(1, 400)).unwrap();
     ledger.close().unwrap();
-    let (ledger, report) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let report = ledger.open_report().clone();
     assert_eq!(report.checkpoint.map(|c| c.seq), Some(400));
     assert_eq!(ledger.checkpoint_status().next_automatic_at, Some(410));
     for n in 401..=409 {
@@ -709,7 +729,7 @@ fn dropping_the_last_handle_while_healing_waits_for_the_heal() {
     let dir = tempfile::tempdir().unwrap();
     let (path, _, _) = damaged_first_trade(dir.path());
     let aside = path.with_extension("ckpt.damaged");
-    let (ledger, _) = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
+    let ledger = Ledger::open(dir.path(), &OpenMode::default()).unwrap();
     // Setting the file aside is the heal's first step.
     let since = std::time::Instant::now();
     while !aside.exists() {
@@ -720,8 +740,9 @@ fn dropping_the_last_handle_while_healing_waits_for_the_heal() {
         std::thread::yield_now();
     }
     drop(ledger);
-    let (reopened, report) = Ledger::open(dir.path(), &OpenMode::default())
+    let reopened = Ledger::open(dir.path(), &OpenMode::default())
         .unwrap_or_else(|e| panic!("reopening right after the drop: {e}"));
+    let report = reopened.open_report();
     let loaded = report
         .checkpoint
         .as_ref()

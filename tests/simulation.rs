@@ -184,7 +184,10 @@ fn run(seed: u64) -> Result<(), String> {
     for epoch in 0..EPOCHS {
         disk.crash_after(rng.range(1, 250));
         let opened = if dir.join("journal.meta").exists() {
-            Ledger::open(&dir, &mode).map(|(ledger, report)| (ledger, Some(report)))
+            Ledger::open(&dir, &mode).map(|ledger| {
+                let report = ledger.open_report().clone();
+                (ledger, Some(report))
+            })
         } else {
             // Not created yet, or its creation never became durable.
             model = Model::new();
@@ -306,7 +309,10 @@ fn reopen(
         }
     }
     match Ledger::open(dir, mode) {
-        Ok(opened) => Ok(Some(opened)),
+        Ok(ledger) => {
+            let report = ledger.open_report().clone();
+            Ok(Some((ledger, report)))
+        }
         Err(error) if disk.is_down() && !error.is_corruption() => Ok(None),
         Err(error) => Err(format!("reopen failed: {error}")),
     }
@@ -443,7 +449,9 @@ fn mode_on(disk: &SimulatedDisk) -> OpenMode {
 }
 
 fn open_on(disk: &SimulatedDisk, dir: &Path) -> (Ledger, tradeledger::ledger::OpenReport) {
-    Ledger::open(dir, &mode_on(disk)).unwrap()
+    let ledger = Ledger::open(dir, &mode_on(disk)).unwrap();
+    let report = ledger.open_report().clone();
+    (ledger, report)
 }
 
 /// The end of the records of the journal's only segment, and that segment.
@@ -595,7 +603,8 @@ fn checkpoints_beyond_a_salvage_cut_are_removed() {
         salvage: true,
         ..mode_on(&disk)
     };
-    let (ledger, report) = Ledger::open(&dir, &salvage).unwrap();
+    let ledger = Ledger::open(&dir, &salvage).unwrap();
+    let report = ledger.open_report().clone();
     let head = ledger.journal().head_seq();
     assert!(head < 10, "salvage cut nothing: head {head}");
     assert!(report.checkpoint.is_none());
@@ -634,7 +643,7 @@ fn a_creation_crashed_at_any_call_leaves_no_journal_or_a_whole_one() {
             drop(created);
             disk.power_loss(fate, n).unwrap();
             let reopened = if dir.join("journal.meta").exists() {
-                Ledger::open(&dir, &mode_on(&disk)).map(|(ledger, _)| ledger)
+                Ledger::open(&dir, &mode_on(&disk))
             } else {
                 Ledger::create(&dir, &options)
             };
@@ -681,18 +690,18 @@ fn a_sync_workload_crashed_at_any_call_keeps_every_acknowledged_batch() {
                 format!("crashed at call {n}, power failing at once: {power_fails_at_once}");
             if !power_fails_at_once {
                 disk.restart_process();
-                let (ledger, report) = Ledger::open(&dir, &mode)
+                let ledger = Ledger::open(&dir, &mode)
                     .unwrap_or_else(|e| panic!("{context}; the next process: {e}"));
-                check_recovered(&ledger, Some(&report), &dir, &mut model, true)
+                check_recovered(&ledger, Some(ledger.open_report()), &dir, &mut model, true)
                     .unwrap_or_else(|why| panic!("{context}; the next process: {why}"));
                 append_rounds(&ledger, &mut model, 1000..1010);
                 ledger.close().unwrap();
                 model.durable = model.events.len();
             }
             disk.power_loss(CrashFate::LoseAll, n).unwrap();
-            let (ledger, report) = Ledger::open(&dir, &mode)
+            let ledger = Ledger::open(&dir, &mode)
                 .unwrap_or_else(|e| panic!("{context}; after the power failure: {e}"));
-            check_recovered(&ledger, Some(&report), &dir, &mut model, false)
+            check_recovered(&ledger, Some(ledger.open_report()), &dir, &mut model, false)
                 .unwrap_or_else(|why| panic!("{context}; after the power failure: {why}"));
             if !crashed {
                 break;
@@ -768,10 +777,10 @@ fn damage_to_records_a_close_declared_durable_is_refused_not_cut() {
     disk.power_loss(CrashFate::KeepAll, 0).unwrap();
     match Ledger::open(&dir, &mode_on(&disk)) {
         Err(error) => assert!(error.is_corruption(), "{error}"),
-        Ok((ledger, report)) => panic!(
+        Ok(ledger) => panic!(
             "opened with head {} after {:?}",
             ledger.journal().head_seq(),
-            report.recovery.cut
+            ledger.open_report().recovery.cut
         ),
     }
 }

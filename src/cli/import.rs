@@ -61,7 +61,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         return report(args, &input, false, None);
     }
     let ledger = if exists {
-        Ledger::open(&args.dir, &OpenMode::default())?.0
+        Ledger::open(&args.dir, &OpenMode::default())?
     } else {
         Ledger::create(&args.dir, &JournalOptions::default())?
     };

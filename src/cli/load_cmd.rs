@@ -157,7 +157,8 @@ fn open_or_create(args: &LoadArgs) -> anyhow::Result<(Ledger, bool)> {
                 args.dir.display()
             );
         }
-        let (ledger, report) = Ledger::open(&args.dir, &OpenMode::default())?;
+        let ledger = Ledger::open(&args.dir, &OpenMode::default())?;
+        let report = ledger.open_report().clone();
         if let Some(cut) = &report.recovery.cut {
             eprintln!("recovery: {cut}");
         }

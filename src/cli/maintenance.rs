@@ -175,7 +175,7 @@ fn info_text(info: &CheckpointInfo) -> String {
 }
 
 pub fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
-    let (ledger, _) = Ledger::open(&args.dir, &OpenMode::default())?;
+    let ledger = Ledger::open(&args.dir, &OpenMode::default())?;
     let info = ledger.checkpoint()?;
     // Dropping the ledger flushes and releases the lock (`close` would checkpoint again).
     drop(ledger);
@@ -190,7 +190,8 @@ pub fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
 pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
     // The writer lock first, so that no writer checkpoints while this one rebuilds.
-    let (ledger, report) = Ledger::open(dir, &OpenMode::default())?;
+    let ledger = Ledger::open(dir, &OpenMode::default())?;
+    let report = ledger.open_report().clone();
     let journal_id = ledger.journal().meta().journal_id;
     let before = checkpoint::describe(dir, &journal_id)?;
     let storage = ledger.journal().storage();

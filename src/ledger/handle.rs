@@ -18,6 +18,7 @@
 //!   and returns [`Receipt::Held`] — never a sequence number for a record not written.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -26,6 +27,7 @@ use crate::error::Error;
 use crate::ledger::{CheckpointStatus, Ledger, LedgerError};
 use crate::model::event::Event;
 use crate::projection::Projections;
+use crate::storage::journal::{JournalOptions, OpenMode};
 use crate::sync::lock;
 use crate::Durability;
 
@@ -113,6 +115,32 @@ pub struct JournalHandle {
 }
 
 impl JournalHandle {
+    /// Opens the journal in `dir` as [`Ledger::open`] does (recovery, the newest usable
+    /// checkpoint, replay of the rest; what it found is `handle.ledger().open_report()`). The
+    /// open runs where blocking is allowed, so the runtime's other tasks are not held up by
+    /// its disk reads.
+    pub async fn open(
+        dir: impl Into<PathBuf>,
+        mode: OpenMode,
+        policy: FailurePolicy,
+    ) -> Result<JournalHandle, Error> {
+        let dir = dir.into();
+        let ledger = blocking(move || Ledger::open(&dir, &mode)).await?;
+        Ok(JournalHandle::new(ledger, policy))
+    }
+
+    /// Creates a journal in `dir` as [`Ledger::create`] does, where blocking is allowed.
+    pub async fn create(
+        dir: impl Into<PathBuf>,
+        options: JournalOptions,
+        policy: FailurePolicy,
+    ) -> Result<JournalHandle, Error> {
+        let dir = dir.into();
+        let ledger = blocking(move || Ledger::create(&dir, &options)).await?;
+        Ok(JournalHandle::new(ledger, policy))
+    }
+
+    /// A handle on a ledger opened or created by the caller.
     pub fn new(ledger: Ledger, policy: FailurePolicy) -> JournalHandle {
         JournalHandle {
             inner: Arc::new(Inner {
@@ -311,6 +339,15 @@ impl JournalHandle {
 /// Runs blocking disk work from async code without stalling the runtime: on a multi-thread
 /// runtime the current worker hands its other tasks to a new worker and blocks itself (no
 /// thread hop for this task); elsewhere it simply runs.
+/// Runs `work` on tokio's blocking threads; a panic in it is resumed here.
+async fn blocking<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> R {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        Err(error) => panic!("the runtime shut down while a journal was being opened: {error}"),
+    }
+}
+
 fn block_on_disk<R>(work: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),

@@ -74,6 +74,8 @@ struct Inner {
     /// same seq would otherwise share one temporary file, and one of the renames would fail.
     checkpoint_lock: Mutex<()>,
     checkpoints: Mutex<CheckpointStatus>,
+    /// What opening found and did ([`Ledger::open_report`]).
+    open_report: OpenReport,
 }
 
 /// The checkpoints written since the ledger was opened, for health reports: an automatic
@@ -99,9 +101,14 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Creates a journal in `dir` (empty or missing) with an empty state.
     pub fn create(dir: &Path, options: &JournalOptions) -> Result<Ledger, Error> {
         let journal = Journal::create(dir, options)?;
-        Ok(Ledger::from_parts(journal, Projections::new()))
+        Ok(Ledger::from_parts(
+            journal,
+            Projections::new(),
+            OpenReport::default(),
+        ))
     }
 
     /// [`Ledger::create`] under a writer lock the caller holds ([`Journal::create_locked`]).
@@ -111,11 +118,16 @@ impl Ledger {
         lock: crate::storage::folder::WriterLock,
     ) -> Result<Ledger, Error> {
         let journal = Journal::create_locked(dir, options, lock)?;
-        Ok(Ledger::from_parts(journal, Projections::new()))
+        Ok(Ledger::from_parts(
+            journal,
+            Projections::new(),
+            OpenReport::default(),
+        ))
     }
 
     /// Opens a journal for writing: recovery, newest usable checkpoint, replay of the rest.
-    pub fn open(dir: &Path, mode: &OpenMode) -> Result<(Ledger, OpenReport), Error> {
+    /// What it found and did is [`Ledger::open_report`].
+    pub fn open(dir: &Path, mode: &OpenMode) -> Result<Ledger, Error> {
         let journal = Journal::open(dir, mode)?;
         let mut report = OpenReport {
             recovery: journal.recovery_report().clone(),
@@ -133,10 +145,14 @@ impl Ledger {
             }));
         let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report)?;
         report.checkpoint_log();
-        let ledger = Ledger::from_parts(journal, state);
+        let replayed_without_checkpoint = report
+            .checkpoint
+            .is_none()
+            .then_some(report.replayed_records);
+        let ledger = Ledger::from_parts(journal, state, report);
         ledger.check_in_background(mapped);
         let every = ledger.journal().meta().checkpoint_every_records;
-        if report.checkpoint.is_none() && every > 0 && report.replayed_records >= every {
+        if every > 0 && replayed_without_checkpoint.is_some_and(|replayed| replayed >= every) {
             // Rebuilt without a checkpoint, the whole state is in memory. Written now, from
             // the live state, nothing waits for it; the first automatic checkpoint would
             // replay the whole journal again beside it. A failure leaves it to the automatic
@@ -145,10 +161,16 @@ impl Ledger {
                 tracing::warn!(%error, "checkpoint after replay on open failed");
             }
         }
-        Ok((ledger, report))
+        Ok(ledger)
     }
 
-    fn from_parts(journal: Journal, state: Projections) -> Ledger {
+    /// What opening found and did: the recovery, the checkpoint loaded, the records replayed
+    /// (all empty for a ledger just created).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.inner.open_report
+    }
+
+    fn from_parts(journal: Journal, state: Projections, open_report: OpenReport) -> Ledger {
         Ledger {
             inner: Arc::new(Inner {
                 journal,
@@ -159,6 +181,7 @@ impl Ledger {
                 background_threads: Arc::default(),
                 checkpoint_lock: Mutex::new(()),
                 checkpoints: Mutex::new(CheckpointStatus::default()),
+                open_report,
             }),
         }
     }
