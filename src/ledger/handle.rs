@@ -5,7 +5,7 @@
 //!   copied into mapped memory and applied, with no channel and no thread hop. In Sync mode
 //!   the task then waits for durability: if nobody is flushing, it becomes the group-commit
 //!   leader, yields until the tasks the last flush woke have appended again (or a bound
-//!   passes: `Shared::gathered`), and flushes on its own worker thread (`block_in_place`, so
+//!   passes: `GroupCommit::gathered`), and flushes on its own worker thread (`block_in_place`, so
 //!   the runtime moves its other tasks away); otherwise it awaits the leader's flush, which
 //!   usually covers its batch too. No append pays a wake-up of a dedicated writer thread.
 //! - Disk I/O never runs on a worker thread with tasks queued behind it: the Sync flush and
@@ -256,17 +256,18 @@ impl JournalHandle {
     /// record ([`Ledger::rewind_unacknowledged`]): the batches after it are not written.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), Error> {
         let shared = Arc::clone(self.inner.ledger.journal().shared());
-        let mut leaders_seen = shared.leaders_done();
+        let commit = shared.commit();
+        let mut leaders_seen = commit.leaders_done();
         let started = Instant::now();
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
         let result = loop {
             if shared.durable_seq() >= seq {
                 break Ok(());
             }
-            if let Some(leader) = shared.try_lead_flush() {
+            if let Some(leader) = commit.try_lead() {
                 // Let the tasks the last flush woke append first, so this flush covers them.
-                let mut gathering = shared.start_gathering();
-                while !shared.gathered(&mut gathering) {
+                let mut gathering = commit.start_gathering();
+                while !commit.gathered(&mut gathering) {
                     tokio::task::yield_now().await;
                 }
                 let flushed = block_on_disk(|| shared.flush_as_leader(leader));
@@ -275,7 +276,7 @@ impl JournalHandle {
                 }
                 continue;
             }
-            leaders_seen = shared.leader_done_after(leaders_seen).await;
+            leaders_seen = commit.leader_done_after(leaders_seen).await;
             if let Some(error) = shared.poisoned_error() {
                 break Err(error);
             }

@@ -11,9 +11,11 @@
 //! * [`folder`]: the journal folder's files besides the segments: meta, lock, leftovers.
 //! * [`scan`]: the walk over a segment's frames at open; [`recovery`]: what open decides from
 //!   it; `layout`: the segments as open finds them, and the decisions applied.
-//! * `writer`: appends, group commit, rolls and seals; [`journal`]: the public journal on top.
+//! * `writer`: appends, rolls and seals; `commit`: group commit (one flush leader, its
+//!   waiters); [`journal`]: the public journal on top.
 //! * [`reader`]: reading and following a journal; [`verify`]: the auditor's check.
 
+pub(crate) mod commit;
 #[doc(hidden)]
 pub mod folder;
 #[doc(hidden)]

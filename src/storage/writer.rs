@@ -13,19 +13,17 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::model::codec::{self, CODEC_POSTCARD};
 use crate::model::event::{Event, Timestamp};
+use crate::storage::commit::{GroupCommit, Leader};
 use crate::storage::format::{
     complete_frame, frame_size, write_frame, ChainLink, Durability, FrameHeader, JournalMeta,
     SegmentHeader, Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
@@ -113,14 +111,6 @@ pub struct Shared {
     seed: u32,
     clock: Clock,
     state: Mutex<WriterState>,
-    /// True while a flush leader exists ([`FlushLeader`]): set by the one that becomes
-    /// leader, cleared when it is done. Followers do not queue on a mutex (it hands over to
-    /// one waiter at a time, so a flush's followers would wake one after another, each paying
-    /// a wake-up): they wait on `flush_done`, which a finished flush broadcasts, and read
-    /// this flag under `flush_waiters`.
-    flushing: AtomicBool,
-    flush_waiters: Mutex<()>,
-    flush_done: Condvar,
     /// Highest sequence number on stable storage.
     durable_seq: AtomicU64,
     /// Highest sequence number published (readable).
@@ -144,14 +134,10 @@ pub struct Shared {
     /// (zero-filling and syncing 32 MiB segments takes it hundreds of milliseconds, during
     /// which a fast writer would otherwise fault on every page).
     prefaulter: Mutex<Option<SyncSender<Window>>>,
-    /// Flush leaders that have finished, and the wakers of the async waiters for the next
-    /// one ([`Shared::leader_done_after`]): the async form of `flush_done`, for any executor.
-    leaders_done: AtomicU64,
-    leader_done_wakers: Mutex<Vec<Waker>>,
     /// Flush durations, nanoseconds.
     flush_latency_ns: Mutex<hdrhistogram::Histogram<u64>>,
-    /// What the next flush leader gathers for (group commit).
-    groups: Groups,
+    /// The flush leadership and its waiters (group commit).
+    commit: GroupCommit,
     /// Test hook: the next flush fails as if the device returned EIO.
     inject_flush_failure: AtomicBool,
     /// Bytes left in the active segment, updated after each append and roll, so that async
@@ -159,69 +145,6 @@ pub struct Shared {
     remaining_bytes: AtomicU64,
     /// Test hook: the next segment creation fails as if the disk were full (ENOSPC).
     inject_no_space: AtomicBool,
-}
-
-/// Group-commit bookkeeping: batches published and made durable, and the last flush's size
-/// and duration.
-#[derive(Default)]
-struct Groups {
-    /// Batches published so far (counted under the state lock).
-    published: AtomicU64,
-    /// `published` as the last successful flush saw it: every batch up to there is durable.
-    flushed: AtomicU64,
-    /// Batches the last successful flush made durable.
-    last_group: AtomicU64,
-    last_flush_ns: AtomicU64,
-}
-
-/// The one flush leader ([`Shared::try_lead_flush`]). Dropping it — after its flush, or
-/// without one (an async leader cancelled while it gathered) — ends its leadership and wakes
-/// every waiter, so that one of them leads next if its batch is not durable yet.
-pub struct FlushLeader<'a> {
-    shared: &'a Shared,
-}
-
-impl Drop for FlushLeader<'_> {
-    fn drop(&mut self) {
-        let shared = self.shared;
-        shared.flushing.store(false, Ordering::Release);
-        shared.notify_durable();
-        drop(lock(&shared.flush_waiters));
-        shared.flush_done.notify_all();
-    }
-}
-
-/// The future of [`Shared::leader_done_after`].
-pub struct LeaderDone<'a> {
-    shared: &'a Shared,
-    seen: u64,
-}
-
-impl Future for LeaderDone<'_> {
-    type Output = u64;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
-        let shared = self.shared;
-        // Looked at again under the lock: `notify_durable` counts before it takes the lock,
-        // so either the count is seen here or the waker pushed here is woken.
-        let mut wakers = lock(&shared.leader_done_wakers);
-        let done = shared.leaders_done();
-        if done != self.seen {
-            return Poll::Ready(done);
-        }
-        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            wakers.push(cx.waker().clone());
-        }
-        Poll::Pending
-    }
-}
-
-/// A flush leader's wait for its group ([`Shared::gathered`]).
-pub struct Gathering {
-    /// `Groups::published` when last seen to change.
-    published: u64,
-    started: Instant,
-    progress_at: Instant,
 }
 
 /// A range of a segment not synced yet, and the last record it holds.
@@ -307,9 +230,6 @@ impl Shared {
                 prefault_mark: start.write_offset,
                 seals_requested: 0,
             }),
-            flushing: AtomicBool::new(false),
-            flush_waiters: Mutex::new(()),
-            flush_done: Condvar::new(),
             durable_seq: AtomicU64::new(last_seq),
             committed_seq: AtomicU64::new(last_seq),
             poisoned: AtomicBool::new(false),
@@ -321,12 +241,10 @@ impl Shared {
             seals_done_changed: Condvar::new(),
             background: Mutex::new(None),
             prefaulter: Mutex::new(None),
-            leaders_done: AtomicU64::new(0),
-            leader_done_wakers: Mutex::new(Vec::new()),
             flush_latency_ns: Mutex::new(
                 hdrhistogram::Histogram::new(3).expect("3 significant digits is valid"),
             ),
-            groups: Groups::default(),
+            commit: GroupCommit::default(),
             inject_flush_failure: AtomicBool::new(false),
             remaining_bytes: AtomicU64::new(remaining_bytes),
             inject_no_space: AtomicBool::new(false),
@@ -526,11 +444,7 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
-        // Only ever written here, under the state lock: no atomic read-modify-write needed.
-        let published = self.groups.published.load(Ordering::Relaxed);
-        self.groups
-            .published
-            .store(published + 1, Ordering::Relaxed);
+        self.commit.count_published();
         let remaining = state.active.map.len() - state.write_offset;
         self.remaining_bytes
             .store(remaining as u64, Ordering::Relaxed);
@@ -706,109 +620,38 @@ impl Shared {
         }
     }
 
-    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing,
-    /// else waits for the running flush (which usually covers `seq` too) and tries again.
+    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing
+    /// (after gathering its group), else waits for the running flush, which usually covers
+    /// `seq` too, and tries again.
     pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
         loop {
             if self.durable_seq() >= seq {
                 return Ok(());
             }
-            match self.try_lead_flush() {
+            match self.commit.try_lead() {
                 Some(leader) => {
-                    let mut gathering = self.start_gathering();
-                    while !self.gathered(&mut gathering) {
+                    let mut gathering = self.commit.start_gathering();
+                    while !self.commit.gathered(&mut gathering) {
                         std::thread::yield_now();
                     }
                     self.flush_as_leader(leader)?
                 }
-                None => self.wait_for_flush(seq),
+                None => self.commit.wait(|| self.durable_seq() >= seq),
             }
         }
     }
 
-    /// Waits until the running flush ends (returns at once if none is running or `seq` is
-    /// already durable). The leader broadcasts after clearing `flushing` under
-    /// `flush_waiters`, so checking both under that lock cannot miss its wake-up.
-    fn wait_for_flush(&self, seq: u64) {
-        let waiters = lock(&self.flush_waiters);
-        if self.durable_seq() >= seq || !self.flushing.load(Ordering::Acquire) {
-            return;
-        }
-        // The timeout is only a safety net: the broadcast always comes.
-        let _ = self
-            .flush_done
-            .wait_timeout(waiters, Duration::from_millis(100));
+    /// The group commit, for callers that wait their own way (the async handle).
+    pub fn commit(&self) -> &GroupCommit {
+        &self.commit
     }
 
-    /// Becomes the flush leader if nobody is flushing (never blocks). Pair with
-    /// [`Shared::flush_as_leader`]; before it, a leader with producers about may wait for
-    /// its group ([`Shared::gathered`]).
-    pub fn try_lead_flush(&self) -> Option<FlushLeader<'_>> {
-        // Set at once, so that followers wait rather than spin while the leader starts.
-        let won = self
-            .flushing
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire);
-        won.is_ok().then(|| FlushLeader { shared: self })
-    }
-
-    /// Flushes as `leader` (from [`Shared::try_lead_flush`]); its drop wakes the waiters.
-    pub fn flush_as_leader(&self, leader: FlushLeader<'_>) -> Result<(), Error> {
+    /// Flushes everything published so far as `leader` (from [`GroupCommit::try_lead`]);
+    /// dropping the leader then wakes the waiters.
+    pub fn flush_as_leader(&self, leader: Leader<'_>) -> Result<(), Error> {
         let result = self.flush_all_locked();
         drop(leader);
         result
-    }
-
-    /// Starts a flush leader's wait for its group.
-    pub fn start_gathering(&self) -> Gathering {
-        let now = Instant::now();
-        Gathering {
-            published: self.groups.published.load(Ordering::Relaxed),
-            started: now,
-            progress_at: now,
-        }
-    }
-
-    /// Whether a flush leader should flush now. Producers each waiting for their own append
-    /// come back one by one after a flush wakes them; a leader that flushed at once would
-    /// take only the first few, and the rest would wait a whole flush more. So the leader
-    /// waits until as many batches are pending as the last flush made durable (each
-    /// producer it acknowledged has appended again), or until no batch arrived for a quarter
-    /// of the last flush's duration, or a whole flush duration has passed. A lone producer
-    /// never waits: its own batch is the group.
-    pub fn gathered(&self, gathering: &mut Gathering) -> bool {
-        let groups = &self.groups;
-        let published = groups.published.load(Ordering::Relaxed);
-        let pending = published.saturating_sub(groups.flushed.load(Ordering::Relaxed));
-        if pending >= groups.last_group.load(Ordering::Relaxed) {
-            return true;
-        }
-        let now = Instant::now();
-        if published != gathering.published {
-            gathering.published = published;
-            gathering.progress_at = now;
-        }
-        let flush = Duration::from_nanos(groups.last_flush_ns.load(Ordering::Relaxed));
-        now - gathering.progress_at >= flush / 4 || now - gathering.started >= flush
-    }
-
-    /// Wakes async waiters. Called when a leader is done (`flushing` cleared): a waiter that
-    /// failed to become leader because one existed is then sure to see this notification.
-    fn notify_durable(&self) {
-        self.leaders_done.fetch_add(1, Ordering::AcqRel);
-        for waker in lock(&self.leader_done_wakers).drain(..) {
-            waker.wake();
-        }
-    }
-
-    /// How many flush leaders have finished so far.
-    pub fn leaders_done(&self) -> u64 {
-        self.leaders_done.load(Ordering::Acquire)
-    }
-
-    /// Resolves, with the new count, once more than `seen` flush leaders have finished
-    /// ([`Shared::leaders_done`]).
-    pub fn leader_done_after(&self, seen: u64) -> LeaderDone<'_> {
-        LeaderDone { shared: self, seen }
     }
 
     /// Flush latency percentiles so far: `(p50, p99, max, count)` in nanoseconds.
@@ -838,25 +681,7 @@ impl Shared {
 
     /// Flushes everything published so far (after a running flush, a flush of its own).
     pub fn flush(&self) -> Result<(), Error> {
-        loop {
-            match self.try_lead_flush() {
-                Some(leader) => return self.flush_as_leader(leader),
-                None => self.wait_for_flush(u64::MAX),
-            }
-        }
-    }
-
-    /// Leads a flush of the rolled segments only ([`Shared::flush_rolled`]), after a running
-    /// flush if there is one.
-    fn flush_rolled_as_leader(&self) -> Result<(), Error> {
-        loop {
-            if let Some(leader) = self.try_lead_flush() {
-                let result = self.flush_rolled();
-                drop(leader);
-                return result;
-            }
-            self.wait_for_flush(u64::MAX);
-        }
+        self.commit.lead(|| self.flush_all_locked())
     }
 
     /// The flush itself. The caller is the flush leader. A failed flush poisons the writer:
@@ -867,9 +692,7 @@ impl Shared {
         let result = self.flush_ranges();
         let elapsed_ns = started.elapsed().as_nanos() as u64;
         let _ = lock(&self.flush_latency_ns).record(elapsed_ns.max(1));
-        self.groups
-            .last_flush_ns
-            .store(elapsed_ns, Ordering::Relaxed);
+        self.commit.flush_took(Duration::from_nanos(elapsed_ns));
         tracing::trace!(elapsed_ns, ok = result.is_ok(), "flush");
         result
     }
@@ -885,7 +708,7 @@ impl Shared {
                 state.write_offset,
                 self.committed_seq(),
                 // Counted under the state lock by `publish`: exactly the batches up to `upto`.
-                self.groups.published.load(Ordering::Relaxed),
+                self.commit.published(),
             )
         };
         self.flush_each(&rolled)?;
@@ -902,10 +725,7 @@ impl Shared {
             state.synced_offset = state.synced_offset.max(to);
         }
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        let flushed = self.groups.flushed.swap(batches, Ordering::Relaxed);
-        self.groups
-            .last_group
-            .store(batches.saturating_sub(flushed), Ordering::Relaxed);
+        self.commit.flushed_through(batches);
         Ok(())
     }
 
@@ -1054,7 +874,7 @@ impl Shared {
 
     /// Makes a rolled segment durable, hashes it, and writes the link into its successor.
     fn seal(&self, seal: Seal) {
-        let result = self.flush_rolled_as_leader().and_then(|()| {
+        let result = self.commit.lead(|| self.flush_rolled()).and_then(|()| {
             let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
             let link = ChainLink {
                 prev_hash: hash,
@@ -1210,10 +1030,10 @@ mod tests {
         let appended = shared
             .write_batch(&[crate::tools::sample::trade_opened(1, at)], at)
             .unwrap();
-        let leader = shared.try_lead_flush().expect("nobody leads yet");
-        assert!(shared.try_lead_flush().is_none(), "a second leader");
+        let leader = shared.commit().try_lead().expect("nobody leads yet");
+        assert!(shared.commit().try_lead().is_none(), "a second leader");
         assert!(
-            shared.try_lead_flush().is_none(),
+            shared.commit().try_lead().is_none(),
             "a failed attempt ended leadership"
         );
         let waiter = {
@@ -1230,7 +1050,7 @@ mod tests {
         waiter.join().unwrap().unwrap();
         assert_eq!(shared.durable_seq(), appended.last_seq);
         assert!(
-            shared.try_lead_flush().is_some(),
+            shared.commit().try_lead().is_some(),
             "leadership was not released"
         );
     }
