@@ -95,8 +95,16 @@ pub struct CheckpointStatus {
 }
 
 /// A journal with live projections. Clone to share between threads.
+///
+/// When the last clone is dropped, the ledger shuts down as [`Ledger::close`] does, without
+/// its error: its background threads are joined, the journal is flushed, a checkpoint is
+/// written if records were appended since the last one, and the journal is released.
 #[derive(Clone)]
 pub struct Ledger {
+    /// The users' share of the ledger; `None` in the clones its background threads work
+    /// with. Declared first, so dropped before `inner`: the last user's drop joins the
+    /// background threads while the ledger is still whole.
+    _users: Option<Arc<Users>>,
     inner: Arc<Inner>,
 }
 
@@ -171,14 +179,18 @@ impl Ledger {
     }
 
     fn from_parts(journal: Journal, state: Projections, open_report: OpenReport) -> Ledger {
+        let background_threads = Arc::<BackgroundThreads>::default();
         Ledger {
+            _users: Some(Arc::new(Users {
+                background_threads: Arc::clone(&background_threads),
+            })),
             inner: Arc::new(Inner {
                 journal,
                 state: RwLock::new(state),
                 append_lock: Mutex::new(()),
                 records_since_checkpoint: AtomicU64::new(0),
                 checkpoint_running: AtomicBool::new(false),
-                background_threads: Arc::default(),
+                background_threads,
                 checkpoint_lock: Mutex::new(()),
                 checkpoints: Mutex::new(CheckpointStatus::default()),
                 open_report,
@@ -567,12 +579,7 @@ impl Ledger {
 
     /// Joins the ledger's background threads.
     fn wait_for_background(&self) {
-        let threads = std::mem::take(&mut *lock(&self.inner.background_threads.threads));
-        for thread in threads {
-            if thread.join().is_err() {
-                tracing::error!("a background thread of the ledger panicked");
-            }
-        }
+        self.inner.background_threads.join_all();
     }
 
     /// Flushes and writes a checkpoint. Other clones of this ledger keep working until dropped.
@@ -613,16 +620,27 @@ struct BackgroundThreads {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
-thread_local! {
-    /// Set on the ledger's background threads: their drops never wait for the others.
-    static ON_BACKGROUND_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 impl BackgroundThreads {
+    /// Joins every background thread, those started meanwhile (a healing started by a
+    /// check) included.
+    fn join_all(&self) {
+        loop {
+            let threads = std::mem::take(&mut *lock(&self.threads));
+            if threads.is_empty() {
+                return;
+            }
+            for thread in threads {
+                if thread.join().is_err() {
+                    tracing::error!("a background thread of the ledger panicked");
+                }
+            }
+        }
+    }
+
     /// Runs `work` on a thread of its own, at background priority, with the ledger if it
-    /// still exists. The thread takes its reference to the ledger itself, once registered,
-    /// so that a drop counting the threads under the lock never meets a reference it does
-    /// not count; and a failed spawn drops no ledger under the lock.
+    /// still exists (a clone without the users' share, so its drop never joins threads). The
+    /// thread takes its reference to the ledger itself, once registered: a failed spawn drops
+    /// no ledger under the lock.
     fn spawn(
         &self,
         ledger: std::sync::Weak<Inner>,
@@ -634,10 +652,12 @@ impl BackgroundThreads {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                ON_BACKGROUND_THREAD.set(true);
                 run_in_background_priority();
                 if let Some(inner) = ledger.upgrade() {
-                    work(Ledger { inner });
+                    work(Ledger {
+                        _users: None,
+                        inner,
+                    });
                 }
             })?;
         threads.push(thread);
@@ -645,24 +665,17 @@ impl BackgroundThreads {
     }
 }
 
-/// When every other holder of the ledger may be one of its background threads, this is the
-/// last handle of its users: it waits for them, so that its own drop flushes, writes the
-/// last checkpoint and releases the journal (`Inner`'s drop) before it returns, as a
-/// graceful shutdown by drop promises. With other clones left it may wait for background
-/// work to finish, no more. Background threads never wait (two could wait for each other).
-impl Drop for Ledger {
+/// The share of the ledger its users hold: every clone but the background threads' ones.
+struct Users {
+    background_threads: Arc<BackgroundThreads>,
+}
+
+/// The last user's clone is gone: the background threads are joined, so that the ledger's
+/// own drop (`Inner`'s: flush, last checkpoint, release of the journal) happens before the
+/// user's drop returns. Background threads never join each other.
+impl Drop for Users {
     fn drop(&mut self) {
-        if ON_BACKGROUND_THREAD.get() {
-            return;
-        }
-        let only_background_left = {
-            let threads = lock(&self.inner.background_threads.threads);
-            let running = threads.iter().filter(|t| !t.is_finished()).count();
-            running > 0 && Arc::strong_count(&self.inner) <= 1 + running
-        };
-        if only_background_left {
-            self.wait_for_background();
-        }
+        self.background_threads.join_all();
     }
 }
 
