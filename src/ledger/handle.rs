@@ -17,6 +17,7 @@
 //!   keeps the batch in a bounded backlog, counts it, logs it and reports it in [`Health`],
 //!   and returns [`Receipt::Held`] — never a sequence number for a record not written.
 
+use std::borrow::Borrow;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,10 +32,9 @@ use crate::storage::journal::{JournalOptions, OpenMode};
 use crate::sync::lock;
 use crate::Durability;
 
-/// A generous bound on one encoded event (free text is limited to 4096 characters per field),
-/// used only to guess whether a batch may need a new segment.
-const ROLL_ESTIMATE_EVENT_BYTES: u64 = 1 << 10;
-/// Below this much room left in the segment, appends run where blocking is allowed.
+/// Room in the active segment, beyond a batch's largest possible size, below which an append
+/// runs where blocking is allowed: other tasks' appends may take room between the look and
+/// this task's append.
 const ROLL_MARGIN_BYTES: u64 = 256 << 10;
 
 /// What to do when the disk fails or fills.
@@ -168,7 +168,9 @@ impl JournalHandle {
             return self.try_append(events);
         }
         // The batch is kept until it is durable: a failed flush holds it (Continue policy).
-        let written = match self.write(events.len(), |ledger| ledger.append_unflushed(&events)) {
+        let written = match self.write(&events[..], |ledger, events| {
+            ledger.append_unflushed(events)
+        }) {
             Ok(appended) => appended,
             Err(error) => return self.failed(events, error),
         };
@@ -182,24 +184,29 @@ impl JournalHandle {
         })
     }
 
-    /// Checks, copies and applies a batch of `events` events on this task. Near the end of a
-    /// segment the batch may roll to a new one, which syncs and renames files: that runs where
-    /// blocking is allowed, so the runtime's other tasks are not held up by disk I/O.
-    fn write<R>(&self, events: usize, append: impl FnOnce(&Ledger) -> R) -> R {
+    /// Checks, copies and applies the batch `events` on this task (`append` does). When the
+    /// batch may not fit in the active segment, it may roll to a new one, which syncs and
+    /// renames files: that runs where blocking is allowed, so the runtime's other tasks are
+    /// not held up by disk I/O.
+    fn write<E: Borrow<[Event]>, R>(&self, events: E, append: impl FnOnce(&Ledger, E) -> R) -> R {
         let ledger = &self.inner.ledger;
-        let estimate = events as u64 * ROLL_ESTIMATE_EVENT_BYTES + ROLL_MARGIN_BYTES;
-        if ledger.journal().shared().remaining_bytes() < estimate {
-            block_on_disk(|| append(ledger))
+        let may_roll = ledger
+            .journal()
+            .shared()
+            .may_roll(events.borrow(), ROLL_MARGIN_BYTES);
+        if may_roll {
+            block_on_disk(|| append(ledger, events))
         } else {
-            append(ledger)
+            append(ledger, events)
         }
     }
 
     /// Writes `events` without ever awaiting. In Sync mode the batch is not durable yet
     /// when this returns; [`JournalHandle::wait_durable`] waits for it.
     pub fn try_append(&self, events: Vec<Event>) -> Result<Receipt, LedgerError> {
-        let count = events.len();
-        match self.write(count, |ledger| ledger.append_unflushed_owned(events)) {
+        match self.write(events, |ledger, events| {
+            ledger.append_unflushed_owned(events)
+        }) {
             Ok(written) => {
                 self.count(written.last_seq - written.first_seq + 1, written.bytes);
                 Ok(Receipt::Written {

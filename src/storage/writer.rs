@@ -286,9 +286,13 @@ impl Shared {
         lock(&self.background).take();
     }
 
-    /// Bytes left in the active segment as of the last append (a hint; racy by design).
-    pub fn remaining_bytes(&self) -> u64 {
-        self.remaining_bytes.load(Ordering::Relaxed)
+    /// Whether appending `events` may need a new segment (and so file-system calls): unless
+    /// their largest possible frames, plus `margin` bytes, fit in what the active segment had
+    /// left after the last append. Appends by others between this look and the caller's own
+    /// may take the room meanwhile; `margin` is for them.
+    pub fn may_roll(&self, events: &[Event], margin: u64) -> bool {
+        let left = self.remaining_bytes.load(Ordering::Relaxed);
+        frames_bound(events).is_none_or(|bound| bound as u64 + margin > left)
     }
 
     pub fn clock(&self) -> Clock {
@@ -327,14 +331,9 @@ impl Shared {
         if events.is_empty() {
             return Err(Error::EmptyBatch);
         }
-        let mut bound = 0;
-        for event in events {
-            let max = codec::max_payload_len(event);
-            if max > PAYLOAD_SIZE_MAX {
-                return self.write_through_scratch(events, recorded_at);
-            }
-            bound += frame_size(max);
-        }
+        let Some(bound) = frames_bound(events) else {
+            return self.write_through_scratch(events, recorded_at);
+        };
         let mut state = lock(&self.state);
         self.check_poisoned()?;
         if state.write_offset + bound > state.active.map.len() {
@@ -946,16 +945,27 @@ impl BatchFrames {
     }
 }
 
+/// The most bytes `events` can take as frames, before they are encoded; `None` when an event
+/// may exceed the payload limit (its exact size decides).
+fn frames_bound(events: &[Event]) -> Option<usize> {
+    events.iter().try_fold(0, |bound, event| {
+        let max = codec::max_payload_len(event);
+        (max <= PAYLOAD_SIZE_MAX).then(|| bound + frame_size(max))
+    })
+}
+
 fn round_to_page(n: usize) -> usize {
     n.div_ceil(4096) * 4096
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
     use std::sync::mpsc;
     use std::time::Duration;
 
-    use crate::model::event::Timestamp;
+    use super::frames_bound;
+    use crate::model::event::{Event, Timestamp};
     use crate::storage::format::read_frame;
     use crate::storage::journal::{Journal, JournalOptions, OpenMode};
 
@@ -1053,6 +1063,43 @@ mod tests {
             shared.commit().try_lead().is_some(),
             "leadership was not released"
         );
+    }
+
+    /// `may_roll` compares a batch's largest possible frames, plus the margin, with the room
+    /// the active segment has left: events with long texts may roll where as many short ones
+    /// do not, and a new segment is only expected where the room may run out.
+    #[test]
+    fn may_roll_exactly_when_the_largest_frames_and_margin_exceed_the_room_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_size_bytes: 64 << 10,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        let shared = journal.shared();
+        let at = Timestamp::from_nanos(0);
+        let short = crate::tools::sample::trade_opened(1, at);
+        let mut long = short.clone();
+        if let Event::TradeOpened(trade) = &mut long {
+            trade.comment = Some("é".repeat(4096));
+        }
+        shared.write_batch(std::slice::from_ref(&short), at).unwrap();
+        let left = shared.remaining_bytes.load(Ordering::Relaxed);
+        let bound = |events: &[Event]| frames_bound(events).unwrap() as u64;
+        let shorts = vec![short.clone(); 10];
+        let longs = vec![long.clone(); 10];
+        assert!(
+            bound(&shorts) < left && bound(&longs) > left,
+            "{} {} {left}",
+            bound(&shorts),
+            bound(&longs)
+        );
+        assert!(!shared.may_roll(&shorts, 0));
+        assert!(shared.may_roll(&longs, 0));
+        let room = left - bound(&shorts);
+        assert!(!shared.may_roll(&shorts, room));
+        assert!(shared.may_roll(&shorts, room + 1));
     }
 
     /// A roll hands the rolled segment to the background thread for sealing. When it cannot
