@@ -81,8 +81,9 @@ pub struct RecoveryReport {
     pub links_completed: usize,
 }
 
-/// The writer of a journal. Cheap to share: clone the `Arc`. Dropping the last handle flushes
-/// and stops the background thread.
+/// The writer of a journal (share it behind an `Arc`). Dropping it does what
+/// [`Journal::close`] does, logging the error `close` would return: flush, write the
+/// watermark, stop the background thread, release the writer lock.
 pub struct Journal {
     shared: Arc<Shared>,
     background: Mutex<Option<JoinHandle<()>>>,
@@ -277,7 +278,8 @@ impl Journal {
         crate::storage::reader::JournalReader::from_writer(Arc::clone(&self.shared))
     }
 
-    /// Flushes, stops the background thread and releases the lock.
+    /// Flushes, writes the watermark (`docs/FORMAT.md`), stops the background thread and
+    /// releases the lock. A writer that failed (poisoned) is only stopped and released.
     pub fn close(self) -> Result<(), Error> {
         self.shutdown()
     }
