@@ -21,10 +21,24 @@ mod sync;
 #[doc(hidden)]
 pub mod tools;
 
+// What an embedder needs, at the root; the module paths stay valid.
 pub use error::Error;
-pub use ledger::handle::JournalHandle;
-pub use ledger::{Ledger, OpenReport};
-pub use model::event::Event;
+pub use ledger::handle::{FailurePolicy, Health, JournalHandle, Receipt};
+pub use ledger::{Ledger, LedgerError, OpenReport};
+pub use model::contract::{Rule, Violation};
+pub use model::event::{
+    AccountSnapshot, Event, EventKind, OpenStatus, OrderCancelled, OrderFailed, OrderFilled,
+    PriceUpdate, Signal, SignalExecuted, SignalType, Timestamp, TimestampError, TradeClosed,
+    TradeModified, TradeOpened, TradeStatus, TradeType,
+};
+pub use projection::{
+    DayView, ExecutionRate, PerformanceSummary, Projections, QueryError, SignalView, SnapshotView,
+    TimeBasis, TimeRange, TradeFilter, TradeStatistics, TradeView,
+};
+/// The exact decimal type of prices, volumes and money in the events and views, re-exported so
+/// that an embedder builds events with the same version the crate uses.
+#[doc(no_inline)]
+pub use rust_decimal::Decimal;
 pub use storage::format::Durability;
-pub use storage::journal::{Journal, JournalOptions, OpenMode};
+pub use storage::journal::{Appended, Journal, JournalOptions, OpenMode};
 pub use storage::reader::{JournalReader, Record};
