@@ -422,7 +422,8 @@ impl TradeOpened {
     ///
     /// let placed = Timestamp::parse_rfc3339("2024-01-02T10:00:00Z").unwrap();
     /// let price = |text: &str| text.parse::<Decimal>().unwrap();
-    /// let mut order = TradeOpened::new(1001, "EURUSD", TradeType::Buy, price("0.10"), price("1.10460"), placed);
+    /// let (volume, entry_price) = (price("0.10"), price("1.10460"));
+    /// let mut order = TradeOpened::new(1001, "EURUSD", TradeType::Buy, volume, entry_price, placed);
     /// // Optional fields are set on the event; the contract adds only optional fields, so
     /// // code written this way keeps compiling when it does.
     /// order.status = OpenStatus::Pending;
