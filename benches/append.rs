@@ -113,6 +113,7 @@ fn bench_mode(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, 
         Durability::Buffered => "buffered",
         Durability::Sync => "sync",
         Durability::Periodic { .. } => "periodic",
+        other => unimplemented!("no append benchmark for durability {other}"),
     };
     let mut target = Target::new(&format!("append-{name}"), mode);
     for size in ["small_signal", "trade_opened", "large_1k"] {

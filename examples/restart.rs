@@ -7,12 +7,10 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
-use tradeledger::ledger::handle::FailurePolicy;
-use tradeledger::model::event::*;
-use tradeledger::projection::QueryError;
-use tradeledger::storage::journal::{JournalOptions, OpenMode};
-use tradeledger::{Durability, Error, JournalHandle};
+use tradeledger::{
+    Decimal, Durability, Error, FailurePolicy, JournalHandle, JournalOptions, OpenMode, QueryError,
+    Signal, SignalType, Timestamp, TradeClosed, TradeOpened, TradeType,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,67 +52,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now = Timestamp::now();
     for trade in &open {
         println!("closing trade {} left open by the last run", trade.ticket);
-        journal
-            .append(vec![Event::TradeClosed(TradeClosed {
-                ticket: trade.ticket,
-                exit_price: trade.entry_price,
-                exit_time: now,
-                profit: Decimal::ZERO,
-                pips: None,
-                commission: None,
-                swap: None,
-                reason: Some("closed at restart".into()),
-            })])
-            .await?;
+        let mut close = TradeClosed::new(trade.ticket, trade.entry_price, now, Decimal::ZERO);
+        close.reason = Some("closed at restart".into());
+        journal.append(vec![close.into()]).await?;
     }
 
     // This run's trade: a signal and its fill, one atomic batch, left open for the next run.
     let price = Decimal::from_str("1.10450")?;
-    let receipt = journal
-        .append(vec![
-            Event::Signal(Signal {
-                signal_id,
-                symbol: "EURUSD".into(),
-                signal_type: SignalType::Buy,
-                timestamp: now,
-                price,
-                confidence: 0.8,
-                strategy_name: "ma_crossover".into(),
-                timeframe: "H1".into(),
-                stop_loss: None,
-                take_profit: None,
-                reason: None,
-                ml_enhanced: false,
-                ml_confidence: None,
-                ml_agreed: None,
-            }),
-            Event::TradeOpened(TradeOpened {
-                ticket,
-                symbol: "EURUSD".into(),
-                trade_type: TradeType::Buy,
-                volume: Decimal::from_str("0.10")?,
-                entry_price: price,
-                entry_time: now,
-                status: OpenStatus::Open,
-                stop_loss: None,
-                take_profit: None,
-                magic_number: 234000,
-                account_number: Some(12345678),
-                strategy_name: Some("ma_crossover".into()),
-                signal_id: Some(signal_id),
-                execution_reason: None,
-                signal_confidence: Some(0.8),
-                signal_reason: None,
-                ml_enhanced: false,
-                ml_confidence: None,
-                ai_approved: true,
-                ai_reasoning: None,
-                commission: Decimal::ZERO,
-                swap: Decimal::ZERO,
-                comment: None,
-            }),
-        ])
-        .await?;
+    let signal = Signal::new(
+        signal_id,
+        "EURUSD",
+        SignalType::Buy,
+        now,
+        price,
+        0.8,
+        "ma_crossover",
+        "H1",
+    );
+    let volume = Decimal::from_str("0.10")?;
+    let mut fill = TradeOpened::new(ticket, "EURUSD", TradeType::Buy, volume, price, now);
+    fill.magic_number = 234000;
+    fill.account_number = Some(12345678);
+    fill.strategy_name = Some("ma_crossover".into());
+    fill.signal_id = Some(signal_id);
+    fill.signal_confidence = Some(0.8);
+    let receipt = journal.append(vec![signal.into(), fill.into()]).await?;
     println!("opened trade {ticket} (signal {signal_id}): {receipt:?}");
     journal.close().await?;
     Ok(())

@@ -8,9 +8,14 @@ use std::path::{Path, PathBuf};
 /// Damage found on disk: a file, a byte offset, the sequence number concerned if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corruption {
+    /// The damaged file: a segment, `journal.meta` or a checkpoint.
     pub file: PathBuf,
+    /// The byte offset in `file` where the damage was found.
     pub offset: u64,
+    /// The sequence number of the record concerned; `None` when no record is (a header, a
+    /// checkpoint block) or it could not be told.
     pub seq: Option<u64>,
+    /// What is wrong there, for a person to read.
     pub reason: String,
 }
 
@@ -24,56 +29,96 @@ impl fmt::Display for Corruption {
     }
 }
 
+/// Why a journal operation failed: the storage layer's errors, each saying where.
+///
+/// Non-exhaustive: new kinds of failure may be added, so a `match` needs a catch-all arm.
+/// [`Error::is_corruption`] and [`Error::io_kind`] classify without matching.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A file-system call failed.
     #[error("I/O error: cannot {op} {}: {source}", path.display())]
     Io {
+        /// The file or folder it was called on.
         path: PathBuf,
+        /// What was being done (`open`, `sync`, `rename`, …).
         op: &'static str,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// The journal is damaged before its tail: nothing is cut silently (`docs/RECOVERY.md`).
     #[error("journal damaged: {0}")]
     Corrupt(Box<Corruption>),
+    /// Another process holds the journal's writer lock: one writer per journal.
     #[error("{} is locked by another writer (only one process may append to a journal)", dir.display())]
-    Locked { dir: PathBuf },
+    Locked {
+        /// The journal folder.
+        dir: PathBuf,
+    },
+    /// The folder holds no journal (no `journal.meta`).
     #[error("{} is not a tradeledger journal (no journal.meta)", dir.display())]
-    NotAJournal { dir: PathBuf },
+    NotAJournal {
+        /// The folder.
+        dir: PathBuf,
+    },
+    /// Creating a journal where one already is.
     #[error("{} already holds a journal", dir.display())]
-    AlreadyExists { dir: PathBuf },
+    AlreadyExists {
+        /// The journal folder.
+        dir: PathBuf,
+    },
+    /// Creating a journal in a folder that holds other files: they are left alone.
     #[error("{} is not empty and is not a journal; refusing to touch it", dir.display())]
-    NotEmpty { dir: PathBuf },
+    NotEmpty {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// The writer failed and stopped; `kind` is the I/O error kind of the failure when it was
     /// one (`StorageFull` for ENOSPC, `Other` for EIO…), so that a caller can tell a full
     /// disk from a failing one.
     #[error("the writer stopped after a failure and refuses appends until the journal is reopened: {reason}")]
     Poisoned {
+        /// The failure that stopped the writer.
         reason: String,
+        /// Its I/O error kind, when it was an I/O failure.
         kind: Option<io::ErrorKind>,
     },
+    /// A journal setting out of its range (the segment size, for one); says which and why.
     #[error("invalid setting: {0}")]
     InvalidSetting(String),
+    /// An append of no events.
     #[error("an append needs at least one event")]
     EmptyBatch,
+    /// An event too large for one record; nothing of the batch was appended.
     #[error(
         "event {index} of the batch encodes to {bytes} bytes, more than the {limit}-byte limit"
     )]
     EventTooLarge {
+        /// Its index in the batch, from 0.
         index: usize,
+        /// Its encoded size.
         bytes: usize,
+        /// The largest encoded event a record holds.
         limit: usize,
     },
+    /// A record passed its checksum but its payload does not decode as an event.
     #[error("cannot decode record seq {seq} in {} at byte {offset}: {reason}", file.display())]
     Decode {
+        /// The segment holding the record.
         file: PathBuf,
+        /// The byte offset of the record's frame in `file`.
         offset: u64,
+        /// The record's sequence number.
         seq: u64,
+        /// Why it does not decode.
         reason: String,
     },
 }
 
 impl Error {
+    /// An [`Error::Corrupt`] naming the file, offset and sequence number.
+    #[doc(hidden)]
     pub fn corrupt(file: &Path, offset: u64, seq: Option<u64>, reason: impl Into<String>) -> Error {
         Error::Corrupt(Box::new(Corruption {
             file: file.to_path_buf(),
@@ -100,6 +145,7 @@ impl Error {
 }
 
 /// `map_err` helper: an I/O error on `path` while doing `op`.
+#[doc(hidden)]
 pub fn io_error(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> Error {
     let path = path.to_path_buf();
     move |source| Error::Io { path, op, source }

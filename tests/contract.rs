@@ -41,19 +41,14 @@ fn trade(change: impl FnOnce(&mut TradeOpened)) -> Event {
 }
 
 fn failed(change: impl FnOnce(&mut OrderFailed)) -> Event {
-    let mut e = OrderFailed {
-        ticket: 901,
-        symbol: "EURUSD".into(),
-        trade_type: TradeType::Buy,
-        volume: dec("0.10"),
-        entry_price: dec("1.1"),
-        entry_time: t(10),
-        reason: None,
-        signal_id: None,
-        account_number: None,
-        strategy_name: None,
-        magic_number: 0,
-    };
+    let mut e = OrderFailed::new(
+        901,
+        "EURUSD",
+        TradeType::Buy,
+        dec("0.10"),
+        dec("1.1"),
+        t(10),
+    );
     change(&mut e);
     Event::OrderFailed(e)
 }
@@ -123,25 +118,12 @@ fn violations() -> Vec<(Event, Rule, &'static str)> {
             "entry_price",
         ),
         (
-            Event::OrderFilled(OrderFilled {
-                ticket: 1,
-                entry_price: Decimal::ZERO,
-                entry_time: t(20),
-            }),
+            Event::OrderFilled(OrderFilled::new(1, Decimal::ZERO, t(20))),
             Rule::NotPositive,
             "entry_price",
         ),
         (
-            Event::TradeClosed(TradeClosed {
-                ticket: 1,
-                exit_price: dec("-2"),
-                exit_time: t(20),
-                profit: dec("1"),
-                pips: None,
-                commission: None,
-                swap: None,
-                reason: None,
-            }),
+            Event::TradeClosed(TradeClosed::new(1, dec("-2"), t(20), dec("1"))),
             Rule::NotPositive,
             "exit_price",
         ),
@@ -211,19 +193,19 @@ fn violations() -> Vec<(Event, Rule, &'static str)> {
             "strategy_name",
         ),
         (
-            Event::OrderCancelled(OrderCancelled {
-                ticket: 1,
-                time: t(20),
-                reason: Some(long(4097)),
+            Event::OrderCancelled({
+                let mut cancel = OrderCancelled::new(1, t(20));
+                cancel.reason = Some(long(4097));
+                cancel
             }),
             Rule::TextTooLong,
             "reason",
         ),
         (
-            Event::SignalExecuted(SignalExecuted {
-                signal_id: 1,
-                ticket: 1,
-                execution_reason: Some(long(4097)),
+            Event::SignalExecuted({
+                let mut link = SignalExecuted::new(1, 1);
+                link.execution_reason = Some(long(4097));
+                link
             }),
             Rule::TextTooLong,
             "execution_reason",

@@ -42,43 +42,43 @@ fn golden_batches() -> Vec<Vec<Event>> {
                 sample::trade_opened(i, t(i as i64)),
             ],
             2 => vec![
-                Event::TradeModified(TradeModified {
-                    ticket: i - 1,
-                    time: t(i as i64),
-                    stop_loss: PriceUpdate::Set(dec("1.10300")),
-                    take_profit: PriceUpdate::Remove,
+                Event::TradeModified({
+                    let mut modify = TradeModified::new(i - 1, t(i as i64));
+                    modify.stop_loss = PriceUpdate::Set(dec("1.10300"));
+                    modify.take_profit = PriceUpdate::Remove;
+                    modify
                 }),
                 sample::trade_closed(i - 1, t(i as i64 + 60), "-12.5"),
             ],
             3 => vec![
-                Event::OrderFailed(OrderFailed {
-                    ticket: i,
-                    symbol: "GBPUSD".into(),
-                    trade_type: TradeType::Sell,
-                    volume: dec("1.00"),
-                    entry_price: dec("1.2701"),
-                    entry_time: t(i as i64),
-                    reason: Some("no money".into()),
-                    signal_id: None,
-                    account_number: Some(7),
-                    strategy_name: None,
-                    magic_number: 0,
+                Event::OrderFailed({
+                    let mut failed = OrderFailed::new(
+                        i,
+                        "GBPUSD",
+                        TradeType::Sell,
+                        dec("1.00"),
+                        dec("1.2701"),
+                        t(i as i64),
+                    );
+                    failed.reason = Some("no money".into());
+                    failed.account_number = Some(7);
+                    failed
                 }),
-                Event::Signal(Signal {
-                    signal_id: i,
-                    symbol: "USDJPY".into(),
-                    signal_type: SignalType::Hold,
-                    timestamp: t(i as i64),
-                    price: dec("151.123"),
-                    confidence: 0.5,
-                    strategy_name: "rsi".into(),
-                    timeframe: "M15".into(),
-                    stop_loss: None,
-                    take_profit: None,
-                    reason: None,
-                    ml_enhanced: true,
-                    ml_confidence: Some(0.25),
-                    ml_agreed: Some(false),
+                Event::Signal({
+                    let mut signal = Signal::new(
+                        i,
+                        "USDJPY",
+                        SignalType::Hold,
+                        t(i as i64),
+                        dec("151.123"),
+                        0.5,
+                        "rsi",
+                        "M15",
+                    );
+                    signal.ml_enhanced = true;
+                    signal.ml_confidence = Some(0.25);
+                    signal.ml_agreed = Some(false);
+                    signal
                 }),
             ],
             _ => {
@@ -88,22 +88,14 @@ fn golden_batches() -> Vec<Vec<Event>> {
                     open.signal_id = None;
                 }
                 let follow = if i % 2 == 0 {
-                    Event::OrderFilled(OrderFilled {
-                        ticket: i,
-                        entry_price: dec("1.10500"),
-                        entry_time: t(i as i64 + 5),
-                    })
+                    Event::OrderFilled(OrderFilled::new(i, dec("1.10500"), t(i as i64 + 5)))
                 } else {
-                    Event::OrderCancelled(OrderCancelled {
-                        ticket: i,
-                        time: t(i as i64 + 5),
-                        reason: None,
-                    })
+                    Event::OrderCancelled(OrderCancelled::new(i, t(i as i64 + 5)))
                 };
-                let link = Event::SignalExecuted(SignalExecuted {
-                    signal_id: i - 1,
-                    ticket: i - 3,
-                    execution_reason: Some("late link".into()),
+                let link = Event::SignalExecuted({
+                    let mut event = SignalExecuted::new(i - 1, i - 3);
+                    event.execution_reason = Some("late link".into());
+                    event
                 });
                 vec![pending, follow, link]
             }

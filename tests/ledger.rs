@@ -458,11 +458,7 @@ fn damage_met_while_replaying_after_a_checkpoint_rebuilds_the_state_by_replay() 
     fill(&ledger, 1500);
     let info = ledger.checkpoint().unwrap();
     // A late link of a stored trade: replaying it searches the stored tickets.
-    let link = Event::SignalExecuted(tradeledger::model::event::SignalExecuted {
-        signal_id: 1501,
-        ticket: 750,
-        execution_reason: None,
-    });
+    let link = Event::SignalExecuted(tradeledger::model::event::SignalExecuted::new(1501, 750));
     ledger
         .append(&[sample::signal(1501, t(1501)), link])
         .unwrap();

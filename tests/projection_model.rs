@@ -222,26 +222,20 @@ impl Sim {
         let seq = self.events.len() as u64 + 1;
         self.signal_times
             .push((time(at), seq, SYMBOLS[symbol], signal_id));
-        self.events.push(Event::Signal(Signal {
+        self.events.push(Event::Signal(Signal::new(
             signal_id,
-            symbol: SYMBOLS[symbol].into(),
-            signal_type: if hold {
+            SYMBOLS[symbol],
+            if hold {
                 SignalType::Hold
             } else {
                 SignalType::Sell
             },
-            timestamp: time(at),
-            price: Decimal::new(110450, 5),
-            confidence: 0.5,
-            strategy_name: "s".into(),
-            timeframe: "H1".into(),
-            stop_loss: None,
-            take_profit: None,
-            reason: None,
-            ml_enhanced: false,
-            ml_confidence: None,
-            ml_agreed: None,
-        }));
+            time(at),
+            Decimal::new(110450, 5),
+            0.5,
+            "s",
+            "H1",
+        )));
     }
 
     fn open(
@@ -269,30 +263,23 @@ impl Sim {
             status: status.into(),
             entry: time(at),
         };
-        self.events.push(Event::TradeOpened(TradeOpened {
-            ticket,
-            symbol: trade.symbol.into(),
-            trade_type: TradeType::Buy,
-            volume: Decimal::new(10, 2),
-            entry_price: Decimal::new(110450, 5),
-            entry_time: trade.entry,
-            status,
-            stop_loss: None,
-            take_profit: Some(Decimal::new(111, 2)),
-            magic_number: 1,
-            account_number: trade.account,
-            strategy_name: Some("s".into()),
-            signal_id: signal,
-            execution_reason: signal.map(|_| "linked".into()),
-            signal_confidence: None,
-            signal_reason: None,
-            ml_enhanced: false,
-            ml_confidence: None,
-            ai_approved: true,
-            ai_reasoning: None,
-            commission: Decimal::ZERO,
-            swap: Decimal::ZERO,
-            comment: None,
+        self.events.push(Event::TradeOpened({
+            let mut event = TradeOpened::new(
+                ticket,
+                trade.symbol,
+                TradeType::Buy,
+                Decimal::new(10, 2),
+                Decimal::new(110450, 5),
+                trade.entry,
+            );
+            event.status = status;
+            event.take_profit = Some(Decimal::new(111, 2));
+            event.magic_number = 1;
+            event.account_number = trade.account;
+            event.strategy_name = Some("s".into());
+            event.signal_id = signal;
+            event.execution_reason = signal.map(|_| "linked".into());
+            event
         }));
         self.trades.push(trade);
     }
@@ -307,18 +294,19 @@ impl Sim {
             status: TradeStatus::Failed,
             entry: time(at),
         };
-        self.events.push(Event::OrderFailed(OrderFailed {
-            ticket,
-            symbol: trade.symbol.into(),
-            trade_type: TradeType::Sell,
-            volume: Decimal::new(10, 2),
-            entry_price: Decimal::new(110450, 5),
-            entry_time: trade.entry,
-            reason: Some("rejected".into()),
-            signal_id,
-            account_number: trade.account,
-            strategy_name: None,
-            magic_number: 0,
+        self.events.push(Event::OrderFailed({
+            let mut failed = OrderFailed::new(
+                ticket,
+                trade.symbol,
+                TradeType::Sell,
+                Decimal::new(10, 2),
+                Decimal::new(110450, 5),
+                trade.entry,
+            );
+            failed.reason = Some("rejected".into());
+            failed.signal_id = signal_id;
+            failed.account_number = trade.account;
+            failed
         }));
         self.trades.push(trade);
     }
@@ -330,11 +318,7 @@ impl Sim {
         let trade = &mut self.trades[i];
         trade.status = TradeStatus::Open;
         trade.entry = Timestamp::from_nanos(trade.entry.nanos() + delay);
-        let event = OrderFilled {
-            ticket: trade.ticket,
-            entry_price: Decimal::new(110500, 5),
-            entry_time: trade.entry,
-        };
+        let event = OrderFilled::new(trade.ticket, Decimal::new(110500, 5), trade.entry);
         self.events.push(Event::OrderFilled(event));
     }
 
@@ -345,11 +329,8 @@ impl Sim {
         let trade = &mut self.trades[i];
         trade.status = TradeStatus::Cancelled;
         let at = Timestamp::from_nanos(trade.entry.nanos() + delay);
-        self.events.push(Event::OrderCancelled(OrderCancelled {
-            ticket: trade.ticket,
-            time: at,
-            reason: None,
-        }));
+        self.events
+            .push(Event::OrderCancelled(OrderCancelled::new(trade.ticket, at)));
     }
 
     fn modify(&mut self, pick: &Index, remove: bool) {
@@ -362,11 +343,10 @@ impl Sim {
             PriceUpdate::Set(Decimal::new(109, 2))
         };
         let trade = &self.trades[i];
-        let event = TradeModified {
-            ticket: trade.ticket,
-            time: trade.entry,
-            stop_loss: update,
-            take_profit: PriceUpdate::Unchanged,
+        let event = {
+            let mut modify = TradeModified::new(trade.ticket, trade.entry);
+            modify.stop_loss = update;
+            modify
         };
         self.events.push(Event::TradeModified(event));
     }
@@ -385,16 +365,12 @@ impl Sim {
             exit,
             profit,
         });
-        self.events.push(Event::TradeClosed(TradeClosed {
-            ticket: trade.ticket,
-            exit_price: Decimal::new(110550, 5),
-            exit_time: exit,
+        self.events.push(Event::TradeClosed(TradeClosed::new(
+            trade.ticket,
+            Decimal::new(110550, 5),
+            exit,
             profit,
-            pips: None,
-            commission: None,
-            swap: None,
-            reason: None,
-        }));
+        )));
     }
 
     fn link(&mut self, signal: &Index, trade: &Index) {
@@ -411,11 +387,7 @@ impl Sim {
             return;
         };
         self.signals[s].1 = true;
-        let event = SignalExecuted {
-            signal_id: self.signals[s].0,
-            ticket: self.trades[t].ticket,
-            execution_reason: None,
-        };
+        let event = SignalExecuted::new(self.signals[s].0, self.trades[t].ticket);
         self.events.push(Event::SignalExecuted(event));
     }
 
@@ -425,20 +397,15 @@ impl Sim {
         let balance = Decimal::new(balance, 2);
         let seq = self.events.len() as u64 + 1;
         self.snapshots.push((account, time(at), seq, balance));
-        self.events.push(Event::AccountSnapshot(AccountSnapshot {
-            account_number: account,
-            server: "srv".into(),
-            broker: "brk".into(),
-            balance,
-            equity: balance,
-            snapshot_time: time(at),
-            profit: None,
-            margin: None,
-            margin_free: None,
-            total_volume: Decimal::ZERO,
-            margin_level: None,
-            open_positions: 0,
-        }));
+        self.events
+            .push(Event::AccountSnapshot(AccountSnapshot::new(
+                account,
+                "srv",
+                "brk",
+                balance,
+                balance,
+                time(at),
+            )));
     }
 }
 
@@ -875,22 +842,18 @@ fn invalid_event(state: &Projections, prefix: &[Event], kind: usize) -> (Event, 
             ),
             Some(done) => {
                 let (stop_loss, take_profit) = (PriceUpdate::Remove, PriceUpdate::Unchanged);
-                let modify = TradeModified {
-                    ticket: done.ticket,
-                    time: Timestamp::MAX,
-                    stop_loss,
-                    take_profit,
+                let modify = {
+                    let mut modify = TradeModified::new(done.ticket, Timestamp::MAX);
+                    modify.stop_loss = stop_loss;
+                    modify.take_profit = take_profit;
+                    modify
                 };
                 (Event::TradeModified(modify), Rule::IllegalStatusChange)
             }
             None => unknown_ticket(),
         },
         5 => {
-            let link = SignalExecuted {
-                signal_id: u64::MAX,
-                ticket: 1,
-                execution_reason: None,
-            };
+            let link = SignalExecuted::new(u64::MAX, 1);
             (Event::SignalExecuted(link), Rule::UnknownSignalId)
         }
         _ => unknown_ticket(),
@@ -915,15 +878,13 @@ fn finished_trades(state: &Projections) -> Vec<TradeView> {
 }
 
 fn first_opened(prefix: &[Event]) -> Option<TradeOpened> {
-    let opened = prefix.iter().find_map(|e| match e {
+    let mut opened = prefix.iter().find_map(|e| match e {
         Event::TradeOpened(t) => Some(t.clone()),
         _ => None,
     })?;
-    Some(TradeOpened {
-        status: OpenStatus::Open,
-        signal_id: None,
-        ..opened
-    })
+    opened.status = OpenStatus::Open;
+    opened.signal_id = None;
+    Some(opened)
 }
 
 fn first_signal(prefix: &[Event]) -> Option<Signal> {
@@ -935,23 +896,10 @@ fn first_signal(prefix: &[Event]) -> Option<Signal> {
 
 fn close(ticket: u64, exit_time: Timestamp) -> Event {
     let one = Decimal::ONE;
-    Event::TradeClosed(TradeClosed {
-        ticket,
-        exit_price: one,
-        exit_time,
-        profit: one,
-        pips: None,
-        commission: None,
-        swap: None,
-        reason: None,
-    })
+    Event::TradeClosed(TradeClosed::new(ticket, one, exit_time, one))
 }
 
 fn unknown_ticket() -> (Event, Rule) {
-    let fill = OrderFilled {
-        ticket: u64::MAX,
-        entry_price: Decimal::ONE,
-        entry_time: Timestamp::from_nanos(0),
-    };
+    let fill = OrderFilled::new(u64::MAX, Decimal::ONE, Timestamp::from_nanos(0));
     (Event::OrderFilled(fill), Rule::UnknownTicket)
 }

@@ -57,22 +57,16 @@ pub fn at(cycle: u64) -> Timestamp {
 
 /// A small `signal`: short names, no optional fields (about 50 bytes encoded).
 pub fn small_signal(signal_id: u64) -> Event {
-    Event::Signal(Signal {
+    Event::Signal(Signal::new(
         signal_id,
-        symbol: "EURUSD".into(),
-        signal_type: SignalType::Hold,
-        timestamp: at(signal_id),
-        price: Decimal::new(110_450, 5),
-        confidence: 0.5,
-        strategy_name: "ma".into(),
-        timeframe: "H1".into(),
-        stop_loss: None,
-        take_profit: None,
-        reason: None,
-        ml_enhanced: false,
-        ml_confidence: None,
-        ml_agreed: None,
-    })
+        "EURUSD",
+        SignalType::Hold,
+        at(signal_id),
+        Decimal::new(110_450, 5),
+        0.5,
+        "ma",
+        "H1",
+    ))
 }
 
 /// `sample::trade_opened` with 1 KiB of model reasoning text (about 1.2 KiB encoded).
@@ -148,21 +142,13 @@ impl Generator {
         let cancelled = pending && cycle % 20 == 13;
         out.push(opened(cycle, pending));
         if cancelled {
-            let reason = Some("expired".into());
-            let time = at(cycle);
-            out.push(Event::OrderCancelled(OrderCancelled {
-                ticket: cycle,
-                time,
-                reason,
-            }));
+            let mut cancel = OrderCancelled::new(cycle, at(cycle));
+            cancel.reason = Some("expired".into());
+            out.push(Event::OrderCancelled(cancel));
         } else {
             if pending {
-                let (entry_price, entry_time) = (Decimal::new(110_460, 5), at(cycle));
-                out.push(Event::OrderFilled(OrderFilled {
-                    ticket: cycle,
-                    entry_price,
-                    entry_time,
-                }));
+                let fill = OrderFilled::new(cycle, Decimal::new(110_460, 5), at(cycle));
+                out.push(Event::OrderFilled(fill));
             }
             self.open.push_back(cycle);
             if cycle % 10 < 3 {
@@ -171,11 +157,9 @@ impl Generator {
         }
         if cycle % 10 == 5 {
             // Odd tickets are opened without a signal link: link it afterwards.
-            out.push(Event::SignalExecuted(SignalExecuted {
-                signal_id: cycle,
-                ticket: cycle,
-                execution_reason: Some("linked after the fill".into()),
-            }));
+            let mut link = SignalExecuted::new(cycle, cycle);
+            link.execution_reason = Some("linked after the fill".into());
+            out.push(Event::SignalExecuted(link));
         }
         if cycle % 50 == 17 {
             out.push(failed(FAILED_TICKET_BASE + cycle, cycle));
@@ -198,113 +182,103 @@ impl Generator {
 }
 
 fn signal(cycle: u64) -> Event {
-    Event::Signal(Signal {
-        signal_id: cycle,
-        symbol: SYMBOLS[cycle as usize % 3].into(),
-        signal_type: SignalType::Buy,
-        timestamp: at(cycle),
-        price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
-        confidence: 0.8,
-        strategy_name: "ma_crossover".into(),
-        timeframe: "H1".into(),
-        stop_loss: Some(Decimal::new(109_950, 5)),
-        take_profit: Some(Decimal::new(111_450, 5)),
-        reason: Some("fast MA crossed above slow MA".into()),
-        ml_enhanced: false,
-        ml_confidence: None,
-        ml_agreed: None,
-    })
+    let mut signal = Signal::new(
+        cycle,
+        SYMBOLS[cycle as usize % 3],
+        SignalType::Buy,
+        at(cycle),
+        Decimal::new(110_450 + (cycle % 100) as i64, 5),
+        0.8,
+        "ma_crossover",
+        "H1",
+    );
+    signal.stop_loss = Some(Decimal::new(109_950, 5));
+    signal.take_profit = Some(Decimal::new(111_450, 5));
+    signal.reason = Some("fast MA crossed above slow MA".into());
+    Event::Signal(signal)
 }
 
 fn opened(cycle: u64, pending: bool) -> Event {
-    Event::TradeOpened(TradeOpened {
-        ticket: cycle,
-        symbol: SYMBOLS[cycle as usize % 3].into(),
-        trade_type: if cycle.is_multiple_of(3) {
+    let mut trade = TradeOpened::new(
+        cycle,
+        SYMBOLS[cycle as usize % 3],
+        if cycle.is_multiple_of(3) {
             TradeType::Sell
         } else {
             TradeType::Buy
         },
-        volume: Decimal::new(10, 2),
-        entry_price: Decimal::new(110_450 + (cycle % 100) as i64, 5),
-        entry_time: at(cycle),
-        status: if pending {
-            OpenStatus::Pending
-        } else {
-            OpenStatus::Open
-        },
-        stop_loss: Some(Decimal::new(109_950, 5)),
-        take_profit: Some(Decimal::new(111_450, 5)),
-        magic_number: 234_000,
-        account_number: Some(ACCOUNTS[cycle as usize % 2]),
-        strategy_name: Some("ma_crossover".into()),
-        signal_id: cycle.is_multiple_of(2).then_some(cycle),
-        execution_reason: Some("fast MA crossed above slow MA".into()),
-        signal_confidence: Some(0.8),
-        signal_reason: Some("trend".into()),
-        ml_enhanced: false,
-        ml_confidence: None,
-        ai_approved: true,
-        ai_reasoning: None,
-        commission: Decimal::new(-70, 2),
-        swap: Decimal::ZERO,
-        comment: None,
-    })
+        Decimal::new(10, 2),
+        Decimal::new(110_450 + (cycle % 100) as i64, 5),
+        at(cycle),
+    );
+    trade.status = if pending {
+        OpenStatus::Pending
+    } else {
+        OpenStatus::Open
+    };
+    trade.stop_loss = Some(Decimal::new(109_950, 5));
+    trade.take_profit = Some(Decimal::new(111_450, 5));
+    trade.magic_number = 234_000;
+    trade.account_number = Some(ACCOUNTS[cycle as usize % 2]);
+    trade.strategy_name = Some("ma_crossover".into());
+    trade.signal_id = cycle.is_multiple_of(2).then_some(cycle);
+    trade.execution_reason = Some("fast MA crossed above slow MA".into());
+    trade.signal_confidence = Some(0.8);
+    trade.signal_reason = Some("trend".into());
+    trade.commission = Decimal::new(-70, 2);
+    Event::TradeOpened(trade)
 }
 
 fn modified(ticket: u64) -> Event {
-    Event::TradeModified(TradeModified {
-        ticket,
-        time: at(ticket),
-        stop_loss: PriceUpdate::Set(Decimal::new(110_000, 5)),
-        take_profit: PriceUpdate::Unchanged,
-    })
+    let mut modify = TradeModified::new(ticket, at(ticket));
+    modify.stop_loss = PriceUpdate::Set(Decimal::new(110_000, 5));
+    Event::TradeModified(modify)
 }
 
 fn failed(ticket: u64, cycle: u64) -> Event {
-    Event::OrderFailed(OrderFailed {
+    let mut failed = OrderFailed::new(
         ticket,
-        symbol: SYMBOLS[cycle as usize % 3].into(),
-        trade_type: TradeType::Buy,
-        volume: Decimal::new(10, 2),
-        entry_price: Decimal::new(110_450, 5),
-        entry_time: at(cycle),
-        reason: Some("market closed".into()),
-        signal_id: None,
-        account_number: Some(ACCOUNTS[cycle as usize % 2]),
-        strategy_name: Some("ma_crossover".into()),
-        magic_number: 234_000,
-    })
+        SYMBOLS[cycle as usize % 3],
+        TradeType::Buy,
+        Decimal::new(10, 2),
+        Decimal::new(110_450, 5),
+        at(cycle),
+    );
+    failed.reason = Some("market closed".into());
+    failed.account_number = Some(ACCOUNTS[cycle as usize % 2]);
+    failed.strategy_name = Some("ma_crossover".into());
+    failed.magic_number = 234_000;
+    Event::OrderFailed(failed)
 }
 
 fn closed(ticket: u64, cycle: u64) -> Event {
-    Event::TradeClosed(TradeClosed {
+    let mut close = TradeClosed::new(
         ticket,
-        exit_price: Decimal::new(110_500, 5),
-        exit_time: at(cycle),
-        profit: Decimal::new((ticket as i64 * 7919) % 5_000 - 2_000, 2),
-        pips: Some(Decimal::new(50, 1)),
-        commission: None,
-        swap: None,
-        reason: Some("take profit".into()),
-    })
+        Decimal::new(110_500, 5),
+        at(cycle),
+        Decimal::new((ticket as i64 * 7919) % 5_000 - 2_000, 2),
+    );
+    close.pips = Some(Decimal::new(50, 1));
+    close.reason = Some("take profit".into());
+    Event::TradeClosed(close)
 }
 
 fn snapshot(cycle: u64) -> Event {
-    Event::AccountSnapshot(AccountSnapshot {
-        account_number: ACCOUNTS[cycle as usize % 2],
-        server: "Demo-1".into(),
-        broker: "Broker".into(),
-        balance: Decimal::new(1_000_000 + cycle as i64, 2),
-        equity: Decimal::new(1_000_500 + cycle as i64, 2),
-        snapshot_time: at(cycle),
-        profit: Some(Decimal::new(500, 2)),
-        margin: Some(Decimal::new(22_000, 2)),
-        margin_free: Some(Decimal::new(978_000, 2)),
-        total_volume: Decimal::new(200, 2),
-        margin_level: Some(Decimal::new(454_545, 2)),
-        open_positions: 20,
-    })
+    let mut snapshot = AccountSnapshot::new(
+        ACCOUNTS[cycle as usize % 2],
+        "Demo-1",
+        "Broker",
+        Decimal::new(1_000_000 + cycle as i64, 2),
+        Decimal::new(1_000_500 + cycle as i64, 2),
+        at(cycle),
+    );
+    snapshot.profit = Some(Decimal::new(500, 2));
+    snapshot.margin = Some(Decimal::new(22_000, 2));
+    snapshot.margin_free = Some(Decimal::new(978_000, 2));
+    snapshot.total_volume = Decimal::new(200, 2);
+    snapshot.margin_level = Some(Decimal::new(454_545, 2));
+    snapshot.open_positions = 20;
+    Event::AccountSnapshot(snapshot)
 }
 
 /// Writes a journal of at least `count` generated events into `target/bench-journals/<name>`

@@ -40,6 +40,7 @@ pub const FREE_TEXT_MAX_CHARS: usize = 4096;
 /// How the interchange format spells a ratio that no JSON number can hold: `"NaN"`,
 /// `"Infinity"` or `"-Infinity"` (as a JSON string). Only a journal written before the
 /// library enforced the rules has such a ratio; it is shown as what it is, never as `null`.
+#[doc(hidden)]
 pub fn non_finite_name(value: f64) -> &'static str {
     if value.is_nan() {
         "NaN"
@@ -63,9 +64,13 @@ fn ratio_text(value: f64) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rule {
+    /// A `signal` whose `signal_id` the journal already has.
     DuplicateSignalId,
+    /// A `trade_opened` or `order_failed` whose `ticket` the journal already has.
     DuplicateTicket,
+    /// A `signal_id` that names no signal of the journal.
     UnknownSignalId,
+    /// A `ticket` that names no trade of the journal.
     UnknownTicket,
     /// `order_filled`/`order_cancelled` of a trade that is not PENDING, `trade_closed` of one
     /// that is not OPEN, `trade_modified` of a finished trade, `signal_executed` of a FAILED one.
@@ -76,6 +81,7 @@ pub enum Rule {
     FillBeforeOrder,
     /// `order_cancelled` earlier than the time the order was placed.
     CancelBeforeOrder,
+    /// `trade_closed` with an `exit_time` earlier than the trade's `entry_time`.
     ExitBeforeEntry,
     /// Stateless: a `price`, `entry_price`, `exit_price` or `volume` that is zero or negative.
     NotPositive,
@@ -91,6 +97,8 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The rule's name in `docs/INTERCHANGE.md` §3, as import's and the library's errors
+    /// print it (`"duplicate ticket"`).
     pub const fn name(self) -> &'static str {
         match self {
             Rule::DuplicateSignalId => "duplicate signal_id",
@@ -131,14 +139,19 @@ impl fmt::Display for Rule {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("rule \"{rule}\", field \"{field}\": {detail}")]
 pub struct Violation {
+    /// The rule broken.
     pub rule: Rule,
+    /// The field to blame, as JSON Lines names it (`"entry_price"`).
     pub field: &'static str,
+    /// What is wrong with its value, for a person to read.
     pub detail: String,
 }
 
 /// A value that breaks a stateless rule, before the caller says how the value is written.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Breach {
+    /// The rule broken.
     pub rule: Rule,
     what: What,
 }
@@ -173,9 +186,11 @@ impl Breach {
 }
 
 /// What an input ratio must be (also the reason when a value is not a number at all).
+#[doc(hidden)]
 pub const RATIO_EXPECTED: &str = "must be a number between 0 and 1";
 
 /// `price`, `entry_price`, `exit_price`, `volume`: greater than zero.
+#[doc(hidden)]
 pub fn positive(value: Decimal) -> Result<(), Breach> {
     // The same as `value > Decimal::ZERO` (a negative zero is zero, and so refused), read
     // from the sign and the mantissa without the general comparison.
@@ -189,6 +204,7 @@ pub fn positive(value: Decimal) -> Result<(), Breach> {
 }
 
 /// `confidence`, `ml_confidence`, `signal_confidence`: finite and in [0, 1] (`-0.0` is 0).
+#[doc(hidden)]
 pub fn ratio(value: f64) -> Result<(), Breach> {
     // NaN fails both comparisons; the infinities fail one.
     if (0.0..=1.0).contains(&value) {
@@ -201,11 +217,13 @@ pub fn ratio(value: f64) -> Result<(), Breach> {
 }
 
 /// A text of at most `max_chars` characters (Unicode scalar values).
+#[doc(hidden)]
 pub fn text(value: &str, max_chars: usize) -> Result<(), Breach> {
     at_most(value, max_chars, Rule::TextTooLong)
 }
 
 /// A symbol: 1 to 12 characters, none of them whitespace or control.
+#[doc(hidden)]
 pub fn symbol(value: &str) -> Result<(), Breach> {
     at_most(value, SYMBOL_MAX_CHARS, Rule::InvalidSymbol)?;
     let breach = |what| {

@@ -2,7 +2,7 @@
 //!
 //! * [`event`]: the events and their value types.
 //! * [`contract`]: the stateless rules every event obeys (`docs/INTERCHANGE.md` §3).
-//! * [`codec`]: an event to and from the payload bytes a frame carries.
+//! * `codec` (internal): an event to and from the payload bytes a frame carries.
 //! * [`interchange`]: the JSON Lines form of the events (`docs/INTERCHANGE.md`).
 
 #[doc(hidden)]

@@ -36,12 +36,14 @@ impl Projections {
     /// [`Projections::check_batch`] accepted against this very state (with the earlier events
     /// of its batch applied): the ledger's live append path, which would otherwise check every
     /// event twice.
+    #[doc(hidden)]
     pub fn apply_checked(&mut self, seq: u64, _recorded_at: Timestamp, event: &Event) {
         self.apply_unchecked(seq, |state| state.apply_event(seq, event));
     }
 
     /// [`Projections::apply_checked`] of an event the caller gives up: a trade keeps the
     /// event's free text without copying it.
+    #[doc(hidden)]
     pub fn apply_checked_owned(&mut self, seq: u64, _recorded_at: Timestamp, mut event: Event) {
         self.apply_unchecked(seq, |state| match &mut event {
             Event::TradeOpened(e) => {

@@ -19,8 +19,11 @@ use crate::model::event::TradeStatus;
 
 /// Bump on any change to the stored layout or the stored structs (field order, types,
 /// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
+#[doc(hidden)]
 pub const PROJECTION_VERSION: u32 = 2;
 
+/// Why a stored state could not be loaded.
+#[doc(hidden)]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StateDecodeError {
     #[error("checkpoint state has layout version {found}, this build reads version {expected}")]
@@ -35,6 +38,7 @@ pub enum StateDecodeError {
 impl Projections {
     /// Loads a stored state: the directory and the hot section are decoded and checked, the
     /// history is read in place from `bytes` by later queries.
+    #[doc(hidden)]
     pub fn from_stored(bytes: Arc<dyn StateBytes>) -> Result<Projections, StateDecodeError> {
         let base = Base::open(bytes).map_err(StateDecodeError::Malformed)?;
         let malformed = |e: postcard::Error| StateDecodeError::Malformed(e.to_string());
@@ -68,6 +72,7 @@ impl Projections {
 
     /// A state kept in memory (tests, fuzzing, benches): [`Projections::from_stored`] without
     /// checksums.
+    #[doc(hidden)]
     pub fn decode_state(bytes: Vec<u8>) -> Result<Projections, StateDecodeError> {
         Projections::from_stored(Arc::new(bytes))
     }

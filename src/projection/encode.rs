@@ -50,6 +50,7 @@ pub(crate) struct Hot {
 }
 
 /// Why a state could not be written.
+#[doc(hidden)]
 #[derive(Debug, thiserror::Error)]
 pub enum WriteStateError {
     #[error("cannot write the state: {0}")]
@@ -66,6 +67,7 @@ impl From<Box<Corruption>> for WriteStateError {
 }
 
 /// The state at one sequence number, ready to be written without the projections' lock.
+#[doc(hidden)]
 pub struct StateSnapshot {
     hot: Hot,
     base: Option<Arc<Base>>,
@@ -85,6 +87,7 @@ fn finished(status: TradeStatus) -> bool {
 
 impl Projections {
     /// Copies the in-memory part of the state for [`StateSnapshot::write`].
+    #[doc(hidden)]
     pub fn snapshot(&self) -> Result<StateSnapshot, Box<Corruption>> {
         self.intact()?;
         // Encoded, not cloned and not sorted: under the lock, a compact copy without an
@@ -122,6 +125,7 @@ impl Projections {
     }
 
     /// The whole state as one payload in memory (tests, fuzzing, benches).
+    #[doc(hidden)]
     pub fn encode_state(&self) -> Result<Vec<u8>, Box<Corruption>> {
         let mut bytes = Vec::new();
         match self.snapshot()?.write(&mut bytes) {

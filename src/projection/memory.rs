@@ -12,12 +12,17 @@ use super::Projections;
 /// Estimated heap bytes, split by table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MemoryEstimate {
+    /// The trades in memory: records, free texts, and the indexes by ticket, status and time.
     pub trades_bytes: usize,
+    /// The signals in memory: records, free texts, the indexes by id and symbol, the per-day
+    /// counts.
     pub signals_bytes: usize,
+    /// The account snapshots in memory and the daily tallies.
     pub other_bytes: usize,
 }
 
 impl MemoryEstimate {
+    /// The sum of the three parts.
     pub fn total_bytes(&self) -> usize {
         self.trades_bytes + self.signals_bytes + self.other_bytes
     }

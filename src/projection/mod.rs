@@ -95,6 +95,7 @@ pub struct Projections {
 }
 
 impl Projections {
+    /// The empty state, before any event: what replaying a journal starts from.
     pub fn new() -> Projections {
         Projections::default()
     }
@@ -105,6 +106,8 @@ impl Projections {
         self.head_seq
     }
 
+    /// How many events were applied (those [`Projections::ignored_events`] counts included):
+    /// the number of records the state covers.
     pub fn applied_events(&self) -> u64 {
         self.applied_events
     }

@@ -26,16 +26,20 @@ use crate::model::event::{Timestamp, TradeStatus};
 /// An inclusive time range; `None` leaves that end open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimeRange {
+    /// The earliest time included (UTC); `None`: no lower bound.
     pub from: Option<Timestamp>,
+    /// The latest time included (UTC); `None`: no upper bound.
     pub to: Option<Timestamp>,
 }
 
 impl TimeRange {
+    /// Every time: both ends open.
     pub const ALL: TimeRange = TimeRange {
         from: None,
         to: None,
     };
 
+    /// The times from `from` through `to`, both included; `None` leaves that end open.
     pub fn new(from: Option<Timestamp>, to: Option<Timestamp>) -> TimeRange {
         TimeRange { from, to }
     }
@@ -53,10 +57,13 @@ pub enum TimeBasis {
 /// The selection of `trades`: every given condition must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TradeFilter<'a> {
+    /// Only trades with this status; `None`: any status.
     pub status: Option<TradeStatus>,
-    /// Exact, case-sensitive match.
+    /// Only trades of this symbol: exact, case-sensitive match; `None`: any symbol.
     pub symbol: Option<&'a str>,
+    /// Only trades of this account; `None`: any account (trades without one included).
     pub account: Option<u64>,
+    /// Only trades whose entry (or exit, see `by`) time is in this range.
     pub range: TimeRange,
     /// `Entry` selects any status by entry_time; `Exit` selects CLOSED trades by exit_time.
     pub by: TimeBasis,
@@ -78,6 +85,7 @@ impl Default for TradeFilter<'_> {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueryError {
+    /// A sum or ratio exceeds what a `Decimal` holds (about 7.9 × 10²⁸).
     #[error(transparent)]
     Overflow(#[from] ArithmeticOverflow),
     /// A block of the checkpoint the state reads in place failed its check (the file and
@@ -136,6 +144,7 @@ impl Projections {
         Ok(with_link(record, &self.base_links))
     }
 
+    /// The trade with this ticket, whatever its status; `None` when there is none.
     pub fn trade_by_ticket(&self, ticket: u64) -> Result<Option<TradeView>, QueryError> {
         self.intact()?;
         if let Some(record) = self.trades.get(ticket) {

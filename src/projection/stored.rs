@@ -30,6 +30,7 @@ use crate::model::event::{Timestamp, TradeStatus};
 
 /// The payload bytes of a stored state, handed out only after they were verified (for a
 /// checkpoint file: its per-block checksums, `checkpoint.rs`).
+#[doc(hidden)]
 pub trait StateBytes: Send + Sync {
     /// Length of the payload.
     fn len(&self) -> u64;

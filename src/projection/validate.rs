@@ -22,8 +22,11 @@ use crate::model::event::*;
 /// state reads (which is not the event's fault, and is reported as corruption).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
+    /// The event breaks a rule of §3: it must not be appended.
     #[error(transparent)]
     Violation(#[from] Violation),
+    /// A block of the checkpoint the state reads failed its check: the event could not be
+    /// checked.
     #[error("checkpoint damaged: {0}")]
     Corrupt(Box<Corruption>),
 }

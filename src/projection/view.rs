@@ -11,72 +11,122 @@ use crate::model::event::{SignalType, Timestamp, TradeStatus, TradeType};
 /// A trade object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TradeView {
+    /// The broker's ticket number, unique in the journal.
     pub ticket: u64,
+    /// The instrument (`EURUSD`).
     pub symbol: String,
+    /// The direction: long (BUY) or short (SELL).
     #[serde(serialize_with = "json::display")]
     pub trade_type: TradeType,
+    /// Where the trade is in its lifecycle (§4).
     #[serde(serialize_with = "json::display")]
     pub status: TradeStatus,
+    /// The size in lots, exact.
     #[serde(serialize_with = "json::decimal")]
     pub volume: Decimal,
+    /// The fill price (the order price while PENDING, the requested price when FAILED),
+    /// exact.
     #[serde(serialize_with = "json::decimal")]
     pub entry_price: Decimal,
+    /// When the order was filled (placed while PENDING, attempted when FAILED), UTC.
     #[serde(serialize_with = "json::display")]
     pub entry_time: Timestamp,
+    /// The price the position was closed at, exact; `None` unless CLOSED.
     #[serde(serialize_with = "json::option_decimal")]
     pub exit_price: Option<Decimal>,
+    /// When the position was closed, UTC; `None` unless CLOSED (a cancelled order never was
+    /// a position).
     #[serde(serialize_with = "json::option_display")]
     pub exit_time: Option<Timestamp>,
+    /// The realized profit, exact, in the account currency; `None` unless CLOSED.
     #[serde(serialize_with = "json::option_decimal")]
     pub profit: Option<Decimal>,
+    /// The result in pips, exact; `None` when `trade_closed` gave none.
     #[serde(serialize_with = "json::option_decimal")]
     pub pips: Option<Decimal>,
+    /// The commission, exact, in the account currency: from `trade_opened`, replaced by
+    /// `trade_closed` when it gives one (0 by default).
     #[serde(serialize_with = "json::decimal")]
     pub commission: Decimal,
+    /// The swap, exact, in the account currency: from `trade_opened`, replaced by
+    /// `trade_closed` when it gives one (0 by default).
     #[serde(serialize_with = "json::decimal")]
     pub swap: Decimal,
+    /// Exit time minus entry time in whole seconds, rounded down; `None` unless CLOSED.
     pub duration_seconds: Option<i64>,
+    /// The current stop-loss level (after any `trade_modified`), exact; `None`: none.
     #[serde(serialize_with = "json::option_decimal")]
     pub stop_loss: Option<Decimal>,
+    /// The current take-profit level (after any `trade_modified`), exact; `None`: none.
     #[serde(serialize_with = "json::option_decimal")]
     pub take_profit: Option<Decimal>,
+    /// The trading program's tag on the order (MetaTrader's magic number); 0 when none.
     pub magic_number: u64,
+    /// The broker account; `None` when the events did not give it.
     pub account_number: Option<u64>,
+    /// The strategy that opened the trade; `None` when not given.
     pub strategy_name: Option<String>,
+    /// The signal the trade executes (or, for a FAILED order, was meant to); `None`: none.
     pub signal_id: Option<u64>,
+    /// The linked signal's confidence as the trader saw it, in [0, 1]; `None`: not given.
     pub signal_confidence: Option<f64>,
+    /// The linked signal's reason as the trader saw it; `None`: not given.
     pub signal_reason: Option<String>,
+    /// Whether a machine-learning model was consulted on the trade.
     pub ml_enhanced: bool,
+    /// The model's confidence, in [0, 1]; `None`: no model confidence.
     pub ml_confidence: Option<f64>,
+    /// Whether an AI review approved the trade (`true` when none vetoed it).
     pub ai_approved: bool,
+    /// The AI review's reasoning; `None`: not given.
     pub ai_reasoning: Option<String>,
+    /// The order's comment at the broker; `None`: none.
     pub comment: Option<String>,
+    /// Why the trade ended: the `reason` of `trade_closed`, `order_cancelled` or
+    /// `order_failed`; `None` while it is PENDING or OPEN, or when none was given.
     pub close_reason: Option<String>,
 }
 
 /// A signal object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SignalView {
+    /// The signal's id, unique in the journal.
     pub signal_id: u64,
+    /// The instrument (`EURUSD`).
     pub symbol: String,
+    /// What the signal says to do.
     #[serde(serialize_with = "json::display")]
     pub signal_type: SignalType,
+    /// When the strategy produced the signal, UTC.
     #[serde(serialize_with = "json::display")]
     pub timestamp: Timestamp,
+    /// The market price the signal was produced at, exact.
     #[serde(serialize_with = "json::decimal")]
     pub price: Decimal,
+    /// The stop-loss level the signal suggests, exact; `None`: none suggested.
     #[serde(serialize_with = "json::option_decimal")]
     pub stop_loss: Option<Decimal>,
+    /// The take-profit level the signal suggests, exact; `None`: none suggested.
     #[serde(serialize_with = "json::option_decimal")]
     pub take_profit: Option<Decimal>,
+    /// The strategy's confidence, in [0, 1].
     pub confidence: f64,
+    /// Why the strategy signalled; `None`: not given.
     pub reason: Option<String>,
+    /// The strategy that produced the signal.
     pub strategy_name: String,
+    /// The bar timeframe the strategy ran on (`H1`, …).
     pub timeframe: String,
+    /// Whether a machine-learning model was consulted on the signal.
     pub ml_enhanced: bool,
+    /// The model's confidence, in [0, 1]; `None`: no model confidence.
     pub ml_confidence: Option<f64>,
+    /// Whether the model agreed with the strategy; `None`: not known.
     pub ml_agreed: Option<bool>,
+    /// Whether a trade executes the signal (`trade_opened` naming it, or
+    /// `signal_executed`). A FAILED order naming it does not.
     pub executed: bool,
+    /// Why the signal was executed; `None` when not executed or no reason was given.
     pub execution_reason: Option<String>,
     /// The linked trade.
     pub ticket: Option<u64>,
@@ -85,24 +135,36 @@ pub struct SignalView {
 /// A snapshot object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SnapshotView {
+    /// The broker account.
     pub account_number: u64,
+    /// The broker's trading server.
     pub server: String,
+    /// The broker.
     pub broker: String,
+    /// The balance, exact, in the account currency.
     #[serde(serialize_with = "json::decimal")]
     pub balance: Decimal,
+    /// The equity (balance plus floating profit), exact, in the account currency.
     #[serde(serialize_with = "json::decimal")]
     pub equity: Decimal,
+    /// The floating profit of the open positions, exact; `None`: not given.
     #[serde(serialize_with = "json::option_decimal")]
     pub profit: Option<Decimal>,
+    /// The margin the open positions hold, exact; `None`: not given.
     #[serde(serialize_with = "json::option_decimal")]
     pub margin: Option<Decimal>,
+    /// The free margin, exact; `None`: not given.
     #[serde(serialize_with = "json::option_decimal")]
     pub margin_free: Option<Decimal>,
+    /// The margin level as the broker reports it (percent), exact; `None`: not given.
     #[serde(serialize_with = "json::option_decimal")]
     pub margin_level: Option<Decimal>,
+    /// How many positions were open.
     pub open_positions: u32,
+    /// The volume of the open positions in lots, exact.
     #[serde(serialize_with = "json::decimal")]
     pub total_volume: Decimal,
+    /// When the account was read, UTC.
     #[serde(serialize_with = "json::display")]
     pub snapshot_time: Timestamp,
 }
@@ -110,33 +172,53 @@ pub struct SnapshotView {
 /// A day object (§5): the trades CLOSED on one UTC day.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct DayView {
+    /// The UTC calendar day on which the trades were closed.
     #[serde(serialize_with = "json::display")]
     pub date: NaiveDate,
+    /// The account the row is restricted to (`daily --account N`); `None` for all
+    /// accounts.
     pub account_number: Option<u64>,
+    /// Trades closed that day: wins, losses and breakevens.
     pub total_trades: u64,
+    /// Trades closed with a profit above zero.
     pub winning_trades: u64,
+    /// Trades closed with a profit below zero.
     pub losing_trades: u64,
+    /// Trades closed with a profit of exactly zero.
     pub breakeven_trades: u64,
+    /// The sum of the winning profits, exact (0 when there is none).
     #[serde(serialize_with = "json::decimal")]
     pub gross_profit: Decimal,
+    /// The sum of the losing profits as a positive magnitude, exact (0 when there is none).
     #[serde(serialize_with = "json::decimal")]
     pub gross_loss: Decimal,
+    /// The sum of every profit of the day, exact, in the account currency.
     #[serde(serialize_with = "json::decimal")]
     pub net_profit: Decimal,
+    /// Winning trades / total trades × 100, a percentage (exact decimal division).
     #[serde(serialize_with = "json::decimal")]
     pub win_rate: Decimal,
+    /// Gross profit / gross loss; `None` when there is no losing trade.
     #[serde(serialize_with = "json::option_decimal")]
     pub profit_factor: Option<Decimal>,
+    /// The average winning profit; `None` when there is no win.
     #[serde(serialize_with = "json::option_decimal")]
     pub average_win: Option<Decimal>,
+    /// The average loss as a positive magnitude; `None` when there is no loss.
     #[serde(serialize_with = "json::option_decimal")]
     pub average_loss: Option<Decimal>,
+    /// The largest profit above zero; `None` when there is no win.
     #[serde(serialize_with = "json::option_decimal")]
     pub largest_win: Option<Decimal>,
+    /// The most negative profit; `None` when there is no loss.
     #[serde(serialize_with = "json::option_decimal")]
     pub largest_loss: Option<Decimal>,
+    /// The balance of the last account snapshot at or before the end of the day (of the
+    /// row's account, or of the journal's only account with snapshots); `None` when there is no
+    /// such snapshot or account.
     #[serde(serialize_with = "json::option_decimal")]
     pub end_balance: Option<Decimal>,
+    /// The equity of that same snapshot; `None` likewise.
     #[serde(serialize_with = "json::option_decimal")]
     pub end_equity: Option<Decimal>,
 }
@@ -144,28 +226,42 @@ pub struct DayView {
 /// The `stats` object (§5) over CLOSED trades.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TradeStatistics {
+    /// CLOSED trades selected: wins, losses and breakevens.
     pub total_trades: u64,
+    /// Trades with a profit above zero.
     pub winning_trades: u64,
+    /// Trades with a profit below zero.
     pub losing_trades: u64,
+    /// Trades with a profit of exactly zero (counted in the total, neither won nor lost).
     pub breakeven_trades: u64,
+    /// Winning trades / total trades × 100, a percentage; 0 when there are no trades.
     #[serde(serialize_with = "json::decimal")]
     pub win_rate: Decimal,
+    /// The sum of the profits, exact, in the account currency.
     #[serde(serialize_with = "json::decimal")]
     pub total_profit: Decimal,
+    /// Total profit / total trades; 0 when there are no trades.
     #[serde(serialize_with = "json::decimal")]
     pub average_profit: Decimal,
+    /// The sum of the winning profits (0 when there is none).
     #[serde(serialize_with = "json::decimal")]
     pub gross_profit: Decimal,
+    /// The sum of the losing profits as a positive magnitude (0 when there is none).
     #[serde(serialize_with = "json::decimal")]
     pub gross_loss: Decimal,
+    /// Gross profit / gross loss; `None` when there is no losing trade.
     #[serde(serialize_with = "json::option_decimal")]
     pub profit_factor: Option<Decimal>,
+    /// The average winning profit; `None` when there is no win.
     #[serde(serialize_with = "json::option_decimal")]
     pub average_win: Option<Decimal>,
+    /// The average loss as a positive magnitude; `None` when there is no loss.
     #[serde(serialize_with = "json::option_decimal")]
     pub average_loss: Option<Decimal>,
+    /// The largest profit above zero; `None` when there is no win.
     #[serde(serialize_with = "json::option_decimal")]
     pub largest_win: Option<Decimal>,
+    /// The most negative profit; `None` when there is no loss.
     #[serde(serialize_with = "json::option_decimal")]
     pub largest_loss: Option<Decimal>,
 }
@@ -173,13 +269,20 @@ pub struct TradeStatistics {
 /// The `summary` object (§4, §5) over daily rows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PerformanceSummary {
+    /// Days with at least one closed trade in the range.
     pub total_days: u64,
+    /// Days whose net profit is above zero.
     pub winning_days: u64,
+    /// Days whose net profit is below zero.
     pub losing_days: u64,
+    /// Days whose net profit is exactly zero.
     pub breakeven_days: u64,
+    /// Trades closed on those days.
     pub total_trades: u64,
+    /// The sum of the days' net profit, exact, in the account currency.
     #[serde(serialize_with = "json::decimal")]
     pub total_profit: Decimal,
+    /// Total profit / total days; 0 when there are no days.
     #[serde(serialize_with = "json::decimal")]
     pub average_daily_profit: Decimal,
 }
@@ -187,8 +290,11 @@ pub struct PerformanceSummary {
 /// The `execution-rate` object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ExecutionRate {
+    /// Signals with a timestamp at or after the start, every type (HOLD included).
     pub total_signals: u64,
+    /// Those of them that a trade executes.
     pub executed_signals: u64,
+    /// Executed / total × 100, a percentage; 0 when there are no signals.
     #[serde(serialize_with = "json::decimal")]
     pub execution_rate: Decimal,
 }

@@ -56,7 +56,10 @@ const _: () = assert!(META_RESERVED_AT == 68 && META_CRC_AT == 124);
 pub const META_FLAG_DEMO: u32 = 1;
 
 /// How appends are made durable (`docs/FORMAT.md` §2, `README.md` "Durability").
+///
+/// Non-exhaustive: a later format may add a mode, so a `match` needs a catch-all arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Durability {
     /// Appends land in mapped memory only: they survive a crash of the process (kill -9),
     /// not a crash of the machine, until the next roll or close syncs them.
@@ -66,7 +69,10 @@ pub enum Durability {
     Sync,
     /// Appends land in mapped memory; a background flush every `interval_ms` makes them
     /// durable. A power loss loses at most the last interval.
-    Periodic { interval_ms: u32 },
+    Periodic {
+        /// Milliseconds between two background flushes, above zero.
+        interval_ms: u32,
+    },
 }
 
 impl Durability {
@@ -112,16 +118,23 @@ impl std::fmt::Display for Durability {
     }
 }
 
-/// The settings a journal keeps about itself, in `journal.meta`.
+/// The settings a journal keeps about itself, in `journal.meta` (`docs/FORMAT.md` §2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct JournalMeta {
+    /// The version of the on-disk format the journal is written in.
     pub format_version: u32,
+    /// How appends are made durable.
     pub durability: Durability,
+    /// The size of each new segment file, in bytes.
     pub segment_size_bytes: u64,
+    /// The journal's random identity: it seeds every record's checksum, so a record copied
+    /// from another journal never validates.
     pub journal_id: [u8; 16],
+    /// When the journal was created (UTC).
     pub created_at: Timestamp,
     /// Write a checkpoint automatically after this many records (0: never).
     pub checkpoint_every_records: u64,
+    /// Flag bits (1: written by `tradeledger demo`, which may replace the journal).
     pub flags: u32,
 }
 
@@ -146,6 +159,8 @@ impl std::fmt::Display for LayoutError {
 }
 
 impl JournalMeta {
+    /// The bytes of `journal.meta`.
+    #[doc(hidden)]
     pub fn encode(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
         let (code, period) = self.durability.code();
@@ -164,6 +179,8 @@ impl JournalMeta {
         b
     }
 
+    /// Reads the bytes of `journal.meta`, checking magic, checksum and version.
+    #[doc(hidden)]
     pub fn decode(b: &[u8]) -> Result<JournalMeta, LayoutError> {
         if b.len() != META_SIZE || b[..8] != META_MAGIC {
             return Err(LayoutError::Magic);
@@ -191,6 +208,7 @@ impl JournalMeta {
 
     /// The CRC-32 seed of every record frame of this journal, so that a frame copied from
     /// another journal never validates (`docs/FORMAT.md` §4).
+    #[doc(hidden)]
     pub fn frame_seed(&self) -> u32 {
         frame_seed(&self.journal_id)
     }

@@ -17,7 +17,8 @@ use crate::storage::folder::{
     create_files, lock_writer, prepare_empty_dir, read_meta, remove_creation_leftovers,
     remove_prepared_files, write_meta, WriterLock,
 };
-use crate::storage::format::{Durability, JournalMeta, FORMAT_VERSION};
+pub use crate::storage::format::JournalMeta;
+use crate::storage::format::{Durability, FORMAT_VERSION};
 use crate::storage::fs::Storage;
 pub use crate::storage::layout::CutReport;
 use crate::storage::layout::Layout;
@@ -25,8 +26,10 @@ use crate::storage::limits::{
     SEGMENT_SIZE_DEFAULT_BYTES, SEGMENT_SIZE_MAX_BYTES, SEGMENT_SIZE_MIN_BYTES,
 };
 use crate::storage::recovery::{self, TailDecision};
+pub use crate::storage::writer::Appended;
+#[doc(hidden)]
+pub use crate::storage::writer::Clock;
 use crate::storage::writer::Shared;
-pub use crate::storage::writer::{Appended, Clock};
 use crate::sync::lock;
 
 /// Settings of a new journal, stored in `journal.meta`.
@@ -39,11 +42,16 @@ pub struct JournalOptions {
     /// Automatic checkpoint after this many records; 0 disables. Default 100,000.
     pub checkpoint_every_records: u64,
     /// Flag bits of `journal.meta` (e.g. [`crate::storage::format::META_FLAG_DEMO`]).
+    #[doc(hidden)]
     pub flags: u32,
     /// Fixed identity, for byte-exact fixtures. Default: random.
+    #[doc(hidden)]
     pub journal_id: Option<[u8; 16]>,
+    /// Where the recorded-at times come from. Default: the system clock.
+    #[doc(hidden)]
     pub clock: Clock,
     /// Where the journal's durable I/O goes. Default: the real file system.
+    #[doc(hidden)]
     pub storage: Storage,
 }
 
@@ -67,8 +75,11 @@ pub struct OpenMode {
     /// Cut the journal at the first damage instead of refusing to open (`docs/RECOVERY.md`,
     /// "Salvage"). What is cut is kept in `torn/`.
     pub salvage: bool,
+    /// Where the recorded-at times come from. Default: the system clock.
+    #[doc(hidden)]
     pub clock: Clock,
     /// Where the journal's durable I/O goes. Default: the real file system.
+    #[doc(hidden)]
     pub storage: Storage,
 }
 
@@ -111,6 +122,7 @@ impl Journal {
     /// have held while it emptied the folder: `demo` replaces a journal without a moment in
     /// which another process could take the folder). The folder is checked again under the
     /// lock: a journal another process created meanwhile is never overwritten.
+    #[doc(hidden)]
     pub fn create_locked(
         dir: &Path,
         options: &JournalOptions,
@@ -235,15 +247,18 @@ impl Journal {
         self.shared.flush()
     }
 
+    /// The journal's settings and identity, as `journal.meta` holds them.
     pub fn meta(&self) -> &JournalMeta {
         &self.shared.meta
     }
 
+    /// The journal folder.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }
 
     /// Where the journal's durable I/O goes (checkpoints are written through it too).
+    #[doc(hidden)]
     pub fn storage(&self) -> &Storage {
         &self.shared.storage
     }
@@ -264,6 +279,7 @@ impl Journal {
         self.shared.durable_seq()
     }
 
+    /// What recovery found and did when the journal was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.recovery
     }
@@ -342,11 +358,14 @@ fn random_id() -> Result<[u8; 16], Error> {
 }
 
 /// Settings of an existing journal that may change; `None` keeps a setting as it is.
+#[doc(hidden)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SettingsChange {
+    /// The new durability mode.
     pub durability: Option<Durability>,
     /// For the segments created from then on; existing segments keep their size.
     pub segment_size_bytes: Option<u64>,
+    /// The new automatic checkpoint interval, in records (0: never).
     pub checkpoint_every_records: Option<u64>,
 }
 
@@ -354,6 +373,7 @@ pub struct SettingsChange {
 /// apply from the next open on, so no writer may be running: the writer lock is taken while
 /// `journal.meta` is rewritten (atomically, `folder::write_meta`), and a running writer makes this
 /// fail with [`Error::Locked`]. An invalid setting changes nothing.
+#[doc(hidden)]
 pub fn change_settings(
     storage: &Storage,
     dir: &Path,

@@ -20,12 +20,19 @@ use crate::storage::writer::{SegmentEntry, Start};
 /// ([`Layout::load_for_reading`]).
 const LIVE_RESCANS: u64 = 5;
 
+/// A torn tail that recovery cut when the journal was opened (`docs/RECOVERY.md`): the bytes
+/// of a batch that never committed, which no append acknowledged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CutReport {
+    /// The segment file that was cut.
     pub segment: PathBuf,
+    /// The byte offset in it where the cut starts: the end of the last complete batch.
     pub offset: u64,
+    /// The sequence number of the last record kept (0 when none is).
     pub last_seq_kept: u64,
+    /// How many bytes were cleared in `segment`.
     pub bytes_cut: u64,
+    /// How many whole segment files after `segment` were removed.
     pub segments_removed: usize,
     /// Valid records lay beyond the damage (a power loss persisted unsynced writes out of
     /// order, or salvage cut real damage).

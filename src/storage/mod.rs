@@ -2,14 +2,14 @@
 //! and verifying. It knows events only as payloads to encode and decode (`crate::model`), and
 //! depends on neither the projections nor an async runtime.
 //!
-//! In data-flow order:
-//! * [`fs`]: the seam every durability-relevant file-system call goes through, and the
+//! In data-flow order (the modules without a link are internal to the crate):
+//! * `fs`: the seam every durability-relevant file-system call goes through, and the
 //!   simulated disk the crash tests run on.
-//! * [`format`]: every byte of the segment, frame and meta formats (`docs/FORMAT.md`).
-//! * [`limits`]: the sizes the format and the writer accept.
+//! * `format`: every byte of the segment, frame and meta formats (`docs/FORMAT.md`).
+//! * `limits`: the sizes the format and the writer accept.
 //! * `mmap`, `segment`: a mapped segment file and its header.
-//! * [`folder`]: the journal folder's files besides the segments: meta, lock, leftovers.
-//! * [`scan`]: the walk over a segment's frames at open; [`recovery`]: what open decides from
+//! * `folder`: the journal folder's files besides the segments: meta, lock, leftovers.
+//! * `scan`: the walk over a segment's frames at open; `recovery`: what open decides from
 //!   it; `layout`: the segments as open finds them, and the decisions applied.
 //! * `writer`: appends, rolls and seals; `commit`: group commit (one flush leader, its
 //!   waiters); [`journal`]: the public journal on top.
@@ -34,6 +34,10 @@ pub mod recovery;
 pub mod scan;
 pub(crate) mod segment;
 pub mod verify;
+// `src/storage/writer.rs` still has public items without documentation; remove this once
+// they are documented.
+#[expect(missing_docs)]
 pub(crate) mod writer;
 
+#[doc(hidden)]
 pub use fs::{CrashFate, SimulatedDisk, Storage};

@@ -21,11 +21,15 @@ use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment;
 use crate::storage::writer::Shared;
 
-/// One committed record.
+/// One committed record: an event with the place and time the journal gave it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
+    /// The record's sequence number: 1 for the first record, then consecutive, never reused.
     pub seq: u64,
+    /// When the journal appended it (UTC, the writer's clock): not the event's business time
+    /// ([`Event::time`]).
     pub recorded_at: Timestamp,
+    /// The event.
     pub event: Event,
 }
 
@@ -56,6 +60,43 @@ enum Source {
 }
 
 /// Reads the committed records of a journal.
+///
+/// A reader takes no lock and writes nothing, so it may read while another process appends;
+/// it returns only records of complete batches whose checksums pass.
+///
+/// ```
+/// use tradeledger::{
+///     AccountSnapshot, Decimal, Event, JournalOptions, JournalReader, Ledger, Timestamp,
+///     TradeOpened, TradeType,
+/// };
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let at = |text: &str| Timestamp::parse_rfc3339(text).unwrap();
+/// let ledger = Ledger::create(dir.path(), &JournalOptions::default())?;
+/// let balance = Decimal::new(1_000_000, 2); // 10000.00
+/// let (morning, open) = (at("2024-01-02T09:00:00Z"), at("2024-01-02T10:00:00Z"));
+/// let snapshot = AccountSnapshot::new(42, "Demo-1", "Broker", balance, balance, morning);
+/// let price = Decimal::new(11045, 4); // 1.1045
+/// let trade = TradeOpened::new(7, "EURUSD", TradeType::Sell, Decimal::ONE, price, open);
+/// ledger.append(&[snapshot.into(), trade.into()])?;
+/// ledger.close()?;
+///
+/// // Every record from sequence number 1 on, in order.
+/// let reader = JournalReader::open(dir.path())?;
+/// assert_eq!(reader.head_seq()?, 2);
+/// let mut tickets = Vec::new();
+/// for record in reader.records(1) {
+///     let record = record?;
+///     println!("#{} appended at {}: {}", record.seq, record.recorded_at, record.event.kind());
+///     if let Event::TradeOpened(opened) = &record.event {
+///         tickets.push(opened.ticket);
+///     }
+/// }
+/// assert_eq!(tickets, [7]);
+/// # Ok(())
+/// # }
+/// ```
 pub struct JournalReader {
     meta: JournalMeta,
     source: Source,
@@ -85,11 +126,13 @@ impl JournalReader {
         }
     }
 
+    /// The journal's settings and identity, as `journal.meta` holds them.
     pub fn meta(&self) -> &JournalMeta {
         &self.meta
     }
 
     /// The incomplete batch or damaged bytes at the end that a writer would cut on open.
+    #[doc(hidden)]
     pub fn torn_tail(&self) -> Option<&Cut> {
         self.torn_tail.as_ref()
     }
@@ -267,6 +310,8 @@ impl Follower {
         Follower::open_with(dir, from_seq, FollowOptions::default())
     }
 
+    /// Follows `dir` from `from_seq`, or from after its last committed record, waiting and
+    /// checking as `options` say.
     pub fn open_with(
         dir: &Path,
         from_seq: Option<u64>,
@@ -298,10 +343,12 @@ impl Follower {
         self.start_seq
     }
 
+    /// How the follower waits and checks its files.
     pub fn options(&self) -> &FollowOptions {
         &self.options
     }
 
+    /// How often it checked its files and opened the journal afresh, so far.
     pub fn counters(&self) -> FollowCounters {
         self.counters
     }
@@ -660,7 +707,8 @@ impl FrameIter {
     }
 }
 
-/// Decoded records, in order.
+/// The decoded records of [`JournalReader::records`], in sequence order; an `Err` for damage
+/// or an undecodable record, after which the iteration ends.
 pub struct Records {
     frames: FrameIter,
 }
@@ -718,6 +766,7 @@ fn decode_record(path: &Path, offset: usize, frame: Frame<'_>) -> Result<Record,
 }
 
 /// Lists segment files without opening them (for `status` on a damaged journal).
+#[doc(hidden)]
 pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(segment::list_segments(dir)?
         .into_iter()

@@ -25,13 +25,23 @@ use crate::storage::segment::hash_prefix;
 /// What `verify` found in a journal that is intact (or ends in a torn tail).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// The journal's settings and identity.
     pub meta: JournalMeta,
+    /// How many segment files hold the records.
     pub segments: usize,
+    /// How many committed records there are (0 from `status`, which does not count them).
     pub records: u64,
+    /// The sequence number of the first record; `None` for an empty journal (and from
+    /// `status`).
     pub first_seq: Option<u64>,
+    /// The sequence number of the last committed record: the head; `None` for an empty
+    /// journal.
     pub last_seq: Option<u64>,
-    /// Recorded-at times of the first and last record.
+    /// When the first record was appended (UTC); `None` for an empty journal (and from
+    /// `status`).
     pub first_recorded_at: Option<Timestamp>,
+    /// When the last record was appended (UTC); `None` for an empty journal (and from
+    /// `status`).
     pub last_recorded_at: Option<Timestamp>,
     /// Bytes of committed data (headers and frames) across segments.
     pub data_bytes: u64,
@@ -39,6 +49,8 @@ pub struct VerifyReport {
     pub file_bytes: u64,
     /// Links still pending at the end of the chain (a writer stopped before sealing).
     pub pending_links: usize,
+    /// The incomplete batch at the end that the next writer's recovery will cut (not
+    /// damage: it was never acknowledged); `None` when the journal ends cleanly.
     pub torn_tail: Option<Cut>,
     /// A writer process holds the lock: the tail may be a batch being written.
     pub live: bool,
@@ -49,6 +61,7 @@ pub struct VerifyReport {
     /// [`CONTRACT_VIOLATIONS_LISTED_MAX`] of them (`contract_violation_count` counts all).
     /// Only `verify` looks for them; `status` leaves this empty.
     pub contract_violations: Vec<ContractViolation>,
+    /// How many records break a stateless rule of the contract, all of them.
     pub contract_violation_count: u64,
 }
 
@@ -58,15 +71,20 @@ pub const CONTRACT_VIOLATIONS_LISTED_MAX: usize = 1000;
 /// A record whose event breaks a stateless rule of the contract (`docs/INTERCHANGE.md` §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContractViolation {
+    /// The record's sequence number.
     pub seq: u64,
+    /// The kind of its event.
     pub kind: EventKind,
+    /// The rule broken, the field, and what is wrong with its value.
     pub violation: Violation,
 }
 
 /// A head anchor recorded earlier: `seq:hash` as `status` and `verify` print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Anchor {
+    /// The sequence number of the head when the anchor was recorded.
     pub seq: u64,
+    /// The BLAKE3 hash of the history up to the end of record `seq`.
     pub hash: [u8; 32],
 }
 

@@ -128,21 +128,15 @@ pub fn signal() -> impl Strategy<Value = Signal> {
         option::of(ratio()),
         option::of(any::<bool>()),
     );
-    (required, optional).prop_map(|(r, o)| Signal {
-        signal_id: r.0,
-        symbol: r.1,
-        signal_type: r.2,
-        timestamp: r.3,
-        price: r.4,
-        confidence: r.5,
-        strategy_name: r.6,
-        timeframe: r.7,
-        stop_loss: o.0,
-        take_profit: o.1,
-        reason: o.2,
-        ml_enhanced: o.3,
-        ml_confidence: o.4,
-        ml_agreed: o.5,
+    (required, optional).prop_map(|(r, o)| {
+        let mut signal = Signal::new(r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7);
+        signal.stop_loss = o.0;
+        signal.take_profit = o.1;
+        signal.reason = o.2;
+        signal.ml_enhanced = o.3;
+        signal.ml_confidence = o.4;
+        signal.ml_agreed = o.5;
+        signal
     })
 }
 
@@ -174,50 +168,39 @@ pub fn trade_opened() -> impl Strategy<Value = TradeOpened> {
         option::of(free_text()),
     );
     let costs = (any_decimal(), any_decimal(), option::of(free_text()));
-    (required, order, analysis, costs).prop_map(|(r, o, a, c)| TradeOpened {
-        ticket: r.0,
-        symbol: r.1,
-        trade_type: r.2,
-        volume: r.3,
-        entry_price: r.4,
-        entry_time: r.5,
-        status: o.0,
-        stop_loss: o.1,
-        take_profit: o.2,
-        magic_number: o.3,
-        account_number: o.4,
-        strategy_name: o.5,
-        signal_id: o.6,
-        execution_reason: a.0,
-        signal_confidence: a.1,
-        signal_reason: a.2,
-        ml_enhanced: a.3,
-        ml_confidence: a.4,
-        ai_approved: a.5,
-        ai_reasoning: a.6,
-        commission: c.0,
-        swap: c.1,
-        comment: c.2,
+    (required, order, analysis, costs).prop_map(|(r, o, a, c)| {
+        let mut trade = TradeOpened::new(r.0, r.1, r.2, r.3, r.4, r.5);
+        trade.status = o.0;
+        trade.stop_loss = o.1;
+        trade.take_profit = o.2;
+        trade.magic_number = o.3;
+        trade.account_number = o.4;
+        trade.strategy_name = o.5;
+        trade.signal_id = o.6;
+        trade.execution_reason = a.0;
+        trade.signal_confidence = a.1;
+        trade.signal_reason = a.2;
+        trade.ml_enhanced = a.3;
+        trade.ml_confidence = a.4;
+        trade.ai_approved = a.5;
+        trade.ai_reasoning = a.6;
+        trade.commission = c.0;
+        trade.swap = c.1;
+        trade.comment = c.2;
+        trade
     })
 }
 
 pub fn order_filled() -> impl Strategy<Value = OrderFilled> {
-    (any::<u64>(), positive_decimal(), any_timestamp()).prop_map(|(ticket, price, time)| {
-        OrderFilled {
-            ticket,
-            entry_price: price,
-            entry_time: time,
-        }
-    })
+    (any::<u64>(), positive_decimal(), any_timestamp())
+        .prop_map(|(ticket, price, time)| OrderFilled::new(ticket, price, time))
 }
 
 pub fn order_cancelled() -> impl Strategy<Value = OrderCancelled> {
     (any::<u64>(), any_timestamp(), option::of(free_text())).prop_map(|(ticket, time, reason)| {
-        OrderCancelled {
-            ticket,
-            time,
-            reason,
-        }
+        let mut cancel = OrderCancelled::new(ticket, time);
+        cancel.reason = reason;
+        cancel
     })
 }
 
@@ -237,18 +220,14 @@ pub fn order_failed() -> impl Strategy<Value = OrderFailed> {
         option::of(text(STRATEGY_NAME_MAX_CHARS)),
         any::<u64>(),
     );
-    (required, optional).prop_map(|(r, o)| OrderFailed {
-        ticket: r.0,
-        symbol: r.1,
-        trade_type: r.2,
-        volume: r.3,
-        entry_price: r.4,
-        entry_time: r.5,
-        reason: o.0,
-        signal_id: o.1,
-        account_number: o.2,
-        strategy_name: o.3,
-        magic_number: o.4,
+    (required, optional).prop_map(|(r, o)| {
+        let mut failed = OrderFailed::new(r.0, r.1, r.2, r.3, r.4, r.5);
+        failed.reason = o.0;
+        failed.signal_id = o.1;
+        failed.account_number = o.2;
+        failed.strategy_name = o.3;
+        failed.magic_number = o.4;
+        failed
     })
 }
 
@@ -259,11 +238,11 @@ pub fn trade_modified() -> impl Strategy<Value = TradeModified> {
         price_update(),
         price_update(),
     )
-        .prop_map(|(ticket, time, stop_loss, take_profit)| TradeModified {
-            ticket,
-            time,
-            stop_loss,
-            take_profit,
+        .prop_map(|(ticket, time, stop_loss, take_profit)| {
+            let mut modify = TradeModified::new(ticket, time);
+            modify.stop_loss = stop_loss;
+            modify.take_profit = take_profit;
+            modify
         })
 }
 
@@ -280,24 +259,22 @@ pub fn trade_closed() -> impl Strategy<Value = TradeClosed> {
         option::of(any_decimal()),
         option::of(free_text()),
     );
-    (required, optional).prop_map(|(r, o)| TradeClosed {
-        ticket: r.0,
-        exit_price: r.1,
-        exit_time: r.2,
-        profit: r.3,
-        pips: o.0,
-        commission: o.1,
-        swap: o.2,
-        reason: o.3,
+    (required, optional).prop_map(|(r, o)| {
+        let mut close = TradeClosed::new(r.0, r.1, r.2, r.3);
+        close.pips = o.0;
+        close.commission = o.1;
+        close.swap = o.2;
+        close.reason = o.3;
+        close
     })
 }
 
 pub fn signal_executed() -> impl Strategy<Value = SignalExecuted> {
     (any::<u64>(), any::<u64>(), option::of(free_text())).prop_map(
-        |(signal_id, ticket, execution_reason)| SignalExecuted {
-            signal_id,
-            ticket,
-            execution_reason,
+        |(signal_id, ticket, execution_reason)| {
+            let mut link = SignalExecuted::new(signal_id, ticket);
+            link.execution_reason = execution_reason;
+            link
         },
     )
 }
@@ -319,19 +296,15 @@ pub fn account_snapshot() -> impl Strategy<Value = AccountSnapshot> {
         option::of(any_decimal()),
         any::<u32>(),
     );
-    (required, optional).prop_map(|(r, o)| AccountSnapshot {
-        account_number: r.0,
-        server: r.1,
-        broker: r.2,
-        balance: r.3,
-        equity: r.4,
-        snapshot_time: r.5,
-        profit: o.0,
-        margin: o.1,
-        margin_free: o.2,
-        total_volume: o.3,
-        margin_level: o.4,
-        open_positions: o.5,
+    (required, optional).prop_map(|(r, o)| {
+        let mut snapshot = AccountSnapshot::new(r.0, r.1, r.2, r.3, r.4, r.5);
+        snapshot.profit = o.0;
+        snapshot.margin = o.1;
+        snapshot.margin_free = o.2;
+        snapshot.total_volume = o.3;
+        snapshot.margin_level = o.4;
+        snapshot.open_positions = o.5;
+        snapshot
     })
 }
 

@@ -34,6 +34,7 @@ pub struct EventReader<R> {
 }
 
 impl<R: BufRead> EventReader<R> {
+    /// A reader of the JSON Lines in `reader`, from its first line on.
     pub fn new(reader: R) -> EventReader<R> {
         EventReader {
             reader,

@@ -36,7 +36,10 @@ const SHOWN_NAME_CHARS: usize = 64;
 pub struct FieldError {
     /// The field, or the key as written for an unknown field or duplicate key.
     pub field: Option<String>,
+    /// What is wrong, for a person to read.
     pub reason: String,
+    /// The stateless rule of §3 the value breaks; `None` for a value of the wrong type, a
+    /// missing or unknown field, or malformed JSON, which break no named rule.
     pub rule: Option<Rule>,
 }
 
@@ -47,8 +50,12 @@ pub struct FieldError {
 pub struct InputError {
     /// 1-based line number.
     pub line: u64,
+    /// The field to blame, or the key as written for an unknown field or duplicate key;
+    /// `None` when the line as a whole is refused (malformed JSON, too long).
     pub field: Option<String>,
+    /// What is wrong, for a person to read.
     pub reason: String,
+    /// The stateless rule of §3 the value breaks; `None` when it breaks no named rule.
     pub rule: Option<Rule>,
 }
 
