@@ -78,7 +78,6 @@
 pub mod error;
 // `src/ledger/mod.rs` and `src/ledger/handle.rs` still have public items without
 // documentation; remove this once they are documented.
-#[expect(missing_docs)]
 pub mod ledger;
 pub mod model;
 pub mod projection;

@@ -45,16 +45,27 @@ pub enum FailurePolicy {
     /// Trading goes on: batches that could not be written are kept (up to `held_events_max`
     /// events, then counted as dropped), reported through [`Health`] and logs, and returned by
     /// [`JournalHandle::take_held`]. Rejected input (a rule violation) is still an error.
-    Continue { held_events_max: usize },
+    Continue {
+        /// The most events the backlog keeps; later failed batches are dropped and counted.
+        held_events_max: usize,
+    },
 }
 
 /// The outcome of an append that did not fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Receipt {
     /// Written, and durable as the journal's mode promises.
-    Written { first_seq: u64, last_seq: u64 },
+    Written {
+        /// The sequence number of the batch's first event.
+        first_seq: u64,
+        /// The sequence number of the batch's last event.
+        last_seq: u64,
+    },
     /// Not written (the journal failed; `Continue` policy): kept in the backlog.
-    Held { held_events: usize },
+    Held {
+        /// Events in the backlog now, this batch's included.
+        held_events: usize,
+    },
 }
 
 impl Receipt {
@@ -70,18 +81,28 @@ impl Receipt {
 /// A snapshot of the handle's health and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Health {
+    /// Events written through this handle since it was made.
     pub events_appended: u64,
+    /// Bytes those events take in the journal's segments (frames included).
     pub bytes_appended: u64,
+    /// The journal's last sequence number.
     pub head_seq: u64,
+    /// The last sequence number on stable storage.
     pub durable_seq: u64,
+    /// Median duration of the journal's flushes so far, nanoseconds.
     pub flush_latency_p50_ns: u64,
+    /// 99th percentile of the flush durations, nanoseconds.
     pub flush_latency_p99_ns: u64,
+    /// The longest flush, nanoseconds.
     pub flush_latency_max_ns: u64,
+    /// Flushes so far.
     pub flushes: u64,
     /// Appends waiting for durability right now.
     pub queue_depth: usize,
     /// Total time appends spent waiting for durability, nanoseconds.
     pub waited_ns_total: u64,
+    /// The last append failure, as its message (the policy decides what happened to the
+    /// batch).
     pub last_error: Option<String>,
     /// The writer refuses appends until the journal is reopened.
     pub poisoned: bool,
@@ -158,6 +179,7 @@ impl JournalHandle {
         }
     }
 
+    /// The ledger the handle appends to: for what the handle does not offer itself.
     pub fn ledger(&self) -> &Ledger {
         &self.inner.ledger
     }
@@ -304,6 +326,7 @@ impl JournalHandle {
         self.inner.ledger.query(query)
     }
 
+    /// Counts, flush latencies, the backlog and the last failure, as of now.
     pub fn health(&self) -> Health {
         let journal = self.inner.ledger.journal();
         let (p50, p99, max, flushes) = journal.shared().flush_latency_ns();

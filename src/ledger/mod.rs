@@ -9,6 +9,8 @@
 pub mod checkpoint;
 pub mod handle;
 
+pub use checkpoint::{CheckpointInfo, IgnoredCheckpoint};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
@@ -20,7 +22,7 @@ use crate::storage::journal::{Journal, JournalOptions, OpenMode, RecoveryReport}
 use crate::storage::reader::{JournalReader, Position, Records};
 use crate::storage::writer::Appended;
 use crate::sync::lock;
-use checkpoint::{CheckpointInfo, IgnoredCheckpoint, MappedCheckpoint};
+use checkpoint::MappedCheckpoint;
 
 /// Rounds of catching up while appends go on before a state is swapped in ...
 const CATCH_UP_ROUNDS: usize = 8;
@@ -33,7 +35,13 @@ const CATCH_UP_UNDER_LOCK: u64 = 256;
 pub enum LedgerError {
     /// Event `index` of the batch breaks a rule; nothing of the batch was appended.
     #[error("event {index} of the batch rejected: {violation}")]
-    Rejected { index: usize, violation: Violation },
+    Rejected {
+        /// The position of the refused event in the batch, from 0.
+        index: usize,
+        /// The rule it breaks and the field concerned.
+        violation: Violation,
+    },
+    /// The journal failed (I/O, damage, a stopped writer): the batch may not be written.
     #[error(transparent)]
     Storage(#[from] Error),
 }
@@ -41,6 +49,7 @@ pub enum LedgerError {
 /// What opening the ledger found and did.
 #[derive(Clone, Debug, Default)]
 pub struct OpenReport {
+    /// What recovery found at the journal's tail and did (a torn tail cut, links completed).
     pub recovery: RecoveryReport,
     /// The checkpoint the state was loaded from.
     pub checkpoint: Option<CheckpointInfo>,
@@ -54,7 +63,9 @@ pub struct OpenReport {
 /// appended at or before a time (the longest prefix of records with `recorded_at ≤ time`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AsOf {
+    /// After the record with this sequence number.
     Seq(u64),
+    /// After the last record the journal received at or before this time (UTC).
     Time(Timestamp),
 }
 
@@ -82,9 +93,11 @@ struct Inner {
 /// checkpoint that fails (a full disk) is logged and reported here; appends go on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckpointStatus {
+    /// Checkpoints written since the ledger was opened.
     pub written: u64,
     /// The newest written: its seq and size in bytes.
     pub last_seq: Option<u64>,
+    /// The size of the newest written, in bytes (0 when none was).
     pub last_bytes: u64,
     /// Why the last attempt failed, if it did; cleared by the next one that succeeds.
     pub last_error: Option<String>,
@@ -120,6 +133,7 @@ impl Ledger {
     }
 
     /// [`Ledger::create`] under a writer lock the caller holds ([`Journal::create_locked`]).
+    #[doc(hidden)]
     pub fn create_locked(
         dir: &Path,
         options: &JournalOptions,
@@ -135,6 +149,27 @@ impl Ledger {
 
     /// Opens a journal for writing: recovery, newest usable checkpoint, replay of the rest.
     /// What it found and did is [`Ledger::open_report`].
+    ///
+    /// ```
+    /// use tradeledger::{Decimal, JournalOptions, Ledger, OpenMode, Timestamp, TradeOpened, TradeType};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let dir = tempfile::tempdir()?;
+    /// let ledger = Ledger::create(dir.path(), &JournalOptions::default())?;
+    /// let (volume, price) = ("0.10".parse::<Decimal>()?, "1.10460".parse::<Decimal>()?);
+    /// let at = Timestamp::parse_rfc3339("2024-01-02T10:00:00Z")?;
+    /// let trade = TradeOpened::new(1001, "EURUSD", TradeType::Buy, volume, price, at);
+    /// ledger.append(&[trade.into()])?;
+    /// drop(ledger); // as `close` does: flush, checkpoint, release the journal
+    ///
+    /// let ledger = Ledger::open(dir.path(), &OpenMode::default())?;
+    /// let report = ledger.open_report();
+    /// assert!(report.recovery.cut.is_none()); // nothing torn: it was shut down cleanly
+    /// assert_eq!(report.checkpoint.as_ref().map(|c| c.seq), Some(1));
+    /// assert_eq!(ledger.query(|state| state.max_ticket())?, 1001);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Ledger, Error> {
         let journal = Journal::open(dir, mode)?;
         let mut report = OpenReport {
@@ -198,6 +233,7 @@ impl Ledger {
         }
     }
 
+    /// The journal underneath: its head, durable seq, settings and reader.
     pub fn journal(&self) -> &Journal {
         &self.inner.journal
     }
@@ -222,6 +258,7 @@ impl Ledger {
     /// newest checkpoint at or before it plus replay. The writer is poisoned, so nothing is
     /// appended after them. Returns how many records the state dropped. In Buffered and
     /// Periodic mode an append is acknowledged before any flush, and nothing is rewound.
+    #[doc(hidden)]
     pub fn rewind_unacknowledged(&self) -> u64 {
         let inner = &*self.inner;
         if inner.journal.meta().durability != crate::Durability::Sync {
@@ -254,6 +291,7 @@ impl Ledger {
     }
 
     /// Check, append and apply, without waiting for durability (the async handle waits).
+    #[doc(hidden)]
     pub fn append_unflushed(&self, events: &[Event]) -> Result<Appended, LedgerError> {
         self.append_batch(events).map_err(|(error, _)| error)
     }
@@ -775,6 +813,7 @@ fn replay_after(
 
 /// Applies the records from `from_seq` on to `state`, stopping at `until`. Returns how many
 /// records were applied.
+#[doc(hidden)]
 pub fn replay(
     reader: &JournalReader,
     state: &mut Projections,

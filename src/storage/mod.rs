@@ -36,7 +36,6 @@ pub(crate) mod segment;
 pub mod verify;
 // `src/storage/writer.rs` still has public items without documentation; remove this once
 // they are documented.
-#[expect(missing_docs)]
 pub(crate) mod writer;
 
 #[doc(hidden)]

@@ -54,6 +54,7 @@ const PREFAULT_QUEUE_MAX: usize = 4;
 /// Where the recorded_at times and segment creation times come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Clock {
+    /// The system's real-time clock.
     #[default]
     System,
     /// Every time is this one: for byte-exact fixtures and tests.
@@ -61,6 +62,7 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// The current time by this clock.
     pub fn now(self) -> Timestamp {
         match self {
             Clock::System => Timestamp::now(),
@@ -72,8 +74,11 @@ impl Clock {
 /// The sequence numbers an append was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
+    /// The sequence number of the batch's first event.
     pub first_seq: u64,
+    /// The sequence number of the batch's last event.
     pub last_seq: u64,
+    /// When the journal received the batch (UTC), the same in each of its records.
     pub recorded_at: Timestamp,
     /// Bytes the batch's frames take in the segment.
     pub bytes: u64,
@@ -1084,7 +1089,9 @@ mod tests {
         if let Event::TradeOpened(trade) = &mut long {
             trade.comment = Some("é".repeat(4096));
         }
-        shared.write_batch(std::slice::from_ref(&short), at).unwrap();
+        shared
+            .write_batch(std::slice::from_ref(&short), at)
+            .unwrap();
         let left = shared.remaining_bytes.load(Ordering::Relaxed);
         let bound = |events: &[Event]| frames_bound(events).unwrap() as u64;
         let shorts = vec![short.clone(); 10];
