@@ -105,6 +105,9 @@ pub use projection::{
 };
 /// The exact decimal type of prices, volumes and money in the events and views, re-exported so
 /// that an embedder builds events with the same version the crate uses.
+/// The calendar date the daily-performance queries take (UTC days).
+#[doc(no_inline)]
+pub use chrono::NaiveDate;
 #[doc(no_inline)]
 pub use rust_decimal::Decimal;
 pub use storage::format::Durability;
