@@ -1,5 +1,5 @@
 //! Latency percentiles and throughput of appends, against the hardware floors and the
-//! databases users would otherwise pick (hdrhistogram; `docs/BENCHMARKS.md`).
+//! databases and journals users would otherwise pick (hdrhistogram; `docs/BENCHMARKS.md`).
 //!
 //! `cargo bench --bench latency -- [--quick] [--rate N] [CASE_FILTER…]`
 //!
@@ -13,7 +13,8 @@
 //! multi-producer cases), then times each operation with two clock reads (their cost is
 //! printed and included in every figure). Files live in `target/bench-journals/latency-*`
 //! (the real disk) and are deleted after each case. Results: a table on stdout and
-//! `target/bench/latency.json`.
+//! `target/bench/latency.json`, with, at P = 16 and 64, each tradeledger API's throughput
+//! over the best peer journal's of the same run ("vs. peers").
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -21,6 +22,7 @@ mod common;
 mod baselines;
 mod journal_cases;
 mod measure;
+mod peers;
 mod postgres_server;
 mod report;
 
@@ -172,6 +174,16 @@ fn async_sync_case(producers: usize, name: &'static str) -> Case {
     }
 }
 
+fn ledger_sync_case(producers: usize, name: &'static str) -> Case {
+    Case {
+        name,
+        durability: "sync",
+        producers,
+        includes: "Ledger::append of a trade_opened with a new ticket in Sync mode, from P threads each waiting for its own append: validation against the projections, the append, apply to the projections, group commit",
+        run: Box::new(move |c, _| ok(journal_cases::ledger_sync_producers(&c.timed_plan(), producers))),
+    }
+}
+
 fn tradeledger_cases() -> Vec<Case> {
     let append =
         |plan: Plan, name, durability| journal_cases::journal_append(&plan, name, durability);
@@ -202,6 +214,8 @@ fn tradeledger_cases() -> Vec<Case> {
         sync_case(64, "sync_append_p64"),
         async_sync_case(16, "sync_append_async_p16"),
         async_sync_case(64, "sync_append_async_p64"),
+        ledger_sync_case(16, "ledger_sync_append_p16"),
+        ledger_sync_case(64, "ledger_sync_append_p64"),
         Case {
             name: "periodic_append",
             durability: "periodic",
@@ -213,6 +227,46 @@ fn tradeledger_cases() -> Vec<Case> {
             }),
         },
     ]
+}
+
+type PeerRun = fn(&TimedPlan, usize) -> Result<Measured, String>;
+
+/// The peer journals at P = 1, 16 and 64, each producer a thread waiting for its own write.
+fn peer_cases() -> Vec<Case> {
+    let peers: [(PeerRun, [&'static str; 3], &'static str); 3] = [
+        (
+            peers::okaywal,
+            ["okaywal_sync_p1", "okaywal_sync_p16", "okaywal_sync_p64"],
+            "okaywal 0.3: codec::encode of the same trade_opened, begin_entry, one chunk, commit (returns once fdatasync'd; concurrent commits share a sync), from P threads",
+        ),
+        (
+            peers::raft_engine,
+            ["raft_engine_sync_p1", "raft_engine_sync_p16", "raft_engine_sync_p64"],
+            "raft-engine 0.4: codec::encode of the same trade_opened into one entry of a LogBatch (Raft group = producer), Engine::write(sync = true) (write barrier: one leader writes the group, one fdatasync), from P threads",
+        ),
+        (
+            peers::fjall,
+            ["fjall_sync_p1", "fjall_sync_p16", "fjall_sync_p64"],
+            "fjall 2.11: codec::encode of the same trade_opened, insert(8-byte key, payload) into a partition, Keyspace::persist(SyncData) (fdatasync under the journal lock), from P threads",
+        ),
+    ];
+    peers
+        .into_iter()
+        .flat_map(|(run, names, includes)| {
+            names
+                .into_iter()
+                .zip([1, 16, 64])
+                .map(move |(name, producers)| Case {
+                    name,
+                    durability: "sync",
+                    producers,
+                    includes,
+                    run: Box::new(move |c: &Config, _: &mut Fixtures| {
+                        run(&c.timed_plan(), producers)
+                    }),
+                })
+        })
+        .collect()
 }
 
 fn baseline_cases() -> Vec<Case> {
@@ -293,7 +347,9 @@ fn print_legend(cases: &[Case], config: &Config) {
          complete at most P appends per fdatasync (P ÷ floor_write_fdatasync_4k p50). \
          appends/flush: appends ÷ flushes over the whole case, warm-up included (at most P). \
          flush p50: the journal's median flush. gap: the rest of a cycle (appends/flush ÷ ops/s \
-         − flush p50), where the producers are woken and append again."
+         − flush p50), where the producers are woken and append again. vs. peers: at P = 16 \
+         and 64, each tradeledger API's ops/s ÷ the ops/s of the best peer journal (okaywal, \
+         raft-engine, fjall) at the same P in this run; the goal is ≥ 1.5×."
     );
 }
 
@@ -318,17 +374,27 @@ fn main() {
     let samples = if config.quick { "quick" } else { "full" };
     println!("run: {samples}, {mode}; clock read pair {timer_ns} ns (included in every figure)\n");
     let all = || {
-        let groups = [floor_cases(), tradeledger_cases(), baseline_cases()];
+        let groups = [
+            floor_cases(),
+            tradeledger_cases(),
+            peer_cases(),
+            baseline_cases(),
+        ];
         groups.into_iter().flatten().collect::<Vec<_>>()
     };
     let (results, skipped) = run_cases(&config, all());
     println!("\n{}", report::table(&results));
+    let vs_peers = report::vs_peers_table(&results);
+    if !vs_peers.is_empty() {
+        println!("vs. peers (same run):\n{vs_peers}");
+    }
     for (name, reason) in &skipped {
         println!("{name}: {reason}");
     }
     print_legend(&all(), &config);
     if std::env::var_os("LATENCY_MARKDOWN").is_some() {
         println!("\n{}", report::markdown(&results));
+        println!("{}", report::vs_peers_markdown(&results));
     }
     let run = serde_json::json!({
         "quick": config.quick,
