@@ -11,6 +11,22 @@
 //!
 //! The reader is opened once (untimed); each iteration replays from seq 1 into fresh
 //! projections, which are dropped outside the timed region.
+//!
+//! Reading back against LMDB (`read_back`): the same 1 000 000 `sample::trade_opened` events
+//! (tickets 1 to N), once in a journal (`target/bench-journals/read-back-journal`) and once in
+//! an LMDB database (heed; `read-back-lmdb`; key: the sequence number as 8 big-endian bytes,
+//! value: the payload `codec::encode` writes, the bytes a journal frame holds), both written
+//! before timing and in the page cache:
+//!
+//! - `read_back/tradeledger_reader`: `JournalReader::records(1)` to the end, each record
+//!   checked (CRC) and decoded into a `Record`;
+//! - `read_back/lmdb_cursor`: a read transaction and a cursor (`Database::iter`) over the
+//!   whole database, each value decoded with `codec::decode` (no checksum: LMDB keeps none);
+//! - `read_back/lmdb_cursor_no_decode`: the same walk without the decode (what the reading
+//!   itself costs; no tradeledger API returns records undecoded).
+//!
+//! After the group, the median time of one pass of each and their ratio are printed
+//! (medians over every timed pass, warm-up included).
 
 mod common;
 
@@ -18,11 +34,20 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use tradeledger::ledger;
+use heed::byteorder::BigEndian;
+use heed::types::{Bytes, U64};
+use tradeledger::event::{Event, EventKind};
+use tradeledger::journal::Journal;
 use tradeledger::projection::Projections;
-use tradeledger::JournalReader;
+use tradeledger::{codec, ledger, sample, Durability, JournalReader};
 
 const EVENTS: usize = 1_000_000;
+
+/// Records of the `read_back` group.
+const READ_BACK_RECORDS: u64 = 1_000_000;
+
+/// The LMDB database of `read_back`: sequence number (big-endian, so in order) → payload.
+type Lmdb<'env> = heed::Database<'env, U64<BigEndian>, Bytes>;
 
 fn replay(c: &mut Criterion) {
     let dir = common::write_journal("replay-1m", EVENTS);
@@ -67,5 +92,170 @@ fn replay(c: &mut Criterion) {
     common::remove_dir(&dir);
 }
 
-criterion_group!(benches, replay);
+/// The event of record `seq` in `read_back`: the latency bench's `trade_opened`, ticket `seq`.
+fn read_back_event(seq: u64) -> Event {
+    sample::trade_opened(seq, common::at(1))
+}
+
+/// The journal of `read_back` (Buffered, appended in batches of 1000, closed).
+fn write_read_back_journal() -> std::path::PathBuf {
+    let dir = common::fresh_dir("read-back-journal");
+    let journal = Journal::create(&dir, &common::options(Durability::Buffered)).expect("journal");
+    let mut batch = Vec::with_capacity(1000);
+    for seq in 1..=READ_BACK_RECORDS {
+        batch.push(read_back_event(seq));
+        if batch.len() == 1000 || seq == READ_BACK_RECORDS {
+            journal.append(&batch).expect("append");
+            batch.clear();
+        }
+    }
+    journal.close().expect("close journal");
+    dir
+}
+
+/// The LMDB environment of `read_back`, in a new folder (1 GiB map, default flags).
+fn open_read_back_lmdb() -> (std::path::PathBuf, heed::Env) {
+    let dir = common::fresh_dir("read-back-lmdb");
+    std::fs::create_dir_all(&dir).expect("create LMDB folder");
+    // SAFETY: the environment is opened once, in this process, on a folder this function has
+    // just created under target/bench-journals; no other process opens it and nothing
+    // truncates or writes its files behind LMDB while the map lives; the environment is closed
+    // (and the close waited for) before the folder is removed at the end of `read_back`.
+    let env = unsafe { heed::EnvOpenOptions::new().map_size(1 << 30).open(&dir) }.expect("LMDB");
+    (dir, env)
+}
+
+/// The database of `read_back`, written in one transaction (appends in key order) and
+/// committed.
+fn write_read_back_lmdb(env: &heed::Env) -> Lmdb<'_> {
+    let txn = env.write_txn().expect("write transaction");
+    let created = env.create_databases_and_commit(txn, |opener, txn| {
+        let db: Lmdb = opener.create_database(txn, None)?;
+        heed::Result::Ok(heed::CommitOrAbort::<_, ()>::Commit(db))
+    });
+    let db = created.expect("create database").unwrap_commit();
+    let mut txn = env.write_txn().expect("write transaction");
+    let mut payload = Vec::with_capacity(256);
+    for seq in 1..=READ_BACK_RECORDS {
+        payload.clear();
+        codec::encode(&read_back_event(seq), &mut payload);
+        db.put_with_flags(&mut txn, heed::PutFlags::APPEND, &seq, &payload)
+            .expect("LMDB put");
+    }
+    txn.commit().expect("commit");
+    db
+}
+
+/// The median of `passes`, if any.
+fn median(passes: &mut [Duration]) -> Option<Duration> {
+    passes.sort();
+    passes.get(passes.len() / 2).copied()
+}
+
+fn read_back(c: &mut Criterion) {
+    let journal_dir = write_read_back_journal();
+    let (lmdb_dir, env) = open_read_back_lmdb();
+    let db = write_read_back_lmdb(&env);
+    let reader = JournalReader::open(&journal_dir).expect("open reader");
+    assert_eq!(reader.head_seq().expect("head"), READ_BACK_RECORDS);
+    let kind = EventKind::TradeOpened;
+    let schema = codec::current_schema(kind);
+    let (mut journal_passes, mut lmdb_passes, mut raw_passes) = (vec![], vec![], vec![]);
+    let mut group = c.benchmark_group("read_back");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8))
+        .throughput(Throughput::Elements(READ_BACK_RECORDS));
+    group.bench_function("tradeledger_reader", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let mut count = 0u64;
+                for record in reader.records(1) {
+                    black_box(record.expect("record"));
+                    count += 1;
+                }
+                let pass = started.elapsed();
+                assert_eq!(count, READ_BACK_RECORDS);
+                journal_passes.push(pass);
+                total += pass;
+            }
+            total
+        })
+    });
+    group.bench_function("lmdb_cursor", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let txn = env.read_txn().expect("read transaction");
+                let mut count = 0u64;
+                for entry in db.iter(&txn).expect("cursor") {
+                    let (seq, payload) = entry.expect("LMDB entry");
+                    let event = codec::decode(kind as u16, codec::CODEC_POSTCARD, schema, payload);
+                    black_box((seq, event.expect("decodes")));
+                    count += 1;
+                }
+                drop(txn);
+                let pass = started.elapsed();
+                assert_eq!(count, READ_BACK_RECORDS);
+                lmdb_passes.push(pass);
+                total += pass;
+            }
+            total
+        })
+    });
+    group.bench_function("lmdb_cursor_no_decode", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let txn = env.read_txn().expect("read transaction");
+                let mut count = 0u64;
+                for entry in db.iter(&txn).expect("cursor") {
+                    let (seq, payload) = entry.expect("LMDB entry");
+                    black_box((seq, payload));
+                    count += 1;
+                }
+                drop(txn);
+                let pass = started.elapsed();
+                assert_eq!(count, READ_BACK_RECORDS);
+                raw_passes.push(pass);
+                total += pass;
+            }
+            total
+        })
+    });
+    group.finish();
+    if let Some(raw) = median(&mut raw_passes) {
+        println!(
+            "read_back, median pass of lmdb_cursor_no_decode: {:.1} ms ({} passes)",
+            raw.as_secs_f64() * 1e3,
+            raw_passes.len()
+        );
+    }
+    if let (Some(journal), Some(lmdb)) = (median(&mut journal_passes), median(&mut lmdb_passes)) {
+        let per_s = |pass: Duration| READ_BACK_RECORDS as f64 / pass.as_secs_f64() / 1e6;
+        println!(
+            "read_back, median pass of {READ_BACK_RECORDS} records: tradeledger_reader {:.1} ms \
+             ({:.2} M records/s, {} passes), lmdb_cursor {:.1} ms ({:.2} M records/s, {} \
+             passes): tradeledger {:.2}× LMDB's throughput (goal ≥ 1.5×)",
+            journal.as_secs_f64() * 1e3,
+            per_s(journal),
+            journal_passes.len(),
+            lmdb.as_secs_f64() * 1e3,
+            per_s(lmdb),
+            lmdb_passes.len(),
+            lmdb.as_secs_f64() / journal.as_secs_f64(),
+        );
+    }
+    drop(reader);
+    env.prepare_for_closing().wait();
+    common::remove_dir(&journal_dir);
+    common::remove_dir(&lmdb_dir);
+}
+
+criterion_group!(benches, replay, read_back);
 criterion_main!(benches);
