@@ -1,10 +1,13 @@
 //! Latency percentiles and throughput of appends, against the hardware floors and the
 //! databases and journals users would otherwise pick (hdrhistogram; `docs/BENCHMARKS.md`).
 //!
-//! `cargo bench --bench latency -- [--quick] [--rate N] [CASE_FILTER…]`
+//! `cargo bench --bench latency -- [--quick] [--rate N] [--rounds N] [CASE_FILTER…]`
 //!
 //! - default: the full run (a minute or two); `--quick`: a tenth of the samples, same cases,
 //!   same JSON (under a minute);
+//! - `--rounds N`: run the selected cases N times, one after the other in turn, and report
+//!   each case over all its rounds (latencies merged, ops/s over the rounds' measured time),
+//!   so that a stretch of load from other jobs on the machine falls on every case alike;
 //! - `--rate N`: issue N operations per second (all producers together) instead of flat
 //!   out, and correct for coordinated omission (`record_correct` with the expected interval);
 //! - filters: run only the cases whose name contains one of them (`=NAME`: exactly NAME).
@@ -37,6 +40,7 @@ use tradeledger::Durability;
 struct Config {
     quick: bool,
     rate_per_s: Option<u64>,
+    rounds: usize,
     filters: Vec<String>,
 }
 
@@ -45,6 +49,7 @@ impl Config {
         let mut config = Config {
             quick: false,
             rate_per_s: None,
+            rounds: 1,
             filters: vec![],
         };
         let mut args = std::env::args().skip(1);
@@ -57,12 +62,19 @@ impl Config {
                 flag if flag.starts_with("--rate=") => {
                     config.rate_per_s = flag["--rate=".len()..].parse().ok()
                 }
+                "--rounds" => config.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+                flag if flag.starts_with("--rounds=") => {
+                    config.rounds = flag["--rounds=".len()..].parse().unwrap_or(0)
+                }
                 flag if flag.starts_with('-') => usage(&format!("unknown option {flag}")),
                 filter => config.filters.push(filter.to_string()),
             }
         }
         if config.rate_per_s == Some(0) {
             usage("--rate needs a positive number of operations per second");
+        }
+        if config.rounds == 0 {
+            usage("--rounds needs a positive number");
         }
         config
     }
@@ -100,7 +112,9 @@ impl Config {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: cargo bench --bench latency -- [--quick] [--rate N] [CASE…]");
+    eprintln!(
+        "{problem}\nusage: cargo bench --bench latency -- [--quick] [--rate N] [--rounds N] [CASE…]"
+    );
     std::process::exit(2)
 }
 
@@ -302,33 +316,58 @@ fn baseline_cases() -> Vec<Case> {
     ]
 }
 
-/// Runs the wanted cases in order; returns the results and the cases skipped, with why.
+/// Runs the wanted cases in order, `config.rounds` times over; returns the results (each
+/// case's rounds merged) and the cases skipped, with why (a case that fails in any round).
 fn run_cases(config: &Config, cases: Vec<Case>) -> (Vec<CaseResult>, Vec<(&'static str, String)>) {
-    let (mut results, mut skipped) = (vec![], vec![]);
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| config.wanted(c.name))
+        .collect();
+    let mut measured: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
+    let mut failed: Vec<Option<String>> = cases.iter().map(|_| None).collect();
     let mut fixtures = Fixtures::default();
-    for case in cases.into_iter().filter(|c| config.wanted(c.name)) {
-        eprint!("{:<26} ", case.name);
-        let started = std::time::Instant::now();
-        match (case.run)(config, &mut fixtures) {
-            Ok(measured) => {
-                eprintln!(
-                    "p50 {:>9}  p99 {:>9}  ({} ops in {:.1} s)",
-                    report::duration(measured.histogram.value_at_quantile(0.5)),
-                    report::duration(measured.histogram.value_at_quantile(0.99)),
-                    measured.ops,
-                    started.elapsed().as_secs_f64()
-                );
-                results.push(CaseResult {
-                    name: case.name,
-                    durability: case.durability,
-                    producers: case.producers,
-                    measured,
-                });
+    for round in 1..=config.rounds {
+        if config.rounds > 1 {
+            eprintln!("round {round} of {}", config.rounds);
+        }
+        for (i, case) in cases.iter().enumerate() {
+            if failed[i].is_some() {
+                continue;
             }
-            Err(reason) => {
-                eprintln!("{reason}");
-                skipped.push((case.name, reason));
+            eprint!("{:<26} ", case.name);
+            let started = std::time::Instant::now();
+            match (case.run)(config, &mut fixtures) {
+                Ok(round_measured) => {
+                    eprintln!(
+                        "p50 {:>9}  p99 {:>9}  ({} ops in {:.1} s)",
+                        report::duration(round_measured.histogram.value_at_quantile(0.5)),
+                        report::duration(round_measured.histogram.value_at_quantile(0.99)),
+                        round_measured.ops,
+                        started.elapsed().as_secs_f64()
+                    );
+                    match &mut measured[i] {
+                        Some(so_far) => so_far.merge(round_measured),
+                        none => *none = Some(round_measured),
+                    }
+                }
+                Err(reason) => {
+                    eprintln!("{reason}");
+                    failed[i] = Some(reason);
+                }
             }
+        }
+    }
+    let (mut results, mut skipped) = (vec![], vec![]);
+    for ((case, measured), failed) in cases.into_iter().zip(measured).zip(failed) {
+        match (failed, measured) {
+            (Some(reason), _) => skipped.push((case.name, reason)),
+            (None, Some(measured)) => results.push(CaseResult {
+                name: case.name,
+                durability: case.durability,
+                producers: case.producers,
+                measured,
+            }),
+            (None, None) => unreachable!("a case that did not fail ran at least once"),
         }
     }
     (results, skipped)
@@ -372,7 +411,13 @@ fn main() {
         None => "flat out".into(),
     };
     let samples = if config.quick { "quick" } else { "full" };
-    println!("run: {samples}, {mode}; clock read pair {timer_ns} ns (included in every figure)\n");
+    let rounds = match config.rounds {
+        1 => String::new(),
+        n => format!(", {n} rounds (each case over all its rounds)"),
+    };
+    println!(
+        "run: {samples}, {mode}{rounds}; clock read pair {timer_ns} ns (included in every figure)\n"
+    );
     let all = || {
         let groups = [
             floor_cases(),
@@ -399,6 +444,7 @@ fn main() {
     let run = serde_json::json!({
         "quick": config.quick,
         "rate_per_s": config.rate_per_s,
+        "rounds": config.rounds,
         "clock_read_pair_ns": timer_ns,
         "skipped": skipped.iter().map(|(n, r)| serde_json::json!({"name": n, "reason": r})).collect::<Vec<_>>(),
     });
