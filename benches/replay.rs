@@ -25,8 +25,9 @@
 //! - `read_back/lmdb_cursor_no_decode`: the same walk without the decode (what the reading
 //!   itself costs; no tradeledger API returns records undecoded).
 //!
-//! After the group, the median time of one pass of each and their ratio are printed
-//! (medians over every timed pass, warm-up included).
+//! After the group, the median time of one pass of each (over every timed pass, warm-up
+//! included), then 15 pairs of passes, one of each reader, alternating which goes first, and
+//! the median of the pairs' ratios: tradeledger's throughput over LMDB's.
 
 mod common;
 
@@ -147,19 +148,93 @@ fn write_read_back_lmdb(env: &heed::Env) -> Lmdb<'_> {
 }
 
 /// The median of `passes`, if any.
-fn median(passes: &mut [Duration]) -> Option<Duration> {
-    passes.sort();
+fn median<T: PartialOrd + Copy>(passes: &mut [T]) -> Option<T> {
+    passes.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
     passes.get(passes.len() / 2).copied()
+}
+
+/// Pairs of passes after criterion's runs, one of each reader, alternating which goes first:
+/// each pair's ratio compares two passes made within a second of each other, so load from
+/// other jobs that comes and goes falls on both alike.
+const PAIRED_PASSES: usize = 15;
+
+/// The sources of `read_back`, opened, and what reading them back needs.
+struct ReadBack<'env> {
+    reader: JournalReader,
+    env: &'env heed::Env,
+    db: Lmdb<'env>,
+    kind: EventKind,
+    schema: u8,
+}
+
+impl ReadBack<'_> {
+    /// One pass of `JournalReader::records(1)` over every record (CRC check, decode).
+    fn journal_pass(&self) -> Duration {
+        let started = Instant::now();
+        let mut count = 0u64;
+        for record in self.reader.records(1) {
+            black_box(record.expect("record"));
+            count += 1;
+        }
+        let pass = started.elapsed();
+        assert_eq!(count, READ_BACK_RECORDS);
+        pass
+    }
+
+    /// One pass of an LMDB cursor over every record in a read transaction, each value
+    /// decoded with `codec::decode` when `decode`.
+    fn lmdb_pass(&self, decode: bool) -> Duration {
+        let started = Instant::now();
+        let txn = self.env.read_txn().expect("read transaction");
+        let mut count = 0u64;
+        for entry in self.db.iter(&txn).expect("cursor") {
+            let (seq, payload) = entry.expect("LMDB entry");
+            if decode {
+                let kind = self.kind as u16;
+                let event = codec::decode(kind, codec::CODEC_POSTCARD, self.schema, payload);
+                black_box((seq, event.expect("decodes")));
+            } else {
+                black_box((seq, payload));
+            }
+            count += 1;
+        }
+        drop(txn);
+        let pass = started.elapsed();
+        assert_eq!(count, READ_BACK_RECORDS);
+        pass
+    }
+}
+
+/// A criterion function timing `pass`, each pass also kept in `passes`.
+fn timed_passes<'a>(
+    passes: &'a mut Vec<Duration>,
+    mut pass: impl FnMut() -> Duration + 'a,
+) -> impl FnMut(&mut criterion::Bencher) + 'a {
+    move |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let one = pass();
+                passes.push(one);
+                total += one;
+            }
+            total
+        })
+    }
 }
 
 fn read_back(c: &mut Criterion) {
     let journal_dir = write_read_back_journal();
     let (lmdb_dir, env) = open_read_back_lmdb();
-    let db = write_read_back_lmdb(&env);
-    let reader = JournalReader::open(&journal_dir).expect("open reader");
-    assert_eq!(reader.head_seq().expect("head"), READ_BACK_RECORDS);
     let kind = EventKind::TradeOpened;
-    let schema = codec::current_schema(kind);
+    let sources = ReadBack {
+        reader: JournalReader::open(&journal_dir).expect("open reader"),
+        env: &env,
+        db: write_read_back_lmdb(&env),
+        kind,
+        schema: codec::current_schema(kind),
+    };
+    assert_eq!(sources.reader.head_seq().expect("head"), READ_BACK_RECORDS);
     let (mut journal_passes, mut lmdb_passes, mut raw_passes) = (vec![], vec![], vec![]);
     let mut group = c.benchmark_group("read_back");
     group
@@ -167,91 +242,59 @@ fn read_back(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8))
         .throughput(Throughput::Elements(READ_BACK_RECORDS));
-    group.bench_function("tradeledger_reader", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                let mut count = 0u64;
-                for record in reader.records(1) {
-                    black_box(record.expect("record"));
-                    count += 1;
-                }
-                let pass = started.elapsed();
-                assert_eq!(count, READ_BACK_RECORDS);
-                journal_passes.push(pass);
-                total += pass;
-            }
-            total
-        })
-    });
-    group.bench_function("lmdb_cursor", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                let txn = env.read_txn().expect("read transaction");
-                let mut count = 0u64;
-                for entry in db.iter(&txn).expect("cursor") {
-                    let (seq, payload) = entry.expect("LMDB entry");
-                    let event = codec::decode(kind as u16, codec::CODEC_POSTCARD, schema, payload);
-                    black_box((seq, event.expect("decodes")));
-                    count += 1;
-                }
-                drop(txn);
-                let pass = started.elapsed();
-                assert_eq!(count, READ_BACK_RECORDS);
-                lmdb_passes.push(pass);
-                total += pass;
-            }
-            total
-        })
-    });
-    group.bench_function("lmdb_cursor_no_decode", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                let txn = env.read_txn().expect("read transaction");
-                let mut count = 0u64;
-                for entry in db.iter(&txn).expect("cursor") {
-                    let (seq, payload) = entry.expect("LMDB entry");
-                    black_box((seq, payload));
-                    count += 1;
-                }
-                drop(txn);
-                let pass = started.elapsed();
-                assert_eq!(count, READ_BACK_RECORDS);
-                raw_passes.push(pass);
-                total += pass;
-            }
-            total
-        })
-    });
+    group.bench_function(
+        "tradeledger_reader",
+        timed_passes(&mut journal_passes, || sources.journal_pass()),
+    );
+    group.bench_function(
+        "lmdb_cursor",
+        timed_passes(&mut lmdb_passes, || sources.lmdb_pass(true)),
+    );
+    group.bench_function(
+        "lmdb_cursor_no_decode",
+        timed_passes(&mut raw_passes, || sources.lmdb_pass(false)),
+    );
     group.finish();
-    if let Some(raw) = median(&mut raw_passes) {
+    let ms = |pass: Duration| pass.as_secs_f64() * 1e3;
+    let per_s = |pass: Duration| READ_BACK_RECORDS as f64 / pass.as_secs_f64() / 1e6;
+    for (name, passes) in [
+        ("tradeledger_reader", &mut journal_passes),
+        ("lmdb_cursor", &mut lmdb_passes),
+        ("lmdb_cursor_no_decode", &mut raw_passes),
+    ] {
+        let count = passes.len();
+        if let Some(pass) = median(passes) {
+            println!(
+                "read_back/{name}: median pass {:.1} ms ({:.2} M records/s) over {count} passes",
+                ms(pass),
+                per_s(pass)
+            );
+        }
+    }
+    if !journal_passes.is_empty() && !lmdb_passes.is_empty() {
+        let mut ratios: Vec<f64> = (0..PAIRED_PASSES)
+            .map(|k| {
+                let (journal, lmdb) = if k % 2 == 0 {
+                    let journal = sources.journal_pass();
+                    (journal, sources.lmdb_pass(true))
+                } else {
+                    let lmdb = sources.lmdb_pass(true);
+                    (sources.journal_pass(), lmdb)
+                };
+                lmdb.as_secs_f64() / journal.as_secs_f64()
+            })
+            .collect();
+        let (low, high) = (
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(0.0, f64::max),
+        );
+        let ratio = median(&mut ratios).expect("PAIRED_PASSES > 0");
         println!(
-            "read_back, median pass of lmdb_cursor_no_decode: {:.1} ms ({} passes)",
-            raw.as_secs_f64() * 1e3,
-            raw_passes.len()
+            "read_back: tradeledger_reader {ratio:.2}× lmdb_cursor's throughput (median of \
+             {PAIRED_PASSES} paired passes, {low:.2}–{high:.2}×; goal ≥ 1.5×)"
         );
     }
-    if let (Some(journal), Some(lmdb)) = (median(&mut journal_passes), median(&mut lmdb_passes)) {
-        let per_s = |pass: Duration| READ_BACK_RECORDS as f64 / pass.as_secs_f64() / 1e6;
-        println!(
-            "read_back, median pass of {READ_BACK_RECORDS} records: tradeledger_reader {:.1} ms \
-             ({:.2} M records/s, {} passes), lmdb_cursor {:.1} ms ({:.2} M records/s, {} \
-             passes): tradeledger {:.2}× LMDB's throughput (goal ≥ 1.5×)",
-            journal.as_secs_f64() * 1e3,
-            per_s(journal),
-            journal_passes.len(),
-            lmdb.as_secs_f64() * 1e3,
-            per_s(lmdb),
-            lmdb_passes.len(),
-            lmdb.as_secs_f64() / journal.as_secs_f64(),
-        );
-    }
-    drop(reader);
+    drop(sources);
     env.prepare_for_closing().wait();
     common::remove_dir(&journal_dir);
     common::remove_dir(&lmdb_dir);
