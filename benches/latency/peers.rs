@@ -3,7 +3,7 @@
 //! payload tradeledger writes (`codec::encode` of the `sample::trade_opened` that
 //! `sync_append_*` appends, ~120 B), encoded inside the timed operation as `Journal::append`
 //! does. Each engine runs with its defaults except what a durable commit per operation needs
-//! (`docs/BENCHMARKS.md` §3.2).
+//! (`docs/BENCHMARKS.md` §8.1).
 
 use std::hint::black_box;
 use std::path::Path;
