@@ -125,6 +125,26 @@ fn ledger_trade(ticket: u64) -> Vec<Event> {
     vec![event]
 }
 
+/// `Ledger::append` in Sync mode from `producers` threads, each waiting for its own append:
+/// validation against the projections, the append, apply to the projections, then the group
+/// commit of `sync_append_*` (`Ledger::append` flushes through its last record).
+pub fn ledger_sync_producers(plan: &TimedPlan, producers: usize) -> Measured {
+    let dir = common::fresh_dir(&format!("latency-ledger-sync-p{producers}"));
+    let options = common::options(Durability::Sync);
+    let ledger = Ledger::create(&dir, &options).expect("create ledger");
+    let measured = run_threads(producers, plan, |producer, i| {
+        // Tickets never collide between producers.
+        let batch = ledger_trade(((producer as u64) << 40) + i + 1);
+        black_box(ledger.append(&batch).expect("append"));
+    });
+    let journal = ledger.journal();
+    let (flush_p50_ns, _, _, flushes) = journal.flush_latency_ns();
+    let measured = measured.with_groups(journal.head_seq(), flushes, flush_p50_ns);
+    ledger.close().expect("close ledger");
+    common::remove_dir(&dir);
+    measured
+}
+
 /// A handle on a fresh ledger in `durability` mode, and the multi-thread runtime (2 workers)
 /// the async cases drive it from.
 fn handle_on_runtime(

@@ -1,10 +1,13 @@
 //! Latency percentiles and throughput of appends, against the hardware floors and the
-//! databases users would otherwise pick (hdrhistogram; `docs/BENCHMARKS.md`).
+//! databases and journals users would otherwise pick (hdrhistogram; `docs/BENCHMARKS.md`).
 //!
-//! `cargo bench --bench latency -- [--quick] [--rate N] [CASE_FILTER…]`
+//! `cargo bench --bench latency -- [--quick] [--rate N] [--rounds N] [CASE_FILTER…]`
 //!
 //! - default: the full run (a minute or two); `--quick`: a tenth of the samples, same cases,
 //!   same JSON (under a minute);
+//! - `--rounds N`: run the selected cases N times, one after the other in turn, and report
+//!   each case over all its rounds (latencies merged, ops/s over the rounds' measured time),
+//!   so that a stretch of load from other jobs on the machine falls on every case alike;
 //! - `--rate N`: issue N operations per second (all producers together) instead of flat
 //!   out, and correct for coordinated omission (`record_correct` with the expected interval);
 //! - filters: run only the cases whose name contains one of them (`=NAME`: exactly NAME).
@@ -13,7 +16,8 @@
 //! multi-producer cases), then times each operation with two clock reads (their cost is
 //! printed and included in every figure). Files live in `target/bench-journals/latency-*`
 //! (the real disk) and are deleted after each case. Results: a table on stdout and
-//! `target/bench/latency.json`.
+//! `target/bench/latency.json`, with, at P = 16 and 64, each tradeledger API's throughput
+//! over the best peer journal's of the same run ("vs. peers").
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -21,6 +25,7 @@ mod common;
 mod baselines;
 mod journal_cases;
 mod measure;
+mod peers;
 mod postgres_server;
 mod report;
 
@@ -35,6 +40,7 @@ use tradeledger::Durability;
 struct Config {
     quick: bool,
     rate_per_s: Option<u64>,
+    rounds: usize,
     filters: Vec<String>,
 }
 
@@ -43,6 +49,7 @@ impl Config {
         let mut config = Config {
             quick: false,
             rate_per_s: None,
+            rounds: 1,
             filters: vec![],
         };
         let mut args = std::env::args().skip(1);
@@ -55,12 +62,19 @@ impl Config {
                 flag if flag.starts_with("--rate=") => {
                     config.rate_per_s = flag["--rate=".len()..].parse().ok()
                 }
+                "--rounds" => config.rounds = args.next().and_then(|n| n.parse().ok()).unwrap_or(0),
+                flag if flag.starts_with("--rounds=") => {
+                    config.rounds = flag["--rounds=".len()..].parse().unwrap_or(0)
+                }
                 flag if flag.starts_with('-') => usage(&format!("unknown option {flag}")),
                 filter => config.filters.push(filter.to_string()),
             }
         }
         if config.rate_per_s == Some(0) {
             usage("--rate needs a positive number of operations per second");
+        }
+        if config.rounds == 0 {
+            usage("--rounds needs a positive number");
         }
         config
     }
@@ -98,7 +112,9 @@ impl Config {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: cargo bench --bench latency -- [--quick] [--rate N] [CASE…]");
+    eprintln!(
+        "{problem}\nusage: cargo bench --bench latency -- [--quick] [--rate N] [--rounds N] [CASE…]"
+    );
     std::process::exit(2)
 }
 
@@ -172,6 +188,16 @@ fn async_sync_case(producers: usize, name: &'static str) -> Case {
     }
 }
 
+fn ledger_sync_case(producers: usize, name: &'static str) -> Case {
+    Case {
+        name,
+        durability: "sync",
+        producers,
+        includes: "Ledger::append of a trade_opened with a new ticket in Sync mode, from P threads each waiting for its own append: validation against the projections, the append, apply to the projections, group commit",
+        run: Box::new(move |c, _| ok(journal_cases::ledger_sync_producers(&c.timed_plan(), producers))),
+    }
+}
+
 fn tradeledger_cases() -> Vec<Case> {
     let append =
         |plan: Plan, name, durability| journal_cases::journal_append(&plan, name, durability);
@@ -202,6 +228,8 @@ fn tradeledger_cases() -> Vec<Case> {
         sync_case(64, "sync_append_p64"),
         async_sync_case(16, "sync_append_async_p16"),
         async_sync_case(64, "sync_append_async_p64"),
+        ledger_sync_case(16, "ledger_sync_append_p16"),
+        ledger_sync_case(64, "ledger_sync_append_p64"),
         Case {
             name: "periodic_append",
             durability: "periodic",
@@ -213,6 +241,46 @@ fn tradeledger_cases() -> Vec<Case> {
             }),
         },
     ]
+}
+
+type PeerRun = fn(&TimedPlan, usize) -> Result<Measured, String>;
+
+/// The peer journals at P = 1, 16 and 64, each producer a thread waiting for its own write.
+fn peer_cases() -> Vec<Case> {
+    let peers: [(PeerRun, [&'static str; 3], &'static str); 3] = [
+        (
+            peers::okaywal,
+            ["okaywal_sync_p1", "okaywal_sync_p16", "okaywal_sync_p64"],
+            "okaywal 0.3: codec::encode of the same trade_opened, begin_entry, one chunk, commit (returns once fdatasync'd; concurrent commits share a sync), from P threads",
+        ),
+        (
+            peers::raft_engine,
+            ["raft_engine_sync_p1", "raft_engine_sync_p16", "raft_engine_sync_p64"],
+            "raft-engine 0.4: codec::encode of the same trade_opened into one entry of a LogBatch (Raft group = producer), Engine::write(sync = true) (write barrier: one leader writes the group, one fdatasync), from P threads",
+        ),
+        (
+            peers::fjall,
+            ["fjall_sync_p1", "fjall_sync_p16", "fjall_sync_p64"],
+            "fjall 2.11: codec::encode of the same trade_opened, insert(8-byte key, payload) into a partition, Keyspace::persist(SyncData) (fdatasync under the journal lock), from P threads",
+        ),
+    ];
+    peers
+        .into_iter()
+        .flat_map(|(run, names, includes)| {
+            names
+                .into_iter()
+                .zip([1, 16, 64])
+                .map(move |(name, producers)| Case {
+                    name,
+                    durability: "sync",
+                    producers,
+                    includes,
+                    run: Box::new(move |c: &Config, _: &mut Fixtures| {
+                        run(&c.timed_plan(), producers)
+                    }),
+                })
+        })
+        .collect()
 }
 
 fn baseline_cases() -> Vec<Case> {
@@ -248,33 +316,58 @@ fn baseline_cases() -> Vec<Case> {
     ]
 }
 
-/// Runs the wanted cases in order; returns the results and the cases skipped, with why.
+/// Runs the wanted cases in order, `config.rounds` times over; returns the results (each
+/// case's rounds merged) and the cases skipped, with why (a case that fails in any round).
 fn run_cases(config: &Config, cases: Vec<Case>) -> (Vec<CaseResult>, Vec<(&'static str, String)>) {
-    let (mut results, mut skipped) = (vec![], vec![]);
+    let cases: Vec<_> = cases
+        .into_iter()
+        .filter(|c| config.wanted(c.name))
+        .collect();
+    let mut measured: Vec<Option<Measured>> = cases.iter().map(|_| None).collect();
+    let mut failed: Vec<Option<String>> = cases.iter().map(|_| None).collect();
     let mut fixtures = Fixtures::default();
-    for case in cases.into_iter().filter(|c| config.wanted(c.name)) {
-        eprint!("{:<26} ", case.name);
-        let started = std::time::Instant::now();
-        match (case.run)(config, &mut fixtures) {
-            Ok(measured) => {
-                eprintln!(
-                    "p50 {:>9}  p99 {:>9}  ({} ops in {:.1} s)",
-                    report::duration(measured.histogram.value_at_quantile(0.5)),
-                    report::duration(measured.histogram.value_at_quantile(0.99)),
-                    measured.ops,
-                    started.elapsed().as_secs_f64()
-                );
-                results.push(CaseResult {
-                    name: case.name,
-                    durability: case.durability,
-                    producers: case.producers,
-                    measured,
-                });
+    for round in 1..=config.rounds {
+        if config.rounds > 1 {
+            eprintln!("round {round} of {}", config.rounds);
+        }
+        for (i, case) in cases.iter().enumerate() {
+            if failed[i].is_some() {
+                continue;
             }
-            Err(reason) => {
-                eprintln!("{reason}");
-                skipped.push((case.name, reason));
+            eprint!("{:<26} ", case.name);
+            let started = std::time::Instant::now();
+            match (case.run)(config, &mut fixtures) {
+                Ok(round_measured) => {
+                    eprintln!(
+                        "p50 {:>9}  p99 {:>9}  ({} ops in {:.1} s)",
+                        report::duration(round_measured.histogram.value_at_quantile(0.5)),
+                        report::duration(round_measured.histogram.value_at_quantile(0.99)),
+                        round_measured.ops,
+                        started.elapsed().as_secs_f64()
+                    );
+                    match &mut measured[i] {
+                        Some(so_far) => so_far.merge(round_measured),
+                        none => *none = Some(round_measured),
+                    }
+                }
+                Err(reason) => {
+                    eprintln!("{reason}");
+                    failed[i] = Some(reason);
+                }
             }
+        }
+    }
+    let (mut results, mut skipped) = (vec![], vec![]);
+    for ((case, measured), failed) in cases.into_iter().zip(measured).zip(failed) {
+        match (failed, measured) {
+            (Some(reason), _) => skipped.push((case.name, reason)),
+            (None, Some(measured)) => results.push(CaseResult {
+                name: case.name,
+                durability: case.durability,
+                producers: case.producers,
+                measured,
+            }),
+            (None, None) => unreachable!("a case that did not fail ran at least once"),
         }
     }
     (results, skipped)
@@ -293,7 +386,9 @@ fn print_legend(cases: &[Case], config: &Config) {
          complete at most P appends per fdatasync (P ÷ floor_write_fdatasync_4k p50). \
          appends/flush: appends ÷ flushes over the whole case, warm-up included (at most P). \
          flush p50: the journal's median flush. gap: the rest of a cycle (appends/flush ÷ ops/s \
-         − flush p50), where the producers are woken and append again."
+         − flush p50), where the producers are woken and append again. vs. peers: at P = 16 \
+         and 64, each tradeledger API's ops/s ÷ the ops/s of the best peer journal (okaywal, \
+         raft-engine, fjall) at the same P in this run; the goal is ≥ 1.5×."
     );
 }
 
@@ -316,23 +411,40 @@ fn main() {
         None => "flat out".into(),
     };
     let samples = if config.quick { "quick" } else { "full" };
-    println!("run: {samples}, {mode}; clock read pair {timer_ns} ns (included in every figure)\n");
+    let rounds = match config.rounds {
+        1 => String::new(),
+        n => format!(", {n} rounds (each case over all its rounds)"),
+    };
+    println!(
+        "run: {samples}, {mode}{rounds}; clock read pair {timer_ns} ns (included in every figure)\n"
+    );
     let all = || {
-        let groups = [floor_cases(), tradeledger_cases(), baseline_cases()];
+        let groups = [
+            floor_cases(),
+            tradeledger_cases(),
+            peer_cases(),
+            baseline_cases(),
+        ];
         groups.into_iter().flatten().collect::<Vec<_>>()
     };
     let (results, skipped) = run_cases(&config, all());
     println!("\n{}", report::table(&results));
+    let vs_peers = report::vs_peers_table(&results);
+    if !vs_peers.is_empty() {
+        println!("vs. peers (same run):\n{vs_peers}");
+    }
     for (name, reason) in &skipped {
         println!("{name}: {reason}");
     }
     print_legend(&all(), &config);
     if std::env::var_os("LATENCY_MARKDOWN").is_some() {
         println!("\n{}", report::markdown(&results));
+        println!("{}", report::vs_peers_markdown(&results));
     }
     let run = serde_json::json!({
         "quick": config.quick,
         "rate_per_s": config.rate_per_s,
+        "rounds": config.rounds,
         "clock_read_pair_ns": timer_ns,
         "skipped": skipped.iter().map(|(n, r)| serde_json::json!({"name": n, "reason": r})).collect::<Vec<_>>(),
     });

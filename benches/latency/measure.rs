@@ -20,8 +20,11 @@ pub struct Measured {
 pub struct Groups {
     /// Appends per flush: the size of the groups formed.
     pub appends_per_flush: f64,
-    /// The median flush (the journal's flush latency histogram).
+    /// The median flush (the journal's flush latency histogram); over several rounds, the
+    /// rounds' medians averaged, weighted by their flushes.
     pub flush_p50_ns: u64,
+    appends: u64,
+    flushes: u64,
 }
 
 impl Measured {
@@ -39,11 +42,37 @@ impl Measured {
         let groups = Groups {
             appends_per_flush: appends as f64 / flushes.max(1) as f64,
             flush_p50_ns,
+            appends,
+            flushes,
         };
         Measured {
             groups: Some(groups),
             ..self
         }
+    }
+
+    /// Adds another round of the same case: the latencies, operations and measured time add
+    /// up (so ops/s is over all rounds), and so do the appends and flushes of group commit.
+    pub fn merge(&mut self, other: Measured) {
+        self.histogram
+            .add(&other.histogram)
+            .expect("same histogram bounds");
+        self.ops += other.ops;
+        self.elapsed += other.elapsed;
+        self.groups = match (self.groups, other.groups) {
+            (Some(a), Some(b)) => {
+                let (appends, flushes) = (a.appends + b.appends, a.flushes + b.flushes);
+                let weighted = a.flush_p50_ns as u128 * a.flushes as u128
+                    + b.flush_p50_ns as u128 * b.flushes as u128;
+                Some(Groups {
+                    appends_per_flush: appends as f64 / flushes.max(1) as f64,
+                    flush_p50_ns: (weighted / flushes.max(1) as u128) as u64,
+                    appends,
+                    flushes,
+                })
+            }
+            (a, b) => a.or(b),
+        };
     }
 
     pub fn ops_per_s(&self) -> f64 {

@@ -1,4 +1,5 @@
-//! The results: an aligned table with ratios to the floors and to SQLite, the machine, and
+//! The results: an aligned table with ratios to the floors and to SQLite, the comparison of
+//! each tradeledger API with the best peer journal ("vs. peers"), the machine, and
 //! `target/bench/latency.json`.
 
 use std::fmt::Write as _;
@@ -49,10 +50,35 @@ fn sqlite_of(case: &CaseResult) -> Option<&'static str> {
     })
 }
 
-/// `(bound ops/s, achieved fraction)` for the `sync_append_*` cases: P producers that each wait for
-/// their own acknowledgement can complete at most P appends per fdatasync.
+/// The peer journals' cases (`peers.rs`), by prefix.
+const PEER_PREFIXES: [&str; 3] = ["okaywal_", "raft_engine_", "fjall_"];
+
+fn is_peer(name: &str) -> bool {
+    PEER_PREFIXES.iter().any(|prefix| name.starts_with(prefix))
+}
+
+/// The tradeledger API a group-commit case goes through, for the comparison with the peers.
+fn api_of(name: &str) -> Option<&'static str> {
+    if name.starts_with("sync_append_async_p") {
+        Some("JournalHandle")
+    } else if name.starts_with("ledger_sync_append_p") {
+        Some("Ledger")
+    } else if name.starts_with("sync_append_p") {
+        Some("Journal")
+    } else {
+        None
+    }
+}
+
+/// `(bound ops/s, achieved fraction)` for the `sync_append_*`, `ledger_sync_append_*` and peer
+/// cases: P producers that each wait for their own acknowledgement can complete at most P
+/// appends per fdatasync.
 fn group_commit(case: &CaseResult, results: &[CaseResult]) -> Option<(f64, f64)> {
-    if !case.name.starts_with("sync_append_") {
+    let name = case.name;
+    if !(name.starts_with("sync_append_")
+        || name.starts_with("ledger_sync_append_")
+        || is_peer(name))
+    {
         return None;
     }
     let fdatasync_ns = find(results, "floor_write_fdatasync_4k")?.p50();
@@ -145,7 +171,14 @@ fn row(case: &CaseResult, results: &[CaseResult]) -> Vec<String> {
 pub fn table(results: &[CaseResult]) -> String {
     let mut rows = vec![HEADER.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     rows.extend(results.iter().map(|case| row(case, results)));
-    let widths: Vec<usize> = (0..HEADER.len())
+    aligned(&rows)
+}
+
+/// `rows` (the first is the header) as an aligned table: first column left-aligned, the
+/// others right-aligned, a rule under the header.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -172,6 +205,111 @@ pub fn markdown(results: &[CaseResult]) -> String {
     out.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
     for case in results {
         out.push_str(&format!("| {} |\n", row(case, results).join(" | ")));
+    }
+    out
+}
+
+/// The goal for group commit against the peers: each API ≥ 1.5× the best peer's ops/s.
+pub const VS_PEERS_GOAL: f64 = 1.5;
+
+/// One tradeledger API at P producers against the fastest peer journal at the same P.
+pub struct VsPeer<'a> {
+    pub producers: usize,
+    pub api: &'static str,
+    pub case: &'a CaseResult,
+    pub best_peer: &'a CaseResult,
+}
+
+impl VsPeer<'_> {
+    /// The API's throughput over the best peer's.
+    pub fn ratio(&self) -> f64 {
+        self.case.measured.ops_per_s() / self.best_peer.measured.ops_per_s()
+    }
+}
+
+/// At P = 16 and 64: each tradeledger API (Journal, Ledger, JournalHandle) that ran, against
+/// the peer case with the most ops/s at the same P in the same run.
+pub fn vs_peers(results: &[CaseResult]) -> Vec<VsPeer<'_>> {
+    let mut out = vec![];
+    for producers in [16, 64] {
+        let at_p = || results.iter().filter(move |r| r.producers == producers);
+        let best_peer = at_p().filter(|r| is_peer(r.name)).max_by(|a, b| {
+            let (a, b) = (a.measured.ops_per_s(), b.measured.ops_per_s());
+            a.total_cmp(&b)
+        });
+        let Some(best_peer) = best_peer else { continue };
+        for api in ["Journal", "Ledger", "JournalHandle"] {
+            if let Some(case) = at_p().find(|r| api_of(r.name) == Some(api)) {
+                out.push(VsPeer {
+                    producers,
+                    api,
+                    case,
+                    best_peer,
+                });
+            }
+        }
+    }
+    out
+}
+
+const VS_PEERS_HEADER: [&str; 10] = [
+    "P",
+    "API",
+    "case",
+    "ops/s",
+    "p50",
+    "best peer",
+    "peer ops/s",
+    "peer p50",
+    "× best peer ops/s",
+    "goal ≥ 1.5×",
+];
+
+fn vs_peers_rows(results: &[CaseResult]) -> Vec<Vec<String>> {
+    let mut rows = vec![VS_PEERS_HEADER.iter().map(|h| h.to_string()).collect()];
+    for v in vs_peers(results) {
+        let ratio = v.ratio();
+        rows.push(vec![
+            v.producers.to_string(),
+            v.api.to_string(),
+            v.case.name.to_string(),
+            count(v.case.measured.ops_per_s()),
+            duration(v.case.quantile_ns(0.5)),
+            v.best_peer.name.to_string(),
+            count(v.best_peer.measured.ops_per_s()),
+            duration(v.best_peer.quantile_ns(0.5)),
+            format!("{ratio:.2}×"),
+            if ratio >= VS_PEERS_GOAL {
+                "met"
+            } else {
+                "missed"
+            }
+            .to_string(),
+        ]);
+    }
+    rows
+}
+
+/// The "vs. peers" table, aligned; empty when no tradeledger API and no peer ran at P = 16
+/// or 64.
+pub fn vs_peers_table(results: &[CaseResult]) -> String {
+    let rows = vs_peers_rows(results);
+    if rows.len() < 2 {
+        return String::new();
+    }
+    aligned(&rows)
+}
+
+/// The "vs. peers" table as Markdown.
+pub fn vs_peers_markdown(results: &[CaseResult]) -> String {
+    let rows = vs_peers_rows(results);
+    if rows.len() < 2 {
+        return String::new();
+    }
+    let mut out = format!("| {} |\n", rows[0].join(" | "));
+    out.push_str(&format!("|{}\n", "---|".repeat(rows[0].len())));
+    for row in &rows[1..] {
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     out
 }
@@ -251,6 +389,21 @@ pub fn json(machine: &Machine, results: &[CaseResult], run: serde_json::Value) -
             })
         })
         .collect();
+    let vs_peers: Vec<_> = vs_peers(results)
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "producers": v.producers,
+                "api": v.api,
+                "case": v.case.name,
+                "ops_per_s": (v.case.measured.ops_per_s() * 10.0).round() / 10.0,
+                "best_peer": v.best_peer.name,
+                "best_peer_ops_per_s": (v.best_peer.measured.ops_per_s() * 10.0).round() / 10.0,
+                "ratio": (v.ratio() * 1000.0).round() / 1000.0,
+                "goal": VS_PEERS_GOAL,
+            })
+        })
+        .collect();
     let document = serde_json::json!({
         "machine": {
             "cpu": machine.cpu,
@@ -261,6 +414,7 @@ pub fn json(machine: &Machine, results: &[CaseResult], run: serde_json::Value) -
         },
         "run": run,
         "cases": cases,
+        "vs_peers": vs_peers,
     });
     serde_json::to_string_pretty(&document).expect("JSON of plain values")
 }
