@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use heed::byteorder::BigEndian;
 use heed::types::{Bytes, U64};
-use tradeledger::event::{Event, EventKind};
-use tradeledger::journal::Journal;
+use tradeledger::model::codec;
 use tradeledger::projection::Projections;
-use tradeledger::{codec, ledger, sample, Durability, JournalReader};
+use tradeledger::tools::sample;
+use tradeledger::{ledger, Durability, Event, EventKind, Journal, JournalReader};
 
 const EVENTS: usize = 1_000_000;
 

@@ -90,6 +90,11 @@ mod sync;
 pub mod tools;
 
 // What an embedder needs, at the root; the module paths stay valid.
+/// The exact decimal type of prices, volumes and money in the events and views, re-exported so
+/// that an embedder builds events with the same version the crate uses.
+/// The calendar date the daily-performance queries take (UTC days).
+#[doc(no_inline)]
+pub use chrono::NaiveDate;
 pub use error::Error;
 pub use ledger::handle::{FailurePolicy, Health, JournalHandle, Receipt};
 pub use ledger::{Ledger, LedgerError, OpenReport};
@@ -103,11 +108,6 @@ pub use projection::{
     DayView, ExecutionRate, PerformanceSummary, Projections, QueryError, SignalView, SnapshotView,
     TimeBasis, TimeRange, TradeFilter, TradeStatistics, TradeView,
 };
-/// The exact decimal type of prices, volumes and money in the events and views, re-exported so
-/// that an embedder builds events with the same version the crate uses.
-/// The calendar date the daily-performance queries take (UTC days).
-#[doc(no_inline)]
-pub use chrono::NaiveDate;
 #[doc(no_inline)]
 pub use rust_decimal::Decimal;
 pub use storage::format::Durability;

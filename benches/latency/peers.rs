@@ -10,8 +10,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use protobuf::well_known_types::BytesValue;
-use tradeledger::event::Event;
-use tradeledger::{codec, sample};
+use tradeledger::model::codec;
+use tradeledger::tools::sample;
+use tradeledger::Event;
 
 use crate::common;
 use crate::measure::{run_threads, Measured, TimedPlan};
