@@ -784,3 +784,49 @@ fn damage_to_records_a_close_declared_durable_is_refused_not_cut() {
         ),
     }
 }
+
+/// A writer dies between a segment's rename into place (a roll) and the folder sync that
+/// makes the rename durable. The next process appends into that segment and acknowledges
+/// its records as durable; a power failure then must not take the segment, and them, away:
+/// open syncs the folder of the segments it found (found by the random workload, seed 16).
+#[test]
+fn records_acknowledged_in_a_segment_whose_rename_was_never_synced_survive_a_power_failure() {
+    let root = tempfile::tempdir().unwrap();
+    let (disk, dir, ledger) = journal_on_disk(root.path(), Durability::Sync, 10);
+    // Auto-checkpoints are off, so the only folder sync left is the next roll's.
+    disk.crash_at_next_folder_sync();
+    let mut model = Model::new();
+    let rolled = loop {
+        let snapshot = sample::account_snapshot(12345678, model.time(), "10000.00");
+        if let Err(error) = ledger.append(&[snapshot]) {
+            break error;
+        }
+        assert!(ledger.journal().head_seq() < 10_000, "no roll happened");
+    };
+    assert!(
+        disk.is_down(),
+        "the append failed without the crash: {rolled}"
+    );
+    drop(ledger);
+    disk.restart_process();
+
+    let ledger = Ledger::open(&dir, &mode_on(&disk)).unwrap();
+    let before = ledger.journal().head_seq();
+    let snapshot = sample::account_snapshot(12345678, model.time(), "10000.00");
+    let acknowledged = ledger.append(&[snapshot]).unwrap().last_seq;
+    assert!(segment_count(&dir) >= 2, "the roll left no second segment");
+    power_failure(&disk, || drop(ledger));
+
+    let ledger = Ledger::open(&dir, &mode_on(&disk)).unwrap();
+    let head = ledger.journal().head_seq();
+    assert!(
+        head >= acknowledged,
+        "lost acknowledged records: recovered {head}, {acknowledged} were durable (head {before} at the reopen)"
+    );
+}
+
+fn segment_count(dir: &Path) -> usize {
+    tradeledger::storage::reader::segment_paths(dir)
+        .unwrap()
+        .len()
+}

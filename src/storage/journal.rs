@@ -189,6 +189,10 @@ impl Journal {
         }
         report.links_completed = layout.complete_links()?;
         layout.mark_durable(storage)?;
+        // The names of the segments found are durable too. A writer may have died between
+        // a segment's rename into place and the folder sync after it: the records appended
+        // to that segment from now on would vanish with its name at a power failure.
+        crate::storage::segment::sync_dir(storage, dir)?;
         let start = layout.into_start()?;
         let shared = Shared::start(meta, dir, mode.clock, storage.clone(), start);
         let background = shared.spawn_background()?;

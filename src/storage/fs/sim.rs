@@ -86,6 +86,13 @@ impl SimulatedDisk {
         state.crash_at = Some(state.calls + n.max(1));
     }
 
+    /// Arms a crash at the next folder sync, whichever call number it is: that sync fails
+    /// with `EIO` and has no effect, and so does every call after it. For a crash between a
+    /// rename and the folder sync that makes it durable.
+    pub fn crash_at_next_folder_sync(&self) {
+        self.disk.lock().crash_at_folder_sync = true;
+    }
+
     /// True once an armed crash has happened.
     pub fn is_down(&self) -> bool {
         self.disk.lock().down
@@ -97,6 +104,7 @@ impl SimulatedDisk {
         let mut state = self.disk.lock();
         state.down = false;
         state.crash_at = None;
+        state.crash_at_folder_sync = false;
     }
 
     /// A power failure: rebuilds the root folder as stable storage holds it, choosing the fate
@@ -157,6 +165,8 @@ struct State {
     changes: Vec<Change>,
     calls: u64,
     crash_at: Option<u64>,
+    /// The next folder sync crashes ([`SimulatedDisk::crash_at_next_folder_sync`]).
+    crash_at_folder_sync: bool,
     down: bool,
 }
 
@@ -443,6 +453,9 @@ impl Disk {
 
     pub(super) fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.lock();
+        if std::mem::take(&mut state.crash_at_folder_sync) {
+            state.down = true;
+        }
         state.call()?;
         if !dir.is_dir() {
             return Err(io::Error::from(io::ErrorKind::NotFound));
