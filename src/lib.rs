@@ -76,8 +76,6 @@
 #![deny(missing_docs)]
 
 pub mod error;
-// `src/ledger/mod.rs` and `src/ledger/handle.rs` still have public items without
-// documentation; remove this once they are documented.
 pub mod ledger;
 pub mod model;
 pub mod projection;

@@ -34,8 +34,6 @@ pub mod recovery;
 pub mod scan;
 pub(crate) mod segment;
 pub mod verify;
-// `src/storage/writer.rs` still has public items without documentation; remove this once
-// they are documented.
 pub(crate) mod writer;
 
 #[doc(hidden)]
