@@ -131,24 +131,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tradeledger::ledger::Ledger;
+use tradeledger::rng::SplitMix64 as Rng;
 use tradeledger::storage::journal::OpenMode;
 use tradeledger::storage::reader::{FollowOptions, Record};
-
-/// xorshift64*: a seeded generator, so that a failure can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const MODEL_SEGMENT_BYTES: u64 = 64 << 10;
 /// Pairs of events in a batch larger than a whole segment.
@@ -222,7 +207,7 @@ fn run_writer(
     committed: &Mutex<Committed>,
     actions: u64,
 ) -> Script {
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed);
     let mut script = Script::default();
     // From two thirds on, torn tails are written until one is seen by both followers: the
     // writer holds the torn bytes in place until each follower has found them blocking its

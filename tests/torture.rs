@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use tradeledger::model::event::Timestamp;
 use tradeledger::model::interchange::write_event;
+use tradeledger::rng::SplitMix64 as Rng;
 use tradeledger::storage::reader::JournalReader;
 use tradeledger::tools::sample;
 
@@ -32,23 +33,12 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// splitmix64, seeded from the environment or the clock (printed, to replay a failure).
-struct Rng(u64);
-
-impl Rng {
-    fn from_env(test: &str) -> Rng {
-        let seed = env_u64("TRADELEDGER_TORTURE_SEED", Timestamp::now().nanos() as u64);
-        eprintln!("{test}: TRADELEDGER_TORTURE_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) as u128 * n as u128) >> 64) as u64
-    }
+/// The generator of a torture test, seeded from `TRADELEDGER_TORTURE_SEED` (or the clock),
+/// with the seed printed so that a failure can be replayed.
+fn rng_from_env(test: &str) -> Rng {
+    let seed = env_u64("TRADELEDGER_TORTURE_SEED", Timestamp::now().nanos() as u64);
+    eprintln!("{test}: TRADELEDGER_TORTURE_SEED={seed}");
+    Rng::new(seed)
 }
 
 /// The sequence numbers of the complete lines of the acknowledgement log. A kill may leave a
@@ -95,7 +85,7 @@ struct Figures {
 
 fn torture_load(mode: &str, producers: &str, test: &str) {
     let kills = env_u64("TRADELEDGER_TORTURE_KILLS", 8);
-    let mut rng = Rng::from_env(test);
+    let mut rng = rng_from_env(test);
     let temp = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut figures = Figures {
@@ -229,7 +219,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn kill_9_during_a_large_import_leaves_all_or_none_of_the_file() {
     let kills = env_u64("TRADELEDGER_TORTURE_IMPORT_KILLS", 4);
     let pairs = env_u64("TRADELEDGER_TORTURE_IMPORT_EVENTS", 50_000) / 2;
-    let mut rng = Rng::from_env("import");
+    let mut rng = rng_from_env("import");
     let temp = tempfile::tempdir().unwrap();
     // A journal with a little history, copied for every run.
     let base = temp.path().join("base");
