@@ -144,6 +144,36 @@ impl Error {
     }
 }
 
+/// A failure as a health report keeps it, after the error itself went to its caller: what
+/// it said, and what a monitor classifies it by (a full disk is not a failing one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The error's message, saying where and why.
+    pub message: String,
+    /// The I/O error kind, when it was an I/O failure or stopped the writer after one
+    /// ([`Error::io_kind`]): `StorageFull` for a full disk, `Other` for EIO…
+    pub io_kind: Option<io::ErrorKind>,
+    /// It was damage found on disk ([`Error::is_corruption`]).
+    pub corruption: bool,
+}
+
+impl From<&Error> for Failure {
+    fn from(error: &Error) -> Failure {
+        Failure {
+            message: error.to_string(),
+            io_kind: error.io_kind(),
+            corruption: error.is_corruption(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// `map_err` helper: an I/O error on `path` while doing `op`.
 #[doc(hidden)]
 pub fn io_error(path: &Path, op: &'static str) -> impl FnOnce(io::Error) -> Error {

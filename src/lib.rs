@@ -93,7 +93,7 @@ pub mod tools;
 /// The calendar date the daily-performance queries take (UTC days).
 #[doc(no_inline)]
 pub use chrono::NaiveDate;
-pub use error::Error;
+pub use error::{Error, Failure};
 pub use ledger::handle::{FailurePolicy, Health, JournalHandle, Receipt};
 pub use ledger::{Ledger, LedgerError, OpenReport};
 pub use model::contract::{Rule, Violation};

@@ -190,6 +190,41 @@ fn write_torn_batch(dir: &std::path::Path, first_seq: u64, events: &[tradeledger
     true
 }
 
+/// A read-only look (`verify`, `JournalReader`) reports a torn tail exactly where the next
+/// writer's open cuts it: the same segment, offset, last record kept and bytes.
+#[test]
+fn a_read_only_look_reports_the_torn_tail_the_writer_then_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(dir.path(), &options).unwrap();
+    for n in 1..=3 {
+        journal.append(&batch(n)).unwrap();
+    }
+    journal.close().unwrap();
+    assert!(write_torn_batch(dir.path(), 7, &batch(4)));
+
+    let report = tradeledger::storage::verify::verify(dir.path()).unwrap();
+    assert_eq!(report.last_seq, Some(6));
+    let torn = report.torn_tail.expect("verify reports the torn tail");
+    let reader = JournalReader::open(dir.path()).unwrap();
+    assert_eq!(reader.torn_tail(), Some(&torn));
+    let cut = Journal::open(dir.path(), &Default::default())
+        .unwrap()
+        .recovery_report()
+        .cut
+        .clone()
+        .expect("the writer cuts it");
+    assert_eq!(
+        (&torn.segment, torn.offset, torn.last_seq_kept, torn.bytes),
+        (&cut.segment, cut.offset, cut.last_seq_kept, cut.bytes_cut)
+    );
+    assert_eq!((torn.last_seq_kept, torn.segments_after), (6, 0));
+    assert!(torn.bytes > 0 && !torn.later_records);
+}
+
 /// What the writer's script did, to make sure each case covers what it is meant to.
 #[derive(Debug, Default)]
 struct Script {

@@ -134,7 +134,12 @@ async fn halt_policy_fails_loudly_after_a_write_failure() {
     );
     let health = journal.health();
     assert!(health.poisoned);
-    assert!(health.last_error.is_some());
+    let failure = health.last_error.as_ref().expect("the failure is reported");
+    assert_eq!(
+        failure.io_kind,
+        Some(std::io::Error::from_raw_os_error(libc::EIO).kind()),
+        "the writer stopped after an EIO, and says so: {failure:?}"
+    );
     assert_eq!(health.durable_seq, 2);
     // The failed batch was applied before its flush failed; the live state no longer shows
     // it, and still shows what was durable.
@@ -224,11 +229,12 @@ async fn a_failed_automatic_checkpoint_is_reported_in_health_and_appends_go_on()
         h.checkpoints.last_error.is_some() && !h.checkpoints.running
     });
     let health = journal.health();
-    let error = health.checkpoints.last_error.as_deref().unwrap();
+    let error = health.checkpoints.last_error.as_ref().unwrap();
     assert!(
-        error.contains(folder.to_str().unwrap()),
+        error.message.contains(folder.to_str().unwrap()),
         "names the folder: {error}"
     );
+    assert!(error.io_kind.is_some() && !error.corruption, "{error:?}");
     assert_eq!(
         (health.checkpoints.written, health.checkpoints.last_seq),
         (0, None)

@@ -190,7 +190,7 @@ fn print_verify(text: &mut String, dir: &Path, r: &VerifyReport) {
         };
         eprintln!(
             "warning: {what}: {} bytes after seq {} (the next writer open cuts it; no acknowledged record is in it)",
-            cut.bytes_cut, cut.last_seq_kept
+            cut.bytes, cut.last_seq_kept
         );
     }
 }
@@ -209,7 +209,7 @@ fn verify_json(r: &VerifyReport) -> serde_json::Value {
         "file_bytes": r.file_bytes,
         "pending_links": r.pending_links,
         "torn_tail": r.torn_tail.as_ref().map(|c| json!({
-            "bytes": c.bytes_cut, "after_seq": c.last_seq_kept,
+            "bytes": c.bytes, "after_seq": c.last_seq_kept,
         })),
         "head": r.head_anchor,
     });

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::ledger::{CheckpointStatus, Ledger, LedgerError};
 use crate::model::event::Event;
 use crate::projection::Projections;
@@ -80,6 +80,7 @@ impl Receipt {
 
 /// A snapshot of the handle's health and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Health {
     /// Events written through this handle since it was made.
     pub events_appended: u64,
@@ -101,9 +102,8 @@ pub struct Health {
     pub queue_depth: usize,
     /// Total time appends spent waiting for durability, nanoseconds.
     pub waited_ns_total: u64,
-    /// The last append failure, as its message (the policy decides what happened to the
-    /// batch).
-    pub last_error: Option<String>,
+    /// The last append failure (the policy decides what happened to the batch).
+    pub last_error: Option<Failure>,
     /// The writer refuses appends until the journal is reopened.
     pub poisoned: bool,
     /// Events kept in the backlog (Continue policy).
@@ -123,7 +123,7 @@ struct Inner {
     bytes_appended: AtomicU64,
     waiting: AtomicUsize,
     waited_ns_total: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<Failure>>,
     held: Mutex<VecDeque<Vec<Event>>>,
     held_events: AtomicUsize,
     dropped_events: AtomicU64,
@@ -255,7 +255,7 @@ impl JournalHandle {
             return Err(error);
         }
         tracing::error!(%error, events = events.len(), "journal append failed");
-        *lock(&self.inner.last_error) = Some(error.to_string());
+        *lock(&self.inner.last_error) = Some(error.failure());
         let FailurePolicy::Continue { held_events_max } = self.inner.policy else {
             return Err(error);
         };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
-use crate::error::Error;
+use crate::error::{Error, Failure};
 use crate::model::event::{Event, Timestamp};
 use crate::projection::{drop_elsewhere, CheckError, Projections, StateSnapshot, Violation};
 use crate::storage::journal::{Journal, JournalOptions, OpenMode, RecoveryReport};
@@ -46,8 +46,23 @@ pub enum LedgerError {
     Storage(#[from] Error),
 }
 
+impl LedgerError {
+    /// The failure as a health report keeps it.
+    pub fn failure(&self) -> Failure {
+        match self {
+            LedgerError::Storage(error) => Failure::from(error),
+            rejected => Failure {
+                message: rejected.to_string(),
+                io_kind: None,
+                corruption: false,
+            },
+        }
+    }
+}
+
 /// What opening the ledger found and did.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// What recovery found at the journal's tail and did (a torn tail cut, links completed).
     pub recovery: RecoveryReport,
@@ -92,6 +107,7 @@ struct Inner {
 /// The checkpoints written since the ledger was opened, for health reports: an automatic
 /// checkpoint that fails (a full disk) is logged and reported here; appends go on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckpointStatus {
     /// Checkpoints written since the ledger was opened.
     pub written: u64,
@@ -100,7 +116,7 @@ pub struct CheckpointStatus {
     /// The size of the newest written, in bytes (0 when none was).
     pub last_bytes: u64,
     /// Why the last attempt failed, if it did; cleared by the next one that succeeds.
-    pub last_error: Option<String>,
+    pub last_error: Option<Failure>,
     /// An automatic checkpoint is being written.
     pub running: bool,
     /// The head seq at which the next automatic checkpoint starts (None: disabled).
@@ -397,7 +413,7 @@ impl Ledger {
                 status.last_bytes = info.bytes;
                 status.last_error = None;
             }
-            Err(error) => status.last_error = Some(error.to_string()),
+            Err(error) => status.last_error = Some(Failure::from(error)),
         }
         written
     }

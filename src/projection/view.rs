@@ -10,6 +10,7 @@ use crate::model::event::{SignalType, Timestamp, TradeStatus, TradeType};
 
 /// A trade object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TradeView {
     /// The broker's ticket number, unique in the journal.
     pub ticket: u64,
@@ -89,6 +90,7 @@ pub struct TradeView {
 
 /// A signal object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SignalView {
     /// The signal's id, unique in the journal.
     pub signal_id: u64,
@@ -134,6 +136,7 @@ pub struct SignalView {
 
 /// A snapshot object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SnapshotView {
     /// The broker account.
     pub account_number: u64,
@@ -171,6 +174,7 @@ pub struct SnapshotView {
 
 /// A day object (§5): the trades CLOSED on one UTC day.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct DayView {
     /// The UTC calendar day on which the trades were closed.
     #[serde(serialize_with = "json::display")]
@@ -225,6 +229,7 @@ pub struct DayView {
 
 /// The `stats` object (§5) over CLOSED trades.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TradeStatistics {
     /// CLOSED trades selected: wins, losses and breakevens.
     pub total_trades: u64,
@@ -268,6 +273,7 @@ pub struct TradeStatistics {
 
 /// The `summary` object (§4, §5) over daily rows.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct PerformanceSummary {
     /// Days with at least one closed trade in the range.
     pub total_days: u64,
@@ -289,6 +295,7 @@ pub struct PerformanceSummary {
 
 /// The `execution-rate` object (§5).
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct ExecutionRate {
     /// Signals with a timestamp at or after the start, every type (HOLD included).
     pub total_signals: u64,

@@ -85,6 +85,7 @@ pub struct OpenMode {
 
 /// What recovery did when the journal was opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecoveryReport {
     /// The torn tail that was cut, if any.
     pub cut: Option<CutReport>,

@@ -41,6 +41,25 @@ pub struct CutReport {
     pub saved_to: PathBuf,
 }
 
+/// An incomplete batch at the end of a journal, as a read-only open finds it: the next
+/// writer's open cuts it (`docs/RECOVERY.md`); no append acknowledged it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TornTail {
+    /// The segment file it is in.
+    pub segment: PathBuf,
+    /// The byte offset in it where it starts: the end of the last complete batch.
+    pub offset: u64,
+    /// The sequence number of the last complete record before it (0 when none is).
+    pub last_seq_kept: u64,
+    /// How many bytes of `segment` it covers.
+    pub bytes: u64,
+    /// Whole segment files after `segment` that the cut would remove.
+    pub segments_after: usize,
+    /// Valid records lie beyond it (a power loss persisted unsynced writes out of order).
+    pub later_records: bool,
+}
+
 impl std::fmt::Display for CutReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -72,6 +91,18 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
+    /// The torn tail that recovery's `cut` would remove, as a read-only open reports it.
+    pub fn torn_tail(&self, cut: &Cut) -> TornTail {
+        TornTail {
+            segment: self.files[self.tail_start + cut.segment].path.clone(),
+            offset: cut.offset as u64,
+            last_seq_kept: cut.last_seq_kept,
+            bytes: cut.bytes_cut as u64,
+            segments_after: cut.segments_removed,
+            later_records: cut.later_records,
+        }
+    }
+
     /// Opens every segment, checks the chain structure and scans the tail region. With the
     /// `writable` storage the segments are mapped for writing (by the writer, under its lock).
     pub(crate) fn load(

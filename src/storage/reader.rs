@@ -15,14 +15,16 @@ use crate::model::event::{Event, Timestamp};
 use crate::storage::folder::read_meta;
 use crate::storage::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE};
 use crate::storage::layout::Layout;
+pub use crate::storage::layout::TornTail;
 use crate::storage::mmap::Map;
-use crate::storage::recovery::{Cut, TailDecision};
+use crate::storage::recovery::TailDecision;
 use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment;
 use crate::storage::writer::Shared;
 
 /// One committed record: an event with the place and time the journal gave it.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Record {
     /// The record's sequence number: 1 for the first record, then consecutive, never reused.
     pub seq: u64,
@@ -101,7 +103,7 @@ pub struct JournalReader {
     meta: JournalMeta,
     source: Source,
     /// The torn tail a writer's recovery would cut (read-only opens only report it).
-    torn_tail: Option<Cut>,
+    torn_tail: Option<TornTail>,
 }
 
 impl JournalReader {
@@ -131,9 +133,9 @@ impl JournalReader {
         &self.meta
     }
 
-    /// The incomplete batch or damaged bytes at the end that a writer would cut on open.
-    #[doc(hidden)]
-    pub fn torn_tail(&self) -> Option<&Cut> {
+    /// The incomplete batch at the end that a writer would cut on open; `None` when the
+    /// journal ends cleanly (and for a reader of the writer's own process).
+    pub fn torn_tail(&self) -> Option<&TornTail> {
         self.torn_tail.as_ref()
     }
 
@@ -252,6 +254,7 @@ impl Default for FollowOptions {
 
 /// How often a [`Follower`] looked at its files and opened the journal afresh.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FollowCounters {
     /// Checks after [`FollowOptions::resync_after`] without progress.
     pub idle_checks: u64,
@@ -602,11 +605,14 @@ fn view_holding(views: Vec<View>, seq: u64, dir: &Path) -> Result<View, Error> {
 
 /// Views for a read-only reader: sealed segments to their recorded end, tail segments to the
 /// committed end, nothing after a cut.
-fn read_only_views(layout: &Layout, decision: TailDecision) -> (Vec<View>, Option<Cut>) {
+fn read_only_views(layout: &Layout, decision: TailDecision) -> (Vec<View>, Option<TornTail>) {
     let mut views = vec![];
     let (keep, torn) = match &decision {
         TailDecision::Clean => (layout.files.len(), None),
-        TailDecision::Cut(cut) => (layout.tail_start + cut.segment + 1, Some(cut.clone())),
+        TailDecision::Cut(cut) => (
+            layout.tail_start + cut.segment + 1,
+            Some(layout.torn_tail(cut)),
+        ),
     };
     for (i, file) in layout.files.iter().enumerate().take(keep) {
         views.push(View {

@@ -18,12 +18,14 @@ use crate::storage::format::{
     ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
 };
 use crate::storage::layout::Layout;
-use crate::storage::recovery::{Cut, TailDecision};
+use crate::storage::layout::TornTail;
+use crate::storage::recovery::TailDecision;
 use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment::hash_prefix;
 
 /// What `verify` found in a journal that is intact (or ends in a torn tail).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// The journal's settings and identity.
     pub meta: JournalMeta,
@@ -51,7 +53,7 @@ pub struct VerifyReport {
     pub pending_links: usize,
     /// The incomplete batch at the end that the next writer's recovery will cut (not
     /// damage: it was never acknowledged); `None` when the journal ends cleanly.
-    pub torn_tail: Option<Cut>,
+    pub torn_tail: Option<TornTail>,
     /// A writer process holds the lock: the tail may be a batch being written.
     pub live: bool,
     /// `seq:hash` of the committed head ([`Anchor`]): record it, and `verify --anchor` proves
@@ -70,6 +72,7 @@ pub const CONTRACT_VIOLATIONS_LISTED_MAX: usize = 1000;
 
 /// A record whose event breaks a stateless rule of the contract (`docs/INTERCHANGE.md` §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ContractViolation {
     /// The record's sequence number.
     pub seq: u64,
@@ -81,6 +84,7 @@ pub struct ContractViolation {
 
 /// A head anchor recorded earlier: `seq:hash` as `status` and `verify` print it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Anchor {
     /// The sequence number of the head when the anchor was recorded.
     pub seq: u64,
@@ -179,13 +183,14 @@ fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usiz
     let meta = read_meta(dir)?;
     let live = is_locked_by_writer(dir);
     let (layout, decision) = Layout::load_for_reading(dir, &meta, scan_all)?;
-    let torn_tail = match decision {
+    let cut = match decision {
         TailDecision::Clean => None,
         TailDecision::Cut(cut) => Some(cut),
     };
-    let keep = torn_tail.as_ref().map_or(layout.files.len(), |cut| {
+    let keep = cut.as_ref().map_or(layout.files.len(), |cut| {
         layout.tail_start + cut.segment + 1
     });
+    let torn_tail = cut.map(|cut| layout.torn_tail(&cut));
     let report = VerifyReport {
         meta,
         segments: layout.files.len(),

@@ -68,6 +68,7 @@ impl Clock {
 
 /// The sequence numbers an append was given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Appended {
     /// The sequence number of the batch's first event.
     pub first_seq: u64,
