@@ -40,8 +40,8 @@ pub use stored::StateBytes;
 pub use tally::{statistics_of_profits, ArithmeticOverflow};
 pub use validate::CheckError;
 pub use view::{
-    DayView, ExecutionRate, PerformanceSummary, SignalView, SnapshotView, TradeStatistics,
-    TradeView,
+    DayView, ExecutionRate, PerformanceSummary, ProfitGroup, SignalView, SnapshotView,
+    TradeStatistics, TradeView,
 };
 
 use std::sync::Arc;

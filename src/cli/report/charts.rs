@@ -62,16 +62,20 @@ pub fn downsample(points: &[Point], buckets: usize) -> Vec<Point> {
     kept
 }
 
-/// A time axis label: the date, with the hour when the chart spans less than three days.
+/// A time axis label: the date, with the time of day when the chart spans less than three
+/// days, to the second when it spans less than an hour.
 fn time_label(seconds: f64, span: f64) -> String {
     let Some(time) = DateTime::<Utc>::from_timestamp(seconds as i64, 0) else {
         return String::new();
     };
-    if span < 3.0 * 86_400.0 {
-        time.format("%m-%d %H:%M").to_string()
+    let format = if span < 3600.0 {
+        "%H:%M:%S"
+    } else if span < 3.0 * 86_400.0 {
+        "%m-%d %H:%M"
     } else {
-        time.format("%Y-%m-%d").to_string()
-    }
+        "%Y-%m-%d"
+    };
+    time.format(format).to_string()
 }
 
 fn money_label(value: f64) -> String {

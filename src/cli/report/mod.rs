@@ -20,10 +20,10 @@ use chrono::{Datelike, NaiveDate};
 use clap::Args;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use tradeledger::model::event::{Timestamp, TradeStatus};
+use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{
-    statistics_of_profits, PerformanceSummary, Projections, SnapshotView, TimeBasis, TimeRange,
-    TradeFilter, TradeStatistics, TradeView,
+    statistics_of_profits, PerformanceSummary, ProfitGroup, Projections, SnapshotView, TimeBasis,
+    TimeRange, TradeStatistics, TradeView,
 };
 
 use super::options::Source;
@@ -167,29 +167,16 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
     let summary = state.performance_summary(selection.from, selection.to, account)?;
     let days = state.daily_performance(selection.from, selection.to, account)?;
 
-    let closed = state.trades(&TradeFilter {
-        status: Some(TradeStatus::Closed),
-        account,
-        range,
-        by: TimeBasis::Exit,
-        ..TradeFilter::default()
-    })?;
+    let closed = state.closed_profits(range, account)?;
     let strategies = per_strategy(&closed)?;
     let mut symbols = Vec::new();
     let names: std::collections::BTreeSet<&str> =
-        closed.iter().map(|t| t.symbol.as_str()).collect();
+        closed.iter().map(|g| g.symbol.as_str()).collect();
     for name in names {
         let stats = state.trade_statistics(range, TimeBasis::Exit, Some(name), account)?;
         symbols.push((name.to_string(), stats));
     }
-    let mut recent = state.trades(&TradeFilter {
-        account,
-        range,
-        ..TradeFilter::default()
-    })?;
-    let keep = recent.len().saturating_sub(RECENT_TRADES);
-    recent.drain(..keep);
-    recent.reverse();
+    let recent = state.latest_trades(range, account, RECENT_TRADES)?;
 
     let shown = match account {
         Some(number) => Some(number),
@@ -236,14 +223,14 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
 }
 
 /// `stats` of each strategy's closed trades, by strategy name (`-` for none).
-fn per_strategy(closed: &[TradeView]) -> anyhow::Result<Vec<(String, TradeStatistics)>> {
+fn per_strategy(closed: &[ProfitGroup]) -> anyhow::Result<Vec<(String, TradeStatistics)>> {
     let mut groups: BTreeMap<&str, Vec<Decimal>> = BTreeMap::new();
-    for trade in closed {
-        let name = trade.strategy_name.as_deref().unwrap_or("-");
+    for group in closed {
+        let name = group.strategy_name.as_deref().unwrap_or("-");
         groups
             .entry(name)
             .or_default()
-            .push(trade.profit.unwrap_or_default());
+            .extend_from_slice(&group.profits);
     }
     groups
         .into_iter()
@@ -392,14 +379,14 @@ fn pnl_charts(days: &[tradeledger::projection::DayView]) -> anyhow::Result<[Char
 }
 
 /// The histogram of closed trades' profits, with zero as a bucket edge.
-fn distribution_chart(closed: &[TradeView]) -> anyhow::Result<Chart> {
-    let profits: Vec<f64> = closed
-        .iter()
-        .filter_map(|t| t.profit)
+fn distribution_chart(closed: &[ProfitGroup]) -> anyhow::Result<Chart> {
+    let all = closed.iter().flat_map(|g| &g.profits);
+    let trades = all.clone().count();
+    let profits: Vec<f64> = all
         .filter(|p| !p.is_zero())
-        .map(coordinate)
+        .map(|p| coordinate(*p))
         .collect();
-    let breakevens = closed.len() - profits.len();
+    let breakevens = trades - profits.len();
     let reach = profits.iter().fold(0.0_f64, |m, p| m.max(p.abs()));
     let width = if reach > 0.0 {
         reach / DISTRIBUTION_BUCKETS
@@ -425,9 +412,8 @@ fn distribution_chart(closed: &[TradeView]) -> anyhow::Result<Chart> {
         id: "distribution",
         title: "Win/loss distribution",
         note: format!(
-            "Closed trades by profit: blue bars are wins, vermillion bars losses ({} trades; \
-             {breakevens} breakeven not drawn).",
-            closed.len()
+            "Closed trades by profit: blue bars are wins, vermillion bars losses ({trades} trades; \
+             {breakevens} breakeven not drawn)."
         ),
         svg,
     })
