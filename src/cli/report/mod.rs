@@ -167,33 +167,9 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
     let summary = state.performance_summary(selection.from, selection.to, account)?;
     let days = state.daily_performance(selection.from, selection.to, account)?;
 
-    let closed = state.closed_profits(range, account)?;
-    let strategies = per_strategy(&closed)?;
-    let mut symbols = Vec::new();
-    let names: std::collections::BTreeSet<&str> =
-        closed.iter().map(|g| g.symbol.as_str()).collect();
-    for name in names {
-        let stats = state.trade_statistics(range, TimeBasis::Exit, Some(name), account)?;
-        symbols.push((name.to_string(), stats));
-    }
     let recent = state.latest_trades(range, account, RECENT_TRADES)?;
-
-    let shown = match account {
-        Some(number) => Some(number),
-        None => match state.snapshot_accounts()?.as_slice() {
-            [] => None,
-            [only] => Some(*only),
-            several => anyhow::bail!(
-                "{journal} holds snapshots of {} accounts ({}): choose one with --account N",
-                several.len(),
-                several
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-    };
+    let shown = shown_account(state, journal, account)?;
+    let (strategies, symbols, distribution) = closed_trades(state, range, account)?;
     let snapshots = match shown {
         Some(number) => state.snapshots_between(number, range)?,
         None => Vec::new(),
@@ -204,7 +180,7 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
     charts.push(equity_chart);
     charts.push(drawdown_chart);
     charts.extend(pnl_charts(&days)?);
-    charts.push(distribution_chart(&closed)?);
+    charts.push(distribution);
 
     let months = monthly(&days, &snapshots)?;
     Ok(Report {
@@ -220,6 +196,56 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
         symbols,
         recent,
     })
+}
+
+/// The account whose snapshots the page shows: the one asked for, or the journal's only
+/// account with snapshots.
+fn shown_account(
+    state: &Projections,
+    journal: &str,
+    account: Option<u64>,
+) -> anyhow::Result<Option<u64>> {
+    if account.is_some() {
+        return Ok(account);
+    }
+    Ok(match state.snapshot_accounts()?.as_slice() {
+        [] => None,
+        [only] => Some(*only),
+        several => anyhow::bail!(
+            "{journal} holds snapshots of {} accounts ({}): choose one with --account N",
+            several.len(),
+            several
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// Statistics of each strategy's and each symbol's closed trades, and their profits'
+/// histogram.
+type ClosedTrades = (
+    Vec<(String, TradeStatistics)>,
+    Vec<(String, TradeStatistics)>,
+    Chart,
+);
+
+fn closed_trades(
+    state: &Projections,
+    range: TimeRange,
+    account: Option<u64>,
+) -> anyhow::Result<ClosedTrades> {
+    let closed = state.closed_profits(range, account)?;
+    let strategies = per_strategy(&closed)?;
+    let names: std::collections::BTreeSet<&str> =
+        closed.iter().map(|g| g.symbol.as_str()).collect();
+    let mut symbols = Vec::with_capacity(names.len());
+    for name in names {
+        let stats = state.trade_statistics(range, TimeBasis::Exit, Some(name), account)?;
+        symbols.push((name.to_string(), stats));
+    }
+    Ok((strategies, symbols, distribution_chart(&closed)?))
 }
 
 /// `stats` of each strategy's closed trades, by strategy name (`-` for none).
