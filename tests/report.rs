@@ -171,7 +171,12 @@ fn the_report_draws_every_chart_and_states_the_figures_of_stats_and_summary() {
     let (_temp, dir) = demo_journal(600);
     let out = Path::new(env!("CARGO_TARGET_TMPDIR"));
     let page = out.join("report.html");
+    let before = cli_support::journal_files(&dir);
     ok(&["report", path(&dir), "-o", path(&page)]);
+    assert!(
+        cli_support::journal_files(&dir) == before,
+        "report only reads the journal"
+    );
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
         !html.contains(" src=\""),
