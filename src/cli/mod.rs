@@ -22,6 +22,7 @@ mod load_cmd;
 mod maintenance;
 mod options;
 mod query;
+mod report;
 mod tables;
 mod tail_cmd;
 
@@ -154,6 +155,11 @@ enum Command {
     Summary(query::DailyArgs),
     /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder.
     Export(export::ExportArgs),
+    /// Write one self-contained HTML page: equity, drawdown, P&L charts, monthly returns,
+    /// per-strategy and per-symbol tables, recent trades, the figures of stats and summary.
+    Report(report::ReportArgs),
+    /// Serve the report page on 127.0.0.1 and update it live as the journal grows.
+    Serve(report::ServeArgs),
     /// Summarize the state of the journal at a point of its history.
     Replay(maintenance::ReplayArgs),
     /// Write a checkpoint of the projections now (takes the writer lock).
@@ -229,6 +235,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daily(args) => query::daily(&args),
         Command::Summary(args) => query::summary(&args),
         Command::Export(args) => export::run(&args),
+        Command::Report(args) => report::report(&args),
+        Command::Serve(args) => report::serve(&args),
         Command::Replay(args) => maintenance::replay(&args),
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),

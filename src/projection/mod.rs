@@ -37,11 +37,11 @@ pub use encode::{StateSnapshot, WriteStateError};
 pub use memory::MemoryEstimate;
 pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;
-pub use tally::ArithmeticOverflow;
+pub use tally::{statistics_of_profits, ArithmeticOverflow};
 pub use validate::CheckError;
 pub use view::{
-    DayView, ExecutionRate, PerformanceSummary, SignalView, SnapshotView, TradeStatistics,
-    TradeView,
+    DayView, ExecutionRate, PerformanceSummary, ProfitGroup, SignalView, SnapshotView,
+    TradeStatistics, TradeView,
 };
 
 use std::sync::Arc;

@@ -310,6 +310,98 @@ impl Projections {
         Ok(tally.statistics()?)
     }
 
+    /// The keys of `range` and the cells of `account` (any symbol); `None` when the range
+    /// holds no time.
+    fn selection(
+        &self,
+        range: TimeRange,
+        account: Option<u64>,
+    ) -> Result<Option<(RangeInclusive<TimeKey>, CellFilter)>, QueryError> {
+        self.intact()?;
+        let cells = CellFilter {
+            symbol: None,
+            account,
+        };
+        Ok(time_keys(range.from, range.to).map(|keys| (keys, cells)))
+    }
+
+    /// The `limit` trades (any status) with the latest (entry_time, ticket) in `range` (of
+    /// `account`, if given), newest first: the end of [`Projections::trades`] by entry time,
+    /// decoding only the trades it returns (and those of other accounts passed over).
+    pub fn latest_trades(
+        &self,
+        range: TimeRange,
+        account: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<TradeView>, QueryError> {
+        let Some((keys, cells)) = self.selection(range, account)? else {
+            return Ok(Vec::new());
+        };
+        let mut hot: Vec<(TimeKey, Slot)> = self.trades.by_entry.range(keys.clone()).collect();
+        let mut stored = match &self.base {
+            Some(base) => base.trades_between(TRADE_BY_ENTRY, &keys)?,
+            None => Vec::new(),
+        };
+        let mut views = Vec::with_capacity(limit);
+        while views.len() < limit {
+            let newer_in_memory = match (hot.last(), stored.last()) {
+                (None, None) => break,
+                (Some(h), Some(s)) => h.0 > s.0,
+                (memory, _) => memory.is_some(),
+            };
+            let trade: Found = match (newer_in_memory, &self.base) {
+                (false, Some(base)) => {
+                    let (_, ordinal) = stored.pop().expect("a stored trade is left");
+                    Held::Stored(Box::new(self.base_trade(base, ordinal)?))
+                }
+                _ => {
+                    let (_, slot) = hot.pop().expect("a trade in memory is left");
+                    Held::Memory(&self.trades.records[slot])
+                }
+            };
+            if cells.matches(trade.account_number, trade.symbol) {
+                views.push(self.trade_view(&trade));
+            }
+        }
+        Ok(views)
+    }
+
+    /// The profits of the CLOSED trades whose exit time is in `range` (of `account`, if
+    /// given), grouped by symbol and strategy name (`None`: trades without one), groups
+    /// ordered by symbol then strategy, profits in exit-time order. The same trades as
+    /// [`Projections::trades`] with `status: CLOSED, by: Exit`, without building a view of
+    /// each: a report's per-strategy table and profit histogram over millions of trades.
+    pub fn closed_profits(
+        &self,
+        range: TimeRange,
+        account: Option<u64>,
+    ) -> Result<Vec<ProfitGroup>, QueryError> {
+        let Some((keys, cells)) = self.selection(range, account)? else {
+            return Ok(Vec::new());
+        };
+        let found = self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?;
+        let mut groups: std::collections::BTreeMap<(Sym, Option<Sym>), Vec<Decimal>> =
+            std::collections::BTreeMap::new();
+        for trade in found {
+            if cells.matches(trade.account_number, trade.symbol) {
+                groups
+                    .entry((trade.symbol, trade.strategy_name))
+                    .or_default()
+                    .push(trade.profit.unwrap_or_default());
+            }
+        }
+        let mut groups: Vec<ProfitGroup> = groups
+            .into_iter()
+            .map(|((symbol, strategy), profits)| ProfitGroup {
+                symbol: self.names.name(symbol).to_owned(),
+                strategy_name: strategy.map(|s| self.names.name(s).to_owned()),
+                profits,
+            })
+            .collect();
+        groups.sort_by(|a, b| (&a.symbol, &a.strategy_name).cmp(&(&b.symbol, &b.strategy_name)));
+        Ok(groups)
+    }
+
     fn closed_between(
         &self,
         by: TimeBasis,

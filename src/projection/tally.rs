@@ -136,6 +136,19 @@ fn pick(
     }
 }
 
+/// The `stats` object (§4) of any group of closed trades, given their profits: the same tally
+/// and the same arithmetic as [`super::Projections::trade_statistics`], for groupings the
+/// indexes do not keep (a report's per-strategy table).
+pub fn statistics_of_profits(
+    profits: impl IntoIterator<Item = Decimal>,
+) -> Result<TradeStatistics, ArithmeticOverflow> {
+    let mut tally = Tally::default();
+    for profit in profits {
+        tally.add(profit);
+    }
+    tally.statistics()
+}
+
 /// `part / whole × 100` by exact decimal division (28 significant digits), `0` for no items.
 /// Computed as `part × 100 / whole` so that 1 of 3 gives 33.333333333333333333333333333.
 pub(crate) fn percent(part: u64, whole: u64) -> Decimal {

@@ -306,6 +306,18 @@ pub struct ExecutionRate {
     pub execution_rate: Decimal,
 }
 
+/// The profits of the closed trades of one symbol and strategy
+/// ([`super::Projections::closed_profits`]); not a §5 object.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProfitGroup {
+    /// The instrument.
+    pub symbol: String,
+    /// The strategy that opened the trades; `None`: not given.
+    pub strategy_name: Option<String>,
+    /// Each trade's realized profit, exact, in exit-time order.
+    pub profits: Vec<Decimal>,
+}
+
 /// Serializers for the §1 value forms.
 mod json {
     use std::fmt::Display;

@@ -643,3 +643,66 @@ fn hot_section(bytes: &[u8]) -> usize {
     let at = directory + 8 + 16 * super::super::stored::HOT;
     u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
 }
+
+/// `latest_trades` is the end of `trades` by entry time, and `closed_profits` holds the
+/// profits of exactly the trades `trades --status CLOSED --by exit` lists: in memory, and
+/// read from a checkpoint with later trades in memory.
+#[test]
+fn latest_trades_and_closed_profits_agree_with_trades() {
+    let later = [
+        Event::TradeOpened(TradeOpened {
+            strategy_name: Some("breakout".into()),
+            ..opened(3, "GBPUSD", "2024-03-06T08:00:00Z")
+        }),
+        Event::TradeClosed(closed(3, "2024-03-06T10:00:00Z", "-2.50")),
+        Event::TradeOpened(opened(4, "EURUSD", "2024-03-07T08:00:00Z")),
+        Event::TradeClosed(closed(4, "2024-03-07T09:00:00Z", "0")),
+        Event::TradeOpened(opened(5, "EURUSD", "2024-03-07T08:30:00Z")),
+    ];
+    let mut in_memory = two_accounts(true);
+    let bytes = two_accounts(true).encode_state().unwrap();
+    let mut from_checkpoint = Projections::decode_state(bytes).unwrap();
+    extend(&mut in_memory, later.clone());
+    extend(&mut from_checkpoint, later);
+    for state in [&in_memory, &from_checkpoint] {
+        for account in [None, Some(1001), Some(2002), Some(7)] {
+            let all = state
+                .trades(&TradeFilter {
+                    account,
+                    ..TradeFilter::default()
+                })
+                .unwrap();
+            for limit in [0, 1, 2, 100] {
+                let expected: Vec<_> = all.iter().rev().take(limit).cloned().collect();
+                let latest = state.latest_trades(TimeRange::ALL, account, limit).unwrap();
+                assert_eq!(latest, expected, "account {account:?}, limit {limit}");
+            }
+            let closed = state
+                .trades(&TradeFilter {
+                    status: Some(TradeStatus::Closed),
+                    account,
+                    by: TimeBasis::Exit,
+                    ..TradeFilter::default()
+                })
+                .unwrap();
+            let mut expected: Vec<_> = closed
+                .iter()
+                .map(|t| (t.symbol.clone(), t.strategy_name.clone(), t.profit.unwrap()))
+                .collect();
+            let mut grouped: Vec<_> = state
+                .closed_profits(TimeRange::ALL, account)
+                .unwrap()
+                .into_iter()
+                .flat_map(|g| {
+                    let (symbol, strategy) = (g.symbol, g.strategy_name);
+                    g.profits
+                        .into_iter()
+                        .map(move |p| (symbol.clone(), strategy.clone(), p))
+                })
+                .collect();
+            expected.sort();
+            grouped.sort();
+            assert_eq!(grouped, expected, "account {account:?}");
+        }
+    }
+}
