@@ -309,6 +309,7 @@ pub struct ExecutionRate {
 /// The profits of the closed trades of one symbol and strategy
 /// ([`super::Projections::closed_profits`]); not a §5 object.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProfitGroup {
     /// The instrument.
     pub symbol: String,
