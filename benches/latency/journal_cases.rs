@@ -125,6 +125,22 @@ fn ledger_trade(ticket: u64) -> Vec<Event> {
     vec![event]
 }
 
+/// `Ledger::append` of a trade with a new ticket in Buffered mode, one thread.
+pub fn ledger_append(plan: &Plan) -> Measured {
+    let dir = common::fresh_dir("latency-ledger-buffered");
+    let ledger = Ledger::create(&dir, &common::options(Durability::Buffered)).expect("ledger");
+    let measured = run_single(
+        plan,
+        |i| ledger_trade(i + 1),
+        |batch| {
+            black_box(ledger.append(&batch).expect("append"));
+        },
+    );
+    ledger.close().expect("close ledger");
+    common::remove_dir(&dir);
+    measured
+}
+
 /// `Ledger::append` in Sync mode from `producers` threads, each waiting for its own append:
 /// validation against the projections, the append, apply to the projections, then the group
 /// commit of `sync_append_*` (`Ledger::append` flushes through its last record).

@@ -217,6 +217,13 @@ fn tradeledger_cases() -> Vec<Case> {
             run: Box::new(|c, _| ok(journal_cases::handle_append(&c.plan(500_000)))),
         },
         Case {
+            name: "ledger_buffered_append",
+            durability: "buffered",
+            producers: 1,
+            includes: "Ledger::append of a trade_opened with a new ticket in Buffered mode: validation against the projections, the append, apply to the projections (the batch is built before the clock starts)",
+            run: Box::new(move |c, _| ok(journal_cases::ledger_append(&c.plan(500_000)))),
+        },
+        Case {
             name: "sync_append_p1",
             durability: "sync",
             producers: 1,

@@ -4,9 +4,8 @@
 //!   Buffered and Periodic mode it completes on the calling task: the batch is checked,
 //!   copied into mapped memory and applied, with no channel and no thread hop. In Sync mode
 //!   the task then waits for durability: if nobody is flushing, it becomes the group-commit
-//!   leader, yields until the tasks the last flush woke have appended again (or a bound
-//!   passes: `GroupCommit::gathered`), and flushes on its own worker thread (`block_in_place`, so
-//!   the runtime moves its other tasks away); otherwise it awaits the leader's flush, which
+//!   leader and flushes at once on its own worker thread (`block_in_place`, so the runtime
+//!   moves its other tasks away); otherwise it awaits the leader's flush, which
 //!   usually covers its batch too. No append pays a wake-up of a dedicated writer thread.
 //! - Disk I/O never runs on a worker thread with tasks queued behind it: the Sync flush and
 //!   an append that may roll to a new segment (the active one is nearly full) run under
@@ -286,28 +285,18 @@ impl JournalHandle {
     pub async fn wait_durable(&self, seq: u64) -> Result<(), Error> {
         let shared = Arc::clone(self.inner.ledger.journal().shared());
         let commit = shared.commit();
-        let mut leaders_seen = commit.leaders_done();
         let started = Instant::now();
         self.inner.waiting.fetch_add(1, Ordering::Relaxed);
         let result = loop {
-            if shared.durable_seq() >= seq {
-                break Ok(());
-            }
-            if let Some(leader) = commit.try_lead() {
-                // Let the tasks the last flush woke append first, so this flush covers them.
-                let mut gathering = commit.start_gathering();
-                while !commit.gathered(&mut gathering) {
-                    tokio::task::yield_now().await;
-                }
-                let flushed = block_on_disk(|| shared.flush_as_leader(leader));
-                if flushed.is_err() || shared.durable_seq() >= seq {
-                    break flushed;
-                }
-                continue;
-            }
-            leaders_seen = commit.leader_done_after(leaders_seen).await;
-            if let Some(error) = shared.poisoned_error() {
-                break Err(error);
+            let committed = commit
+                .commit_async(
+                    || shared.durable_seq() >= seq,
+                    || block_on_disk(|| shared.flush_all()),
+                )
+                .await;
+            let result = shared.after_commit(committed, seq);
+            if result.is_err() || shared.durable_seq() >= seq {
+                break result;
             }
         };
         self.inner.waiting.fetch_sub(1, Ordering::Relaxed);

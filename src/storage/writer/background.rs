@@ -234,15 +234,18 @@ impl Shared {
 
     /// Makes a rolled segment durable, hashes it, and writes the link into its successor.
     pub(super) fn seal(&self, seal: Seal) {
-        let result = self.commit.lead(|| self.flush_rolled()).and_then(|()| {
-            let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
-            let link = ChainLink {
-                prev_hash: hash,
-                prev_data_end: seal.data_end as u64,
-                prev_last_seq: seal.last_seq,
-            };
-            segment::write_link_in_place(&seal.next_path, &seal.next_map, &link)
-        });
+        let result = self
+            .commit
+            .exclusive(|| self.flush_rolled())
+            .and_then(|()| {
+                let hash = segment::hash_prefix(seal.map.all_bytes(), seal.data_end);
+                let link = ChainLink {
+                    prev_hash: hash,
+                    prev_data_end: seal.data_end as u64,
+                    prev_last_seq: seal.last_seq,
+                };
+                segment::write_link_in_place(&seal.next_path, &seal.next_map, &link)
+            });
         if let Err(error) = result {
             self.poison(&error);
         }

@@ -3,9 +3,10 @@
 //!
 //! Appends run on the caller's thread: encoding outside any lock, then one short critical
 //! section that copies the frames into mapped memory and publishes them. Durability is the
-//! caller's too: in `Sync` mode the appending thread becomes the flush leader if nobody is
-//! flushing, or waits for the leader's flush to cover its batch (group commit), so no append
-//! pays a thread wake-up on top of its flush (~30 µs each way here: ARCHITECTURE.md, "Measured costs").
+//! caller's too: in `Sync` mode the appending thread joins a group and either leads its
+//! flush or waits for it (group commit, `storage/commit.rs`), so no append pays a hand-off
+//! to a writer thread on top of its flush (a wake-up costs ~30 µs each way here:
+//! ARCHITECTURE.md, "Measured costs").
 //!
 //! A background thread does what must stay off the append path: preparing the next segment
 //! (zero-filled, mapped, pre-faulted), sealing rolled segments (sync, hash, chain link) and,
@@ -18,12 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
 
 use crate::error::Error;
 use crate::model::codec::{self, CODEC_POSTCARD};
 use crate::model::event::{Event, Timestamp};
-use crate::storage::commit::{GroupCommit, Leader};
+use crate::storage::commit::{Committed, GroupCommit};
 use crate::storage::format::{
     complete_frame, frame_size, write_frame, Durability, FrameHeader, JournalMeta, SegmentHeader,
     Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
@@ -384,7 +384,6 @@ impl Shared {
         state.next_seq = last_seq + 1;
         state.active.map.publish(state.write_offset);
         self.committed_seq.store(last_seq, Ordering::Release);
-        self.commit.count_published();
         let remaining = state.active.map.len() - state.write_offset;
         self.remaining_bytes
             .store(remaining as u64, Ordering::Relaxed);
@@ -477,38 +476,37 @@ impl Shared {
         Ok(())
     }
 
-    /// Returns once `seq` is on stable storage: flushes as the leader if nobody is flushing
-    /// (after gathering its group), else waits for the running flush, which usually covers
-    /// `seq` too, and tries again.
+    /// Returns once `seq` is on stable storage (group commit: `storage/commit.rs`).
     pub fn flush_through(&self, seq: u64) -> Result<(), Error> {
         loop {
+            let committed = self
+                .commit
+                .commit(|| self.durable_seq() >= seq, || self.flush_all());
+            self.after_commit(committed, seq)?;
             if self.durable_seq() >= seq {
                 return Ok(());
             }
-            match self.commit.try_lead() {
-                Some(leader) => {
-                    let mut gathering = self.commit.start_gathering();
-                    while !self.commit.gathered(&mut gathering) {
-                        std::thread::yield_now();
-                    }
-                    self.flush_as_leader(leader)?
-                }
-                None => self.commit.wait(|| self.durable_seq() >= seq),
-            }
+        }
+    }
+
+    /// The outcome of a group commit for the caller that waited for `seq`: the leader's
+    /// flush error, or, for a member whose group's flush failed, the error that stopped the
+    /// writer.
+    pub fn after_commit(
+        &self,
+        committed: Committed<Result<(), Error>>,
+        seq: u64,
+    ) -> Result<(), Error> {
+        match committed {
+            Committed::Led(result) => result,
+            Committed::Followed if self.durable_seq() >= seq => Ok(()),
+            Committed::Followed => self.check_poisoned(),
         }
     }
 
     /// The group commit, for callers that wait their own way (the async handle).
     pub fn commit(&self) -> &GroupCommit {
         &self.commit
-    }
-
-    /// Flushes everything published so far as `leader` (from [`GroupCommit::try_lead`]);
-    /// dropping the leader then wakes the waiters.
-    pub fn flush_as_leader(&self, leader: Leader<'_>) -> Result<(), Error> {
-        let result = self.flush_all_locked();
-        drop(leader);
-        result
     }
 
     /// Flush latency percentiles so far: `(p50, p99, max, count)` in nanoseconds.
@@ -538,24 +536,24 @@ impl Shared {
 
     /// Flushes everything published so far (after a running flush, a flush of its own).
     pub fn flush(&self) -> Result<(), Error> {
-        self.commit.lead(|| self.flush_all_locked())
+        self.commit.exclusive(|| self.flush_all())
     }
 
-    /// The flush itself. The caller is the flush leader. A failed flush poisons the writer:
+    /// The flush itself: everything published so far. The caller is the flush leader
+    /// ([`GroupCommit`]). A failed flush poisons the writer:
     /// after an fsync error the kernel may have dropped the dirty pages, so the data must
     /// never be treated as safe by retrying.
-    fn flush_all_locked(&self) -> Result<(), Error> {
+    pub fn flush_all(&self) -> Result<(), Error> {
         let started = std::time::Instant::now();
         let result = self.flush_ranges();
         let elapsed_ns = started.elapsed().as_nanos() as u64;
         let _ = lock(&self.flush_latency_ns).record(elapsed_ns.max(1));
-        self.commit.flush_took(Duration::from_nanos(elapsed_ns));
         tracing::trace!(elapsed_ns, ok = result.is_ok(), "flush");
         result
     }
 
     fn flush_ranges(&self) -> Result<(), Error> {
-        let (rolled, active, from, to, upto, batches) = {
+        let (rolled, active, from, to, upto) = {
             let state = lock(&self.state);
             self.check_poisoned()?;
             (
@@ -564,8 +562,6 @@ impl Shared {
                 state.synced_offset,
                 state.write_offset,
                 self.committed_seq(),
-                // Counted under the state lock by `publish`: exactly the batches up to `upto`.
-                self.commit.published(),
             )
         };
         self.flush_each(&rolled)?;
@@ -582,7 +578,6 @@ impl Shared {
             state.synced_offset = state.synced_offset.max(to);
         }
         self.durable_seq.fetch_max(upto, Ordering::AcqRel);
-        self.commit.flushed_through(batches);
         Ok(())
     }
 
@@ -772,48 +767,6 @@ mod tests {
             .map(|(h, p, _)| crate::model::codec::decode(h.kind, h.codec, h.schema, p).unwrap())
             .collect();
         assert_eq!(decoded, batch);
-    }
-
-    /// There is at most one flush leader. A leader dropped without flushing (an async
-    /// leader cancelled while it gathered its group) hands over: a waiter is woken and
-    /// flushes its batch itself.
-    #[test]
-    fn one_flush_leader_at_a_time_and_a_dropped_leader_hands_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let options = JournalOptions {
-            durability: crate::Durability::Sync,
-            checkpoint_every_records: 0,
-            ..JournalOptions::default()
-        };
-        let journal = Journal::create(dir.path(), &options).unwrap();
-        let shared = std::sync::Arc::clone(journal.shared());
-        let at = Timestamp::from_nanos(0);
-        let appended = shared
-            .write_batch(&[crate::tools::sample::trade_opened(1, at)], at)
-            .unwrap();
-        let leader = shared.commit().try_lead().expect("nobody leads yet");
-        assert!(shared.commit().try_lead().is_none(), "a second leader");
-        assert!(
-            shared.commit().try_lead().is_none(),
-            "a failed attempt ended leadership"
-        );
-        let waiter = {
-            let shared = std::sync::Arc::clone(&shared);
-            std::thread::spawn(move || shared.flush_through(appended.last_seq))
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(
-            !waiter.is_finished(),
-            "the waiter did not wait for the leader"
-        );
-        assert_eq!(shared.durable_seq(), 0);
-        drop(leader);
-        waiter.join().unwrap().unwrap();
-        assert_eq!(shared.durable_seq(), appended.last_seq);
-        assert!(
-            shared.commit().try_lead().is_some(),
-            "leadership was not released"
-        );
     }
 
     /// `may_roll` compares a batch's largest possible frames, plus the margin, with the room
