@@ -22,6 +22,7 @@ mod load_cmd;
 mod maintenance;
 mod options;
 mod query;
+mod sink;
 mod tables;
 mod tail_cmd;
 
@@ -152,7 +153,8 @@ enum Command {
     Daily(query::DailyArgs),
     /// Winning, losing and breakeven days and the total over a range of days.
     Summary(query::DailyArgs),
-    /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder.
+    /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder, or the SQL
+    /// tables into a SQLite file (--sqlite).
     Export(export::ExportArgs),
     /// Summarize the state of the journal at a point of its history.
     Replay(maintenance::ReplayArgs),
@@ -163,6 +165,8 @@ enum Command {
     /// Removes every checkpoint first, so the state is rebuilt under this build's projection
     /// version (takes the writer lock).
     Upgrade(maintenance::CheckpointArgs),
+    /// Keep SQL tables (the old system's layout) up to date with a journal: `sink postgres`.
+    Sink(sink::SinkArgs),
 }
 
 fn parse_durability(text: &str) -> Result<tradeledger::Durability, String> {
@@ -232,6 +236,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => maintenance::replay(&args),
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),
+        Command::Sink(args) => sink::run(&args),
     }
 }
 
