@@ -196,7 +196,7 @@ impl PostgresServer {
         let mut client = self.connect()?;
         client
             .batch_execute(&format!("CREATE DATABASE {name}"))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.as_db_error().map_or(e.to_string(), |db| db.to_string()))?;
         Ok(self.url(name))
     }
 

@@ -9,6 +9,7 @@ use bytes::BytesMut;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Transaction};
+use tradeledger::model::event::Timestamp;
 
 use super::rows::{Cell, Rows};
 use super::schema::{self, Dialect, Kind, Table, POSITION_TABLE, SCHEMA_VERSION, TABLES};
@@ -21,6 +22,13 @@ impl ToSql for Cell {
     ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match self {
             Cell::BigInt(v) => v.to_sql(ty, out),
+            // rust_decimal sends every zero with scale 0; "0.00" keeps its scale (§1).
+            Cell::Numeric(Some(d)) if d.is_zero() => {
+                let scale = u16::try_from(d.scale())?;
+                out.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // no digits, weight 0, positive
+                out.extend_from_slice(&scale.to_be_bytes());
+                Ok(IsNull::No)
+            }
             Cell::Numeric(v) => v.to_sql(ty, out),
             Cell::Text(v) => v.to_sql(ty, out),
             Cell::Double(v) => v.to_sql(ty, out),
@@ -207,7 +215,9 @@ fn sql_seq(seq: u64) -> anyhow::Result<i64> {
 }
 
 fn create_tables(tx: &mut Transaction, suffix: &str) -> anyhow::Result<()> {
-    let tag = format!("v{SCHEMA_VERSION}");
+    // Constraint and index names are unique in the schema: the tables a rebuild replaces
+    // still hold theirs while the new ones are made.
+    let tag = format!("v{SCHEMA_VERSION}_{:x}", Timestamp::now().nanos());
     for table in TABLES {
         let name = format!("{}{suffix}", table.name);
         for statement in schema::create_statements(table, &name, &tag, Dialect::Postgres) {
