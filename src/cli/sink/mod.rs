@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use tradeledger::model::event::Timestamp;
 use tradeledger::storage::limits::FOLLOW_RESYNC_AFTER_MS;
@@ -98,10 +99,13 @@ struct Status {
     rows: u64,
     /// Records per second of the catch-up, once it is done.
     catch_up_events_per_second: Option<f64>,
-    /// From the journal's recording of the last record written to the commit, milliseconds.
+    /// From the journal's recording of the last record written to its commit, milliseconds.
     lag_ms: Option<f64>,
-    /// The largest lag since the last status.
-    max_lag_ms: Option<f64>,
+    /// The same for every record written since the last status line: median, 99th
+    /// percentile, largest (`null` when none was written).
+    lag_p50_ms: Option<f64>,
+    lag_p99_ms: Option<f64>,
+    lag_max_ms: Option<f64>,
     /// Sessions started again after a lost connection.
     reconnects: u64,
 }
@@ -135,19 +139,34 @@ fn run_postgres(args: &PostgresArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn report(args: &PostgresArgs, status: &mut Status) -> anyhow::Result<()> {
+/// Lags in microseconds, up to an hour (longer ones count as an hour).
+fn lag_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+fn report(
+    args: &PostgresArgs,
+    status: &mut Status,
+    lags: &mut Histogram<u64>,
+) -> anyhow::Result<()> {
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    let written = !lags.is_empty();
+    status.lag_p50_ms = written.then(|| ms(lags.value_at_quantile(0.5)));
+    status.lag_p99_ms = written.then(|| ms(lags.value_at_quantile(0.99)));
+    status.lag_max_ms = written.then(|| ms(lags.max()));
+    lags.reset();
     tracing::info!(
         phase = status.phase,
         position = status.position,
         events = status.events,
         lag_ms = status.lag_ms,
-        max_lag_ms = status.max_lag_ms,
+        lag_p99_ms = status.lag_p99_ms,
+        lag_max_ms = status.lag_max_ms,
         "sink status"
     );
     if args.json {
         print_json(status)?;
     }
-    status.max_lag_ms = None;
     Ok(())
 }
 
@@ -216,6 +235,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
     };
     status.position = position;
     let mut caught_up = false;
+    let mut lags = lag_histogram();
     let catch_up_start = (Instant::now(), status.events);
     let mut last_report = Instant::now();
     status.phase = "catch-up";
@@ -231,19 +251,17 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
         if engine.applied_seq() > position {
             let rows = engine.take_rows()?;
             db.commit(&rows, position)?;
-            let lag = rows
-                .last_recorded_at
-                .map(|at| (Timestamp::now().nanos() - at.nanos()) as f64 / 1e6);
+            let now = Timestamp::now().nanos();
+            for at in &rows.recorded_at {
+                lags.saturating_record(u64::try_from((now - at) / 1000).unwrap_or(0));
+            }
+            let lag = rows.recorded_at.last().map(|at| (now - at) as f64 / 1e6);
             position = rows.last_seq;
             status.position = position;
             status.events += rows.events;
             status.rows += rows.row_count() as u64;
             status.transactions += 1;
             status.lag_ms = lag;
-            status.max_lag_ms = match (status.max_lag_ms, lag) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
             tracing::debug!(position, events = rows.events, lag_ms = lag, "committed");
         }
         let done = position >= target;
@@ -252,18 +270,18 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             let seconds = catch_up_start.0.elapsed().as_secs_f64();
             let events = status.events - catch_up_start.1;
             status.catch_up_events_per_second = Some(events as f64 / seconds.max(1e-9));
-            report(args, status)?;
+            report(args, status, &mut lags)?;
             status.phase = "tail";
             last_report = Instant::now();
         }
         if args.once && done {
             if !caught_up {
-                report(args, status)?;
+                report(args, status, &mut lags)?;
             }
             return Ok(());
         }
         if caught_up && last_report.elapsed() >= Duration::from_millis(args.status_ms) {
-            report(args, status)?;
+            report(args, status, &mut lags)?;
             last_report = Instant::now();
         }
         if records.is_empty() {

@@ -37,8 +37,8 @@ pub struct Rows {
     pub tables: Vec<(&'static Table, Vec<Row>)>,
     /// The sequence number of the last record covered.
     pub last_seq: u64,
-    /// When the journal recorded that record.
-    pub last_recorded_at: Option<Timestamp>,
+    /// When the journal recorded each record covered (UTC nanoseconds), in order.
+    pub recorded_at: Vec<i64>,
     /// How many records are covered.
     pub events: u64,
 }
@@ -75,8 +75,8 @@ pub struct Engine {
     snapshot_days: BTreeMap<u64, NaiveDate>,
     snapshot_accounts: usize,
     first_seq: Option<u64>,
-    last: Option<(u64, Timestamp)>,
-    events: u64,
+    last_seq: u64,
+    recorded_at: Vec<i64>,
 }
 
 impl Engine {
@@ -98,8 +98,8 @@ impl Engine {
             return Err(anyhow!("seq {seq}: {damage}"));
         }
         self.first_seq.get_or_insert(seq);
-        self.last = Some((seq, at));
-        self.events += 1;
+        self.last_seq = seq;
+        self.recorded_at.push(at.nanos());
         if self.state.ignored_events() != ignored {
             tracing::warn!(seq, "an event the contract's rules refuse was skipped");
             return Ok(());
@@ -174,26 +174,25 @@ impl Engine {
         self.days.clear();
         self.snapshot_days.clear();
         self.first_seq = None;
-        self.last = None;
-        self.events = 0;
+        self.recorded_at.clear();
         self.snapshot_accounts = self.state.snapshot_accounts().map_or(0, |a| a.len());
     }
 
     /// The rows changed since the last call, as they now stand.
     pub fn take_rows(&mut self) -> anyhow::Result<Rows> {
-        let (first, (last_seq, last_at)) = match (self.first_seq, self.last) {
-            (Some(first), Some(last)) => (first, last),
-            _ => return Ok(Rows::default()),
+        let Some(first) = self.first_seq else {
+            return Ok(Rows::default());
         };
+        let last_seq = self.last_seq;
         let place = || format!("records {first}..={last_seq}");
         let rows = self.rows().with_context(place)?;
-        let events = self.events;
+        let recorded_at = std::mem::take(&mut self.recorded_at);
         self.discard_changes();
         Ok(Rows {
             tables: rows,
             last_seq,
-            last_recorded_at: Some(last_at),
-            events,
+            events: recorded_at.len() as u64,
+            recorded_at,
         })
     }
 
