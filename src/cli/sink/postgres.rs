@@ -257,21 +257,25 @@ fn set_position(
     Ok(())
 }
 
-/// Each table's rows replace the rows with the same key: COPY (binary) into a staging table,
-/// then a delete and an insert from it.
+/// New rows are appended with COPY (binary). Changed rows replace the rows with the same key:
+/// COPY into a staging table, then a delete and an insert from it.
 fn write_rows(
     tx: &mut Transaction,
     staged: &mut HashSet<String>,
     rows: &Rows,
     suffix: &str,
 ) -> anyhow::Result<()> {
-    for (table, rows) in &rows.tables {
-        if rows.is_empty() {
+    for rows in &rows.tables {
+        let table = rows.table;
+        let target = format!("{}{suffix}", table.name);
+        let place = || format!("table {target}");
+        if !rows.new.is_empty() {
+            copy_in(tx, table, &target, &rows.new).with_context(place)?;
+        }
+        if rows.changed.is_empty() {
             continue;
         }
-        let target = format!("{}{suffix}", table.name);
         let stage = format!("tradeledger_stage_{target}");
-        let place = || format!("table {target}");
         if !staged.contains(&stage) {
             tx.batch_execute(&format!(
                 "CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS"
@@ -279,7 +283,7 @@ fn write_rows(
             .with_context(place)?;
             staged.insert(stage.clone());
         }
-        copy_in(tx, table, &stage, rows).with_context(place)?;
+        copy_in(tx, table, &stage, &rows.changed).with_context(place)?;
         tx.batch_execute(&format!(
             "DELETE FROM {target} t USING {stage} s WHERE {}; \
              INSERT INTO {target} SELECT * FROM {stage}; DELETE FROM {stage}",

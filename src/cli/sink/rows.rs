@@ -31,10 +31,25 @@ pub enum Cell {
 
 pub type Row = Vec<Cell>;
 
+/// The rows of one table that one transaction writes.
+pub struct TableRows {
+    pub table: &'static Table,
+    /// Rows of keys that the records before this transaction's never had: appended.
+    pub new: Vec<Row>,
+    /// Rows that replace the row with the same key, if there is one.
+    pub changed: Vec<Row>,
+}
+
+impl TableRows {
+    pub fn all(&self) -> impl Iterator<Item = &Row> {
+        self.new.iter().chain(&self.changed)
+    }
+}
+
 /// The rows one transaction writes, by table, and the records they cover.
 #[derive(Default)]
 pub struct Rows {
-    pub tables: Vec<(&'static Table, Vec<Row>)>,
+    pub tables: Vec<TableRows>,
     /// The sequence number of the last record covered.
     pub last_seq: u64,
     /// When the journal recorded each record covered (UTC nanoseconds), in order.
@@ -45,7 +60,10 @@ pub struct Rows {
 
 impl Rows {
     pub fn row_count(&self) -> usize {
-        self.tables.iter().map(|(_, rows)| rows.len()).sum()
+        self.tables
+            .iter()
+            .map(|t| t.new.len() + t.changed.len())
+            .sum()
     }
 }
 
@@ -69,6 +87,9 @@ pub struct Engine {
     // Changed since the last take_rows:
     tickets: BTreeSet<u64>,
     signal_ids: BTreeSet<u64>,
+    /// Of those, the trades and signals the changes began with.
+    new_tickets: BTreeSet<u64>,
+    new_signal_ids: BTreeSet<u64>,
     snapshots: Vec<(u64, Timestamp, AccountSnapshot)>,
     days: BTreeSet<(NaiveDate, Option<u64>)>,
     /// Per account, the earliest snapshot day: rows from that day on may end on it.
@@ -114,6 +135,7 @@ impl Engine {
             Event::Signal(e) => {
                 self.signals_recorded.insert(e.signal_id, (seq, at));
                 self.signal_ids.insert(e.signal_id);
+                self.new_signal_ids.insert(e.signal_id);
             }
             Event::TradeOpened(e) => {
                 self.opened(e.ticket, at, e.entry_time);
@@ -160,6 +182,7 @@ impl Engine {
         };
         self.trades.insert(ticket, times);
         self.tickets.insert(ticket);
+        self.new_tickets.insert(ticket);
     }
 
     fn trade(&self, ticket: u64) -> anyhow::Result<Option<TradeView>> {
@@ -170,6 +193,8 @@ impl Engine {
     pub fn discard_changes(&mut self) {
         self.tickets.clear();
         self.signal_ids.clear();
+        self.new_tickets.clear();
+        self.new_signal_ids.clear();
         self.snapshots.clear();
         self.days.clear();
         self.snapshot_days.clear();
@@ -196,34 +221,34 @@ impl Engine {
         })
     }
 
-    fn rows(&self) -> anyhow::Result<Vec<(&'static Table, Vec<Row>)>> {
-        let mut trades = Vec::with_capacity(self.tickets.len());
+    fn rows(&self) -> anyhow::Result<Vec<TableRows>> {
+        let mut trades = TableRows::of(&TRADES);
         for &ticket in &self.tickets {
             let trade = self
                 .trade(ticket)?
                 .context("a trade the records name is missing")?;
             let times = self.trades.get(&ticket).context("a trade without times")?;
-            trades.push(trade_row(&trade, times)?);
+            let row = trade_row(&trade, times)?;
+            trades.push(self.new_tickets.contains(&ticket), row);
         }
-        let mut signals = Vec::with_capacity(self.signal_ids.len());
+        let mut signals = TableRows::of(&SIGNALS);
         for &id in &self.signal_ids {
             let signal = self.state.signal_by_id(id)?;
             let signal = signal.context("a signal the records name is missing")?;
             let recorded = self.signals_recorded.get(&id).copied();
             let (seq, at) = recorded.context("a signal without its record")?;
-            signals.push(signal_row(&signal, seq, at)?);
+            signals.push(
+                self.new_signal_ids.contains(&id),
+                signal_row(&signal, seq, at)?,
+            );
         }
-        let snapshots = self
-            .snapshots
-            .iter()
-            .map(|(seq, at, e)| snapshot_row(*seq, *at, e))
-            .collect::<anyhow::Result<Vec<Row>>>()?;
-        Ok(vec![
-            (&TRADES, trades),
-            (&SIGNALS, signals),
-            (&SNAPSHOTS, snapshots),
-            (&DAILY, self.day_rows()?),
-        ])
+        let mut snapshots = TableRows::of(&SNAPSHOTS);
+        for (seq, at, e) in &self.snapshots {
+            snapshots.push(true, snapshot_row(*seq, *at, e)?);
+        }
+        let mut days = TableRows::of(&DAILY);
+        days.changed = self.day_rows()?;
+        Ok(vec![trades, signals, snapshots, days])
     }
 
     /// The daily rows of the days a close fell on, and those whose end balance a snapshot may
@@ -252,6 +277,23 @@ impl Engine {
             add(self.state.daily_performance(Some(day), None, None)?);
         }
         days.values().map(day_row).collect()
+    }
+}
+
+impl TableRows {
+    fn of(table: &'static Table) -> TableRows {
+        TableRows {
+            table,
+            new: Vec::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, new: bool, row: Row) {
+        match new {
+            true => self.new.push(row),
+            false => self.changed.push(row),
+        }
     }
 }
 

@@ -138,10 +138,8 @@ fn write_file(
 
 /// Each row replaces the row with the same key (`INSERT OR REPLACE`).
 fn write_rows(tx: &rusqlite::Transaction, rows: &Rows) -> anyhow::Result<()> {
-    for (table, rows) in &rows.tables {
-        if rows.is_empty() {
-            continue;
-        }
+    for rows in &rows.tables {
+        let table = rows.table;
         let columns: Vec<String> = table
             .columns
             .iter()
@@ -155,7 +153,7 @@ fn write_rows(tx: &rusqlite::Transaction, rows: &Rows) -> anyhow::Result<()> {
             marks.join(", ")
         );
         let mut statement = tx.prepare_cached(&sql)?;
-        for row in rows {
+        for row in rows.all() {
             statement
                 .execute(rusqlite::params_from_iter(row.iter()))
                 .with_context(|| format!("table {}", table.name))?;
