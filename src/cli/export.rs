@@ -15,6 +15,7 @@ use tradeledger::projection::{Projections, TimeRange, TradeFilter};
 use super::options::{print_json, write_stdout, Source};
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["csv", "sqlite"])))]
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: Source,

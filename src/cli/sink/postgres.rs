@@ -154,7 +154,8 @@ impl Database {
     /// transaction.
     pub fn commit(&mut self, rows: &Rows, from_seq: u64) -> anyhow::Result<()> {
         let mut tx = self.client.transaction()?;
-        write_rows(&mut tx, &mut self.staged, rows, "")?;
+        let place = || format!("writing the records after seq {from_seq}");
+        write_rows(&mut tx, &mut self.staged, rows, "").with_context(place)?;
         set_position(&mut tx, &self.journal_id, from_seq, rows.last_seq)?;
         tx.commit()
             .with_context(|| format!("commit of the records up to seq {}", rows.last_seq))?;
