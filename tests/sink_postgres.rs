@@ -38,7 +38,9 @@ fn sink_once(dir: &str, url: &str) -> Value {
     serde_json::from_str(out.lines().last().expect("a status line")).expect("status JSON")
 }
 
-fn spawn_sink(dir: &str, url: &str, extra: &[&str]) -> Child {
+/// The sink following the journal, its log (warnings) going to `log`.
+fn spawn_sink(dir: &str, url: &str, extra: &[&str], log: &Path) -> Child {
+    let log = std::fs::File::create(log).expect("create the sink's log");
     Command::new(env!("CARGO_BIN_EXE_tradeledger"))
         .args(["sink", "postgres", dir, "--url", url, "--poll-ms", "2"])
         .args(["--retry-ms", "50"])
@@ -46,7 +48,7 @@ fn spawn_sink(dir: &str, url: &str, extra: &[&str]) -> Child {
         .env_remove("TRADELEDGER_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start the sink")
 }
@@ -74,6 +76,23 @@ fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// `load DIR`: `events` more events at 3,000 a second, appended while the sink follows.
+fn start_writer(dir: &str, events: u64, seed: u64) -> Child {
+    let (events, seed) = (events.to_string(), seed.to_string());
+    Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args([
+            "load", dir, "--events", &events, "--rate", "3000", "--seed", &seed,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the writer")
+}
+
+fn still_running(child: &mut Child) -> bool {
+    child.try_wait().expect("look at the writer").is_none()
 }
 
 fn kill9(mut child: Child) {
@@ -468,9 +487,10 @@ fn killed_sink_and_restarted_server_leave_exact_tables() {
     let first_head = head(&dir);
     let url = server.create_database("crashy").expect("create database");
     let mut client = connect(&server, "crashy");
+    let log = temp.path().join("sink.log");
 
     // 1. SIGKILL in the middle of catch-up (small transactions, so that many commit).
-    let sink = spawn_sink(&dir, &url, &["--batch-events", "300"]);
+    let sink = spawn_sink(&dir, &url, &["--batch-events", "300"], &log);
     wait_for("a first catch-up commit", || position(&mut client) > 0);
     kill9(sink);
     let at = position(&mut client);
@@ -478,28 +498,32 @@ fn killed_sink_and_restarted_server_leave_exact_tables() {
     assert_tables_are_the_cli(&mut client, &dir, at);
 
     // 2. SIGKILL while tailing a journal another process appends to.
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
-        .args([
-            "load", &dir, "--events", "12000", "--rate", "3000", "--seed", "8",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the writer");
-    let sink = spawn_sink(&dir, &url, &[]);
+    let mut writer = start_writer(&dir, 6000, 8);
+    let sink = spawn_sink(&dir, &url, &[], &log);
     wait_for("the sink tailing", || {
         position(&mut client) > first_head + 500
     });
+    assert!(
+        still_running(&mut writer),
+        "the writer ended before the kill"
+    );
     kill9(sink);
     let at = position(&mut client);
     assert_tables_are_the_cli(&mut client, &dir, at);
+    let status = wait_with_deadline(&mut writer, "the writer", DEADLINE);
+    assert!(status.success(), "the writer failed: {status}");
 
     // 3. PostgreSQL restarted in the middle of the stream.
-    let sink = spawn_sink(&dir, &url, &[]);
-    let before = position(&mut client);
+    let mut writer = start_writer(&dir, 12000, 9);
+    let sink = spawn_sink(&dir, &url, &[], &log);
+    let before = head(&dir);
     wait_for("the sink moving on", || {
         position(&mut client) > before + 500
     });
+    assert!(
+        still_running(&mut writer),
+        "the writer ended before the restart"
+    );
     drop(client);
     server.restart().expect("restart PostgreSQL");
     let status = wait_with_deadline(&mut writer, "the writer", DEADLINE);
@@ -510,6 +534,11 @@ fn killed_sink_and_restarted_server_leave_exact_tables() {
         position(&mut client) == final_head
     });
     kill9(sink);
+    let logged = std::fs::read_to_string(&log).expect("the sink's log");
+    assert!(
+        logged.contains("lost the database"),
+        "no reconnection: {logged}"
+    );
     assert_tables_are_the_cli(&mut client, &dir, final_head);
 
     // The same tables as a sink that never stopped.
