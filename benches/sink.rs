@@ -62,8 +62,13 @@ fn main() {
         "sink", "postgres", journal, "--url", &url, "--once", "--json",
     ]);
     let status: Value = serde_json::from_str(out.lines().last().expect("status")).expect("JSON");
-    let rate = status["catch_up_events_per_second"].as_f64().unwrap_or(f64::NAN);
-    println!("catch-up: {} events at {rate:.0} events/s", status["events"]);
+    let rate = status["catch_up_events_per_second"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    println!(
+        "catch-up: {} events at {rate:.0} events/s",
+        status["events"]
+    );
 
     let url = server.create_database("tail").expect("create database");
     run(&["sink", "postgres", journal, "--url", &url, "--once"]);

@@ -476,6 +476,22 @@ fn foreign_tables_and_other_journals_are_refused_and_left_alone() {
     let other = demo_journal(temp.path());
     let err = fails(&["sink", "postgres", &other, "--url", &url, "--once"], 1);
     assert!(err.contains("follow journal"), "{err}");
+    // An id beyond bigint stops the sink, naming the records and the column; nothing is
+    // written.
+    let huge = temp.path().join("huge");
+    let lines = [
+        r#"{"event":"trade_opened","ticket":18446744073709551615,"symbol":"EURUSD","trade_type":"BUY","volume":"0.1","entry_price":"1.1","entry_time":"2024-01-02T08:00:00Z"}"#,
+    ];
+    let file = write_file(temp.path(), "huge.jsonl", &lines);
+    ok(&["import", path(&huge), path(&file)]);
+    let url = server.create_database("huge").expect("create database");
+    let err = fails(
+        &["sink", "postgres", path(&huge), "--url", &url, "--once"],
+        1,
+    );
+    let expected = "records 1..=1: trades.id 18446744073709551615 does not fit";
+    assert!(err.contains(expected), "{err}");
+    assert_eq!(position(&mut connect(&server, "huge")), 0);
 }
 
 #[test]
