@@ -332,6 +332,8 @@ fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
     let [exit_time, exit_ns] = opt_time(t.exit_time);
     let [placed, placed_ns] = time(times.placed);
     let [cancelled, cancelled_ns] = opt_time(times.cancelled);
+    let [created_at, created_ns] = time(times.created_at);
+    let [updated_at, updated_ns] = time(times.updated_at);
     Ok(vec![
         int(t.ticket, "trades.id")?,
         int(t.ticket, "trades.ticket")?,
@@ -361,8 +363,10 @@ fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
         Cell::Double(t.ml_confidence),
         Cell::Bool(Some(t.ai_approved)),
         Cell::Text(t.ai_reasoning.clone()),
-        Cell::Time(Some(times.created_at)),
-        Cell::Time(Some(times.updated_at)),
+        created_at,
+        created_ns,
+        updated_at,
+        updated_ns,
         opt_int(t.signal_id, "trades.signal_id")?,
         Cell::Text(t.comment.clone()),
         Cell::Text(t.close_reason.clone()),
@@ -375,6 +379,7 @@ fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
 
 fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Result<Row> {
     let [timestamp, timestamp_ns] = time(s.timestamp);
+    let [recorded, recorded_ns] = time(recorded_at);
     Ok(vec![
         int(s.signal_id, "signals.id")?,
         text(&s.symbol),
@@ -394,7 +399,8 @@ fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Resul
         Cell::Bool(Some(s.executed)),
         Cell::Text(s.execution_reason.clone()),
         opt_int(s.ticket, "signals.trade_id")?,
-        Cell::Time(Some(recorded_at)),
+        recorded,
+        recorded_ns,
         int(seq, "signals.seq")?,
     ])
 }
@@ -402,6 +408,7 @@ fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Resul
 /// A snapshot row from its event: the projections store a snapshot's fields as given.
 fn snapshot_row(seq: u64, recorded_at: Timestamp, e: &AccountSnapshot) -> anyhow::Result<Row> {
     let [snapshot_time, snapshot_ns] = time(e.snapshot_time);
+    let [recorded, recorded_ns] = time(recorded_at);
     Ok(vec![
         int(seq, "account_snapshots.id")?,
         int(e.account_number, "account_snapshots.account_number")?,
@@ -417,7 +424,8 @@ fn snapshot_row(seq: u64, recorded_at: Timestamp, e: &AccountSnapshot) -> anyhow
         dec(e.total_volume),
         snapshot_time,
         snapshot_ns,
-        Cell::Time(Some(recorded_at)),
+        recorded,
+        recorded_ns,
     ])
 }
 
