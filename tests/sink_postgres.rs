@@ -579,6 +579,110 @@ fn killed_sink_and_restarted_server_leave_exact_tables() {
     assert_eq!(dump(&mut client), dump(&mut clean));
 }
 
+/// Every row of `table` as JSON values, in both databases: the PostgreSQL columns' types say
+/// how to read each one; a `timestamptz` is compared through its `*_ns` twin, and the
+/// SQLite text of a time must be that time printed as the CLI prints it.
+fn table_in_both(
+    pg: &mut Client,
+    lite: &rusqlite::Connection,
+    table: &str,
+    key: &str,
+) -> (Vec<Value>, Vec<Value>) {
+    let columns: Vec<(String, String)> = pg
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .expect("columns")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let list: Vec<String> = columns.iter().map(|(c, _)| format!("\"{c}\"")).collect();
+    let order = format!("ORDER BY {key}");
+    let pg_sql = columns
+        .iter()
+        .map(|(c, t)| match t.as_str() {
+            "numeric" | "date" | "timestamp with time zone" => format!("\"{c}\"::text"),
+            _ => format!("\"{c}\""),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pg_rows = pg
+        .query(&format!("SELECT {pg_sql} FROM {table} {order}"), &[])
+        .expect("select in PostgreSQL");
+    let mut in_pg = vec![];
+    for row in &pg_rows {
+        let mut object = serde_json::Map::new();
+        for (i, (c, t)) in columns.iter().enumerate() {
+            let value = match t.as_str() {
+                "bigint" => json!(row.get::<_, Option<i64>>(i)),
+                "double precision" => json!(row.get::<_, Option<f64>>(i)),
+                "boolean" => json!(row.get::<_, Option<bool>>(i)),
+                "timestamp with time zone" => continue,
+                _ => json!(row.get::<_, Option<String>>(i)),
+            };
+            object.insert(c.clone(), value);
+        }
+        in_pg.push(Value::Object(object));
+    }
+    let mut statement = lite
+        .prepare(&format!("SELECT {} FROM {table} {order}", list.join(", ")))
+        .expect("select in SQLite");
+    let mut rows = statement.query([]).expect("query SQLite");
+    let mut in_lite = vec![];
+    while let Some(row) = rows.next().expect("SQLite row") {
+        let mut object = serde_json::Map::new();
+        for (i, (c, t)) in columns.iter().enumerate() {
+            let value = match t.as_str() {
+                "bigint" => json!(row.get::<_, Option<i64>>(i).unwrap()),
+                "double precision" => json!(row.get::<_, Option<f64>>(i).unwrap()),
+                "boolean" => json!(row.get::<_, Option<i64>>(i).unwrap().map(|b| b != 0)),
+                "timestamp with time zone" => {
+                    let ns: Option<i64> = row.get(format!("{c}_ns").as_str()).unwrap();
+                    let text: Option<String> = row.get(i).unwrap();
+                    assert_eq!(Some(json!(text)), Some(time_of(ns)), "{table}.{c}");
+                    continue;
+                }
+                _ => json!(row.get::<_, Option<String>>(i).unwrap()),
+            };
+            object.insert(c.clone(), value);
+        }
+        in_lite.push(Value::Object(object));
+    }
+    (in_pg, in_lite)
+}
+
+#[test]
+fn export_sqlite_holds_the_rows_of_the_postgres_sink() {
+    let (temp, server) = server();
+    let dir = demo_journal(temp.path());
+    let url = server.create_database("demo").expect("create database");
+    sink_once(&dir, &url);
+    let file = temp.path().join("demo.sqlite");
+    json(&["export", &dir, "--sqlite", path(&file)]);
+    let mut pg = connect(&server, "demo");
+    let lite = rusqlite::Connection::open(&file).expect("open the export");
+    for (table, key) in [
+        ("trades", "ticket"),
+        ("signals", "id"),
+        ("account_snapshots", "id"),
+        ("daily_performance", "date, account_number NULLS FIRST"),
+    ] {
+        let (in_pg, in_lite) = table_in_both(&mut pg, &lite, table, key);
+        assert!(!in_pg.is_empty(), "{table} is empty");
+        let what = format!("{table} (SQL: PostgreSQL, CLI: SQLite)");
+        assert_same(&what, &json!(in_pg), &json!(in_lite));
+    }
+    let position = "SELECT journal_id, last_seq FROM tradeledger_position";
+    let row = pg.query_one(position, &[]).expect("position");
+    let in_pg: (String, i64) = (row.get(0), row.get(1));
+    let in_lite: (String, i64) = lite
+        .query_row(position, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("position");
+    assert_eq!(in_pg, in_lite);
+}
+
 #[test]
 fn export_sqlite_writes_the_same_tables() {
     let temp = tempfile::tempdir().expect("temp dir");
