@@ -186,6 +186,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
         resync_after: Duration::from_millis(FOLLOW_RESYNC_AFTER_MS),
     };
     let mut follower = Follower::open_with(&args.dir, Some(1), options)?;
+    let chunk = usize::try_from(args.batch_events).unwrap_or(usize::MAX);
     let mut engine = Engine::new();
     let mut position = match db.start()? {
         Start::Resume(seq) => {
@@ -211,8 +212,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             let started = Instant::now();
             let mut rebuild = db.rebuild()?;
             while engine.applied_seq() < target.max(last_seq) {
-                let records = follower
-                    .poll_up_to(usize::try_from(args.batch_events).unwrap_or(usize::MAX))?;
+                let records = follower.poll_up_to(chunk)?;
                 if records.is_empty() {
                     break;
                 }
@@ -227,7 +227,6 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             let seq = engine.applied_seq();
             rebuild.finish(seq)?;
             status.transactions += 1;
-            status.position = seq;
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(seq, seconds, "rebuilt the tables");
             seq
@@ -240,8 +239,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
     let mut last_report = Instant::now();
     status.phase = "catch-up";
     loop {
-        let records =
-            follower.poll_up_to(usize::try_from(args.batch_events).unwrap_or(usize::MAX))?;
+        let records = follower.poll_up_to(chunk)?;
         for record in &records {
             if record.seq == position + 1 {
                 engine.discard_changes(); // the records up to the position are in the tables

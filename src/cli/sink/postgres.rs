@@ -204,7 +204,7 @@ impl Rebuild<'_> {
             &[&sql_seq(last_seq)?, &SCHEMA_VERSION, &self.journal_id],
         )?;
         // The staging tables were made like the tables of the rebuild's names.
-        self.tx.batch_execute("DISCARD TEMP").ok();
+        self.tx.batch_execute("DISCARD TEMP")?;
         self.tx.commit().context("commit of the rebuilt tables")?;
         self.staged.clear();
         Ok(())
