@@ -473,6 +473,15 @@ fn foreign_tables_and_other_journals_are_refused_and_left_alone() {
     // A database following one journal refuses another.
     let url = server.create_database("other").expect("create database");
     sink_once(&dir, &url);
+    // ... and a journal whose record at the position is not the one the tables end with (a
+    // journal that lost its tail and was written again).
+    let mut other = connect(&server, "other");
+    let shift = "UPDATE tradeledger_position SET last_recorded_at_ns = last_recorded_at_ns + $1";
+    other.execute(shift, &[&1i64]).expect("shift");
+    let err = fails(&["sink", "postgres", &dir, "--url", &url, "--once"], 1);
+    assert!(err.contains("is not the one the tables end with"), "{err}");
+    other.execute(shift, &[&-1i64]).expect("shift back");
+    sink_once(&dir, &url);
     let other = demo_journal(temp.path());
     let err = fails(&["sink", "postgres", &other, "--url", &url, "--once"], 1);
     assert!(err.contains("follow journal"), "{err}");

@@ -188,15 +188,22 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
     let mut follower = Follower::open_with(&args.dir, Some(1), options)?;
     let chunk = usize::try_from(args.batch_events).unwrap_or(usize::MAX);
     let mut engine = Engine::new();
+    // The record the tables end with, as the position row remembers it.
+    let mut expected = None;
     let mut position = match db.start()? {
-        Start::Resume(seq) => {
+        Start::Resume {
+            seq,
+            recorded_at_ns,
+        } => {
             if seq > target {
                 bail!(
                     "the tables hold records up to seq {seq}, but {} holds records up to seq \
-                     {target} only",
+                     {target} only: the journal lost records the tables hold (a power loss \
+                     with buffered durability?); drop the tables and tradeledger_position to rebuild them",
                     args.dir.display()
                 );
             }
+            expected = recorded_at_ns.map(|at| (seq, at));
             seq
         }
         Start::Rebuild {
@@ -225,7 +232,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
                 status.rows += rows.row_count() as u64;
             }
             let seq = engine.applied_seq();
-            rebuild.finish(seq)?;
+            rebuild.finish(seq, engine.last_recorded_at().map(|t| t.nanos()))?;
             status.transactions += 1;
             let seconds = started.elapsed().as_secs_f64();
             tracing::info!(seq, seconds, "rebuilt the tables");
@@ -245,6 +252,19 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
                 engine.discard_changes(); // the records up to the position are in the tables
             }
             engine.apply(record)?;
+            if let Some((seq, at)) = expected.filter(|(seq, _)| *seq == record.seq) {
+                if record.recorded_at.nanos() != at {
+                    bail!(
+                        "the record at seq {seq} of {} is not the one the tables end with (it \
+                         was recorded at {}, theirs at {}): the journal lost records the \
+                         tables hold and was written again; drop the tables and tradeledger_position to rebuild them",
+                        args.dir.display(),
+                        record.recorded_at,
+                        Timestamp::from_nanos(at)
+                    );
+                }
+                expected = None;
+            }
         }
         if engine.applied_seq() > position {
             let rows = engine.take_rows()?;

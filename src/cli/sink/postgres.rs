@@ -60,8 +60,12 @@ fn pg_type(kind: Kind) -> Type {
 
 /// Where the tables of a database stand.
 pub enum Start {
-    /// The tables hold the records up to this seq, under [`SCHEMA_VERSION`].
-    Resume(u64),
+    /// The tables hold the records up to `seq`, under [`SCHEMA_VERSION`]; the journal
+    /// recorded that record at `recorded_at_ns` (`None` before the first).
+    Resume {
+        seq: u64,
+        recorded_at_ns: Option<i64>,
+    },
     /// The tables were written under another layout version: rebuild them.
     Rebuild { old_version: i32, last_seq: u64 },
 }
@@ -94,13 +98,17 @@ impl Database {
             .with_context(|| format!("cannot create {POSITION_TABLE}"))?;
         let rows = client
             .query(
-                &format!("SELECT journal_id, last_seq, schema_version FROM {POSITION_TABLE}"),
+                &format!(
+                    "SELECT journal_id, last_seq, schema_version, last_recorded_at_ns \
+                     FROM {POSITION_TABLE}"
+                ),
                 &[],
             )
             .with_context(|| format!("cannot read {POSITION_TABLE}"))?;
-        let (journal_id, last_seq, version): (String, i64, i32) = match rows.as_slice() {
+        type Found = (String, i64, i32, Option<i64>);
+        let (journal_id, last_seq, version, recorded_at_ns): Found = match rows.as_slice() {
             [] => return self.create(),
-            [row] => (row.get(0), row.get(1), row.get(2)),
+            [row] => (row.get(0), row.get(1), row.get(2), row.get(3)),
             _ => bail!(
                 "{POSITION_TABLE} holds {} rows; it should hold one",
                 rows.len()
@@ -120,7 +128,10 @@ impl Database {
                 last_seq,
             });
         }
-        Ok(Start::Resume(last_seq))
+        Ok(Start::Resume {
+            seq: last_seq,
+            recorded_at_ns,
+        })
     }
 
     /// Creates the tables and the position row (seq 0) in one transaction. Tables of the
@@ -147,7 +158,10 @@ impl Database {
         )?;
         tx.commit().context("cannot create the tables")?;
         tracing::info!(version = SCHEMA_VERSION, "created the tables");
-        Ok(Start::Resume(0))
+        Ok(Start::Resume {
+            seq: 0,
+            recorded_at_ns: None,
+        })
     }
 
     /// Writes `rows` and moves the position from `from_seq` to `rows.last_seq`, in one
@@ -156,7 +170,14 @@ impl Database {
         let mut tx = self.client.transaction()?;
         let place = || format!("writing the records after seq {from_seq}");
         write_rows(&mut tx, &mut self.staged, rows, "").with_context(place)?;
-        set_position(&mut tx, &self.journal_id, from_seq, rows.last_seq)?;
+        let recorded_at_ns = rows.recorded_at.last().copied();
+        set_position(
+            &mut tx,
+            &self.journal_id,
+            from_seq,
+            rows.last_seq,
+            recorded_at_ns,
+        )?;
         tx.commit()
             .with_context(|| format!("commit of the records up to seq {}", rows.last_seq))?;
         Ok(())
@@ -188,7 +209,7 @@ impl Rebuild<'_> {
     }
 
     /// Replaces the live tables with the new ones and sets the position, atomically.
-    pub fn finish(mut self, last_seq: u64) -> anyhow::Result<()> {
+    pub fn finish(mut self, last_seq: u64, recorded_at_ns: Option<i64>) -> anyhow::Result<()> {
         for table in TABLES {
             let name = table.name;
             self.tx.batch_execute(&format!(
@@ -199,9 +220,14 @@ impl Rebuild<'_> {
         self.tx.execute(
             &format!(
                 "UPDATE {POSITION_TABLE} SET last_seq = $1, schema_version = $2, \
-                 updated_at = now() WHERE journal_id = $3"
+                 last_recorded_at_ns = $3, updated_at = now() WHERE journal_id = $4"
             ),
-            &[&sql_seq(last_seq)?, &SCHEMA_VERSION, &self.journal_id],
+            &[
+                &sql_seq(last_seq)?,
+                &SCHEMA_VERSION,
+                &recorded_at_ns,
+                &self.journal_id,
+            ],
         )?;
         // The staging tables were made like the tables of the rebuild's names.
         self.tx.batch_execute("DISCARD TEMP")?;
@@ -236,14 +262,16 @@ fn set_position(
     journal_id: &str,
     from_seq: u64,
     to_seq: u64,
+    recorded_at_ns: Option<i64>,
 ) -> anyhow::Result<()> {
     let moved = tx.execute(
         &format!(
-            "UPDATE {POSITION_TABLE} SET last_seq = $1, updated_at = now() \
-             WHERE journal_id = $2 AND last_seq = $3 AND schema_version = $4"
+            "UPDATE {POSITION_TABLE} SET last_seq = $1, last_recorded_at_ns = $2, \
+             updated_at = now() WHERE journal_id = $3 AND last_seq = $4 AND schema_version = $5"
         ),
         &[
             &sql_seq(to_seq)?,
+            &recorded_at_ns,
             &journal_id,
             &sql_seq(from_seq)?,
             &SCHEMA_VERSION,

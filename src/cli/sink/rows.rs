@@ -97,6 +97,7 @@ pub struct Engine {
     snapshot_accounts: usize,
     first_seq: Option<u64>,
     last_seq: u64,
+    last_recorded_at: Option<Timestamp>,
     recorded_at: Vec<i64>,
 }
 
@@ -110,11 +111,17 @@ impl Engine {
         self.state.head_seq()
     }
 
+    /// When the journal recorded the last record applied.
+    pub fn last_recorded_at(&self) -> Option<Timestamp> {
+        self.last_recorded_at
+    }
+
     /// Applies one record, in log order, and notes the rows it changes.
     pub fn apply(&mut self, record: &Record) -> anyhow::Result<()> {
         let (seq, at) = (record.seq, record.recorded_at);
         let ignored = self.state.ignored_events();
         self.state.apply(seq, at, &record.event);
+        self.last_recorded_at = Some(at);
         if let Some(damage) = self.state.damage() {
             return Err(anyhow!("seq {seq}: {damage}"));
         }

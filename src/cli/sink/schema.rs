@@ -314,14 +314,15 @@ pub fn create_statements(table: &Table, name: &str, tag: &str, dialect: Dialect)
     statements
 }
 
-/// The position table: which journal the tables follow, up to which record, under which
-/// layout.
+/// The position table: which journal the tables follow, up to which record (its seq and the
+/// time the journal recorded it, which tells that record from another one written at the
+/// same seq after the journal lost its tail), under which layout.
 pub fn position_statement(dialect: Dialect) -> String {
     let time = sql_type(Time, dialect);
     format!(
         "CREATE TABLE IF NOT EXISTS {POSITION_TABLE} (\n  journal_id text PRIMARY KEY,\n  \
-         last_seq bigint NOT NULL,\n  schema_version integer NOT NULL,\n  \
-         updated_at {time} NOT NULL\n)"
+         last_seq bigint NOT NULL,\n  last_recorded_at_ns bigint,\n  \
+         schema_version integer NOT NULL,\n  updated_at {time} NOT NULL\n)"
     )
 }
 

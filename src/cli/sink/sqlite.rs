@@ -117,12 +117,13 @@ fn write_file(
     let last_seq = engine.applied_seq();
     tx.execute(
         &format!(
-            "INSERT INTO {POSITION_TABLE} (journal_id, last_seq, schema_version, updated_at) \
-             VALUES (?1, ?2, ?3, ?4)"
+            "INSERT INTO {POSITION_TABLE} (journal_id, last_seq, last_recorded_at_ns, \
+             schema_version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
         ),
         rusqlite::params![
             journal_id,
             i64::try_from(last_seq)?,
+            engine.last_recorded_at().map(|t| t.nanos()),
             SCHEMA_VERSION,
             tradeledger::model::event::Timestamp::now().to_string()
         ],
