@@ -67,6 +67,47 @@ fn follows_a_live_writer_across_segment_rolls() {
 }
 
 /// The end of the data in the only segment of `dir`.
+/// `poll_up_to` bounds a poll by whole batches: it stops after the batch that reaches the
+/// limit, never inside one, across segment rolls, and hands every record out once.
+#[test]
+fn poll_up_to_stops_at_a_batch_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        durability: Durability::Buffered,
+        segment_size_bytes: 64 << 10,
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(dir.path(), &options).unwrap();
+    let mut batch_ends = vec![];
+    for n in 1..=300 {
+        let mut events = batch(n);
+        if n % 3 == 0 {
+            events.extend(batch(n + 1000)); // batches of 2 and of 4 records
+        }
+        batch_ends.push(journal.append(&events).unwrap().last_seq);
+    }
+    let mut follower = Follower::open(dir.path(), Some(1)).unwrap();
+    let mut seen = vec![];
+    for limit in [1, 3, 5, 50].into_iter().cycle() {
+        let records = follower.poll_up_to(limit).unwrap();
+        let Some(last) = records.last() else { break };
+        assert!(
+            batch_ends.contains(&last.seq),
+            "poll ended inside a batch at {}",
+            last.seq
+        );
+        let previous_end = batch_ends.iter().copied().filter(|&e| e < last.seq).max();
+        let last_batch = (last.seq - previous_end.unwrap_or(0)) as usize;
+        assert!(
+            records.len() - last_batch < limit,
+            "a poll went on past its limit"
+        );
+        seen.extend(seqs(&records));
+    }
+    assert_eq!(seen, (1..=*batch_ends.last().unwrap()).collect::<Vec<_>>());
+}
+
 fn data_end(bytes: &[u8], seed: u32) -> usize {
     let mut at = SEGMENT_HEADER_SIZE;
     while let Ok(frame) = read_frame(&bytes[at..], seed) {

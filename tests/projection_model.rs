@@ -480,6 +480,13 @@ fn same_answers(
         a.recent_signals(q.symbol, 1000).unwrap(),
         b.recent_signals(q.symbol, 1000).unwrap()
     );
+    // Each signal by its id, from memory or from the checkpoint, as the list shows it.
+    for signal in a.recent_signals(None, usize::MAX).unwrap() {
+        let id = signal.signal_id;
+        prop_assert_eq!(a.signal_by_id(id).unwrap(), Some(signal.clone()));
+        prop_assert_eq!(b.signal_by_id(id).unwrap(), Some(signal));
+    }
+    prop_assert_eq!(b.signal_by_id(u64::MAX).unwrap(), None);
     prop_assert_eq!(
         a.signal_execution_rate(q.from.map(time)).unwrap(),
         b.signal_execution_rate(q.from.map(time)).unwrap()

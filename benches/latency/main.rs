@@ -26,6 +26,7 @@ mod baselines;
 mod journal_cases;
 mod measure;
 mod peers;
+#[path = "../../tests/pg_support/mod.rs"]
 mod postgres_server;
 mod report;
 
@@ -137,7 +138,9 @@ struct Fixtures {
 
 impl Fixtures {
     fn postgres(&mut self) -> Result<&PostgresServer, String> {
-        let server = self.postgres.get_or_insert_with(PostgresServer::start);
+        let server = self
+            .postgres
+            .get_or_insert_with(|| PostgresServer::start(&common::fresh_dir("latency-postgres")));
         server
             .as_ref()
             .map_err(|reason| format!("skipped: {reason}"))

@@ -15,12 +15,21 @@ use tradeledger::projection::{Projections, TimeRange, TradeFilter};
 use super::options::{print_json, write_stdout, Source};
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("output").required(true).args(["csv", "sqlite"])))]
 pub struct ExportArgs {
     #[command(flatten)]
     pub source: Source,
     /// The folder to write the CSV files into (created if missing; files are replaced).
-    #[arg(long, value_name = "OUTDIR")]
-    pub csv: PathBuf,
+    #[arg(
+        long,
+        value_name = "OUTDIR",
+        required_unless_present = "sqlite",
+        conflicts_with = "sqlite"
+    )]
+    pub csv: Option<PathBuf>,
+    /// Write the SQL tables of docs/SQL.md into this SQLite file instead (replaced).
+    #[arg(long, value_name = "FILE")]
+    pub sqlite: Option<PathBuf>,
 }
 
 pub const TRADE_FIELDS: &[&str] = &[
@@ -110,7 +119,14 @@ pub const DAY_FIELDS: &[&str] = &[
 ];
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let out = args.csv.as_path();
+    let (Some(out), None) = (&args.csv, &args.sqlite) else {
+        let file = args
+            .sqlite
+            .as_deref()
+            .context("--csv or --sqlite is required")?;
+        return super::sink::export_sqlite(&args.source, file);
+    };
+    let out = out.as_path();
     let state = args.source.load()?;
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let counts = write_tables(&state, out)?;

@@ -23,6 +23,7 @@ mod maintenance;
 mod options;
 mod query;
 mod report;
+mod sink;
 mod tables;
 mod tail_cmd;
 
@@ -153,7 +154,8 @@ enum Command {
     Daily(query::DailyArgs),
     /// Winning, losing and breakeven days and the total over a range of days.
     Summary(query::DailyArgs),
-    /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder.
+    /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder, or the SQL
+    /// tables into a SQLite file (--sqlite).
     Export(export::ExportArgs),
     /// Write one self-contained HTML page: equity, drawdown, P&L charts, monthly returns,
     /// per-strategy and per-symbol tables, recent trades, the figures of stats and summary.
@@ -169,6 +171,8 @@ enum Command {
     /// Removes every checkpoint first, so the state is rebuilt under this build's projection
     /// version (takes the writer lock).
     Upgrade(maintenance::CheckpointArgs),
+    /// Keep SQL tables (the old system's layout) up to date with a journal: `sink postgres`.
+    Sink(sink::SinkArgs),
 }
 
 fn parse_durability(text: &str) -> Result<tradeledger::Durability, String> {
@@ -240,6 +244,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => maintenance::replay(&args),
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),
+        Command::Sink(args) => sink::run(&args),
     }
 }
 

@@ -159,6 +159,21 @@ impl Projections {
         Ok(Some(self.trade_view(&self.base_trade(base, ordinal)?)))
     }
 
+    /// The signal with this id, with its execution state; `None` when there is none.
+    pub fn signal_by_id(&self, signal_id: u64) -> Result<Option<SignalView>, QueryError> {
+        self.intact()?;
+        if let Some(slot) = self.signals.slot(signal_id) {
+            return Ok(Some(self.signal_view(&self.signals.records[slot])));
+        }
+        let Some(base) = &self.base else {
+            return Ok(None);
+        };
+        let Some((ordinal, _)) = base.find_signal(signal_id)? else {
+            return Ok(None);
+        };
+        Ok(Some(self.signal_view(&self.base_signal(base, ordinal)?)))
+    }
+
     /// The highest ticket of any trade (0 when there is none): where new tickets can start.
     pub fn max_ticket(&self) -> Result<u64, QueryError> {
         let hot = self.trades.records.iter().map(|r| r.ticket).max();

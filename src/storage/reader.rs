@@ -304,6 +304,8 @@ pub struct Follower {
     /// The last progress or the last check of the files.
     checked_at: Instant,
     counters: FollowCounters,
+    /// The records one poll hands out, at least (whole batches: it may hand out more).
+    limit: usize,
 }
 
 impl Follower {
@@ -338,6 +340,7 @@ impl Follower {
             deliver_from: start_seq,
             checked_at: Instant::now(),
             counters: FollowCounters::default(),
+            limit: usize::MAX,
         })
     }
 
@@ -358,6 +361,14 @@ impl Follower {
 
     /// The records of the batches committed since the last call (possibly none).
     pub fn poll(&mut self) -> Result<Vec<Record>, Error> {
+        self.poll_up_to(usize::MAX)
+    }
+
+    /// [`Follower::poll`], stopping after the batch that brings the records to `limit` or
+    /// more: whole batches only, so a batch larger than `limit` is handed out whole (a
+    /// consumer that commits each call's records, like the SQL sink, never splits a batch).
+    pub fn poll_up_to(&mut self, limit: usize) -> Result<Vec<Record>, Error> {
+        self.limit = limit.max(1);
         let mut records = vec![];
         self.read_on(&mut records)?;
         if !records.is_empty() {
@@ -434,6 +445,9 @@ impl Follower {
         // Offset and first word of each frame of the batch walked.
         let mut frames: Vec<(usize, [u8; 8])> = vec![];
         loop {
+            if frames.is_empty() && records.len() >= self.limit {
+                return Ok(());
+            }
             let Some(word) = bytes.get(walk.offset()..walk.offset() + 8).map(first_word) else {
                 return Ok(());
             };

@@ -1,14 +1,15 @@
-//! A throwaway PostgreSQL 15 cluster: `initdb` into a folder under `target/bench-journals/`,
-//! `postgres` started as a child on a free port of 127.0.0.1, stopped by its process id
-//! (SIGINT: fast shutdown) and removed afterwards. PostgreSQL refuses to run as root, so as
-//! root both run as the `postgres` user (`runuser`), with the folder chowned to it.
+//! A throwaway PostgreSQL 15 cluster: `initdb` into a folder the caller chooses, `postgres`
+//! started as a child on a free port of 127.0.0.1, stopped by its process id (SIGINT: fast
+//! shutdown) and removed afterwards. PostgreSQL refuses to run as root, so as root both run
+//! as the `postgres` user (`runuser`), with the folder chowned to it. Shared by the latency
+//! benchmark (`benches/latency`) and the SQL sink's tests.
+
+#![allow(dead_code)]
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use crate::common;
 
 const BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,13 +62,14 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
 }
 
 impl PostgresServer {
-    /// Creates and starts the cluster; `Err` says why PostgreSQL cannot be used here.
-    pub fn start() -> Result<PostgresServer, String> {
+    /// Creates and starts the cluster in `root` (a folder that does not exist yet, removed
+    /// with the server); `Err` says why PostgreSQL cannot be used here.
+    pub fn start(root: &Path) -> Result<PostgresServer, String> {
         let bin = Path::new(BIN_DIR);
         if !bin.join("initdb").exists() || !bin.join("postgres").exists() {
             return Err(format!("PostgreSQL 15 binaries not found in {BIN_DIR}"));
         }
-        let root = common::fresh_dir("latency-postgres");
+        let root = root.to_path_buf();
         let dir = root.join("data");
         std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
         if running_as_root() {
@@ -81,12 +83,13 @@ impl PostgresServer {
             port: free_port()?,
             child: None,
         };
-        server.init_and_spawn(bin)?;
+        server.init()?;
+        server.spawn()?;
         server.wait_ready()?;
         Ok(server)
     }
 
-    fn init_and_spawn(&mut self, bin: &Path) -> Result<(), String> {
+    fn init(&mut self) -> Result<(), String> {
         let dir = self.dir.to_str().ok_or("non-UTF-8 folder")?;
         let initdb = [
             "-D",
@@ -99,13 +102,24 @@ impl PostgresServer {
             "-E",
             "UTF8",
         ];
-        run(&mut command(&bin.join("initdb"), &initdb), "initdb")?;
+        run(
+            &mut command(&Path::new(BIN_DIR).join("initdb"), &initdb),
+            "initdb",
+        )
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let dir = self.dir.to_str().ok_or("non-UTF-8 folder")?;
         let log_path = self
             .dir
             .parent()
             .expect("data has a parent")
             .join("server.log");
-        let log = File::create(&log_path).map_err(|e| e.to_string())?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| e.to_string())?;
         let port = self.port.to_string();
         let args = [
             "-D",
@@ -117,7 +131,7 @@ impl PostgresServer {
             "-c",
             "listen_addresses=127.0.0.1",
         ];
-        let mut postgres = command(&bin.join("postgres"), &args);
+        let mut postgres = command(&Path::new(BIN_DIR).join("postgres"), &args);
         postgres
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
@@ -162,11 +176,35 @@ impl PostgresServer {
     }
 
     pub fn connect(&self) -> Result<postgres::Client, String> {
-        let config = format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=2",
+        self.connect_to("postgres")
+    }
+
+    /// The connection settings of database `dbname`.
+    pub fn url(&self, dbname: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={dbname} connect_timeout=2",
             self.port
-        );
-        postgres::Client::connect(&config, postgres::NoTls).map_err(|e| e.to_string())
+        )
+    }
+
+    pub fn connect_to(&self, dbname: &str) -> Result<postgres::Client, String> {
+        postgres::Client::connect(&self.url(dbname), postgres::NoTls).map_err(|e| e.to_string())
+    }
+
+    /// Creates database `name` and returns its connection settings.
+    pub fn create_database(&self, name: &str) -> Result<String, String> {
+        let mut client = self.connect()?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .map_err(|e| e.as_db_error().map_or(e.to_string(), |db| db.to_string()))?;
+        Ok(self.url(name))
+    }
+
+    /// Stops the server (fast shutdown) and starts it again on the same port and data.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.stop();
+        self.spawn()?;
+        self.wait_ready()
     }
 
     /// The postmaster's process id, from its pid file (the child may be `runuser`).
@@ -203,6 +241,11 @@ impl PostgresServer {
 impl Drop for PostgresServer {
     fn drop(&mut self) {
         self.stop();
-        common::remove_dir(self.dir.parent().expect("data has a parent"));
+        let root = self.dir.parent().expect("data has a parent");
+        match std::fs::remove_dir_all(root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("remove {}: {e}", root.display()),
+        }
     }
 }
