@@ -217,7 +217,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             );
             status.phase = "rebuild";
             let started = Instant::now();
-            let mut rebuild = db.rebuild()?;
+            let mut rebuild = db.rebuild((old_version, last_seq))?;
             while engine.applied_seq() < target.max(last_seq) {
                 let records = follower.poll_up_to(chunk)?;
                 if records.is_empty() {

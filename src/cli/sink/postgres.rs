@@ -185,13 +185,15 @@ impl Database {
 
     /// Starts a rebuild: new tables beside the live ones, filled by [`Rebuild::write`] in
     /// one transaction, swapped in by [`Rebuild::finish`].
-    pub fn rebuild(&mut self) -> anyhow::Result<Rebuild<'_>> {
+    /// `from` is where [`Database::start`] found the position: its layout version and seq.
+    pub fn rebuild(&mut self, from: (i32, u64)) -> anyhow::Result<Rebuild<'_>> {
         let mut tx = self.client.transaction()?;
         create_tables(&mut tx, REBUILD_SUFFIX)?;
         Ok(Rebuild {
             tx,
             staged: &mut self.staged,
             journal_id: &self.journal_id,
+            from,
         })
     }
 }
@@ -201,6 +203,9 @@ pub struct Rebuild<'a> {
     tx: Transaction<'a>,
     staged: &'a mut HashSet<String>,
     journal_id: &'a str,
+    /// The position's layout version and seq when the rebuild started: it swaps the tables
+    /// in only if nobody moved the position meanwhile.
+    from: (i32, u64),
 }
 
 impl Rebuild<'_> {
@@ -217,18 +222,28 @@ impl Rebuild<'_> {
                  ALTER TABLE {name}{REBUILD_SUFFIX} RENAME TO {name}"
             ))?;
         }
-        self.tx.execute(
+        let (from_version, from_seq) = self.from;
+        let moved = self.tx.execute(
             &format!(
                 "UPDATE {POSITION_TABLE} SET last_seq = $1, schema_version = $2, \
-                 last_recorded_at_ns = $3, updated_at = now() WHERE journal_id = $4"
+                 last_recorded_at_ns = $3, updated_at = now() \
+                 WHERE journal_id = $4 AND last_seq = $5 AND schema_version = $6"
             ),
             &[
                 &sql_seq(last_seq)?,
                 &SCHEMA_VERSION,
                 &recorded_at_ns,
                 &self.journal_id,
+                &sql_seq(from_seq)?,
+                &from_version,
             ],
         )?;
+        if moved != 1 {
+            bail!(
+                "{POSITION_TABLE} is no longer at seq {from_seq} under layout {from_version}: \
+                 another sink writes to these tables; the rebuild was not swapped in"
+            );
+        }
         // The staging tables were made like the tables of the rebuild's names.
         self.tx.batch_execute("DISCARD TEMP")?;
         self.tx.commit().context("commit of the rebuilt tables")?;
