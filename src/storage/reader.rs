@@ -404,7 +404,7 @@ impl Follower {
         loop {
             self.read_batches(records)?;
             if !self.at_end_of_frames() {
-                return Ok(()); // a batch is being written
+                return Ok(()); // a batch is being written, or the poll's limit was reached
             }
             let Some(next) = self.next_segment()? else {
                 return Ok(());
