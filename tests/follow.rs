@@ -236,19 +236,25 @@ fn write_torn_batch(dir: &std::path::Path, first_seq: u64, events: &[tradeledger
 #[test]
 fn a_read_only_look_reports_the_torn_tail_the_writer_then_cuts() {
     let dir = tempfile::tempdir().unwrap();
+    // Small segments: the torn tail is in the last of several, after sealed ones.
     let options = JournalOptions {
         checkpoint_every_records: 0,
+        segment_size_bytes: 64 << 10,
         ..JournalOptions::default()
     };
     let journal = Journal::create(dir.path(), &options).unwrap();
-    for n in 1..=3 {
+    let batches = 1200;
+    for n in 1..=batches {
         journal.append(&batch(n)).unwrap();
     }
     journal.close().unwrap();
-    assert!(write_torn_batch(dir.path(), 7, &batch(4)));
+    let segments = tradeledger::storage::reader::segment_paths(dir.path()).unwrap();
+    assert!(segments.len() > 2, "{} segments", segments.len());
+    let head = 2 * batches;
+    assert!(write_torn_batch(dir.path(), head + 1, &batch(batches + 1)));
 
     let report = tradeledger::storage::verify::verify(dir.path()).unwrap();
-    assert_eq!(report.last_seq, Some(6));
+    assert_eq!(report.last_seq, Some(head));
     let torn = report.torn_tail.expect("verify reports the torn tail");
     let reader = JournalReader::open(dir.path()).unwrap();
     assert_eq!(reader.torn_tail(), Some(&torn));
@@ -262,7 +268,8 @@ fn a_read_only_look_reports_the_torn_tail_the_writer_then_cuts() {
         (&torn.segment, torn.offset, torn.last_seq_kept, torn.bytes),
         (&cut.segment, cut.offset, cut.last_seq_kept, cut.bytes_cut)
     );
-    assert_eq!((torn.last_seq_kept, torn.segments_after), (6, 0));
+    assert_eq!(&torn.segment, segments.last().unwrap());
+    assert_eq!((torn.last_seq_kept, torn.segments_after), (head, 0));
     assert!(torn.bytes > 0 && !torn.later_records);
 }
 
