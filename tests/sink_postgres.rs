@@ -454,6 +454,24 @@ fn sql_gives_the_cli_answers_on_the_demo_and_the_worked_example() {
     assert_eq!(row.get::<_, String>(1), "2024-01-02 23:59:59.5+00");
 }
 
+/// A database that cannot be reached is an I/O failure (exit code 3), not bad input, and
+/// the journal is left as it was.
+#[test]
+fn an_unreachable_database_is_an_io_error() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = worked_example(temp.path());
+    let before = journal_files(Path::new(&dir));
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let url = format!("host=127.0.0.1 port={port} user=nobody dbname=none connect_timeout=5");
+    let err = fails(&["sink", "postgres", &dir, "--url", &url, "--once"], 3);
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert!(journal_files(Path::new(&dir)) == before);
+}
+
 #[test]
 fn foreign_tables_and_other_journals_are_refused_and_left_alone() {
     let (temp, server) = server();

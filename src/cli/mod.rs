@@ -283,6 +283,7 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
         _ if query_damage => EXIT_DAMAGED,
         Some(e) if e.is_corruption() => EXIT_DAMAGED,
         Some(Error::Io { .. }) => EXIT_IO,
+        _ if sink::database_unreachable(error) => EXIT_IO,
         Some(Error::Locked { .. }) => EXIT_LOCKED,
         _ => EXIT_INPUT,
     };

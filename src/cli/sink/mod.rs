@@ -110,6 +110,12 @@ struct Status {
     reconnects: u64,
 }
 
+/// True when the error is the database being unreachable or the connection lost: an I/O
+/// failure (exit code 3), not bad input.
+pub fn database_unreachable(error: &anyhow::Error) -> bool {
+    postgres::is_transient(error)
+}
+
 pub(crate) fn journal_id(reader: &JournalReader) -> String {
     reader
         .meta()
@@ -265,6 +271,11 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
                 }
                 expected = None;
             }
+        }
+        if engine.applied_seq() <= position {
+            // Replaying up to the position: those rows are in the tables, so what the
+            // engine noted is forgotten poll by poll, not held until the position's end.
+            engine.discard_changes();
         }
         if engine.applied_seq() > position {
             let rows = engine.take_rows()?;
