@@ -40,7 +40,7 @@ pub use stored::StateBytes;
 pub use tally::{statistics_of_profits, ArithmeticOverflow};
 pub use validate::CheckError;
 pub use view::{
-    DayView, ExecutionRate, PerformanceSummary, ProfitGroup, SignalView, SnapshotView,
+    DayView, EquityPoint, ExecutionRate, PerformanceSummary, ProfitGroup, SignalView, SnapshotView,
     TradeStatistics, TradeView,
 };
 

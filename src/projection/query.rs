@@ -17,7 +17,7 @@ use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally};
 use super::time::{date_of_day, day_bounds, day_end, day_of_date, split_days, Day};
 use super::time_index::TimeIndex;
 use super::time_index::{time_keys, TimeKey};
-use super::trades::TradeRecord;
+use super::trades::{TradeHead, TradeRecord};
 use super::view::*;
 use super::Projections;
 use crate::error::Corruption;
@@ -394,17 +394,16 @@ impl Projections {
         let Some((keys, cells)) = self.selection(range, account)? else {
             return Ok(Vec::new());
         };
-        let found = self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?;
         let mut groups: std::collections::BTreeMap<(Sym, Option<Sym>), Vec<Decimal>> =
             std::collections::BTreeMap::new();
-        for trade in found {
+        self.for_each_closed(keys, |trade| {
             if cells.matches(trade.account_number, trade.symbol) {
                 groups
                     .entry((trade.symbol, trade.strategy_name))
                     .or_default()
                     .push(trade.profit.unwrap_or_default());
             }
-        }
+        })?;
         let mut groups: Vec<ProfitGroup> = groups
             .into_iter()
             .map(|((symbol, strategy), profits)| ProfitGroup {
@@ -415,6 +414,33 @@ impl Projections {
             .collect();
         groups.sort_by(|a, b| (&a.symbol, &a.strategy_name).cmp(&(&b.symbol, &b.strategy_name)));
         Ok(groups)
+    }
+
+    /// Calls `visit` with the head of each CLOSED trade with an exit key in `keys`, in key
+    /// order: those of the base and those in memory merged, one at a time, nothing collected.
+    fn for_each_closed(
+        &self,
+        keys: RangeInclusive<TimeKey>,
+        mut visit: impl FnMut(TradeHead),
+    ) -> Result<(), Damage> {
+        let hot = self.trades.closed_by_exit.range(keys.clone());
+        let hot = hot.map(|(key, slot)| (key, &self.trades.records[slot]));
+        let Some(base) = &self.base else {
+            hot.for_each(|(_, record)| visit(TradeHead::from(record)));
+            return Ok(());
+        };
+        let stored = base.trades_between(TRADE_BY_EXIT, &keys)?.into_iter();
+        merge_by_key(
+            hot,
+            stored,
+            |ordinal| base.trade_head(&self.names, ordinal),
+            |head| {
+                visit(match head {
+                    Merged::Memory(record) => TradeHead::from(record),
+                    Merged::Stored(head) => head,
+                })
+            },
+        )
     }
 
     fn closed_between(
@@ -528,23 +554,32 @@ impl Projections {
     }
 
     /// The snapshots of `account` with a key in `keys`, in memory and in the base, by key.
-    fn snapshots_in(
+    /// Calls `visit` with each snapshot of `account` with a key in `keys`, in key order: those
+    /// of the base and those in memory merged, one at a time, nothing collected.
+    fn for_each_snapshot(
         &self,
         account: u64,
         keys: RangeInclusive<TimeKey>,
-    ) -> Result<Vec<Held<'_, SnapshotRecord>>, Damage> {
+        mut visit: impl FnMut(&SnapshotRecord),
+    ) -> Result<(), Damage> {
         let hot = self.snapshots.between(account, keys.clone());
-        let mut found: Vec<Held<SnapshotRecord>> = hot.map(Held::Memory).collect();
-        if let Some(base) = &self.base {
-            let in_memory = found.len();
-            for index in base.snapshots_between(account, &keys)? {
-                found.push(Held::Stored(Box::new(base.snapshot(&self.names, index)?)));
-            }
-            if in_memory > 0 && found.len() > in_memory {
-                found.sort_unstable_by_key(|r| r.key());
-            }
-        }
-        Ok(found)
+        let hot = hot.map(|record| (record.key(), record));
+        let Some(base) = &self.base else {
+            hot.for_each(|(_, record)| visit(record));
+            return Ok(());
+        };
+        let range = base.snapshots_between(account, &keys)?;
+        let stored = range.map(|index| Ok((base.snapshot_entry(index)?.key, index)));
+        let stored = stored.collect::<Result<Vec<_>, Damage>>()?.into_iter();
+        merge_by_key(
+            hot,
+            stored,
+            |index| base.snapshot(&self.names, index),
+            |record| match record {
+                Merged::Memory(record) => visit(record),
+                Merged::Stored(record) => visit(&record),
+            },
+        )
     }
 
     /// The snapshot of `account` with the greatest key in `keys`.
@@ -601,11 +636,34 @@ impl Projections {
         let Some(keys) = time_keys(range.from, range.to) else {
             return Ok(Vec::new());
         };
-        let rows = self.snapshots_in(account, keys)?;
-        Ok(rows
-            .iter()
-            .map(|record| self.snapshot_view(record))
-            .collect())
+        let mut views = Vec::new();
+        self.for_each_snapshot(account, keys, |record| {
+            views.push(self.snapshot_view(record))
+        })?;
+        Ok(views)
+    }
+
+    /// Time, balance and equity of each snapshot of `account` with snapshot_time in `range`,
+    /// by snapshot_time, then seq: the rows of [`Projections::snapshots_between`], reduced
+    /// to what an equity curve needs.
+    pub fn equity_curve(
+        &self,
+        account: u64,
+        range: TimeRange,
+    ) -> Result<Vec<EquityPoint>, QueryError> {
+        self.intact()?;
+        let Some(keys) = time_keys(range.from, range.to) else {
+            return Ok(Vec::new());
+        };
+        let mut points = Vec::new();
+        self.for_each_snapshot(account, keys, |record| {
+            points.push(EquityPoint {
+                snapshot_time: record.snapshot_time,
+                balance: record.balance,
+                equity: record.equity,
+            })
+        })?;
+        Ok(points)
     }
 
     /// One row per UTC day in `[from, to]` on which a trade (of `account`, if given) was closed.
@@ -800,5 +858,34 @@ impl Projections {
             end_balance: end.as_ref().map(|s| s.balance),
             end_equity: end.as_ref().map(|s| s.equity),
         })
+    }
+}
+
+/// One row of a merge of the base and the in-memory tables.
+enum Merged<'a, T, S> {
+    Memory(&'a T),
+    Stored(S),
+}
+
+/// Merges two sequences sorted by key (rows in memory, and ordinals of stored rows that
+/// `load` decodes), calling `visit` with each row in key order. Their keys are disjoint: a
+/// row is either in the base or in memory.
+fn merge_by_key<'a, T: 'a, S>(
+    hot: impl Iterator<Item = (TimeKey, &'a T)>,
+    stored: impl Iterator<Item = (TimeKey, u64)>,
+    load: impl Fn(u64) -> Result<S, Damage>,
+    mut visit: impl FnMut(Merged<'a, T, S>),
+) -> Result<(), Damage> {
+    let (mut hot, mut stored) = (hot.peekable(), stored.peekable());
+    loop {
+        let from_memory = match (hot.peek(), stored.peek()) {
+            (None, None) => return Ok(()),
+            (Some((h, _)), Some((s, _))) => h < s,
+            (memory, _) => memory.is_some(),
+        };
+        match from_memory {
+            true => visit(Merged::Memory(hot.next().expect("peeked").1)),
+            false => visit(Merged::Stored(load(stored.next().expect("peeked").1)?)),
+        }
     }
 }

@@ -23,7 +23,7 @@ use super::intern::Interner;
 use super::signals::SignalRecord;
 use super::snapshots::SnapshotRecord;
 use super::time_index::TimeKey;
-use super::trades::TradeRecord;
+use super::trades::{TradeHead, TradeRecord};
 use super::Link;
 use crate::error::Corruption;
 use crate::model::event::{Timestamp, TradeStatus};
@@ -74,10 +74,22 @@ impl StateBytes for Vec<u8> {
 /// A record whose interned names can be checked against the stored names (a record of a
 /// forged file may name one that does not exist).
 pub(crate) trait Named {
+    /// Whether a record's bytes are all of this type (`false`: it is the head of a longer
+    /// record, and what follows it is not read).
+    const WHOLE: bool = true;
+
     fn names_known(&self, names: &Interner) -> bool;
 }
 
 impl Named for TradeRecord {
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.symbol) && self.strategy_name.is_none_or(|s| names.contains(s))
+    }
+}
+
+impl Named for TradeHead {
+    const WHOLE: bool = false;
+
     fn names_known(&self, names: &Interner) -> bool {
         names.contains(self.symbol) && self.strategy_name.is_none_or(|s| names.contains(s))
     }
@@ -314,12 +326,13 @@ impl Base {
         // Inside the section, which lies inside the payload: no overflow.
         let at = section.offset + start;
         let bytes = self.bytes.read(at, (end - start) as usize)?;
-        match postcard::take_from_bytes::<T>(bytes) {
-            Ok((record, rest)) if rest.is_empty() && record.names_known(names) => Ok(record),
-            Ok((_, [])) => Err(self.damage(at, format!("record {index} names an unknown string"))),
-            Ok(_) => Err(self.damage(at, format!("record {index} has trailing bytes"))),
-            Err(e) => Err(self.damage(at, format!("record {index} does not decode: {e}"))),
-        }
+        let reason = match postcard::take_from_bytes::<T>(bytes) {
+            Ok((_, rest)) if T::WHOLE && !rest.is_empty() => "has trailing bytes".to_string(),
+            Ok((record, _)) if !record.names_known(names) => "names an unknown string".to_string(),
+            Ok((record, _)) => return Ok(record),
+            Err(e) => format!("does not decode: {e}"),
+        };
+        Err(self.damage(at, format!("record {index} {reason}")))
     }
 
     // Trades.
@@ -366,6 +379,12 @@ impl Base {
     }
 
     pub fn trade(&self, names: &Interner, ordinal: u64) -> Result<TradeRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.trade_entry(i)?.offset);
+        self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
+    }
+
+    /// The head of trade `ordinal`: what a scan over closed trades needs, without the texts.
+    pub fn trade_head(&self, names: &Interner, ordinal: u64) -> Result<TradeHead, Damage> {
         let offset = |base: &Base, i| Ok(base.trade_entry(i)?.offset);
         self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
     }

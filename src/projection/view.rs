@@ -306,6 +306,19 @@ pub struct ExecutionRate {
     pub execution_rate: Decimal,
 }
 
+/// The time, balance and equity of one snapshot ([`super::Projections::equity_curve`]); not a
+/// §5 object.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct EquityPoint {
+    /// When the snapshot was taken (UTC).
+    pub snapshot_time: Timestamp,
+    /// The account's balance then.
+    pub balance: Decimal,
+    /// Its equity then.
+    pub equity: Decimal,
+}
+
 /// The profits of the closed trades of one symbol and strategy
 /// ([`super::Projections::closed_profits`]); not a §5 object.
 #[derive(Clone, Debug, PartialEq)]

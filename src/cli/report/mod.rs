@@ -22,7 +22,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{
-    statistics_of_profits, PerformanceSummary, ProfitGroup, Projections, SnapshotView, TimeBasis,
+    statistics_of_profits, EquityPoint, PerformanceSummary, ProfitGroup, Projections, TimeBasis,
     TimeRange, TradeStatistics, TradeView,
 };
 
@@ -107,7 +107,7 @@ pub struct Month {
 pub struct Account {
     pub number: u64,
     pub snapshots: usize,
-    pub last: Option<SnapshotView>,
+    pub last: Option<EquityPoint>,
     /// The largest fall of equity below its running peak, in money and in percent of the peak.
     pub max_drawdown: Decimal,
     pub max_drawdown_percent: Option<Decimal>,
@@ -171,7 +171,7 @@ pub fn gather(state: &Projections, journal: &str, selection: Selection) -> anyho
     let shown = shown_account(state, journal, account)?;
     let (strategies, symbols, distribution) = closed_trades(state, range, account)?;
     let snapshots = match shown {
-        Some(number) => state.snapshots_between(number, range)?,
+        Some(number) => state.equity_curve(number, range)?,
         None => Vec::new(),
     };
 
@@ -267,7 +267,7 @@ fn per_strategy(closed: &[ProfitGroup]) -> anyhow::Result<Vec<(String, TradeStat
 /// The equity and balance chart, the drawdown chart and the account's figures.
 fn equity(
     account: Option<u64>,
-    snapshots: &[SnapshotView],
+    snapshots: &[EquityPoint],
 ) -> anyhow::Result<(Option<Account>, Chart, Chart)> {
     let mut equity = Vec::with_capacity(snapshots.len());
     let mut balance = Vec::with_capacity(snapshots.len());
@@ -299,7 +299,7 @@ fn equity(
     let figures = account.map(|number| Account {
         number,
         snapshots: snapshots.len(),
-        last: snapshots.last().cloned(),
+        last: snapshots.last().copied(),
         max_drawdown,
         max_drawdown_percent,
     });
@@ -449,7 +449,7 @@ fn distribution_chart(closed: &[ProfitGroup]) -> anyhow::Result<Chart> {
 /// balance of the last snapshot before the month (or the month's first snapshot).
 fn monthly(
     days: &[tradeledger::projection::DayView],
-    snapshots: &[SnapshotView],
+    snapshots: &[EquityPoint],
 ) -> anyhow::Result<Vec<Month>> {
     let mut months: BTreeMap<(i32, u32), (u64, Decimal)> = BTreeMap::new();
     for day in days {

@@ -637,18 +637,67 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
     );
 }
 
-/// The offset of the hot section, from the directory that closes the payload.
-fn hot_section(bytes: &[u8]) -> usize {
-    let directory = bytes.len() - super::super::stored::DIRECTORY_BYTES as usize;
-    let at = directory + 8 + 16 * super::super::stored::HOT;
-    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
+/// A stored trade that names a string the state does not hold is damage, whether the whole
+/// record is read (`trade_by_ticket`) or only its head (`closed_profits`); bytes after a
+/// record's end are damage when the whole record is read, and not read by a head.
+#[test]
+fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
+    let state = journal([
+        Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
+        Event::TradeClosed(closed(1, "2024-03-04T09:00:00Z", "5")),
+    ]);
+    let bytes = state.encode_state().unwrap();
+    let (records, len) = section(&bytes, super::super::stored::TRADE_RECORDS);
+    let error = |state: &Projections| {
+        let whole = state.trade_by_ticket(1).unwrap_err().to_string();
+        let head = state
+            .closed_profits(TimeRange::ALL, None)
+            .map_err(|e| e.to_string());
+        (whole, head)
+    };
+
+    // The record starts with the ticket (1, one byte), then the symbol's index.
+    let mut unknown_name = bytes.clone();
+    assert_eq!(unknown_name[records + 1], 0, "the only name");
+    unknown_name[records + 1] = 9;
+    let (whole, head) = error(&Projections::decode_state(unknown_name).unwrap());
+    assert!(whole.contains("names an unknown string"), "{whole}");
+    assert!(head.unwrap_err().contains("names an unknown string"));
+
+    // One byte more in the records' section: the next section's first byte follows the record.
+    let mut longer = bytes.clone();
+    let at = directory_entry(&bytes, super::super::stored::TRADE_RECORDS) + 8;
+    longer[at..at + 8].copy_from_slice(&(len as u64 + 1).to_le_bytes());
+    let (whole, head) = error(&Projections::decode_state(longer).unwrap());
+    assert!(whole.contains("has trailing bytes"), "{whole}");
+    assert_eq!(head.unwrap()[0].profits, [dec("5")]);
 }
 
-/// `latest_trades` is the end of `trades` by entry time, and `closed_profits` holds the
-/// profits of exactly the trades `trades --status CLOSED --by exit` lists: in memory, and
-/// read from a checkpoint with later trades in memory.
+/// Where the directory entry `(offset u64, len u64)` of `section` lies.
+fn directory_entry(bytes: &[u8], section: usize) -> usize {
+    let directory = bytes.len() - super::super::stored::DIRECTORY_BYTES as usize;
+    directory + 8 + 16 * section
+}
+
+/// The offset and length of `section`, from the directory that closes the payload.
+fn section(bytes: &[u8], section: usize) -> (usize, usize) {
+    let at = directory_entry(bytes, section);
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize;
+    (word(at), word(at + 8))
+}
+
+/// The offset of the hot section, from the directory that closes the payload.
+fn hot_section(bytes: &[u8]) -> usize {
+    section(bytes, super::super::stored::HOT).0
+}
+
+/// `latest_trades` is the end of `trades` by entry time; `closed_profits` holds the profits of
+/// exactly the trades `trades --status CLOSED --by exit` lists, each group in exit-time order;
+/// `snapshots_between` and `equity_curve` list the same snapshots in the same order. In
+/// memory, and read from a checkpoint with later rows in memory whose times fall between the
+/// checkpoint's (so that the two are merged, not appended).
 #[test]
-fn latest_trades_and_closed_profits_agree_with_trades() {
+fn latest_trades_closed_profits_and_snapshots_agree_in_memory_and_from_a_checkpoint() {
     let later = [
         Event::TradeOpened(TradeOpened {
             strategy_name: Some("breakout".into()),
@@ -658,6 +707,11 @@ fn latest_trades_and_closed_profits_agree_with_trades() {
         Event::TradeOpened(opened(4, "EURUSD", "2024-03-07T08:00:00Z")),
         Event::TradeClosed(closed(4, "2024-03-07T09:00:00Z", "0")),
         Event::TradeOpened(opened(5, "EURUSD", "2024-03-07T08:30:00Z")),
+        // Exits between the checkpoint's trades 1 (03-04 09:00) and 2 (03-05 09:00).
+        Event::TradeOpened(opened(6, "EURUSD", "2024-03-04T08:30:00Z")),
+        Event::TradeClosed(closed(6, "2024-03-04T10:00:00Z", "7")),
+        // Between the checkpoint's snapshots of 1001.
+        Event::AccountSnapshot(snapshot(1001, "2024-03-04T18:00:00Z", "103", "104")),
     ];
     let mut in_memory = two_accounts(true);
     let bytes = two_accounts(true).encode_state().unwrap();
@@ -685,24 +739,62 @@ fn latest_trades_and_closed_profits_agree_with_trades() {
                     ..TradeFilter::default()
                 })
                 .unwrap();
-            let mut expected: Vec<_> = closed
-                .iter()
-                .map(|t| (t.symbol.clone(), t.strategy_name.clone(), t.profit.unwrap()))
-                .collect();
-            let mut grouped: Vec<_> = state
+            // `trades` lists by entry; `closed_profits` keeps each group in exit order.
+            let mut closed = closed;
+            closed.sort_by_key(|t| (t.exit_time, t.ticket));
+            let mut expected = std::collections::BTreeMap::<_, Vec<_>>::new();
+            for trade in &closed {
+                let group = (trade.symbol.clone(), trade.strategy_name.clone());
+                expected
+                    .entry(group)
+                    .or_default()
+                    .push(trade.profit.unwrap());
+            }
+            let grouped: Vec<_> = state
                 .closed_profits(TimeRange::ALL, account)
                 .unwrap()
                 .into_iter()
-                .flat_map(|g| {
-                    let (symbol, strategy) = (g.symbol, g.strategy_name);
-                    g.profits
-                        .into_iter()
-                        .map(move |p| (symbol.clone(), strategy.clone(), p))
-                })
+                .map(|g| ((g.symbol, g.strategy_name), g.profits))
                 .collect();
-            expected.sort();
-            grouped.sort();
+            let expected: Vec<_> = expected.into_iter().collect();
             assert_eq!(grouped, expected, "account {account:?}");
         }
+        for account in [1001, 2002, 7] {
+            let views = state.snapshots_between(account, TimeRange::ALL).unwrap();
+            let points = state.equity_curve(account, TimeRange::ALL).unwrap();
+            let from_views: Vec<_> = views
+                .iter()
+                .map(|v| (v.snapshot_time, v.balance, v.equity))
+                .collect();
+            let from_points: Vec<_> = points
+                .iter()
+                .map(|p| (p.snapshot_time, p.balance, p.equity))
+                .collect();
+            assert_eq!(from_points, from_views, "account {account}");
+        }
+    }
+    let merged = from_checkpoint
+        .closed_profits(TimeRange::ALL, None)
+        .unwrap();
+    let eurusd = &merged[0];
+    assert_eq!(
+        (eurusd.symbol.as_str(), &eurusd.strategy_name),
+        ("EURUSD", &None)
+    );
+    assert_eq!(
+        eurusd.profits[..2],
+        [dec("5"), dec("7")],
+        "merged by exit time"
+    );
+    for account in [1001, 2002] {
+        assert_eq!(
+            from_checkpoint
+                .snapshots_between(account, TimeRange::ALL)
+                .unwrap(),
+            in_memory
+                .snapshots_between(account, TimeRange::ALL)
+                .unwrap(),
+            "account {account}"
+        );
     }
 }
