@@ -259,6 +259,35 @@ fn serve_refuses_other_interfaces_unless_asked() {
     assert!(error.contains("refusing to listen on 0.0.0.0"), "{error}");
 }
 
+/// An interrupt (SIGINT, as Ctrl-C sends, or SIGTERM) ends `serve` with exit code 0, as it
+/// ends `tail`.
+#[test]
+fn serve_ends_cleanly_on_an_interrupt() {
+    let (_temp, dir) = demo_journal(50);
+    for signal in ["-INT", "-TERM"] {
+        let (mut serve, _address) = start_serve(&dir);
+        let pid = serve.0.id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success(), "kill {signal} {pid}");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = serve.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "serve still runs after kill {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "serve after kill {signal}: {status}"
+        );
+    }
+}
+
 /// A process the test started, stopped by its PID when dropped.
 struct Process(Child);
 
