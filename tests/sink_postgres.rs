@@ -521,6 +521,72 @@ fn foreign_tables_and_other_journals_are_refused_and_left_alone() {
     assert_eq!(position(&mut connect(&server, "huge")), 0);
 }
 
+/// Status lines: the catch-up's line has no lag while following; once records arrive while
+/// it follows, the whole-run figures count them (p50 ≤ p99 ≤ max), and each window's figures
+/// cover only the records since the line before.
+#[test]
+fn status_lines_report_the_lag_while_following() {
+    use std::io::BufRead;
+    let (temp, server) = server();
+    let dir = temp.path().join("lagged");
+    let dir = path(&dir).to_string();
+    ok(&["load", &dir, "--events", "2000", "--seed", "3"]);
+    let url = server.create_database("lagged").expect("create database");
+    let mut sink = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args(["sink", "postgres", &dir, "--url", &url, "--json"])
+        .args(["--poll-ms", "2", "--status-ms", "50"])
+        .env_remove("TRADELEDGER_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the sink");
+    let stdout = std::io::BufReader::new(sink.stdout.take().expect("stdout"));
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> Value {
+        let line = received.recv_timeout(DEADLINE).expect("a status line");
+        serde_json::from_str(&line).expect("status JSON")
+    };
+    let caught_up = next();
+    assert_eq!(caught_up["position"], 2000, "{caught_up}");
+    assert_eq!(caught_up["tail_lag_p99_ms"], Value::Null, "{caught_up}");
+
+    let mut writer = start_writer(&dir, 600, 4);
+    let status = wait_with_deadline(&mut writer, "the writer", DEADLINE);
+    assert!(status.success(), "the writer failed: {status}");
+    let head = head(&dir);
+    let mut windows = 0;
+    let last = loop {
+        let status = next();
+        windows += u64::from(!status["lag_p99_ms"].is_null());
+        if status["position"].as_u64() == Some(head) {
+            break status;
+        }
+    };
+    kill9(sink);
+    let figure = |name: &str| {
+        last[name]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{name}: {last}"))
+    };
+    let (p50, p99, max) = (
+        figure("tail_lag_p50_ms"),
+        figure("tail_lag_p99_ms"),
+        figure("tail_lag_max_ms"),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{last}");
+    assert!(windows >= 1, "no window wrote records: {last}");
+    // A window after the catch-up holds some of the records counted since the start.
+    assert!(figure("lag_max_ms") <= max, "{last}");
+}
+
 #[test]
 fn killed_sink_and_restarted_server_leave_exact_tables() {
     let (temp, mut server) = server();

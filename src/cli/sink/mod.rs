@@ -106,6 +106,11 @@ struct Status {
     lag_p50_ms: Option<f64>,
     lag_p99_ms: Option<f64>,
     lag_max_ms: Option<f64>,
+    /// The same over every record written while following, since the sink started (the
+    /// figures to hold against a lag target; `null` before the first).
+    tail_lag_p50_ms: Option<f64>,
+    tail_lag_p99_ms: Option<f64>,
+    tail_lag_max_ms: Option<f64>,
     /// Sessions started again after a lost connection.
     reconnects: u64,
 }
@@ -125,11 +130,21 @@ pub(crate) fn journal_id(reader: &JournalReader) -> String {
         .collect()
 }
 
+/// The lags a status line reports: since the last line, and while following since the start.
+struct Lags {
+    window: Histogram<u64>,
+    tail: Histogram<u64>,
+}
+
 fn run_postgres(args: &PostgresArgs) -> anyhow::Result<ExitCode> {
     let mut status = Status::default();
     let mut connected = false;
+    let mut lags = Lags {
+        window: lag_histogram(),
+        tail: lag_histogram(),
+    };
     loop {
-        match session(args, &mut status, &mut connected) {
+        match session(args, &mut status, &mut lags, &mut connected) {
             Ok(()) => return Ok(ExitCode::SUCCESS),
             Err(error) if connected && postgres::is_transient(&error) => {
                 status.reconnects += 1;
@@ -150,17 +165,23 @@ fn lag_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
-fn report(
-    args: &PostgresArgs,
-    status: &mut Status,
-    lags: &mut Histogram<u64>,
-) -> anyhow::Result<()> {
+fn report(args: &PostgresArgs, status: &mut Status, lags: &mut Lags) -> anyhow::Result<()> {
     let ms = |micros: u64| micros as f64 / 1000.0;
-    let written = !lags.is_empty();
-    status.lag_p50_ms = written.then(|| ms(lags.value_at_quantile(0.5)));
-    status.lag_p99_ms = written.then(|| ms(lags.value_at_quantile(0.99)));
-    status.lag_max_ms = written.then(|| ms(lags.max()));
-    lags.reset();
+    let percentiles = |lags: &Histogram<u64>| {
+        let written = !lags.is_empty();
+        [
+            written.then(|| ms(lags.value_at_quantile(0.5))),
+            written.then(|| ms(lags.value_at_quantile(0.99))),
+            written.then(|| ms(lags.max())),
+        ]
+    };
+    [status.lag_p50_ms, status.lag_p99_ms, status.lag_max_ms] = percentiles(&lags.window);
+    [
+        status.tail_lag_p50_ms,
+        status.tail_lag_p99_ms,
+        status.tail_lag_max_ms,
+    ] = percentiles(&lags.tail);
+    lags.window.reset();
     tracing::info!(
         phase = status.phase,
         position = status.position,
@@ -178,7 +199,12 @@ fn report(
 
 /// One connection: find the position, replay up to it, rebuild if the layout changed, then
 /// catch up and follow.
-fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> anyhow::Result<()> {
+fn session(
+    args: &PostgresArgs,
+    status: &mut Status,
+    lags: &mut Lags,
+    connected: &mut bool,
+) -> anyhow::Result<()> {
     let reader = JournalReader::open(&args.dir)?;
     let id = journal_id(&reader);
     let target = reader.head_seq()?;
@@ -247,7 +273,7 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
     };
     status.position = position;
     let mut caught_up = false;
-    let mut lags = lag_histogram();
+    lags.window.reset();
     let catch_up_start = (Instant::now(), status.events);
     let mut last_report = Instant::now();
     status.phase = "catch-up";
@@ -282,7 +308,11 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             db.commit(&rows, position)?;
             let now = Timestamp::now().nanos();
             for at in &rows.recorded_at {
-                lags.saturating_record(u64::try_from((now - at) / 1000).unwrap_or(0));
+                let micros = u64::try_from((now - at) / 1000).unwrap_or(0);
+                lags.window.saturating_record(micros);
+                if caught_up {
+                    lags.tail.saturating_record(micros);
+                }
             }
             let lag = rows.recorded_at.last().map(|at| (now - at) as f64 / 1e6);
             position = rows.last_seq;
@@ -299,18 +329,18 @@ fn session(args: &PostgresArgs, status: &mut Status, connected: &mut bool) -> an
             let seconds = catch_up_start.0.elapsed().as_secs_f64();
             let events = status.events - catch_up_start.1;
             status.catch_up_events_per_second = Some(events as f64 / seconds.max(1e-9));
-            report(args, status, &mut lags)?;
+            report(args, status, lags)?;
             status.phase = "tail";
             last_report = Instant::now();
         }
         if args.once && done {
             if !caught_up {
-                report(args, status, &mut lags)?;
+                report(args, status, lags)?;
             }
             return Ok(());
         }
         if caught_up && last_report.elapsed() >= Duration::from_millis(args.status_ms) {
-            report(args, status, &mut lags)?;
+            report(args, status, lags)?;
             last_report = Instant::now();
         }
         if records.is_empty() {
