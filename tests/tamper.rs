@@ -224,6 +224,22 @@ fn a_forged_chain_link_is_refused_not_a_panic() {
     }
 }
 
+/// Flips `mask` in byte `byte` of the frame of `seq` in the first segment (which must hold
+/// it); returns the segment and the frame's offset.
+fn flip_in_frame(dir: &Path, seq: u64, byte: usize, mask: u8) -> (PathBuf, usize) {
+    let seed = frame_seed(&read_meta(dir).unwrap().journal_id);
+    let segment = segments(dir)[0].clone();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mut at = SEGMENT_HEADER_SIZE;
+    for _ in 1..seq {
+        at += read_frame(&bytes[at..], seed).unwrap().size;
+    }
+    assert_eq!(read_frame(&bytes[at..], seed).unwrap().header.seq, seq);
+    bytes[at + byte] ^= mask;
+    std::fs::write(&segment, bytes).unwrap();
+    (segment, at)
+}
+
 /// A bit flipped inside a record in the middle of a large batch is reported with that
 /// record's own seq and its batch (it used to be reported as "record 1", the batch's first).
 #[test]
@@ -242,20 +258,69 @@ fn a_damaged_record_inside_a_large_batch_is_named_by_its_own_seq() {
     std::fs::write(&file, lines).unwrap();
     ok(&["import", path(&dir), file.to_str().unwrap()]);
     // The frame of seq 57, somewhere in the middle of the one batch 1..400.
-    let seed = frame_seed(&read_meta(&dir).unwrap().journal_id);
-    let segment = segments(&dir)[0].clone();
-    let mut bytes = std::fs::read(&segment).unwrap();
-    let mut at = SEGMENT_HEADER_SIZE;
-    for _ in 1..57 {
-        at += read_frame(&bytes[at..], seed).unwrap().size;
-    }
-    assert_eq!(read_frame(&bytes[at..], seed).unwrap().header.seq, 57);
-    bytes[at + 60] ^= 0x10;
-    std::fs::write(&segment, bytes).unwrap();
+    let (_, at) = flip_in_frame(&dir, 57, 60, 0x10);
     let error = fails(&["verify", path(&dir)], 2);
     assert!(
         error.contains(&format!("at byte {at} (seq 57)"))
             && error.contains("record 57 (batch 1..400) is damaged"),
         "{error}"
     );
+}
+
+/// A journal damaged in its last segment: `dump` prints the records before the first damaged
+/// one and nothing after it, exits 0 when `--to-seq` stops before the damage and 2 when the
+/// range reaches it; `verify --json` prints the damage on stdout. Nothing is changed.
+#[test]
+fn dump_prints_the_intact_prefix_of_a_damaged_journal_and_verify_json_names_the_damage() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("j");
+    // One record per batch, so that the intact prefix ends just before the damaged record.
+    let journal = tradeledger::Journal::create(&dir, &Default::default()).unwrap();
+    for n in 1..=300 {
+        let time = tradeledger::Timestamp::from_nanos(n as i64 * 1_000_000_000);
+        journal
+            .append(&[tradeledger::tools::sample::signal(n, time)])
+            .unwrap();
+    }
+    journal.close().unwrap();
+    let all: Vec<String> = ok(&["dump", path(&dir)])
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(all.len(), 300);
+
+    let (segment, at) = flip_in_frame(&dir, 150, 40, 0x04);
+    let before = journal_files(&dir);
+
+    let dump = |to: Option<&str>| {
+        let mut args = vec!["dump", path(&dir)];
+        args.extend(to.map(|to| ["--to-seq", to]).into_iter().flatten());
+        let output = run(&args);
+        (output.status.code(), stdout(&output), stderr(&output))
+    };
+    let (code, printed, _) = dump(Some("149"));
+    assert_eq!(code, Some(0), "everything printed is intact");
+    assert_eq!(printed.lines().collect::<Vec<_>>(), all[..149]);
+    for to in [Some("150"), Some("300"), None] {
+        let (code, printed, error) = dump(to);
+        assert_eq!(code, Some(2), "dump --to-seq {to:?} reaches the damage");
+        assert_eq!(printed.lines().collect::<Vec<_>>(), all[..149], "{to:?}");
+        assert!(
+            error.contains(&format!("at byte {at} (seq 150)")),
+            "{error}"
+        );
+    }
+
+    let output = run(&["verify", path(&dir), "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["status"], "damaged", "{report}");
+    assert_eq!(report["damage"]["seq"], 150, "{report}");
+    assert_eq!(report["damage"]["offset"], at, "{report}");
+    assert_eq!(report["damage"]["file"], segment.display().to_string());
+    assert!(report["damage"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("checksum"));
+    assert!(journal_files(&dir) == before, "reading changed the journal");
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{json, Value};
+use tradeledger::error::Corruption;
 use tradeledger::model::event::Timestamp;
 use tradeledger::storage::journal::{Journal, JournalOptions, SettingsChange};
 use tradeledger::storage::reader::{JournalReader, Record};
@@ -88,9 +89,17 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
 
 pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Result<ExitCode> {
     let anchor = anchor.map(Anchor::parse).transpose()?;
-    let report = match &anchor {
-        Some(anchor) => tradeledger::storage::verify::verify_anchor(dir, anchor)?,
-        None => tradeledger::storage::verify::verify(dir)?,
+    let verified = match &anchor {
+        Some(anchor) => tradeledger::storage::verify::verify_anchor(dir, anchor),
+        None => tradeledger::storage::verify::verify(dir),
+    };
+    let report = match verified {
+        Err(tradeledger::Error::Corrupt(damage)) if json_output => {
+            // The damage as JSON on stdout too; the exit code and stderr say it as always.
+            write_stdout(&format!("{}\n", damage_json(&damage)))?;
+            return Err(tradeledger::Error::Corrupt(damage).into());
+        }
+        verified => verified?,
     };
     let mut text = String::new();
     if json_output {
@@ -195,6 +204,19 @@ fn print_verify(text: &mut String, dir: &Path, r: &VerifyReport) {
     }
 }
 
+/// `verify --json` on damage: where and why.
+fn damage_json(damage: &Corruption) -> serde_json::Value {
+    json!({
+        "status": "damaged",
+        "damage": {
+            "file": damage.file.display().to_string(),
+            "offset": damage.offset,
+            "seq": damage.seq,
+            "reason": damage.reason,
+        },
+    })
+}
+
 fn verify_json(r: &VerifyReport) -> serde_json::Value {
     let mut value = json!({
         "status": "intact",
@@ -244,7 +266,9 @@ pub fn dump(
 ) -> anyhow::Result<ExitCode> {
     let since = since.map(|s| parse_time_bound(s, false)).transpose()?;
     let until = until.map(|s| parse_time_bound(s, true)).transpose()?;
-    let reader = JournalReader::open(dir)?;
+    // A damaged journal is read up to its first damaged record: what is printed is intact,
+    // and the damage is an error only if the range asked for reaches it.
+    let (reader, damage) = JournalReader::open_intact_prefix(dir)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut line = String::new();
@@ -260,6 +284,12 @@ pub fn dump(
         }
     }
     out.flush().context("write to stdout")?;
+    if let Some(damage) = damage {
+        let intact_through = reader.torn_tail().map_or(0, |t| t.last_seq_kept);
+        if to_seq.is_none_or(|to| to > intact_through) {
+            return Err(tradeledger::Error::Corrupt(damage).into());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

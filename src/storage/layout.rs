@@ -92,9 +92,11 @@ pub(crate) struct Layout {
 
 impl Layout {
     /// The torn tail that recovery's `cut` would remove, as a read-only open reports it.
-    pub fn torn_tail(&self, cut: &Cut) -> TornTail {
+    /// What `cut` leaves out; `cut.segment` counts from `region_start`, the first segment of
+    /// the region its decision looked at.
+    pub fn torn_tail(&self, region_start: usize, cut: &Cut) -> TornTail {
         TornTail {
-            segment: self.files[self.tail_start + cut.segment].path.clone(),
+            segment: self.files[region_start + cut.segment].path.clone(),
             offset: cut.offset as u64,
             last_seq_kept: cut.last_seq_kept,
             bytes: cut.bytes_cut as u64,

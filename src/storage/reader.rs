@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::Error;
+use crate::error::{Corruption, Error};
 use crate::model::codec;
 use crate::model::event::{Event, Timestamp};
 use crate::storage::folder::read_meta;
@@ -17,7 +17,7 @@ use crate::storage::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE
 use crate::storage::layout::Layout;
 pub use crate::storage::layout::TornTail;
 use crate::storage::mmap::Map;
-use crate::storage::recovery::TailDecision;
+use crate::storage::recovery::{self, TailDecision};
 use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment;
 use crate::storage::writer::Shared;
@@ -112,12 +112,40 @@ impl JournalReader {
     pub fn open(dir: &Path) -> Result<JournalReader, Error> {
         let meta = read_meta(dir)?;
         let (layout, decision) = Layout::load_for_reading(dir, &meta, false)?;
-        let (views, torn_tail) = read_only_views(&layout, decision);
+        let (views, torn_tail) = read_only_views(&layout, layout.tail_start, decision);
         Ok(JournalReader {
             meta,
             source: Source::Files { views },
             torn_tail,
         })
+    }
+
+    /// Opens `dir` read-only as far as it is intact. Where [`JournalReader::open`] fails on
+    /// damage, this reader holds the records before the first damaged one, the damage is
+    /// returned beside it, and [`JournalReader::torn_tail`] says what lies beyond the intact
+    /// part (from the damaged record on). Nothing is written: the journal stays as it is.
+    /// Damage no reader can get past (a segment's header, the chain of segments) is an error
+    /// still; and damage in a sealed segment, which an open does not scan, is met as an `Err`
+    /// of [`JournalReader::records`] there, as with `open`.
+    pub fn open_intact_prefix(
+        dir: &Path,
+    ) -> Result<(JournalReader, Option<Box<Corruption>>), Error> {
+        let damage = match JournalReader::open(dir) {
+            Err(Error::Corrupt(damage)) => damage,
+            other => return other.map(|reader| (reader, None)),
+        };
+        let meta = read_meta(dir)?;
+        let mut layout = Layout::load(dir, &meta, None)?;
+        layout.scan_all(meta.frame_seed());
+        // Salvage's decision: the first damaged record ends what is read.
+        let decision = recovery::assess_tail(&layout.scanned_tail(0), true)?;
+        let (views, torn_tail) = read_only_views(&layout, 0, decision);
+        let reader = JournalReader {
+            meta,
+            source: Source::Files { views },
+            torn_tail,
+        };
+        Ok((reader, Some(damage)))
     }
 
     pub(crate) fn from_writer(shared: Arc<Shared>) -> JournalReader {
@@ -619,13 +647,19 @@ fn view_holding(views: Vec<View>, seq: u64, dir: &Path) -> Result<View, Error> {
 
 /// Views for a read-only reader: sealed segments to their recorded end, tail segments to the
 /// committed end, nothing after a cut.
-fn read_only_views(layout: &Layout, decision: TailDecision) -> (Vec<View>, Option<TornTail>) {
+/// The views of the segments a read-only open keeps, and what `decision` (about the segments
+/// from `region_start` on) leaves out.
+fn read_only_views(
+    layout: &Layout,
+    region_start: usize,
+    decision: TailDecision,
+) -> (Vec<View>, Option<TornTail>) {
     let mut views = vec![];
     let (keep, torn) = match &decision {
         TailDecision::Clean => (layout.files.len(), None),
         TailDecision::Cut(cut) => (
-            layout.tail_start + cut.segment + 1,
-            Some(layout.torn_tail(cut)),
+            region_start + cut.segment + 1,
+            Some(layout.torn_tail(region_start, cut)),
         ),
     };
     for (i, file) in layout.files.iter().enumerate().take(keep) {

@@ -190,7 +190,7 @@ fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usiz
     let keep = cut.as_ref().map_or(layout.files.len(), |cut| {
         layout.tail_start + cut.segment + 1
     });
-    let torn_tail = cut.map(|cut| layout.torn_tail(&cut));
+    let torn_tail = cut.map(|cut| layout.torn_tail(layout.tail_start, &cut));
     let report = VerifyReport {
         meta,
         segments: layout.files.len(),
