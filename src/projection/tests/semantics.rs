@@ -637,9 +637,10 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
     );
 }
 
-/// A stored trade that names a string the state does not hold is damage, whether the whole
-/// record is read (`trade_by_ticket`) or only its head (`closed_profits`); bytes after a
-/// record's end are damage when the whole record is read, and not read by a head.
+/// A stored trade that names a string the state does not hold, or whose entry points outside
+/// the records, is damage, whether the whole record is read (`trade_by_ticket`) or only its
+/// head (`closed_profits`); bytes after a record's end are damage when the whole record is
+/// read, and not read by a head.
 #[test]
 fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     let state = journal([
@@ -671,6 +672,16 @@ fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     let (whole, head) = error(&Projections::decode_state(longer).unwrap());
     assert!(whole.contains("has trailing bytes"), "{whole}");
     assert_eq!(head.unwrap()[0].profits, [dec("5")]);
+
+    // The trade's entry points at the records' end (an empty record), then beyond it.
+    let (entries, _) = section(&bytes, super::super::stored::TRADE_BY_TICKET);
+    for (start, expected) in [(len, "does not decode"), (len + 5, "has a bad extent")] {
+        let mut moved = bytes.clone();
+        moved[entries + 8..entries + 16].copy_from_slice(&(start as u64).to_le_bytes());
+        let (whole, head) = error(&Projections::decode_state(moved).unwrap());
+        assert!(whole.contains(expected), "{start}: {whole}");
+        assert!(head.unwrap_err().contains(expected), "{start}");
+    }
 }
 
 /// Where the directory entry `(offset u64, len u64)` of `section` lies.
