@@ -320,3 +320,41 @@ fn buffered_rolled_segments_become_durable_without_a_flush() {
     assert!(journal.durable_seq() <= journal.head_seq());
     journal.close().unwrap();
 }
+
+/// A new journal's segments start at 1 MiB and double up to the configured size (a small
+/// journal takes little disk), and a closed journal keeps no segment prepared for the next
+/// roll.
+#[test]
+fn segments_grow_from_one_mebibyte_to_the_configured_size_and_close_keeps_no_prepared_one() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("j");
+    let options = JournalOptions {
+        segment_size_bytes: 4 << 20,
+        ..small(Durability::Buffered)
+    };
+    let journal = Journal::create(&dir, &options).unwrap();
+    let mut appended = 0;
+    while tradeledger::storage::reader::segment_paths(&dir)
+        .unwrap()
+        .len()
+        < 5
+    {
+        journal.append(&events(appended + 1, 1000)).unwrap();
+        appended += 1000;
+    }
+    journal.close().unwrap();
+    let sizes: Vec<u64> = tradeledger::storage::reader::segment_paths(&dir)
+        .unwrap()
+        .iter()
+        .map(|path| std::fs::metadata(path).unwrap().len())
+        .collect();
+    let mib = 1 << 20;
+    assert_eq!(sizes, [mib, 2 * mib, 4 * mib, 4 * mib, 4 * mib]);
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("next.seg.prepared"))
+        .collect();
+    assert!(left.is_empty(), "left after close: {left:?}");
+    assert_eq!(read_all(&dir).len() as u64, appended);
+}

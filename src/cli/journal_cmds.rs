@@ -324,10 +324,11 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         out!(text, "head seq        {}", report.last_seq.unwrap_or(0));
         out!(
             text,
-            "segments        {} of {} bytes ({} bytes of data)",
+            "segments        {} ({} bytes on disk, {} bytes of data; configured size {} bytes)",
             report.segments,
-            meta.segment_size_bytes,
-            report.data_bytes
+            report.file_bytes,
+            report.data_bytes,
+            meta.segment_size_bytes
         );
         out!(text, "format version  {}", meta.format_version);
         out!(text, "durability      {}", meta.durability);

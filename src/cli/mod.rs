@@ -64,7 +64,8 @@ enum Command {
     /// Create a journal in DIR (created if missing, must be empty).
     Init {
         dir: PathBuf,
-        /// Segment file size in bytes (multiple of 4096, 64 KiB to 1 GiB).
+        /// Segment file size in bytes (multiple of 4096, 64 KiB to 1 GiB); a new journal's
+        /// segments start at 1 MiB and double up to it.
         #[arg(long, default_value_t = tradeledger::storage::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
         segment_size: u64,
         /// buffered | sync | periodic:<ms>

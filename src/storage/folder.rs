@@ -17,6 +17,7 @@ use crate::storage::format::{
     ChainLink, JournalMeta, SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_SIZE,
 };
 use crate::storage::fs::{Storage, FILE_MODE};
+use crate::storage::limits::segment_capacity;
 use crate::storage::segment::{self, PREPARED_FILE_NAME};
 
 pub const META_FILE_NAME: &str = "journal.meta";
@@ -28,13 +29,14 @@ pub const TORN_DIR_NAME: &str = "torn";
 /// The first segment, then `journal.meta`, each durable before the next step.
 pub(crate) fn create_files(storage: &Storage, dir: &Path, meta: &JournalMeta) -> Result<(), Error> {
     let prepared = dir.join(PREPARED_FILE_NAME);
-    segment::create_zeroed(storage, &prepared, meta.segment_size_bytes)?;
+    let capacity = segment_capacity(meta.segment_size_bytes, 0);
+    segment::create_zeroed(storage, &prepared, capacity)?;
     let header = SegmentHeader {
         format_version: FORMAT_VERSION,
         journal_id: meta.journal_id,
         first_seq: 1,
         index: 0,
-        capacity_bytes: meta.segment_size_bytes,
+        capacity_bytes: capacity,
         created_at: meta.created_at,
     };
     segment::activate(

@@ -320,6 +320,7 @@ impl Journal {
             Ok(())
         };
         self.stop_background_and_wait();
+        self.shared.discard_prepared();
         result
     }
 

@@ -13,6 +13,7 @@ use super::{Shared, WriterState, PREFAULT_WINDOW_BYTES};
 use crate::error::Error;
 use crate::storage::format::{ChainLink, Durability, SEGMENT_HEADER_SIZE};
 use crate::storage::fs::Storage;
+use crate::storage::limits::segment_capacity;
 use crate::storage::mmap::{Map, MapWriter, WritableMap};
 use crate::storage::segment::{self, PREPARED_FILE_NAME};
 use crate::sync::lock;
@@ -161,6 +162,20 @@ impl Shared {
         }
     }
 
+    /// Removes the segment prepared for the next roll, at close: a closed journal keeps only
+    /// its segments (the next open prepares one again). Failing to remove it only costs disk
+    /// (the next open removes it), so the failure is logged, not returned.
+    pub fn discard_prepared(&self) {
+        let Some(prepared) = lock(&self.prepared).take() else {
+            return;
+        };
+        let path = prepared.path.clone();
+        drop(prepared);
+        if let Err(error) = self.storage.remove_file(&path) {
+            tracing::warn!(%error, path = %path.display(), "could not remove the prepared segment");
+        }
+    }
+
     pub(super) fn wait_for_seals(&self, requested: u64) {
         let mut done = lock(&self.seals_done);
         while *done < requested {
@@ -214,7 +229,9 @@ impl Shared {
             return;
         }
         let path = self.next_prepared_path();
-        match prepare_file(&self.storage, &path, self.meta.segment_size_bytes) {
+        let index = self.active_index.load(Ordering::Relaxed) + 1;
+        let capacity = segment_capacity(self.meta.segment_size_bytes, index);
+        match prepare_file(&self.storage, &path, capacity) {
             Ok(prepared) => {
                 let mut slot = lock(&self.prepared);
                 if slot.is_none() {

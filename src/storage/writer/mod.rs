@@ -29,6 +29,7 @@ use crate::storage::format::{
     Watermark, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_SIZE, PAYLOAD_SIZE_MAX,
     SEGMENT_HEADER_SIZE,
 };
+use crate::storage::limits::segment_capacity;
 use crate::storage::mmap::{Map, MapWriter};
 use crate::storage::segment::{self};
 use crate::storage::Storage;
@@ -122,6 +123,9 @@ pub struct Shared {
     prepared: Mutex<Option<Prepared>>,
     /// Prepared files created so far: numbers their names.
     prepared_files: AtomicU64,
+    /// The index of the active segment: the size of the next one depends on it
+    /// ([`segment_capacity`]), and the background thread prepares that one.
+    active_index: AtomicU64,
     /// Rolled segments waiting to be sealed by the background thread, oldest first (seals
     /// complete in roll order: only the last links may be pending). Never dropped, never
     /// sealed on the appending thread, which holds the state lock that sealing needs. One
@@ -189,6 +193,7 @@ impl Shared {
         let last_seq = start.next_seq - 1;
         active.map.publish(start.write_offset);
         let remaining_bytes = (active.map.len() - start.write_offset) as u64;
+        let active_index = active.index;
         Arc::new(Shared {
             dir: dir.to_path_buf(),
             storage,
@@ -212,6 +217,7 @@ impl Shared {
             poison_reason: Mutex::new(None),
             prepared: Mutex::new(None),
             prepared_files: AtomicU64::new(0),
+            active_index: AtomicU64::new(active_index),
             pending_seals: Mutex::new(VecDeque::new()),
             seals_done: Mutex::new(0),
             seals_done_changed: Condvar::new(),
@@ -403,10 +409,6 @@ impl Shared {
     /// Starts a new segment big enough for `batch_bytes`. The old one is sealed in the
     /// background. Runs under the state lock, on the append path (once per segment).
     fn roll(&self, state: &mut WriterState, batch_bytes: usize) -> Result<(), Error> {
-        let capacity = self
-            .meta
-            .segment_size_bytes
-            .max(round_to_page(SEGMENT_HEADER_SIZE + batch_bytes) as u64);
         let active_empty = state.write_offset == SEGMENT_HEADER_SIZE;
         let (index, link) = if active_empty {
             // Replace the empty active segment by a bigger one with the same name and place
@@ -416,6 +418,8 @@ impl Shared {
         } else {
             (state.active.index + 1, None)
         };
+        let capacity = segment_capacity(self.meta.segment_size_bytes, index)
+            .max(round_to_page(SEGMENT_HEADER_SIZE + batch_bytes) as u64);
         if self.inject_no_space.swap(false, Ordering::AcqRel) {
             return Err(Error::Io {
                 path: self.next_prepared_path(),
@@ -448,6 +452,7 @@ impl Shared {
         };
         entry.map.publish(SEGMENT_HEADER_SIZE);
         let old = std::mem::replace(&mut state.active, entry.clone());
+        self.active_index.store(index, Ordering::Relaxed);
         state.writer = prepared.writer;
         if active_empty {
             *state.segments.last_mut().expect("active segment is listed") = entry;
