@@ -5,6 +5,9 @@
 //! Sizes 10k, 100k and 1M events; `TRADELEDGER_BENCH_10M=1` adds 10M events (writing that
 //! journal takes about a minute and 1.7 GB of disk; see `docs/BENCHMARKS.md`).
 //!
+//! `reader_open/SIZE` times `JournalReader::open` and `head_seq`: what every query command
+//! pays before it reads (a one-segment journal's open scans that segment to its end).
+//!
 //! `part_journal_open/SIZE` and `part_checkpoint_load/SIZE` time the two parts of an open with a
 //! checkpoint on their own: `Journal::open` and `checkpoint::load_newest` (map the file, check
 //! its header and block table, decode the hot section; the history is read in place later).
@@ -14,7 +17,7 @@
 //! recent checkpoint, with the replay of that tail onto the mapped state.
 //!
 //! Each iteration times `Ledger::open` only. Closing is untimed but slow (the writer's
-//! background thread finishes zero-filling the next segment, 32 MiB, before it stops), so
+//! background thread finishes zero-filling the next segment, up to 32 MiB, before it stops), so
 //! the sampling is flat with the minimum of 10 samples. Journals live in
 //! `target/bench-journals/open-*` and are deleted at the end.
 
@@ -84,6 +87,17 @@ fn bench_parts(group: &mut Group<'_>, label: &str, dir: &Path) {
 
 fn bench_size(group: &mut Group<'_>, label: &str, events: usize) {
     let dir = common::write_journal(&format!("open-{label}"), events);
+    // What every query command pays before it reads: a read-only open and the head.
+    group.bench_function(format!("reader_open/{label}"), |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                let reader = tradeledger::JournalReader::open(&dir).expect("open reader");
+                assert!(reader.head_seq().expect("head") >= events as u64);
+            }
+            started.elapsed()
+        })
+    });
     group.bench_function(format!("without_checkpoint/{label}"), |b| {
         b.iter_custom(|iters| time_opens(&dir, iters, false, 0))
     });
