@@ -333,6 +333,62 @@ fn upgrade_rebuilds_a_checkpoint_of_another_projection_version() {
     assert_eq!(all_queries(&dir), before);
 }
 
+/// `upgrade` killed while it writes its fresh checkpoint leaves the checkpoint the journal
+/// had: it removes the old ones only once the new one is in place.
+#[test]
+fn an_upgrade_killed_while_it_writes_keeps_the_old_checkpoint() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("j");
+    let dir = path(&dir).to_string();
+    ok(&["load", &dir, "--events", "60000", "--seed", "5"]);
+    let checkpoints = Path::new(&dir).join("checkpoints");
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort();
+        names
+    };
+    let old: Vec<String> = files()
+        .into_iter()
+        .filter(|n| n.ends_with(".ckpt"))
+        .collect();
+    assert!(!old.is_empty(), "load wrote a checkpoint");
+    let mut upgrade = std::process::Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args(["upgrade", &dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as its new checkpoint is being written (the temporary file is there).
+    let started = std::time::Instant::now();
+    let seen = loop {
+        if files().iter().any(|name| name.ends_with(".tmp")) {
+            upgrade.kill().unwrap();
+            break true;
+        }
+        if upgrade.try_wait().unwrap().is_some() {
+            break false;
+        }
+        assert!(started.elapsed().as_secs() < 60, "upgrade runs on");
+    };
+    upgrade.wait().unwrap();
+    assert!(
+        seen,
+        "the upgrade ended before its checkpoint was seen being written"
+    );
+    let left = files();
+    for name in &old {
+        assert!(
+            left.contains(name),
+            "{name} was removed by a killed upgrade: {left:?}"
+        );
+    }
+    let status = json(&["status", &dir]);
+    assert!(status["checkpoint_seq"].as_u64().is_some(), "{status}");
+}
+
 #[test]
 fn usage_errors_exit_with_1_and_help_with_0() {
     let (_temp, dir) = imported();

@@ -195,7 +195,6 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     let journal_id = ledger.journal().meta().journal_id;
     let before = checkpoint::describe(dir, &journal_id)?;
     let storage = ledger.journal().storage();
-    let removed = checkpoint::remove_all(storage, dir)?;
     let removed_damaged = checkpoint::remove_set_aside(storage, dir)?;
     let (replayed, info, differed) = if report.checkpoint.is_none() {
         // No checkpoint was usable: opening already replayed the whole journal.
@@ -208,6 +207,11 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
         // A checkpoint that loaded but disagrees with a full replay is worth knowing about.
         (replayed, info, *ledger.state() != rebuilt)
     };
+    // Only now that the fresh checkpoint is written (under its seq's name, in place of one of
+    // the same name) are the others removed: an interrupted upgrade leaves them usable. Every
+    // checkpoint found before is then gone or replaced.
+    checkpoint::remove_all_except(storage, dir, Some(&info.path))?;
+    let removed = before.len();
     drop(ledger);
     let found: Vec<Value> = before.iter().map(describe_json).collect();
     if args.json {

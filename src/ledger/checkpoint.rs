@@ -564,14 +564,29 @@ pub fn remove_set_aside(storage: &Storage, journal_dir: &Path) -> Result<usize, 
     Ok(found.len())
 }
 
-/// Removes every checkpoint (used by `upgrade` before writing a fresh one).
+/// Removes every checkpoint.
 pub fn remove_all(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
+    remove_all_except(storage, journal_dir, None)
+}
+
+/// Removes every checkpoint but `keep`: `upgrade` calls it once the fresh one is written, so
+/// that an interrupted upgrade leaves the old ones in place. Returns how many it removed.
+pub fn remove_all_except(
+    storage: &Storage,
+    journal_dir: &Path,
+    keep: Option<&Path>,
+) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
     let found = list(&dir)?;
-    for (_, path) in &found {
+    let mut removed = 0;
+    for (_, path) in found
+        .iter()
+        .filter(|(_, path)| Some(path.as_path()) != keep)
+    {
         storage
             .remove_file(path)
             .map_err(io_error(path, "remove checkpoint"))?;
+        removed += 1;
     }
-    Ok(found.len())
+    Ok(removed)
 }
