@@ -197,3 +197,46 @@ fn a_missing_input_file_is_an_input_error() {
     assert!(error.contains("nope.jsonl"), "{error}");
     assert!(!Path::new(&dir).exists());
 }
+
+/// An interrupt (SIGINT, as Ctrl-C sends) while `import` still reads its input ends it with
+/// exit code 130 and says that nothing was imported; the journal is as it was.
+#[test]
+fn an_import_interrupted_while_reading_says_nothing_was_imported() {
+    use std::io::Write;
+    let (_temp, dir) = base_journal();
+    let before = journal_files(&dir);
+    let mut import = std::process::Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args(["import", path(&dir), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // More than a pipe holds: once written, the import is reading, so it listens for
+    // interrupts (it starts listening before it reads).
+    let mut lines = String::new();
+    let mut n = 1000;
+    while lines.len() < 256 << 10 {
+        let time = tradeledger::Timestamp::from_nanos(n as i64 * 1_000_000_000);
+        let event = tradeledger::tools::sample::signal(n, time);
+        tradeledger::model::interchange::write_event(&mut lines, &event, None, None);
+        lines.push('\n');
+        n += 1;
+    }
+    let mut stdin = import.stdin.take().unwrap();
+    stdin.write_all(lines.as_bytes()).unwrap();
+    let pid = import.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(sent.unwrap().success());
+    let output = import.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("interrupted: nothing was imported"), "{said}");
+    assert!(
+        journal_files(&dir) == before,
+        "an interrupted import changed the journal"
+    );
+}

@@ -183,3 +183,41 @@ fn the_human_report_names_throughput_and_percentiles() {
         assert!(out.contains(text), "{text:?} in {out}");
     }
 }
+
+/// An interrupt (SIGINT) stops `load`: it reports what it appended, every event of which is in
+/// the journal, and exits with 130.
+#[test]
+fn an_interrupted_load_reports_what_it_appended_and_exits_130() {
+    let (_temp, dir) = journal_dir();
+    let load = std::process::Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args([
+            "load",
+            path(&dir),
+            "--rate",
+            "2000",
+            "--seconds",
+            "120",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It listens for interrupts before it appends: wait for its first records.
+    let started = std::time::Instant::now();
+    while !dir.join("journal.meta").exists() || json(&["status", path(&dir)])["head_seq"] == 0 {
+        assert!(started.elapsed().as_secs() < 60, "load appends nothing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = load.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(sent.unwrap().success());
+    let output = load.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let status = json(&["status", path(&dir)]);
+    assert_eq!(report["last_seq"], status["head_seq"], "{report}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
+}

@@ -21,6 +21,7 @@ use tradeledger::storage::journal::{JournalOptions, OpenMode};
 use tradeledger::Error;
 
 use super::human;
+use super::interrupt;
 use super::options::{print_json, write_stdout};
 
 #[derive(Args)]
@@ -41,7 +42,30 @@ struct Input {
     events: Vec<Event>,
 }
 
+/// Where an import stands, for an interrupt to say whether it committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading, checking, opening: nothing of the file is in the journal.
+    NothingAppended,
+    /// The batch is being appended, or was: the interrupt waits for the outcome.
+    Appending,
+}
+
 pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    // An interrupt before the append ends the import at once: nothing was imported. The
+    // phase's lock makes "before" and the start of the append exclusive, so the message is
+    // never wrong. During and after the append, the import finishes its step and says so.
+    let phase = std::sync::Arc::new(std::sync::Mutex::new(Phase::NothingAppended));
+    let watched = std::sync::Arc::clone(&phase);
+    let interrupted = interrupt::watch(move || {
+        let phase = watched
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *phase == Phase::NothingAppended {
+            eprintln!("interrupted: nothing was imported");
+            std::process::exit(i32::from(interrupt::EXIT_INTERRUPTED));
+        }
+    })?;
     let input = read_input(&args.file)?;
     let exists = args.dir.join(META_FILE_NAME).exists();
     if !input.events.is_empty() {
@@ -65,6 +89,9 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Ledger::create(&args.dir, &JournalOptions::default())?
     };
+    *phase
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Phase::Appending;
     let appended = if input.events.is_empty() {
         None
     } else {
@@ -76,6 +103,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         Some(appended)
     };
     ledger.close()?;
+    if interrupt::happened(&interrupted) {
+        match &appended {
+            Some(a) => eprintln!(
+                "interrupted after the append: all {} events of {} are in the journal (seq {}..={})",
+                input.events.len(),
+                input.name,
+                a.first_seq,
+                a.last_seq
+            ),
+            None => eprintln!("interrupted: nothing was imported (no events)"),
+        }
+        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
     report(args, &input, !exists, appended)
 }
 

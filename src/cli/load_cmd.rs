@@ -3,7 +3,6 @@
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tradeledger::storage::journal::{JournalOptions, OpenMode};
 use tradeledger::tools::load::{self, LoadConfig, LoadError, LoadReport};
 use tradeledger::{Durability, Error};
 
+use super::interrupt;
 use super::options::{print_json, write_stdout};
 
 #[derive(Args)]
@@ -103,16 +103,9 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let outcome = runtime.block_on(async {
-        let interrupt = Arc::clone(&stop);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                interrupt.store(true, Ordering::Relaxed);
-            }
-        });
-        load::run(&handle, &config, stop).await
-    });
+    // An interrupt (SIGINT, SIGTERM) stops the load; it reports what it did, then exits 130.
+    let stop = interrupt::watch(|| {})?;
+    let outcome = runtime.block_on(load::run(&handle, &config, Arc::clone(&stop)));
     let context = RunInfo {
         args,
         durability,
@@ -123,6 +116,10 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         Ok(report) => {
             runtime.block_on(handle.close())?;
             print_report(&context, &report)?;
+            if interrupt::happened(&stop) {
+                eprintln!("interrupted: every event reported above is in the journal");
+                return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(LoadError::Append { error, report }) => {

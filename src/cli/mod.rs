@@ -17,6 +17,7 @@ mod demo_cmd;
 mod export;
 mod human;
 mod import;
+mod interrupt;
 mod journal_cmds;
 mod load_cmd;
 mod maintenance;
@@ -49,7 +50,8 @@ pub const EXIT_CONTRACT_VIOLATION: u8 = 5;
     about = "An append-only, checksummed journal for trading systems",
     after_help = "Exit codes: 0 success; 1 usage or input error; 2 the journal is damaged \
 (not a torn tail); 3 I/O error; 4 the journal is locked by another writer; 5 `verify` \
-found events that break the contract's rules but no damage.\n\
+found events that break the contract's rules but no damage; 130 interrupted (tail and serve \
+end with 0).\n\
 Logs go to stderr; set TRADELEDGER_LOG=info (or debug) for more."
 )]
 pub struct Cli {
@@ -169,8 +171,8 @@ enum Command {
     Checkpoint(maintenance::CheckpointArgs),
     /// Rebuild the projections by full replay and write a fresh checkpoint.
     ///
-    /// Removes every checkpoint first, so the state is rebuilt under this build's projection
-    /// version (takes the writer lock).
+    /// The state is rebuilt under this build's projection version; the other checkpoints are
+    /// removed once the fresh one is written (takes the writer lock).
     Upgrade(maintenance::CheckpointArgs),
     /// Keep SQL tables (the old system's layout) up to date with a journal: `sink postgres`.
     Sink(sink::SinkArgs),

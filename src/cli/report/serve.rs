@@ -12,14 +12,12 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use tiny_http::{Header, Method, Request, Response};
-use tokio::signal::unix::{signal, SignalKind};
 use tradeledger::projection::Projections;
 use tradeledger::storage::limits::{FOLLOW_RESYNC_AFTER_MS, TAIL_POLL_INTERVAL_MS};
 use tradeledger::storage::reader::{FollowOptions, Follower};
@@ -111,7 +109,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         as_of: None,
         json: false,
     };
-    let stop = stop_on_interrupt()?;
+    // An interrupt ends `serve` with exit code 0, as it ends `tail`.
+    let stop = crate::cli::interrupt::watch(|| {})?;
     let state = source.load()?;
     let view = View {
         journal: args.dir.display().to_string(),
@@ -152,7 +151,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let keepalive = Duration::from_millis(args.keepalive_ms);
     loop {
-        if stop.load(Ordering::Acquire) {
+        if crate::cli::interrupt::happened(&stop) {
             return Ok(ExitCode::SUCCESS);
         }
         if let Some(failure) = shared
@@ -175,32 +174,6 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-}
-
-/// A flag set when SIGINT or SIGTERM arrives: `serve` then ends with exit code 0, as `tail`
-/// does. Listening starts before anything is printed.
-fn stop_on_interrupt() -> anyhow::Result<Arc<AtomicBool>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    let (mut interrupt, mut terminate) = runtime.block_on(async {
-        let interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
-        let terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
-        anyhow::Ok((interrupt, terminate))
-    })?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        runtime.block_on(async {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        });
-        flag.store(true, Ordering::Release);
-    });
-    Ok(stop)
 }
 
 /// Applies each new record to `state` and publishes the re-rendered page; returns only when
