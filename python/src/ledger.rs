@@ -138,6 +138,16 @@ impl NativeLedger {
         }
     }
 
+    /// Converts `events` as `append` does and appends nothing: how many events they are.
+    /// For the benchmark's profile (`bench/append_bench.py`), which times the conversion alone.
+    fn _convert_only(&self, py: Python<'_>, events: &Bound<'_, PyAny>) -> PyResult<usize> {
+        match convert::events(events) {
+            Ok(events) => Ok(events.len()),
+            Err(ConvertError::Python(error)) => Err(error),
+            Err(ConvertError::Refused(refusal)) => Err(refused(py, refusal)),
+        }
+    }
+
     /// Flushes, writes a checkpoint and releases the journal. Closing twice does nothing.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         let taken = py.detach(|| {

@@ -509,7 +509,7 @@ def to_pandas(rows: Union[Iterable[Any], Mapping[str, Any]], *, decimals: str = 
     frame = pd.DataFrame.from_records(records)
     for column in frame.columns:
         if column in _TIME_FIELDS:
-            frame[column] = pd.to_datetime(frame[column], utc=True)
+            frame[column] = pd.to_datetime(frame[column], utc=True).astype("datetime64[ns, UTC]")
         elif column in _DECIMAL_FIELDS and decimals == "float":
             frame[column] = frame[column].map(lambda value: None if value is None else float(value)).astype("float64")
     return frame
