@@ -160,7 +160,12 @@ def history() -> List[List[Dict[str, Any]]]:
                 "status": "PENDING",
                 "account_number": 12345,
             },
-            {"event": "order_filled", "ticket": 1002, "entry_price": Decimal("1.27000"), "entry_time": T0 + timedelta(days=1, minutes=5)},
+            {
+                "event": "order_filled",
+                "ticket": 1002,
+                "entry_price": Decimal("1.27000"),
+                "entry_time": T0 + timedelta(days=1, minutes=5),
+            },
             {"event": "signal_executed", "signal_id": 2, "ticket": 1002, "execution_reason": "filled late"},
         ],
         [
@@ -183,7 +188,12 @@ def history() -> List[List[Dict[str, Any]]]:
                 "entry_time": T0 + timedelta(days=2),
                 "status": "pending",
             },
-            {"event": "order_cancelled", "ticket": 1003, "time": T0 + timedelta(days=2, hours=1), "reason": "expired"},
+            {
+                "event": "order_cancelled",
+                "ticket": 1003,
+                "time": T0 + timedelta(days=2, hours=1),
+                "reason": "expired",
+            },
             {
                 "event": "order_failed",
                 "ticket": 1004,

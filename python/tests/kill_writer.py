@@ -3,7 +3,8 @@ ticket and seq of each batch once `append` has returned (acknowledged)."""
 
 import sys
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+
+from sample import opened
 
 import tradeledger
 
@@ -19,17 +20,7 @@ def main() -> None:
         batch = []
         for _ in range(BATCH):
             ticket += 1
-            batch.append(
-                {
-                    "event": "trade_opened",
-                    "ticket": ticket,
-                    "symbol": "EURUSD",
-                    "trade_type": "BUY",
-                    "volume": Decimal("0.10"),
-                    "entry_price": Decimal("1.10460"),
-                    "entry_time": start + timedelta(seconds=ticket),
-                }
-            )
+            batch.append(opened(ticket, entry_time=start + timedelta(seconds=ticket)))
         _, last_seq = ledger.append(batch)
         print(ticket, last_seq, flush=True)
 

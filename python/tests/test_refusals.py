@@ -8,52 +8,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from conftest import T0, json_lines
+from sample import closed, opened, signal
 
 import tradeledger
-from conftest import T0, json_lines
-
-
-def opened(ticket: int, **changes):
-    event = {
-        "event": "trade_opened",
-        "ticket": ticket,
-        "symbol": "EURUSD",
-        "trade_type": "BUY",
-        "volume": Decimal("0.10"),
-        "entry_price": Decimal("1.10460"),
-        "entry_time": T0,
-    }
-    event.update(changes)
-    return event
-
-
-def closed(ticket: int, **changes):
-    event = {
-        "event": "trade_closed",
-        "ticket": ticket,
-        "exit_price": Decimal("1.10850"),
-        "exit_time": T0 + timedelta(hours=1),
-        "profit": Decimal("39.00"),
-    }
-    event.update(changes)
-    return event
-
-
-def signal(signal_id: int, **changes):
-    event = {
-        "event": "signal",
-        "signal_id": signal_id,
-        "symbol": "EURUSD",
-        "signal_type": "BUY",
-        "timestamp": T0,
-        "price": "1.10450",
-        "confidence": 0.8,
-        "strategy_name": "ma_crossover",
-        "timeframe": "H1",
-    }
-    event.update(changes)
-    return event
-
 
 # What the journal holds before each case: trade 1 open, trade 2 closed, signal 1 executed.
 SETUP = [opened(1), opened(2, signal_id=1), closed(2)]
@@ -61,7 +19,12 @@ SETUP.insert(1, signal(1))
 
 # (batch, index, field, rule): the contract's rules (docs/INTERCHANGE.md §3) and errors of type.
 CASES = {
-    "non-positive price": ([opened(10), opened(11, entry_price="-1.2")], 1, "entry_price", "non-positive price or volume"),
+    "non-positive price": (
+        [opened(10), opened(11, entry_price="-1.2")],
+        1,
+        "entry_price",
+        "non-positive price or volume",
+    ),
     "zero volume": ([opened(10, volume=Decimal("0"))], 0, "volume", "non-positive price or volume"),
     "ratio above 1": ([signal(5, confidence=1.5)], 0, "confidence", "ratio outside [0, 1]"),
     "NaN ratio": ([signal(5, ml_confidence=float("nan"))], 0, "ml_confidence", "ratio outside [0, 1]"),
@@ -74,7 +37,12 @@ CASES = {
     "unknown signal_id": ([opened(10, signal_id=77)], 0, "signal_id", "unknown signal_id"),
     "close of a closed trade": ([closed(1), closed(2)], 1, "ticket", "illegal status change"),
     "signal already executed": ([opened(10, signal_id=1)], 0, "signal_id", "signal already executed"),
-    "exit before entry": ([closed(1, exit_time=T0 - timedelta(seconds=1))], 0, "exit_time", "exit_time before entry_time"),
+    "exit before entry": (
+        [closed(1, exit_time=T0 - timedelta(seconds=1))],
+        0,
+        "exit_time",
+        "exit_time before entry_time",
+    ),
     "missing field": ([closed(1, profit=None)], 0, "profit", None),
     "unknown field": ([opened(10, profitt="1")], 0, "profitt", None),
     "unknown event": ([{"event": "trade_deleted", "ticket": 1}], 0, "event", None),
@@ -85,7 +53,12 @@ CASES = {
 
 # Only for Python: values that have no JSON Lines form.
 PYTHON_CASES = {
-    "naive datetime": ([opened(10), opened(11, entry_time=datetime(2024, 1, 2, 10, 0))], 1, "entry_time", None),
+    "naive datetime": (
+        [opened(10), opened(11, entry_time=datetime(2024, 1, 2, 10, 0))],
+        1,
+        "entry_time",
+        None,
+    ),
     "a date": ([opened(10, entry_time=T0.date())], 0, "entry_time", None),
     "a list value": ([opened(10, volume=[1])], 0, "volume", None),
     "not a dict": ([opened(10), opened(11), "trade"], 2, None, None),

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from conftest import T0, UTC, cli_object, history, json_lines
 
 import tradeledger
-from conftest import T0, UTC, cli_form, cli_object, history, json_lines
 
 
 def write_from_python(journal: Path) -> None:
@@ -65,8 +65,10 @@ STATS_CASES = [
     ({}, []),
     ({"start_date": date(2024, 1, 3)}, ["--from", "2024-01-03"]),
     ({"end_date": "2024-01-02"}, ["--to", "2024-01-02"]),
-    ({"start_date": T0, "end_date": T0 + timedelta(days=1, hours=1), "by": "entry"},
-     ["--from", "2024-01-02T10:00:00Z", "--to", "2024-01-03T11:00:00Z", "--by", "entry"]),
+    (
+        {"start_date": T0, "end_date": T0 + timedelta(days=1, hours=1), "by": "entry"},
+        ["--from", "2024-01-02T10:00:00Z", "--to", "2024-01-03T11:00:00Z", "--by", "entry"],
+    ),
     ({"symbol": "GBPUSD"}, ["--symbol", "GBPUSD"]),
     ({"account_number": 12345}, ["--account", "12345"]),
 ]
@@ -101,9 +103,13 @@ def test_every_query_equals_its_command(cli, written):
         "trades", "--from", "2024-01-02T10:00:00Z", "--to", "2024-01-04T10:00:00Z", d
     )
     assert rows(ledger.get_trades(status="cancelled")) == cli.json("trades", "--status", "cancelled", d)
-    assert rows(ledger.get_trades(by="exit", end="2024-01-02")) == cli.json("trades", "--by", "exit", "--to", "2024-01-02", d)
+    assert rows(ledger.get_trades(by="exit", end="2024-01-02")) == cli.json(
+        "trades", "--by", "exit", "--to", "2024-01-02", d
+    )
     assert rows(ledger.get_recent_signals()) == cli.json("signals", d)
-    assert rows(ledger.get_recent_signals(symbol="EURUSD", limit=1)) == cli.json("signals", "--symbol", "EURUSD", "--limit", "1", d)
+    assert rows(ledger.get_recent_signals(symbol="EURUSD", limit=1)) == cli.json(
+        "signals", "--symbol", "EURUSD", "--limit", "1", d
+    )
     assert cli_object(ledger.get_signal_execution_rate()) == cli.json("execution-rate", d)
     assert cli_object(ledger.get_signal_execution_rate(T0 + timedelta(hours=1))) == cli.json(
         "execution-rate", "--since", "2024-01-02T11:00:00Z", d
@@ -158,6 +164,7 @@ def test_query_bounds_refuse_naive_datetimes(written):
 
 def test_to_pandas_keeps_decimals_and_times(written):
     import pandas  # installed by .ci/run: an optional dependency of the package, not of its tests
+
     _, ledger = written
     frame = tradeledger.to_pandas(ledger.get_trades())
     assert list(frame["ticket"]) == [1001, 1002, 1003, 1004, 1005]
