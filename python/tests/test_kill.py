@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,28 +20,32 @@ BATCH = 10
 
 @pytest.mark.parametrize("durability", ["buffered", "sync"])
 def test_every_acknowledged_event_survives_kill_9(cli, journal, durability):
-    writer = subprocess.Popen(
-        [sys.executable, str(WRITER), str(journal), durability],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = journal.parent / "writer.stderr"
+    with open(errors, "w") as stderr:
+        writer = subprocess.Popen(
+            [sys.executable, str(WRITER), str(journal), durability],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     acknowledged = []
     try:
         for line in writer.stdout:
             acknowledged.append(line)
             if len(acknowledged) >= 200:
                 break
-        assert acknowledged, writer.stderr.read()
+        assert acknowledged, errors.read_text()
+        time.sleep(random.uniform(0, 0.02))  # the kill lands anywhere in an append
         os.kill(writer.pid, signal.SIGKILL)
-        # Lines printed before the kill were acknowledged too: read them to the end.
-        rest, _ = writer.communicate(timeout=30)
+        # Every line printed before the kill was acknowledged: read them all, those already
+        # buffered on this side included, up to the end of the pipe.
+        acknowledged += writer.stdout.read().splitlines(keepends=True)
+        writer.wait(timeout=30)
     finally:
         if writer.poll() is None:
             writer.kill()
             writer.wait()
     assert writer.returncode == -signal.SIGKILL
-    acknowledged += [line for line in rest.splitlines(keepends=True)]
     complete = [line.split() for line in acknowledged if line.endswith("\n")]
     last_ticket, last_seq = (int(field) for field in complete[-1])
     assert last_ticket == len(complete) * BATCH
