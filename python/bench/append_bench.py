@@ -119,7 +119,7 @@ def main() -> int:
     }
     goals = {"batches of 100": 200_000, "single events": 50_000}
     scratch = tempfile.mkdtemp(prefix="append-bench-", dir=os.path.join(ROOT, "target"))
-    results = []
+    results: list = []
     try:
         for name, groups in cases.items():
             for what, conversion_only in (("append", False), ("conversion only", True)):

@@ -27,6 +27,7 @@ import tradeledger
 PIP = Decimal("0.0001")
 LOT = Decimal("100000")  # units of the base currency in one lot
 ACCOUNT = 5_012_345
+FAST, SLOW = 5, 20  # moving-average periods, in cycles
 
 
 @dataclass
@@ -61,7 +62,7 @@ class CurrencyTrader:
     def __init__(self, ledger: tradeledger.Ledger, ids: Ids, symbol: str, price: Decimal, seed: int) -> None:
         self.ledger, self.ids, self.symbol, self.price = ledger, ids, symbol, price
         self.random = random.Random(seed)
-        self.closes: Deque[Decimal] = deque(maxlen=20)
+        self.closes: Deque[Decimal] = deque(maxlen=SLOW)
         self.position: Optional[Position] = None
         self.realized = Decimal("0")
 
@@ -72,10 +73,11 @@ class CurrencyTrader:
 
     def analyze_market(self, now: datetime) -> Optional[Dict]:
         """A signal event from a 5/20 moving-average crossover; None while warming up."""
-        if len(self.closes) < self.closes.maxlen:
+        if len(self.closes) < SLOW:
             return None
         closes = list(self.closes)
-        fast, slow = sum(closes[-5:]) / 5, sum(closes) / len(closes)
+        fast = sum(closes[-FAST:], Decimal(0)) / FAST
+        slow = sum(closes, Decimal(0)) / SLOW
         spread = abs(fast - slow) / PIP
         kind = "HOLD" if spread < 3 else ("BUY" if fast > slow else "SELL")
         stop = Decimal(30) * PIP

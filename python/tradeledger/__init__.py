@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union, cast
 
 from ._native import Ledger as _NativeLedger
 from ._native import RefusedError, TradeledgerError
@@ -348,7 +348,7 @@ class Ledger:
         """The seq of the last record appended (0 for an empty journal)."""
         return self._native.head_seq
 
-    def append(self, events: Sequence[EventDict]) -> Tuple[int, int]:
+    def append(self, events: Sequence[Union[EventDict, Mapping[str, Any]]]) -> Tuple[int, int]:
         """Appends ``events`` as one atomic batch and returns ``(first_seq, last_seq)``.
 
         Each event is a dict with the JSON Lines field names, ``"event"`` naming its kind.
@@ -502,10 +502,12 @@ def to_pandas(rows: Union[Iterable[Any], Mapping[str, Any]], *, decimals: str = 
         raise ImportError("to_pandas needs pandas: pip install pandas") from error
     if decimals not in ("decimal", "float"):
         raise ValueError(f'decimals must be "decimal" or "float", got {decimals!r}')
+    records: List[Dict[str, Any]] = []
     if isinstance(rows, Mapping):
-        records = [dict(rows)]
+        records.append(dict(rows))
     else:
-        records = [row.to_dict() if isinstance(row, _View) else dict(row) for row in rows]
+        for row in cast(Iterable[Any], rows):
+            records.append(row.to_dict() if isinstance(row, _View) else dict(row))
     frame = pd.DataFrame.from_records(records)
     for column in frame.columns:
         if column in _TIME_FIELDS:

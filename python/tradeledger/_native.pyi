@@ -1,6 +1,8 @@
 """The extension module that ``tradeledger`` wraps; use ``tradeledger.Ledger``."""
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple, final
+
+__all__ = ["TradeledgerError", "RefusedError", "Ledger"]
 
 class TradeledgerError(Exception):
     """A failure of the journal: I/O, damage, a closed ledger, a query that overflowed."""
@@ -18,6 +20,7 @@ class RefusedError(TradeledgerError):
     reason: str
     """What is wrong, for a person to read."""
 
+@final
 class Ledger:
     @staticmethod
     def create(
@@ -38,6 +41,8 @@ class Ledger:
     def head_seq(self) -> int: ...
     def append(self, events: Sequence[Any]) -> Tuple[int, int]: ...
     def close(self) -> None: ...
+    def _convert_only(self, events: Sequence[Any]) -> int:
+        """Converts ``events`` as ``append`` does and appends nothing (the benchmark's profile)."""
     def trade_by_ticket(self, ticket: int) -> str: ...
     def trades(
         self,
