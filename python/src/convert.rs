@@ -13,7 +13,7 @@
 //! | `float` | a number (Python's repr); NaN and ±infinity as `"NaN"`, `"Infinity"`, `"-Infinity"`, as `dump` writes them |
 //! | `str` (and subclasses) | a string |
 //! | `decimal.Decimal` | a number, its exact digits (`str(d)`); NaN and infinities as strings, which the parser refuses |
-//! | aware `datetime` | an RFC 3339 string in UTC, to the microsecond |
+//! | aware `datetime` | an RFC 3339 string in UTC, to the microsecond (to the nanosecond for a `pandas.Timestamp`) |
 //!
 //! A naive `datetime`, a `date` and any other type are refused here, naming the field: they
 //! have no JSON Lines form.
@@ -260,11 +260,11 @@ fn utc_text(time: &Bound<'_, PyDateTime>) -> PyResult<Result<String, String>> {
         u32::from(time.get_month()),
         u32::from(time.get_day()),
     );
-    let clock = NaiveTime::from_hms_micro_opt(
+    let clock = NaiveTime::from_hms_nano_opt(
         u32::from(time.get_hour()),
         u32::from(time.get_minute()),
         u32::from(time.get_second()),
-        time.get_microsecond(),
+        time.get_microsecond() * 1_000 + extra_nanoseconds(time)?,
     );
     let utc = date
         .zip(clock)
@@ -287,12 +287,26 @@ fn utc_text(time: &Bound<'_, PyDateTime>) -> PyResult<Result<String, String>> {
         clock.second()
     )
     .expect("writing to a String");
-    let micros = clock.nanosecond() / 1_000;
-    if micros != 0 {
-        write!(text, ".{micros:06}").expect("writing to a String");
+    let nanos = clock.nanosecond();
+    if nanos % 1_000 != 0 {
+        write!(text, ".{nanos:09}").expect("writing to a String");
+    } else if nanos != 0 {
+        write!(text, ".{:06}", nanos / 1_000).expect("writing to a String");
     }
     text.push('Z');
     Ok(Ok(text))
+}
+
+/// The nanoseconds below the microsecond of a datetime subclass that keeps them
+/// (`pandas.Timestamp.nanosecond`); 0 for a `datetime`, which has none.
+fn extra_nanoseconds(time: &Bound<'_, PyDateTime>) -> PyResult<u32> {
+    if time.is_exact_instance_of::<PyDateTime>() {
+        return Ok(0);
+    }
+    match time.getattr("nanosecond") {
+        Ok(nanos) => Ok(nanos.extract::<u32>()?.min(999)),
+        Err(_) => Ok(0),
+    }
 }
 
 /// `text` as a JSON string.

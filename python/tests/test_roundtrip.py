@@ -175,3 +175,15 @@ def test_to_pandas_keeps_decimals_and_times(written):
     assert str(floats["profit"].dtype) == "float64" and floats["profit"].iloc[1] == -60.0
     stats = tradeledger.to_pandas(ledger.get_trade_statistics())
     assert len(stats) == 1 and stats["total_trades"].iloc[0] == 2
+
+
+def test_a_pandas_timestamp_keeps_its_nanoseconds(cli, journal):
+    import pandas
+
+    at = pandas.Timestamp("2024-01-02T12:00:00.123456789+02:00")
+    with tradeledger.Ledger.create(journal) as ledger:
+        ledger.append([{**history()[0][1], "signal_id": None, "entry_time": at}])
+        # Python's datetime holds microseconds: the query drops the last three digits.
+        assert ledger.get_by_ticket(1001).entry_time == datetime(2024, 1, 2, 10, 0, 0, 123456, tzinfo=UTC)
+    assert cli.dump(journal)[0]["entry_time"] == "2024-01-02T10:00:00.123456789Z"
+    assert cli.json("trades", "--ticket", "1001", str(journal))["entry_time"] == "2024-01-02T10:00:00.123456789Z"
