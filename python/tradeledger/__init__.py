@@ -348,7 +348,7 @@ class Ledger:
         """The seq of the last record appended (0 for an empty journal)."""
         return self._native.head_seq
 
-    def append(self, events: Sequence[Union[EventDict, Mapping[str, Any]]]) -> Tuple[int, int]:
+    def append(self, events: Sequence[Union[EventDict, Dict[str, Any]]]) -> Tuple[int, int]:
         """Appends ``events`` as one atomic batch and returns ``(first_seq, last_seq)``.
 
         Each event is a dict with the JSON Lines field names, ``"event"`` naming its kind.
