@@ -12,20 +12,56 @@ use chrono::NaiveDate;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde::Serialize;
+use tradeledger::ledger::load_read_only;
 use tradeledger::{
-    Durability, Error, JournalOptions, Ledger, LedgerError, OpenMode, Projections, QueryError,
-    TimeBasis, TimeRange, Timestamp, TradeFilter, TradeStatus,
+    Durability, Error, JournalOptions, JournalReader, Ledger, LedgerError, OpenMode, Projections,
+    QueryError, TimeBasis, TimeRange, Timestamp, TradeFilter, TradeStatus,
 };
 
 use crate::convert::{self, ConvertError, Refusal};
 use crate::{RefusedError, TradeledgerError};
 
-/// A journal open for writing, with its live projections.
+/// A journal open for writing, with its live projections; or its projections as they were
+/// when it was opened read-only.
 #[pyclass(frozen, name = "Ledger", module = "tradeledger._native")]
 pub struct NativeLedger {
     /// `None` once closed. Appends and queries take it shared; `close` takes it away.
-    ledger: RwLock<Option<Ledger>>,
+    ledger: RwLock<Option<Opened>>,
     path: PathBuf,
+}
+
+/// What `NativeLedger` holds while open.
+enum Opened {
+    /// Open for writing: the journal's lock is held, the projections are live.
+    Writer(Ledger),
+    /// Read-only: the projections as of the open, no lock held, nothing written.
+    Reader {
+        state: Box<Projections>,
+        durability: Durability,
+    },
+}
+
+impl Opened {
+    fn durability(&self) -> Durability {
+        match self {
+            Opened::Writer(ledger) => ledger.journal().meta().durability,
+            Opened::Reader { durability, .. } => *durability,
+        }
+    }
+
+    fn head_seq(&self) -> u64 {
+        match self {
+            Opened::Writer(ledger) => ledger.journal().head_seq(),
+            Opened::Reader { state, .. } => state.head_seq(),
+        }
+    }
+
+    fn query<R>(&self, query: impl FnOnce(&Projections) -> R) -> R {
+        match self {
+            Opened::Writer(ledger) => ledger.query(query),
+            Opened::Reader { state, .. } => query(state),
+        }
+    }
 }
 
 #[pymethods]
@@ -70,6 +106,32 @@ impl NativeLedger {
         Ok(NativeLedger::new(ledger, path))
     }
 
+    /// Loads the projections of the journal in `path` without its lock and without writing:
+    /// it may be open for writing elsewhere. The state is the journal's as of now.
+    #[staticmethod]
+    fn open_read_only(py: Python<'_>, path: PathBuf) -> PyResult<NativeLedger> {
+        let opened = py
+            .detach(|| {
+                let durability = JournalReader::open(&path)?.meta().durability;
+                let (state, _) = load_read_only(&path, None)?;
+                Ok::<_, Error>(Opened::Reader {
+                    state: Box::new(state),
+                    durability,
+                })
+            })
+            .map_err(|error| journal_error(&path, "open", &error))?;
+        Ok(NativeLedger {
+            ledger: RwLock::new(Some(opened)),
+            path,
+        })
+    }
+
+    /// Whether the ledger was opened read-only.
+    #[getter]
+    fn read_only(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |opened| Ok(matches!(opened, Opened::Reader { .. })))
+    }
+
     /// The journal's folder.
     #[getter]
     fn path(&self) -> PathBuf {
@@ -88,8 +150,8 @@ impl NativeLedger {
     /// The journal's durability: `buffered`, `sync` or `periodic:<ms>`.
     #[getter]
     fn durability(&self, py: Python<'_>) -> PyResult<String> {
-        self.with(py, |ledger| {
-            Ok(match ledger.journal().meta().durability {
+        self.with(py, |opened| {
+            Ok(match opened.durability() {
                 Durability::Buffered => "buffered".to_string(),
                 Durability::Sync => "sync".to_string(),
                 Durability::Periodic { interval_ms } => format!("periodic:{interval_ms}"),
@@ -101,7 +163,7 @@ impl NativeLedger {
     /// The seq of the last record appended (0 for an empty journal).
     #[getter]
     fn head_seq(&self, py: Python<'_>) -> PyResult<u64> {
-        self.with(py, |ledger| Ok(ledger.journal().head_seq()))
+        self.with(py, |opened| Ok(opened.head_seq()))
     }
 
     /// Appends `events` (event dicts) as one atomic batch; returns `(first_seq, last_seq)`.
@@ -118,12 +180,19 @@ impl NativeLedger {
         }
         let appended = py.detach(|| {
             let guard = self.ledger.read().unwrap_or_else(PoisonError::into_inner);
-            guard.as_ref().map(|ledger| ledger.append(&events))
+            guard.as_ref().map(|opened| match opened {
+                Opened::Writer(ledger) => Some(ledger.append(&events)),
+                Opened::Reader { .. } => None,
+            })
         });
         match appended {
             None => Err(closed(&self.path)),
-            Some(Ok(appended)) => Ok((appended.first_seq, appended.last_seq)),
-            Some(Err(LedgerError::Rejected { index, violation })) => Err(refused(
+            Some(None) => Err(TradeledgerError::new_err(format!(
+                "{}: opened read-only: appends need Ledger.open(path); nothing was appended",
+                self.path.display()
+            ))),
+            Some(Some(Ok(appended))) => Ok((appended.first_seq, appended.last_seq)),
+            Some(Some(Err(LedgerError::Rejected { index, violation }))) => Err(refused(
                 py,
                 Refusal {
                     index,
@@ -132,7 +201,7 @@ impl NativeLedger {
                     rule: Some(violation.rule.name()),
                 },
             )),
-            Some(Err(LedgerError::Storage(error))) => {
+            Some(Some(Err(LedgerError::Storage(error)))) => {
                 Err(journal_error(&self.path, "append to", &error))
             }
         }
@@ -157,8 +226,8 @@ impl NativeLedger {
                 .take()
         });
         match taken {
-            None => Ok(()),
-            Some(ledger) => py
+            None | Some(Opened::Reader { .. }) => Ok(()),
+            Some(Opened::Writer(ledger)) => py
                 .detach(|| ledger.close())
                 .map_err(|error| journal_error(&self.path, "close", &error)),
         }
@@ -293,7 +362,7 @@ impl NativeLedger {
 impl NativeLedger {
     fn new(ledger: Ledger, path: PathBuf) -> NativeLedger {
         NativeLedger {
-            ledger: RwLock::new(Some(ledger)),
+            ledger: RwLock::new(Some(Opened::Writer(ledger))),
             path,
         }
     }
@@ -302,7 +371,7 @@ impl NativeLedger {
     fn with<R: Send>(
         &self,
         py: Python<'_>,
-        work: impl FnOnce(&Ledger) -> PyResult<R> + Send,
+        work: impl FnOnce(&Opened) -> PyResult<R> + Send,
     ) -> PyResult<R> {
         let result = py.detach(|| {
             let guard = self.ledger.read().unwrap_or_else(PoisonError::into_inner);
@@ -318,8 +387,8 @@ impl NativeLedger {
         query: impl FnOnce(&Projections) -> Result<T, QueryError> + Send,
     ) -> PyResult<String> {
         let path = self.path.clone();
-        self.with(py, move |ledger| {
-            let found = ledger.query(query).map_err(|error| {
+        self.with(py, move |opened| {
+            let found = opened.query(query).map_err(|error| {
                 TradeledgerError::new_err(format!("{}: query failed: {error}", path.display()))
             })?;
             serde_json::to_string(&found).map_err(|error| {

@@ -187,3 +187,24 @@ def test_a_pandas_timestamp_keeps_its_nanoseconds(cli, journal):
         assert ledger.get_by_ticket(1001).entry_time == datetime(2024, 1, 2, 10, 0, 0, 123456, tzinfo=UTC)
     assert cli.dump(journal)[0]["entry_time"] == "2024-01-02T10:00:00.123456789Z"
     assert cli.json("trades", "--ticket", "1001", str(journal))["entry_time"] == "2024-01-02T10:00:00.123456789Z"
+
+
+def test_read_only_reads_a_journal_another_ledger_writes(journal):
+    with tradeledger.Ledger.create(journal) as writer:
+        writer.append(history()[0])
+        # The writer holds the journal's lock: a second writer is refused, a reader is not.
+        with tradeledger.Ledger.open(journal, read_only=True) as reader:
+            assert reader.read_only and not writer.read_only
+            assert reader.head_seq == writer.head_seq == 2
+            assert reader.get_open_trades() == writer.get_open_trades()
+            assert reader.durability == "buffered"
+            with pytest.raises(tradeledger.TradeledgerError, match="read-only"):
+                reader.append(history()[1])
+            writer.append(history()[1])
+            # As of its open: what was appended since shows after opening again.
+            assert reader.head_seq == 2
+        with tradeledger.Ledger.open(journal, read_only=True) as reader:
+            assert reader.head_seq == 4
+            assert reader.get_latest_snapshot(12345) == writer.get_latest_snapshot(12345)
+    with pytest.raises(tradeledger.TradeledgerError, match="cannot open"):
+        tradeledger.Ledger.open(journal.parent / "missing", read_only=True)

@@ -314,8 +314,15 @@ class Ledger:
         )
 
     @classmethod
-    def open(cls, path: Union[str, "os.PathLike[str]"]) -> "Ledger":
-        """Opens the journal in ``path`` for writing (recovery, checkpoint, replay)."""
+    def open(cls, path: Union[str, "os.PathLike[str]"], *, read_only: bool = False) -> "Ledger":
+        """Opens the journal in ``path`` for writing (recovery, checkpoint, replay).
+
+        With ``read_only=True``: loads its state without its lock and writes nothing, as the
+        command line's queries do, so a journal another process is writing can be read (a
+        dashboard, a report). The queries then answer as of the open: open it again to see
+        what was appended since. ``append`` raises ``TradeledgerError``."""
+        if read_only:
+            return cls(_NativeLedger.open_read_only(os.fspath(path)))
         return cls(_NativeLedger.open(os.fspath(path)))
 
     def __enter__(self) -> "Ledger":
@@ -325,7 +332,7 @@ class Ledger:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"head_seq={self.head_seq}"
+        state = "closed" if self.closed else f"head_seq={self.head_seq}" + (" read-only" if self.read_only else "")
         return f"<tradeledger.Ledger {self.path!r} {state}>"
 
     @property
@@ -337,6 +344,11 @@ class Ledger:
     def closed(self) -> bool:
         """Whether ``close()`` was called."""
         return self._native.closed
+
+    @property
+    def read_only(self) -> bool:
+        """Whether it was opened with ``read_only=True``."""
+        return self._native.read_only
 
     @property
     def durability(self) -> str:
