@@ -94,15 +94,26 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read<'de>, A::Error> {
-        let mut seen = HashSet::new();
+        // An event has at most a few dozen keys: they are compared with those before them,
+        // cheaper than hashing each; a set takes over for longer objects, which are refused
+        // anyway but must not cost quadratic time.
+        const COMPARED: usize = 32;
+        let mut seen: Option<HashSet<String>> = None;
         let mut read = Read {
-            entries: Vec::new(),
+            entries: Vec::with_capacity(16),
             duplicate: None,
         };
         while let Some(key) = map.next_key::<String>()? {
             let value: &'de RawValue = map.next_value()?;
-            if seen.insert(key.clone()) {
+            let new = match &mut seen {
+                Some(seen) => seen.insert(key.clone()),
+                None => !read.entries.iter().any(|(earlier, _)| *earlier == key),
+            };
+            if new {
                 read.entries.push((key, value));
+                if seen.is_none() && read.entries.len() == COMPARED {
+                    seen = Some(read.entries.iter().map(|(k, _)| k.clone()).collect());
+                }
             } else if read.duplicate.is_none() {
                 read.duplicate = Some(key);
             }
@@ -136,6 +147,22 @@ mod tests {
         // An escaped spelling of the same key is the same key.
         let error = Object::parse(r#"{"a":1,"\u0061":2}"#).err().unwrap();
         assert_eq!(error.field.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn duplicate_keys_are_found_in_long_objects_too() {
+        // Past the keys compared one by one, a set takes over: duplicates of keys on either
+        // side of the switch are found.
+        let keys = |n: usize| (0..n).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>();
+        for (count, duplicate) in [(40, 3), (40, 35), (31, 30), (33, 31), (33, 32)] {
+            let mut fields = keys(count);
+            fields.push(format!("\"k{duplicate}\":0"));
+            let line = format!("{{{}}}", fields.join(","));
+            let error = Object::parse(&line).err().expect("a duplicate");
+            assert_eq!(error.field, Some(format!("k{duplicate}")), "{count} keys");
+        }
+        let line = format!("{{{}}}", keys(100).join(","));
+        assert_eq!(Object::parse(&line).unwrap().keys().count(), 100);
     }
 
     #[test]

@@ -31,10 +31,13 @@ pub fn parse_event(line: &str) -> Result<Event, FieldError> {
 }
 
 fn event_kind(object: &Object<'_>) -> Result<EventKind, FieldError> {
-    let names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
-    let expected = format!("must be one of {}", names.join(", "));
     Fields(object).required("event", |raw| {
-        let refused = || Reason::from(format!("{expected}, got {}", contract::shown(raw.get())));
+        // The list of kinds is written only for a refusal.
+        let refused = || {
+            let names: Vec<&str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
+            let expected = format!("must be one of {}", names.join(", "));
+            Reason::from(format!("{expected}, got {}", contract::shown(raw.get())))
+        };
         let name: String = serde_json::from_str(raw.get()).map_err(|_| refused())?;
         EventKind::from_name(&name).ok_or_else(refused)
     })

@@ -264,10 +264,15 @@ named!(SignalType, TradeType, OpenStatus);
 
 /// One of the names of `T`, in any case.
 pub(super) fn named<T: Named>(raw: &RawValue) -> Result<T, Reason> {
-    let names: Vec<&str> = T::ALL.iter().map(|v| v.name()).collect();
-    let expected = format!("must be one of {}", names.join(", "));
-    let text = string_or(raw, &expected)?;
-    T::parse(&text).map_or_else(|| refuse(&expected, raw), Ok)
+    // The list of names is written only for a refusal: it costs an allocation per value.
+    let expected = || {
+        let names: Vec<&str> = T::ALL.iter().map(|v| v.name()).collect();
+        format!("must be one of {}", names.join(", "))
+    };
+    match string_content(raw) {
+        Some(text) => T::parse(&text?).map_or_else(|| refuse(&expected(), raw), Ok),
+        None => refuse(&expected(), raw),
+    }
 }
 
 /// A `trade_modified` level: `"none"` (any case) removes it, a decimal sets it.
