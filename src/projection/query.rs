@@ -553,7 +553,6 @@ impl Projections {
         })
     }
 
-    /// The snapshots of `account` with a key in `keys`, in memory and in the base, by key.
     /// Calls `visit` with each snapshot of `account` with a key in `keys`, in key order: those
     /// of the base and those in memory merged, one at a time, nothing collected.
     fn for_each_snapshot(
