@@ -313,7 +313,11 @@ fn report(
         p(100.0)
     );
     out!(text);
-    out!(text, "explore the journal:");
+    out!(
+        text,
+        "explore the journal (`cargo install --path .` puts tradeledger on the PATH; \
+         or run `cargo run --release -- stats {dir}` and so on):"
+    );
     for command in ["stats", "trades --open", "daily", "verify"] {
         out!(text, "  tradeledger {command} {dir}");
     }
