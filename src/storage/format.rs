@@ -529,6 +529,14 @@ pub struct Frame<'a> {
     pub size: usize,
 }
 
+impl Frame<'_> {
+    /// The frame's length field: its bytes without the padding.
+    #[allow(clippy::len_without_is_empty)] // a frame is never empty
+    pub fn len(&self) -> usize {
+        FRAME_HEADER_SIZE + self.payload.len()
+    }
+}
+
 /// Reads and checks the frame at the start of `bytes` (which extends to the segment end).
 pub fn read_frame(bytes: &[u8], seed: u32) -> Result<Frame<'_>, FrameError> {
     if bytes.len() < FRAME_HEADER_SIZE {
