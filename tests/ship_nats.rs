@@ -81,23 +81,27 @@ fn trader(dir: &Path, events: u64, rate: u64, seed: u64, log: &Path) -> Process 
 }
 
 fn shipper(cluster: &Cluster, dir: &Path, stream: &str, log: &Path) -> Process {
-    Process::spawn(
-        &[
-            "ship",
-            path(dir),
-            "--nats",
-            &cluster.urls(),
-            "--stream",
-            stream,
-            "--retry-ms",
-            RETRY_MS,
-            "--timeout-ms",
-            TIMEOUT_MS,
-            "--in-flight",
-            "256",
-        ],
-        log,
-    )
+    shipper_with(cluster, dir, stream, log, &[])
+}
+
+fn shipper_with(cluster: &Cluster, dir: &Path, stream: &str, log: &Path, more: &[&str]) -> Process {
+    let urls = cluster.urls();
+    let mut args = vec![
+        "ship",
+        path(dir),
+        "--nats",
+        &urls,
+        "--stream",
+        stream,
+        "--retry-ms",
+        RETRY_MS,
+        "--timeout-ms",
+        TIMEOUT_MS,
+        "--in-flight",
+        "256",
+    ];
+    args.extend_from_slice(more);
+    Process::spawn(&args, log)
 }
 
 fn mirror(cluster: &Cluster, stream: &str, dir: &Path, log: &Path) -> Process {
@@ -134,6 +138,13 @@ fn mirror_once(cluster: &Cluster, stream: &str, dir: &Path) {
         "--timeout-ms",
         TIMEOUT_MS,
     ]);
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the process, by its PID.
+fn signal(process: &Process, signal: &str) {
+    let pid = process.child.as_ref().expect("running").id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success());
 }
 
 fn finish(process: &mut Process, what: &str) {
@@ -289,14 +300,35 @@ fn a_mirror_killed_and_restarted_goes_on_from_its_head() {
 #[test]
 fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
     let (scene, mut trader) = Scene::start("ZOMBIE", 3000, 5);
-    let mut live = scene.shipper("live.log");
-    let mut zombie = scene.shipper("zombie.log");
+    // A duplicate window of 100 ms (the server's least): the message ids can hardly save a
+    // duplicate, the expected last sequence fences the second shipper.
+    let no_dedup = ["--duplicate-window-ms", "100"];
+    let (urls, origin) = (&scene.cluster, &scene.origin);
+    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &no_dedup);
+    let mut zombie = shipper_with(urls, origin, "ZOMBIE", &scene.log("zombie.log"), &no_dedup);
+    // The zombie: stopped mid-stream, while the live one ships on for longer than the
+    // duplicate window; then woken, it publishes records the stream stored long ago.
+    let shipped = || {
+        status(&scene.origin)["shipping"]["shipped_seq"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    wait_for("records shipped", || shipped() > 1000);
+    signal(&zombie, "-STOP");
+    let at_stop = shipped();
+    wait_for("the live shipper going on", || shipped() > at_stop + 600);
+    signal(&zombie, "-CONT");
     finish(&mut trader, "the trader");
     scene.wait_shipped();
     live.kill();
     zombie.kill();
     mirror_once(&scene.cluster, "ZOMBIE", &scene.replica);
     assert_mirrored(&scene.origin, &scene.replica);
+    assert!(
+        zombie.log().contains("wrong last sequence"),
+        "the zombie never met the fence: {}",
+        zombie.log()
+    );
 
     // A zombie holding another history under the same journal id (a copy of the origin
     // written on after it was copied) is refused, and the stream keeps the origin's.

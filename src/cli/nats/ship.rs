@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{CreateStreamErrorKind, PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::{self, stream};
 use async_nats::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,11 @@ pub struct ShipArgs {
     #[arg(long, value_name = "MS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..))]
     poll_ms: u64,
+    /// The duplicate window of a stream it creates, in milliseconds (tests shorten it, so
+    /// that only the expected last sequence fences a second shipper).
+    #[arg(long, value_name = "MS", default_value_t = 120_000, hide = true,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    duplicate_window_ms: u64,
     /// How often to rewrite shipped.json while records are shipped, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 200)]
     progress_ms: u64,
@@ -133,6 +138,8 @@ struct Shipper<'a> {
     target: u64,
     progress: Progress,
     progress_written: Instant,
+    /// The shipped seq `shipped.json` says.
+    written_seq: u64,
 }
 
 impl<'a> Shipper<'a> {
@@ -150,6 +157,7 @@ impl<'a> Shipper<'a> {
             name,
             target,
             progress_written: Instant::now(),
+            written_seq: u64::MAX,
         }
     }
 
@@ -298,13 +306,22 @@ impl<'a> Shipper<'a> {
             subjects: vec![self.subject.clone()],
             num_replicas: replicas,
             storage: stream::StorageType::File,
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: Duration::from_millis(self.args.duplicate_window_ms),
             ..Default::default()
         };
-        let mut stream = js
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| Unavailable(format!("cannot open or create stream {}: {e}", self.name)))?;
+        let mut stream = js.get_or_create_stream(config).await.map_err(|e| {
+            let refused = match e.kind() {
+                CreateStreamErrorKind::JetStream(api) => api.code() != 503,
+                CreateStreamErrorKind::InvalidStreamName
+                | CreateStreamErrorKind::EmptyStreamName => true,
+                _ => false,
+            };
+            let text = format!("cannot open or create stream {}: {e}", self.name);
+            match refused {
+                true => anyhow::anyhow!("the server refused: {text}"),
+                false => Unavailable(text).into(),
+            }
+        })?;
         let info = stream
             .info()
             .await
@@ -360,9 +377,13 @@ impl<'a> Shipper<'a> {
         Ok(last + 1)
     }
 
-    fn write_progress(&mut self, now: bool) -> anyhow::Result<()> {
+    /// Rewrites `shipped.json` when `changed` and the position moved, or every
+    /// `--progress-ms` (so that its time shows the shipper is alive).
+    fn write_progress(&mut self, changed: bool) -> anyhow::Result<()> {
         let due = self.progress_written.elapsed() >= Duration::from_millis(self.args.progress_ms);
-        if now || due {
+        let moved = self.progress.shipped_seq != self.written_seq;
+        if (changed && moved) || due {
+            self.written_seq = self.progress.shipped_seq;
             self.progress.updated_at_ns = Timestamp::now().nanos();
             self.progress.write(&self.args.dir)?;
             self.progress_written = Instant::now();
