@@ -264,10 +264,15 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(args: &[&str], stderr: &Path) -> Process {
+        Process::spawn_logging(args, stderr, "info")
+    }
+
+    /// [`Process::spawn`] with the log filter `filter` (`TRADELEDGER_LOG`).
+    pub fn spawn_logging(args: &[&str], stderr: &Path, filter: &str) -> Process {
         let log = std::fs::File::create(stderr).expect("create the log file");
         let child = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
             .args(args)
-            .env("TRADELEDGER_LOG", "info")
+            .env("TRADELEDGER_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -31,10 +32,15 @@ pub struct MirrorArgs {
     /// Copy the messages the stream holds when it starts, then exit.
     #[arg(long)]
     once: bool,
-    /// After this long without a message, look at the stream's state (and, with --once,
-    /// give up waiting for a batch's end), in milliseconds.
+    /// With --once: after this long without a message, give up waiting for the records the
+    /// stream said it holds, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     idle_ms: u64,
+    /// How often the replica is flushed while records arrive, at most, in milliseconds (on a
+    /// thread of its own: copying goes on meanwhile); also once no message came for that
+    /// long.
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    flush_ms: u64,
 }
 
 pub fn run(args: &MirrorArgs) -> anyhow::Result<ExitCode> {
@@ -43,7 +49,7 @@ pub fn run(args: &MirrorArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn mirror(args: &MirrorArgs) -> anyhow::Result<()> {
-    let mut journal: Option<Journal> = None;
+    let mut journal: Option<Arc<Journal>> = None;
     loop {
         match session(args, &mut journal).await {
             Ok(()) => break,
@@ -58,7 +64,7 @@ async fn mirror(args: &MirrorArgs) -> anyhow::Result<()> {
             Err(error) => return Err(error),
         }
     }
-    if let Some(journal) = journal {
+    if let Some(journal) = journal.and_then(|j| Arc::try_unwrap(j).ok()) {
         journal.close()?;
     }
     Ok(())
@@ -92,7 +98,7 @@ fn open_replica(args: &MirrorArgs, id: &[u8; 16]) -> anyhow::Result<Journal> {
 }
 
 /// One connection: check that the replica's head is the stream's record, then copy on.
-async fn session(args: &MirrorArgs, replica: &mut Option<Journal>) -> anyhow::Result<()> {
+async fn session(args: &MirrorArgs, replica: &mut Option<Arc<Journal>>) -> anyhow::Result<()> {
     let (client, js) = args.connection.connect(1).await?;
     let mut stream = js
         .get_stream(&args.stream)
@@ -103,7 +109,7 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Journal>) -> anyhow::Re
     let id = super::stream_journal(info)?;
     let last = info.state.last_sequence;
     if replica.is_none() {
-        *replica = Some(open_replica(args, &id)?);
+        *replica = Some(Arc::new(open_replica(args, &id)?));
     }
     let journal = replica.as_ref().expect("opened above");
     let seed = journal.meta().frame_seed();
@@ -141,16 +147,24 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Journal>) -> anyhow::Re
         .map_err(|e| Unavailable(format!("messages of stream {}: {e}", args.stream)))?;
     let mut batch: Vec<bytes::Bytes> = Vec::new();
     let mut expected = head + 1;
-    let mut last_flush = Instant::now();
     let idle = Duration::from_millis(args.idle_ms.max(1));
+    let mut flusher = Flusher::new(Duration::from_millis(args.flush_ms.max(1)));
     loop {
-        let message = match tokio::time::timeout(idle, messages.next()).await {
+        let wait = if flusher.unflushed {
+            flusher.every
+        } else {
+            idle
+        };
+        let message = match tokio::time::timeout(wait, messages.next()).await {
             Ok(Some(message)) => {
                 message.map_err(|e| Unavailable(format!("stream {}: {e}", args.stream)))?
             }
             Ok(None) => return Err(Unavailable(format!("stream {} ended", args.stream)).into()),
+            Err(_) if flusher.unflushed => {
+                flusher.start(journal).await?;
+                continue;
+            }
             Err(_) => {
-                journal.flush()?;
                 if args.once {
                     bail!(
                         "stream {} sent nothing for {} ms with records up to seq {last} still to copy (the replica is at seq {})",
@@ -166,7 +180,6 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Journal>) -> anyhow::Re
             .info()
             .map_err(|e| Unavailable(format!("message of stream {}: {e}", args.stream)))?;
         let seq = info.stream_sequence;
-        let pending = info.pending;
         let refuse = |why: String| super::other_history(dir, seq, why);
         if seq != expected {
             return Err(refuse(format!(
@@ -204,13 +217,60 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Journal>) -> anyhow::Re
             let lag_ms = (Timestamp::now().nanos() - appended.recorded_at.nanos()) as f64 / 1e6;
             tracing::debug!(seq, lag_ms, "mirrored a batch");
         }
-        if batch.is_empty() && (pending == 0 || last_flush.elapsed() >= idle) {
-            journal.flush()?;
-            last_flush = Instant::now();
+        flusher.unflushed |= ends_batch;
+        if flusher.unflushed && flusher.due() {
+            flusher.start(journal).await?;
         }
         if args.once && batch.is_empty() && journal.head_seq() >= last {
+            flusher.finish().await?;
             journal.flush()?;
             return Ok(());
         }
+    }
+}
+
+/// Flushes the replica on a blocking thread, one flush at a time, at most every `every`:
+/// a flush (an msync and fdatasync that a loaded disk may hold for long) never stops the
+/// copying, and the records appended meanwhile are covered by the next one.
+struct Flusher {
+    every: Duration,
+    last: Instant,
+    /// Records were appended since the last flush started.
+    unflushed: bool,
+    running: Option<tokio::task::JoinHandle<Result<(), tradeledger::Error>>>,
+}
+
+impl Flusher {
+    fn new(every: Duration) -> Flusher {
+        Flusher {
+            every,
+            last: Instant::now(),
+            unflushed: false,
+            running: None,
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.every
+    }
+
+    /// Starts a flush unless one is running; reports the failure of the last one.
+    async fn start(&mut self, journal: &Arc<Journal>) -> anyhow::Result<()> {
+        if self.running.as_ref().is_some_and(|f| !f.is_finished()) {
+            return Ok(());
+        }
+        self.finish().await?;
+        let journal = Arc::clone(journal);
+        self.running = Some(tokio::task::spawn_blocking(move || journal.flush()));
+        (self.unflushed, self.last) = (false, Instant::now());
+        Ok(())
+    }
+
+    /// Waits for the running flush and reports its failure.
+    async fn finish(&mut self) -> anyhow::Result<()> {
+        if let Some(flush) = self.running.take() {
+            flush.await.context("the flush thread")??;
+        }
+        Ok(())
     }
 }

@@ -242,6 +242,7 @@ impl<'a> Shipper<'a> {
                     // A retry of a publish the stream has: check that it holds our record.
                     let ours = stored_record(dir, seq)?.context("record vanished")?;
                     same_record(stream, &self.id, &ours, dir).await?;
+                    tracing::info!(seq, "the stream already held record {seq}: a duplicate publish, dropped by the server; its stored bytes checked");
                 }
                 Ok(ack) => bail!(super::other_history(
                     dir,
