@@ -14,30 +14,17 @@
 //!
 //! Prints a table and writes `target/ship-bench.json`.
 
+mod common;
 #[path = "../tests/nats_support/mod.rs"]
 mod nats_support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nats_support::{Cluster, Process};
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_tradeledger");
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run tradeledger");
-    assert!(
-        out.status.success(),
-        "tradeledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
+use common::run_cli as run;
 
 fn head(dir: &str) -> u64 {
     let status: Value = serde_json::from_str(&run(&["status", dir, "--json"])).expect("JSON");
