@@ -280,7 +280,11 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;
-    let shipping = super::nats::ship::lag(dir, head)?;
+    // A report of `ship`, not the journal: a file that cannot be read is only a warning.
+    let shipping = super::nats::ship::lag(dir, head).unwrap_or_else(|error| {
+        tracing::warn!(error = %super::error_text(&error), "shipping lag unknown");
+        None
+    });
     let mut text = String::new();
     if json_output {
         let value = json!({

@@ -203,7 +203,8 @@ impl<'a> Shipper<'a> {
         let mut pending: VecDeque<(RawRecord, u64)> = VecDeque::new();
         let mut acks: VecDeque<(u64, i64, PublishAckFuture)> = VecDeque::new();
         loop {
-            if pending.is_empty() && acks.len() < in_flight {
+            let wanted = !self.args.once || next <= self.target;
+            if wanted && pending.is_empty() && acks.len() < in_flight {
                 let records = follower.poll_raw_up_to(in_flight - acks.len())?;
                 let mut batch_end = 0;
                 let mut ends: Vec<u64> = records
