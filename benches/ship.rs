@@ -132,13 +132,6 @@ fn main() {
                 .ok()
         })
         .collect();
-    eprintln!(
-        "SERIES {:?}",
-        lags.iter()
-            .step_by(100)
-            .map(|l| *l as i64)
-            .collect::<Vec<_>>()
-    );
     lags.sort_by(f64::total_cmp);
     assert!(!lags.is_empty(), "no lag in the mirror's log");
     let (p50, p99, max) = (

@@ -36,11 +36,13 @@ pub fn other_history(dir: &std::path::Path, seq: u64, why: String) -> anyhow::Er
     Error::corrupt(dir, 0, Some(seq), why).into()
 }
 
-/// Runs `future` on a runtime of one thread: the commands wait on the network, not the CPU.
+/// Runs `future` on a runtime of two threads: the client's connection task (reading
+/// acknowledgements, writing publishes) runs beside the command's loop.
 pub fn block_on<T>(
     future: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("start the async runtime")?

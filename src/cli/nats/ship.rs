@@ -140,6 +140,8 @@ struct Shipper<'a> {
     progress_written: Instant,
     /// The shipped seq `shipped.json` says.
     written_seq: u64,
+    /// The last write of `shipped.json`, if it may still run.
+    progress_write: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl<'a> Shipper<'a> {
@@ -158,6 +160,7 @@ impl<'a> Shipper<'a> {
             target,
             progress_written: Instant::now(),
             written_seq: u64::MAX,
+            progress_write: None,
         }
     }
 
@@ -232,6 +235,7 @@ impl<'a> Shipper<'a> {
             let Some((seq, recorded_at, ack)) = acks.pop_front() else {
                 self.write_progress(true)?;
                 if self.args.once && next > self.target {
+                    self.finish_progress()?;
                     return Ok(None);
                 }
                 tokio::time::sleep(options.poll_interval).await;
@@ -379,15 +383,47 @@ impl<'a> Shipper<'a> {
         Ok(last + 1)
     }
 
+    /// Waits for the running write of `shipped.json`, then writes it if it is behind.
+    fn finish_progress(&mut self) -> anyhow::Result<()> {
+        self.join_progress()?;
+        if self.progress.shipped_seq != self.written_seq {
+            self.written_seq = self.progress.shipped_seq;
+            self.progress.updated_at_ns = Timestamp::now().nanos();
+            self.progress.write(&self.args.dir)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the running write of `shipped.json`; reports its failure.
+    fn join_progress(&mut self) -> anyhow::Result<()> {
+        match self.progress_write.take() {
+            Some(write) => write
+                .join()
+                .map_err(|_| anyhow::anyhow!("the progress writer panicked"))?,
+            None => Ok(()),
+        }
+    }
+
     /// Rewrites `shipped.json` when `changed` and the position moved, or every
     /// `--progress-ms` (so that its time shows the shipper is alive).
     fn write_progress(&mut self, changed: bool) -> anyhow::Result<()> {
         let due = self.progress_written.elapsed() >= Duration::from_millis(self.args.progress_ms);
         let moved = self.progress.shipped_seq != self.written_seq;
         if (changed && moved) || due {
+            // Written on a blocking thread, one write at a time: a rename that waits for a
+            // busy file system must not hold the publishes back.
+            if self
+                .progress_write
+                .as_ref()
+                .is_some_and(|w| !w.is_finished())
+            {
+                return Ok(());
+            }
+            self.join_progress()?;
             self.written_seq = self.progress.shipped_seq;
             self.progress.updated_at_ns = Timestamp::now().nanos();
-            self.progress.write(&self.args.dir)?;
+            let (progress, dir) = (self.progress.clone(), self.args.dir.clone());
+            self.progress_write = Some(std::thread::spawn(move || progress.write(&dir)));
             self.progress_written = Instant::now();
         }
         Ok(())
