@@ -223,13 +223,13 @@ impl JournalReader {
 
     /// The hash of the records up to `seq` as stored, independent of how they are laid out
     /// in segments (`docs/FORMAT.md` §7): BLAKE3 of the domain tag
-    /// [`crate::storage::verify::RECORD_ANCHOR_TAG`] followed by the frames of records 1 to
+    /// [`crate::storage::format::RECORD_ANCHOR_TAG`] followed by the frames of records 1 to
     /// `seq`, each from its length field to the end of its payload. A journal and its mirror
     /// hash alike. Reads (but does not decode) every record up to `seq`; an error when the
     /// journal does not hold `seq` or a record before it fails its checks.
     pub fn record_hash(&self, seq: u64) -> Result<[u8; 32], Error> {
         let mut hasher = blake3::Hasher::new();
-        hasher.update(crate::storage::verify::RECORD_ANCHOR_TAG);
+        hasher.update(crate::storage::format::RECORD_ANCHOR_TAG);
         let mut frames = self.frames_from(1);
         let mut last = 0;
         while last < seq {

@@ -122,9 +122,6 @@ impl std::fmt::Display for Anchor {
     }
 }
 
-/// The domain tag the record hash starts with (`docs/FORMAT.md` §7).
-pub const RECORD_ANCHOR_TAG: &[u8] = b"tradeledger record anchor v1\0";
-
 /// A head anchor over the records themselves, independent of the segment layout:
 /// `r:seq:hash` ([`crate::storage::reader::JournalReader::record_hash`]). Unlike [`Anchor`],
 /// it verifies on any journal that holds the same records: a mirror of it.

@@ -430,6 +430,15 @@ impl<'a> Shipper<'a> {
     }
 }
 
+impl Drop for Shipper<'_> {
+    /// The next session's shipper writes the same file: the last write ends first.
+    fn drop(&mut self) {
+        if let Err(error) = self.join_progress() {
+            tracing::warn!(error = %crate::cli::error_text(&error), "writing shipped.json failed");
+        }
+    }
+}
+
 /// The shipping lag of the journal in `dir` whose head is `head`: `(progress, records not
 /// yet in the stream, age in seconds of the oldest of them)`, from `shipped.json`.
 pub fn lag(dir: &Path, head: u64) -> anyhow::Result<Option<(Progress, u64, f64)>> {
