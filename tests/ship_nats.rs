@@ -352,3 +352,43 @@ fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
     mirror_once(&scene.cluster, "ZOMBIE", &scene.replica);
     assert_mirrored(&scene.origin, &scene.replica);
 }
+
+#[test]
+fn with_nats_down_trading_goes_on_and_status_shows_the_lag_then_shipping_resumes() {
+    let (mut scene, mut trader) = Scene::start("DOWN", 3000, 6);
+    let mut ship = scene.shipper("ship.log");
+    finish(&mut trader, "the trader");
+    scene.wait_shipped();
+    let shipped = head(&scene.origin);
+    for node in &mut scene.cluster.nodes {
+        node.kill();
+    }
+    // The trader does not wait for NATS.
+    ok(&[
+        "load",
+        path(&scene.origin),
+        "--events",
+        "500",
+        "--seed",
+        "7",
+    ]);
+    let behind = head(&scene.origin) - shipped;
+    assert!(behind >= 500);
+    let shipping = &status(&scene.origin)["shipping"];
+    assert_eq!(shipping["shipped_seq"], shipped);
+    assert_eq!(shipping["lag_records"], behind);
+    assert!(
+        shipping["lag_seconds"].as_f64().unwrap() > 0.0,
+        "{shipping}"
+    );
+    let names: Vec<String> = scene.cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    for name in &names {
+        scene.cluster.restart(name);
+    }
+    scene.cluster.wait_ready(DEADLINE);
+    scene.wait_shipped();
+    assert_eq!(status(&scene.origin)["shipping"]["lag_records"], 0);
+    ship.kill();
+    mirror_once(&scene.cluster, "DOWN", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+}
