@@ -7,6 +7,7 @@
 //!   SECONDS` (default 30) appends to it; the sink's status lines give the lag percentiles
 //!   from each record's append to the commit of its row, per 5-second window.
 
+mod common;
 #[path = "../tests/pg_support/mod.rs"]
 mod pg_support;
 
@@ -22,18 +23,7 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_tradeledger");
 const STATUS_MS: u64 = 5000;
 
-fn run(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run tradeledger");
-    assert!(
-        out.status.success(),
-        "tradeledger {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
+use common::run_cli as run;
 
 fn main() {
     let args: Vec<String> = std::env::args()

@@ -102,6 +102,16 @@ pub enum Error {
         /// The largest encoded event a record holds.
         limit: usize,
     },
+    /// Records copied from another journal (a mirror's) that do not continue this one: not
+    /// its id, not the next seq, not one whole batch, or a frame that does not validate.
+    /// Nothing of the batch was appended.
+    #[error("stored records refused at seq {seq}: {reason}")]
+    StoredBatch {
+        /// The sequence number of the record refused.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
     /// A record passed its checksum but its payload does not decode as an event.
     #[error("cannot decode record seq {seq} in {} at byte {offset}: {reason}", file.display())]
     Decode {

@@ -358,3 +358,104 @@ fn segments_grow_from_one_mebibyte_to_the_configured_size_and_close_keeps_no_pre
     assert!(left.is_empty(), "left after close: {left:?}");
     assert_eq!(read_all(&dir).len() as u64, appended);
 }
+
+/// A replica built from another journal's records as stored (`Follower::poll_raw_up_to`,
+/// `Journal::append_stored`), in segments of another size, holds the same records and the
+/// same record anchor, while the layout anchor differs.
+#[test]
+fn records_appended_as_stored_make_a_replica_with_the_same_record_anchor() {
+    use tradeledger::storage::reader::Follower;
+    use tradeledger::storage::verify;
+    let (origin, replica) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let journal = Journal::create(origin.path(), &small(Durability::Buffered)).unwrap();
+    for batch in 0..300 {
+        journal
+            .append(&events(batch * 3 + 1, 1 + batch % 3))
+            .unwrap();
+    }
+    journal.close().unwrap();
+    let id = JournalReader::open(origin.path())
+        .unwrap()
+        .meta()
+        .journal_id;
+    let options = JournalOptions {
+        segment_size_bytes: 128 << 10,
+        journal_id: Some(id),
+        checkpoint_every_records: 0,
+        ..JournalOptions::default()
+    };
+    let copy = Journal::create(replica.path(), &options).unwrap();
+    let mut follower = Follower::open(origin.path(), Some(1)).unwrap();
+    let records = follower.poll_raw_up_to(usize::MAX).unwrap();
+    let mut batch: Vec<&[u8]> = vec![];
+    for record in &records {
+        batch.push(&record.bytes);
+        if record.batch_end {
+            copy.append_stored(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    let head = copy.head_seq();
+    assert_eq!(head, records.len() as u64);
+    copy.close().unwrap();
+
+    let (a, b) = (
+        verify::status(origin.path()).unwrap(),
+        verify::status(replica.path()).unwrap(),
+    );
+    assert_eq!(a.record_anchor, b.record_anchor);
+    assert_ne!(a.head_anchor, b.head_anchor, "the segment layouts differ");
+    assert_ne!(a.segments, b.segments);
+    let anchor = verify::RecordAnchor::parse(&a.record_anchor)
+        .unwrap()
+        .unwrap();
+    verify::verify_record_anchor(replica.path(), &anchor).unwrap();
+    let read = |dir: &std::path::Path| -> Vec<_> {
+        let reader = JournalReader::open(dir).unwrap();
+        reader.records(1).map(|r| r.unwrap()).collect()
+    };
+    assert_eq!(read(origin.path()), read(replica.path()));
+}
+
+/// Stored records that do not continue the journal are refused whole: another journal's
+/// (the checksum fails with this seed), a seq out of order, a batch without its end, a
+/// flipped bit.
+#[test]
+fn stored_records_that_do_not_continue_the_journal_are_refused() {
+    use tradeledger::storage::reader::Follower;
+    let (origin, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let journal = Journal::create(origin.path(), &small(Durability::Buffered)).unwrap();
+    journal.append(&events(1, 3)).unwrap();
+    journal.append(&events(4, 2)).unwrap();
+    let id = journal.meta().journal_id;
+    let records = Follower::open(origin.path(), Some(1))
+        .unwrap()
+        .poll_raw_up_to(usize::MAX)
+        .unwrap();
+    let bytes: Vec<&[u8]> = records.iter().map(|r| r.bytes.as_slice()).collect();
+    let refused = |copy: &Journal, frames: &[&[u8]], why: &str| {
+        match copy.append_stored(frames) {
+            Err(Error::StoredBatch { reason, .. }) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("expected a refusal ({why}), got {other:?}"),
+        }
+        assert_eq!(copy.head_seq(), 0, "nothing appended");
+    };
+    let stranger = Journal::create(other.path(), &small(Durability::Buffered)).unwrap();
+    refused(&stranger, &bytes[..3], "checksum");
+    drop(stranger);
+    let replica = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        journal_id: Some(id),
+        ..small(Durability::Buffered)
+    };
+    let copy = Journal::create(replica.path(), &options).unwrap();
+    refused(&copy, &bytes[3..5], "next seq is 1");
+    refused(&copy, &bytes[..2], "batch-end flag");
+    refused(&copy, &[bytes[0], bytes[2], bytes[1]], "carries seq");
+    let mut flipped = bytes[1].to_vec();
+    flipped[45] ^= 1;
+    refused(&copy, &[bytes[0], &flipped, bytes[2]], "checksum");
+    copy.append_stored(&bytes[..3]).unwrap();
+    copy.append_stored(&bytes[3..5]).unwrap();
+    assert_eq!(copy.head_seq(), 5);
+}

@@ -11,6 +11,21 @@ use tradeledger::model::event::*;
 use tradeledger::storage::journal::{Journal, JournalOptions};
 use tradeledger::Durability;
 
+/// Runs `tradeledger ARGS` (the bench build's binary) and returns its standard output;
+/// panics with its standard error when it fails.
+pub fn run_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args(args)
+        .output()
+        .expect("run tradeledger");
+    assert!(
+        out.status.success(),
+        "tradeledger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// Where bench journals live: the project's disk (never tmpfs), under `target/`.
 pub fn bench_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-journals")

@@ -10,7 +10,7 @@ use tradeledger::error::Corruption;
 use tradeledger::model::event::Timestamp;
 use tradeledger::storage::journal::{Journal, JournalOptions, SettingsChange};
 use tradeledger::storage::reader::{JournalReader, Record};
-use tradeledger::storage::verify::{Anchor, VerifyReport};
+use tradeledger::storage::verify::{Anchor, RecordAnchor, VerifyReport};
 use tradeledger::{model::interchange, Durability};
 
 use super::maintenance;
@@ -88,10 +88,27 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
 }
 
 pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Result<ExitCode> {
-    let anchor = anchor.map(Anchor::parse).transpose()?;
-    let verified = match &anchor {
-        Some(anchor) => tradeledger::storage::verify::verify_anchor(dir, anchor),
-        None => tradeledger::storage::verify::verify(dir),
+    use tradeledger::storage::verify::{verify_anchor, verify_record_anchor};
+    let (verified, checked) = match anchor {
+        Some(text) => match RecordAnchor::parse(text) {
+            Some(anchor) => {
+                let anchor = anchor?;
+                let what = format!("the records up to seq {} are the anchored ones", anchor.seq);
+                (
+                    verify_record_anchor(dir, &anchor),
+                    Some((anchor.seq, anchor.to_string(), what)),
+                )
+            }
+            None => {
+                let anchor = Anchor::parse(text)?;
+                let what = format!("the history up to seq {} is unchanged", anchor.seq);
+                (
+                    verify_anchor(dir, &anchor),
+                    Some((anchor.seq, anchor.to_string(), what)),
+                )
+            }
+        },
+        None => (tradeledger::storage::verify::verify(dir), None),
     };
     let report = match verified {
         Err(tradeledger::Error::Corrupt(damage)) if json_output => {
@@ -104,21 +121,14 @@ pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Re
     let mut text = String::new();
     if json_output {
         let mut value = verify_json(&report);
-        if let (Some(anchor), Value::Object(fields)) = (&anchor, &mut value) {
-            fields.insert(
-                "anchor".into(),
-                json!({"seq": anchor.seq, "hash": anchor.to_string(), "matches": true}),
-            );
+        if let Some((seq, anchor, _)) = &checked {
+            value["anchor"] = json!({"seq": seq, "hash": anchor, "matches": true});
         }
         out!(text, "{value}");
     } else {
         print_verify(&mut text, dir, &report);
-        if let Some(anchor) = &anchor {
-            out!(
-                text,
-                "anchor    {anchor} matches: the history up to seq {} is unchanged",
-                anchor.seq
-            );
+        if let Some((_, anchor, what)) = &checked {
+            out!(text, "anchor    {anchor} matches: {what}");
         }
         print_contract_violations(&mut text, &report);
     }
@@ -188,6 +198,7 @@ fn print_verify(text: &mut String, dir: &Path, r: &VerifyReport) {
         time_text(r.last_recorded_at)
     );
     out!(text, "head      {}", r.head_anchor);
+    out!(text, "history   {} (record anchor)", r.record_anchor);
     if r.pending_links > 0 {
         out!(text, "note      {} chain link(s) pending: the writer had not finished sealing; the next writer open completes them", r.pending_links);
     }
@@ -234,6 +245,7 @@ fn verify_json(r: &VerifyReport) -> serde_json::Value {
             "bytes": c.bytes, "after_seq": c.last_seq_kept,
         })),
         "head": r.head_anchor,
+        "record_anchor": r.record_anchor,
     });
     if r.contract_violation_count > 0 {
         let events: Vec<Value> = r
@@ -298,6 +310,11 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;
+    // A report of `ship`, not the journal: a file that cannot be read is only a warning.
+    let shipping = super::nats::ship::lag(dir, head).unwrap_or_else(|error| {
+        tracing::warn!(error = %super::error_text(&error), "shipping lag unknown");
+        None
+    });
     let mut text = String::new();
     if json_output {
         let value = json!({
@@ -310,12 +327,25 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             "durability": meta.durability.to_string(),
             "checkpoint_every_records": meta.checkpoint_every_records,
             "last_hash": report.head_anchor,
+            "record_anchor": report.record_anchor,
             "live": report.live,
         });
         let mut value = value;
         if let Value::Object(fields) = &mut value {
             for (name, field) in maintenance::status_json(&checkpoints) {
                 fields.insert(name.into(), field);
+            }
+            if let Some((progress, records, seconds)) = &shipping {
+                fields.insert(
+                    "shipping".into(),
+                    json!({
+                        "stream": progress.stream,
+                        "shipped_seq": progress.shipped_seq,
+                        "lag_records": records,
+                        "lag_seconds": seconds,
+                        "updated_at": Timestamp::from_nanos(progress.updated_at_ns).to_string(),
+                    }),
+                );
             }
         }
         out!(text, "{value}");
@@ -337,6 +367,7 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             every => out!(text, "checkpoints     automatic every {every} records"),
         }
         out!(text, "last hash       {}", report.head_anchor);
+        out!(text, "record anchor   {}", report.record_anchor);
         out!(
             text,
             "writer          {}",
@@ -344,6 +375,15 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         );
         for line in maintenance::status_lines(&checkpoints) {
             out!(text, "checkpoint      {line}");
+        }
+        if let Some((progress, records, seconds)) = &shipping {
+            out!(
+                text,
+                "shipping        to stream {}: seq {} acknowledged, {records} record(s) behind ({seconds:.3} s), as of {}",
+                progress.stream,
+                progress.shipped_seq,
+                Timestamp::from_nanos(progress.updated_at_ns)
+            );
         }
     }
     write_stdout(&text)?;

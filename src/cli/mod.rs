@@ -21,6 +21,7 @@ mod interrupt;
 mod journal_cmds;
 mod load_cmd;
 mod maintenance;
+mod nats;
 mod options;
 mod query;
 mod report;
@@ -176,6 +177,16 @@ enum Command {
     Upgrade(maintenance::CheckpointArgs),
     /// Keep SQL tables (the old system's layout) up to date with a journal: `sink postgres`.
     Sink(sink::SinkArgs),
+    /// Publish every committed record of a journal to a NATS JetStream stream of its own,
+    /// exactly once, and keep following it (docs/DISTRIBUTED.md).
+    ///
+    /// Each record travels as stored, as message number seq of the stream; the server
+    /// refuses a gap or a second shipper (expected last sequence) and drops a retried
+    /// publish (message id). Goes on from the stream's last message after any restart.
+    Ship(nats::ship::ShipArgs),
+    /// Keep a replica journal (same records, seqs and bytes) from a stream `ship` writes;
+    /// every query command and `verify` work on it (docs/DISTRIBUTED.md).
+    Mirror(nats::mirror::MirrorArgs),
 }
 
 fn parse_durability(text: &str) -> Result<tradeledger::Durability, String> {
@@ -248,6 +259,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),
         Command::Sink(args) => sink::run(&args),
+        Command::Ship(args) => nats::ship::run(&args),
+        Command::Mirror(args) => nats::mirror::run(&args),
     }
 }
 
@@ -288,6 +301,7 @@ pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
         Some(Error::Io { .. }) => EXIT_IO,
         _ if sink::database_unreachable(error) => EXIT_IO,
         Some(Error::Locked { .. }) => EXIT_LOCKED,
+        _ if nats::is_transient(error) => EXIT_IO,
         _ => EXIT_INPUT,
     };
     ExitCode::from(code)

@@ -427,6 +427,9 @@ const FRAME_RESERVED_AT: usize = FRAME_FLAGS_AT + 1;
 const _: () = assert!(FRAME_RESERVED_AT + 3 == FRAME_HEADER_SIZE);
 const _: () = assert!(FRAME_HEADER_SIZE.is_multiple_of(FRAME_ALIGN));
 
+/// The domain tag the record anchor's hash starts with (`docs/FORMAT.md` §7).
+pub const RECORD_ANCHOR_TAG: &[u8] = b"tradeledger record anchor v1\0";
+
 /// Frame flag: this record is the last of its batch; the batch is committed once this frame
 /// is valid (`docs/FORMAT.md` §4.2).
 pub const FLAG_BATCH_END: u8 = 1;
@@ -527,6 +530,14 @@ pub struct Frame<'a> {
     pub payload: &'a [u8],
     /// Bytes the frame occupies, padding included.
     pub size: usize,
+}
+
+impl Frame<'_> {
+    /// The frame's length field: its bytes without the padding.
+    #[allow(clippy::len_without_is_empty)] // a frame is never empty
+    pub fn len(&self) -> usize {
+        FRAME_HEADER_SIZE + self.payload.len()
+    }
 }
 
 /// Reads and checks the frame at the start of `bytes` (which extends to the segment end).

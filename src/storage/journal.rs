@@ -223,6 +223,21 @@ impl Journal {
         self.shared.write_batch(events, self.shared.clock().now())
     }
 
+    /// Appends one batch of records exactly as another journal with the same id stored them
+    /// (frames handed out by [`crate::storage::reader::Follower::poll_raw_up_to`] there, each
+    /// without its padding): the replica a mirror keeps. Each frame is checked (its checksum
+    /// with this journal's seed, the next seqs in order, the batch-end flag on the last one
+    /// only) and copied verbatim, so that the records keep their bytes, seqs and recorded_at
+    /// times; nothing is appended when a check fails ([`Error::StoredBatch`]). Returns once
+    /// the journal's durability mode is satisfied.
+    pub fn append_stored(&self, frames: &[&[u8]]) -> Result<Appended, Error> {
+        let appended = self.shared.write_stored_batch(frames)?;
+        if self.shared.meta.durability == Durability::Sync {
+            self.shared.flush_through(appended.last_seq)?;
+        }
+        Ok(appended)
+    }
+
     /// Returns once `seq` is on stable storage: flushes as the group-commit leader, or waits
     /// for the leader whose flush covers it.
     pub fn flush_through(&self, seq: u64) -> Result<(), Error> {

@@ -35,6 +35,53 @@ pub struct Record {
     pub event: Event,
 }
 
+/// One committed record exactly as stored: its frame's bytes (`docs/FORMAT.md` §4, from the
+/// length field to the end of the payload, without the padding), for a follower that copies
+/// records elsewhere (`ship`) instead of decoding them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RawRecord {
+    /// The record's sequence number (also in its bytes).
+    pub seq: u64,
+    /// When the journal appended it (also in its bytes).
+    pub recorded_at: Timestamp,
+    /// The record ends its batch: the batch-end flag of its frame (also in its bytes).
+    pub batch_end: bool,
+    /// The frame, checksum included: it validates only with this journal's seed and at this
+    /// seq.
+    pub bytes: Vec<u8>,
+}
+
+/// What a [`Follower`] hands out per record: decoded ([`Record`]) or as stored
+/// ([`RawRecord`]).
+trait FromFrame: Sized {
+    /// The record of the frame at `offset` of the segment file `path`, whose bytes (without
+    /// padding) are `bytes`.
+    fn from_frame(
+        path: &Path,
+        offset: usize,
+        frame: Frame<'_>,
+        bytes: &[u8],
+    ) -> Result<Self, Error>;
+}
+
+impl FromFrame for Record {
+    fn from_frame(path: &Path, offset: usize, frame: Frame<'_>, _: &[u8]) -> Result<Self, Error> {
+        decode_record(path, offset, frame)
+    }
+}
+
+impl FromFrame for RawRecord {
+    fn from_frame(_: &Path, _: usize, frame: Frame<'_>, bytes: &[u8]) -> Result<Self, Error> {
+        Ok(RawRecord {
+            seq: frame.header.seq,
+            recorded_at: frame.header.recorded_at,
+            batch_end: frame.header.batch_end(),
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
 /// A segment as a reader sees it: the bytes `[SEGMENT_HEADER_SIZE, end)` hold committed
 /// frames.
 #[derive(Clone)]
@@ -190,7 +237,7 @@ impl JournalReader {
             Source::Files { .. } => {
                 let mut frames = self.frames_from(self.last_segment_first_seq());
                 let mut last = self.last_segment_first_seq() - 1;
-                while let Some(seq) = frames.next_with(|_, _, frame| Ok(frame.header.seq)) {
+                while let Some(seq) = frames.next_with(|_, _, frame, _| Ok(frame.header.seq)) {
                     last = seq?;
                 }
                 Ok(last)
@@ -200,6 +247,41 @@ impl JournalReader {
 
     fn last_segment_first_seq(&self) -> u64 {
         self.views().last().map_or(1, |v| v.first_seq)
+    }
+
+    /// The hash of the records up to `seq` as stored, independent of how they are laid out
+    /// in segments (`docs/FORMAT.md` §7): BLAKE3 of the domain tag
+    /// [`crate::storage::format::RECORD_ANCHOR_TAG`] followed by the frames of records 1 to
+    /// `seq`, each from its length field to the end of its payload. A journal and its mirror
+    /// hash alike. Reads (but does not decode) every record up to `seq`; an error when the
+    /// journal does not hold `seq` or a record before it fails its checks.
+    pub fn record_hash(&self, seq: u64) -> Result<[u8; 32], Error> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(crate::storage::format::RECORD_ANCHOR_TAG);
+        let mut frames = self.frames_from(1);
+        let mut last = 0;
+        while last < seq {
+            let hashed = frames.next_with(|_, _, frame, stored| {
+                hasher.update(stored);
+                Ok(frame.header.seq)
+            });
+            match hashed {
+                Some(result) => last = result?,
+                None => {
+                    let (path, at) = frames
+                        .views
+                        .get(frames.segment)
+                        .map_or((Path::new(""), 0), |v| (v.path.as_path(), frames.offset));
+                    return Err(Error::corrupt(
+                        path,
+                        at as u64,
+                        Some(seq),
+                        format!("the journal ends at seq {last}, before seq {seq}"),
+                    ));
+                }
+            }
+        }
+        Ok(*hasher.finalize().as_bytes())
     }
 
     /// The records from `from_seq` on, decoded. Stops at the committed end as of each step.
@@ -396,6 +478,16 @@ impl Follower {
     /// more: whole batches only, so a batch larger than `limit` is handed out whole (a
     /// consumer that commits each call's records, like the SQL sink, never splits a batch).
     pub fn poll_up_to(&mut self, limit: usize) -> Result<Vec<Record>, Error> {
+        self.poll_records(limit)
+    }
+
+    /// [`Follower::poll_up_to`], handing out each record exactly as stored (its frame's
+    /// bytes), not decoded: for a copy of the journal elsewhere (`ship`).
+    pub fn poll_raw_up_to(&mut self, limit: usize) -> Result<Vec<RawRecord>, Error> {
+        self.poll_records(limit)
+    }
+
+    fn poll_records<T: FromFrame>(&mut self, limit: usize) -> Result<Vec<T>, Error> {
         self.limit = limit.max(1);
         let mut records = vec![];
         self.read_on(&mut records)?;
@@ -428,7 +520,7 @@ impl Follower {
 
     /// Reads the complete batches from the current position on, moving on to the next
     /// segment when this one holds no more frames.
-    fn read_on(&mut self, records: &mut Vec<Record>) -> Result<(), Error> {
+    fn read_on<T: FromFrame>(&mut self, records: &mut Vec<T>) -> Result<(), Error> {
         loop {
             self.read_batches(records)?;
             if !self.at_end_of_frames() {
@@ -450,7 +542,7 @@ impl Follower {
 
     /// Reads the complete batches at the current offset into `records`; an incomplete
     /// batch at the end is left for a later call, once its last frame is written.
-    fn read_batches(&mut self, records: &mut Vec<Record>) -> Result<(), Error> {
+    fn read_batches<T: FromFrame>(&mut self, records: &mut Vec<T>) -> Result<(), Error> {
         self.read_batches_checked_by(records, |bytes, at| first_word(&bytes[at..]))
     }
 
@@ -463,9 +555,9 @@ impl Follower {
     /// first word, its length and checksum, taken before the frame is checked), its words
     /// are read again once its batch end was seen, and only a batch whose words did not
     /// change, a committed batch whose bytes no longer change, is decoded and handed out.
-    fn read_batches_checked_by(
+    fn read_batches_checked_by<T: FromFrame>(
         &mut self,
-        records: &mut Vec<Record>,
+        records: &mut Vec<T>,
         read_again: impl Fn(&[u8], usize) -> [u8; 8],
     ) -> Result<(), Error> {
         let bytes = self.segment.map.all_bytes();
@@ -504,7 +596,10 @@ impl Follower {
                     continue;
                 }
                 match Frames::new(bytes, at, record_seq, self.seed).next() {
-                    Some((_, frame)) => batch.push(decode_record(&self.segment.path, at, frame)?),
+                    Some((_, frame)) => {
+                        let stored = &bytes[at..at + frame.len()];
+                        batch.push(T::from_frame(&self.segment.path, at, frame, stored)?);
+                    }
                     None => return Ok(()), // changed after all: read again at the next poll
                 }
             }
@@ -688,7 +783,7 @@ impl FrameIter {
     /// Hands the next frame at or after `from_seq` to `f` (with its file and offset).
     fn next_with<T>(
         &mut self,
-        f: impl FnOnce(&Path, usize, Frame<'_>) -> Result<T, Error>,
+        f: impl FnOnce(&Path, usize, Frame<'_>, &[u8]) -> Result<T, Error>,
     ) -> Option<Result<T, Error>> {
         loop {
             if self.failed {
@@ -722,7 +817,8 @@ impl FrameIter {
             self.offset += frame.size;
             self.expected_seq += 1;
             if frame.header.seq >= self.from_seq {
-                let result = f(&view.path, at, frame);
+                let stored = &records[at - SEGMENT_HEADER_SIZE..][..frame.len()];
+                let result = f(&view.path, at, frame, stored);
                 self.failed = result.is_err();
                 return Some(result);
             }
@@ -796,7 +892,7 @@ impl Iterator for Records {
     type Item = Result<Record, Error>;
 
     fn next(&mut self) -> Option<Result<Record, Error>> {
-        self.frames.next_with(decode_record)
+        self.frames.next_with(Record::from_frame)
     }
 }
 
@@ -855,7 +951,7 @@ mod tests {
             }
             word
         };
-        let mut records = vec![];
+        let mut records: Vec<super::Record> = vec![];
         follower
             .read_batches_checked_by(&mut records, rewritten)
             .unwrap();

@@ -59,6 +59,9 @@ pub struct VerifyReport {
     /// `seq:hash` of the committed head ([`Anchor`]): record it, and `verify --anchor` proves
     /// later that the history up to `seq` was not rewritten.
     pub head_anchor: String,
+    /// `r:seq:hash` of the committed head ([`RecordAnchor`]): like `head_anchor`, but
+    /// independent of the segment layout, so a mirror of the journal verifies it too.
+    pub record_anchor: String,
     /// Records whose event breaks a stateless rule of the contract, in seq order: the first
     /// [`CONTRACT_VIOLATIONS_LISTED_MAX`] of them (`contract_violation_count` counts all).
     /// Only `verify` looks for them; `status` leaves this empty.
@@ -119,6 +122,71 @@ impl std::fmt::Display for Anchor {
     }
 }
 
+/// A head anchor over the records themselves, independent of the segment layout:
+/// `r:seq:hash` ([`crate::storage::reader::JournalReader::record_hash`]). Unlike [`Anchor`],
+/// it verifies on any journal that holds the same records: a mirror of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordAnchor {
+    /// The sequence number of the head when the anchor was recorded.
+    pub seq: u64,
+    /// The record hash up to `seq`.
+    pub hash: [u8; 32],
+}
+
+impl RecordAnchor {
+    /// Parses `r:seq:hash` (64 hexadecimal digits); `None` when `text` does not start with
+    /// `r:` (it may be an [`Anchor`]).
+    pub fn parse(text: &str) -> Option<Result<RecordAnchor, Error>> {
+        let rest = text.strip_prefix("r:")?;
+        Some(Anchor::parse(rest).map(|a| RecordAnchor {
+            seq: a.seq,
+            hash: a.hash,
+        }))
+    }
+}
+
+impl std::fmt::Display for RecordAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "r:{}:{}",
+            self.seq,
+            blake3::Hash::from(self.hash).to_hex()
+        )
+    }
+}
+
+/// The record anchor of the journal in `dir` at `head`.
+fn record_anchor_at(dir: &Path, head: u64) -> Result<String, Error> {
+    let reader = crate::storage::reader::JournalReader::open(dir)?;
+    let hash = reader.record_hash(head)?;
+    Ok(RecordAnchor { seq: head, hash }.to_string())
+}
+
+/// Verifies the journal in `dir`, then that it holds `anchor.seq` and that its records up to
+/// there hash to `anchor.hash`, whatever its segment layout: a mirror proves with it that it
+/// holds the history of the journal whose `status` printed the anchor.
+pub fn verify_record_anchor(dir: &Path, anchor: &RecordAnchor) -> Result<VerifyReport, Error> {
+    let report = verify(dir)?;
+    holds_anchor_seq(dir, &report, anchor.seq)?;
+    let hash = crate::storage::reader::JournalReader::open(dir)?.record_hash(anchor.seq)?;
+    if hash != anchor.hash {
+        return Err(Error::corrupt(
+            dir,
+            0,
+            Some(anchor.seq),
+            format!(
+                "the records up to seq {} hash to {}, the anchor says {}: another history",
+                anchor.seq,
+                blake3::Hash::from(hash).to_hex(),
+                blake3::Hash::from(anchor.hash).to_hex()
+            ),
+        ));
+    }
+    Ok(report)
+}
+
 /// Verifies the journal in `dir`. `Err(Error::Corrupt)` / `Err(Error::Decode)` on damage.
 pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
     Ok(verify_layout(dir)?.0)
@@ -130,18 +198,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
 /// the anchor was recorded. A mismatch is `Err(Error::Corrupt)` saying what differs.
 pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error> {
     let (report, layout, keep) = verify_layout(dir)?;
-    let head = report.last_seq.unwrap_or(0);
-    if anchor.seq > head {
-        return Err(Error::corrupt(
-            dir,
-            0,
-            Some(anchor.seq),
-            format!(
-                "the anchor is at seq {}, but the journal ends at seq {head}: records the anchor covers were removed",
-                anchor.seq
-            ),
-        ));
-    }
+    holds_anchor_seq(dir, &report, anchor.seq)?;
     let (segment, end, hash) = anchor_at(&layout, keep, anchor.seq)?;
     if hash != anchor.hash {
         let path = &layout.files[segment].path;
@@ -160,6 +217,22 @@ pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error>
     Ok(report)
 }
 
+/// The journal reaches the anchor's `seq`.
+fn holds_anchor_seq(dir: &Path, report: &VerifyReport, seq: u64) -> Result<(), Error> {
+    let head = report.last_seq.unwrap_or(0);
+    if seq > head {
+        return Err(Error::corrupt(
+            dir,
+            0,
+            Some(seq),
+            format!(
+                "the anchor is at seq {seq}, but the journal ends at seq {head}: records the anchor covers were removed, or never held"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What `status` reports: the figures of [`VerifyReport`] that need no walk through the
 /// records. It opens the journal as a reader does (headers, chain links, a scan of the tail
 /// region), so damage there is reported, but it neither checks nor decodes the sealed
@@ -173,6 +246,7 @@ pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
         .last_seq;
     report.last_seq = (head > 0).then_some(head);
     set_head_anchor(&mut report, &layout, keep, head)?;
+    report.record_anchor = record_anchor_at(dir, head)?;
     Ok(report)
 }
 
@@ -208,6 +282,7 @@ fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usiz
         torn_tail,
         live,
         head_anchor: String::new(),
+        record_anchor: String::new(),
         contract_violations: Vec::new(),
         contract_violation_count: 0,
     };
@@ -234,6 +309,7 @@ fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
     }
     let head = report.last_seq.unwrap_or(0);
     set_head_anchor(&mut report, &layout, keep, head)?;
+    report.record_anchor = record_anchor_at(dir, head)?;
     Ok((report, layout, keep))
 }
 

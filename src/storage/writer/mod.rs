@@ -337,8 +337,85 @@ impl Shared {
         batch_bytes: usize,
         recorded_at: Timestamp,
     ) -> Result<Appended, Error> {
+        self.place_batch(
+            parts.len(),
+            batch_bytes,
+            recorded_at,
+            None,
+            |region, batch| {
+                let (mut at, mut payload_at) = (0, 0);
+                for (i, &(kind, schema, len)) in parts.iter().enumerate() {
+                    let size = frame_size(len);
+                    let payload = &payloads[payload_at..payload_at + len];
+                    let header = batch.header(i, kind, schema);
+                    write_frame(&mut region[at..at + size], &header, payload, self.seed);
+                    at += size;
+                    payload_at += len;
+                }
+            },
+        )
+    }
+
+    /// Appends one batch of records exactly as a journal with the same id stored them (a
+    /// mirror's copy): each frame is checked (checksum with this journal's seed, consecutive
+    /// seqs from the next one, the batch-end flag on the last frame only, one recorded_at
+    /// and durable_seq for the batch) and copied verbatim, so the records keep their bytes,
+    /// seqs and recorded_at times. Nothing is appended when a check fails.
+    pub fn write_stored_batch(&self, frames: &[&[u8]]) -> Result<Appended, Error> {
+        let first = stored_frame_header(frames.first().ok_or(Error::EmptyBatch)?, self.seed)?;
+        let mut batch_bytes = 0;
+        for (i, bytes) in frames.iter().enumerate() {
+            let header = stored_frame_header(bytes, self.seed)?;
+            let seq = first.seq + i as u64;
+            let refuse = |reason: String| Err(Error::StoredBatch { seq, reason });
+            if header.seq != seq {
+                return refuse(format!("frame {i} of the batch carries seq {}", header.seq));
+            }
+            if header.batch_end() != (i + 1 == frames.len()) {
+                return refuse("the batch-end flag is not on the batch's last record only".into());
+            }
+            if (header.recorded_at, header.durable_seq) != (first.recorded_at, first.durable_seq) {
+                return refuse(
+                    "the records of one batch differ in recorded_at or durable_seq".into(),
+                );
+            }
+            batch_bytes += crate::storage::format::align_up(bytes.len());
+        }
+        let first_seq = Some(first.seq);
+        self.place_batch(
+            frames.len(),
+            batch_bytes,
+            first.recorded_at,
+            first_seq,
+            |region, _| {
+                let mut at = 0;
+                for bytes in frames {
+                    let size = crate::storage::format::align_up(bytes.len());
+                    region[at..at + bytes.len()].copy_from_slice(bytes);
+                    region[at + bytes.len()..at + size].fill(0);
+                    at += size;
+                }
+            },
+        )
+    }
+
+    /// Reserves `batch_bytes` for a batch of `count` records at the write position (rolling
+    /// to a new segment when they do not fit), lets `fill` write its frames there, and
+    /// publishes them. `first_seq`: the seq the batch must start at, for stored records.
+    fn place_batch(
+        &self,
+        count: usize,
+        batch_bytes: usize,
+        recorded_at: Timestamp,
+        first_seq: Option<u64>,
+        fill: impl FnOnce(&mut [u8], &BatchFrames),
+    ) -> Result<Appended, Error> {
         let mut state = lock(&self.state);
         self.check_poisoned()?;
+        if let Some(seq) = first_seq.filter(|&seq| seq != state.next_seq) {
+            let reason = format!("the journal's next seq is {}", state.next_seq);
+            return Err(Error::StoredBatch { seq, reason });
+        }
         if state.write_offset + batch_bytes > state.active.map.len() {
             state = self.settle_seals_before_replacing(state);
             self.check_poisoned()?;
@@ -347,18 +424,10 @@ impl Shared {
             self.roll(&mut state, batch_bytes)
                 .inspect_err(|e| self.poison(e))?;
         }
-        let batch = self.batch_frames(&state, parts.len(), recorded_at);
+        let batch = self.batch_frames(&state, count, recorded_at);
         let offset = state.write_offset;
         let region = state.writer.unpublished_mut(offset, batch_bytes);
-        let (mut at, mut payload_at) = (0, 0);
-        for (i, &(kind, schema, len)) in parts.iter().enumerate() {
-            let size = frame_size(len);
-            let payload = &payloads[payload_at..payload_at + len];
-            let header = batch.header(i, kind, schema);
-            write_frame(&mut region[at..at + size], &header, payload, self.seed);
-            at += size;
-            payload_at += len;
-        }
+        fill(region, &batch);
         Ok(self.publish(&mut state, &batch, batch_bytes))
     }
 
@@ -670,6 +739,29 @@ impl Shared {
 }
 
 /// What every frame header of one batch shares.
+/// The header of a stored frame (`bytes`: its length field's worth, without padding), after
+/// its checks.
+fn stored_frame_header(bytes: &[u8], seed: u32) -> Result<FrameHeader, Error> {
+    let mut padded = bytes.to_vec();
+    padded.resize(crate::storage::format::align_up(bytes.len()), 0);
+    let seq = |bytes: &[u8]| {
+        bytes
+            .get(8..16)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    };
+    match crate::storage::format::read_frame(&padded, seed) {
+        Ok(frame) if frame.len() == bytes.len() => Ok(frame.header),
+        Ok(frame) => Err(Error::StoredBatch {
+            seq: frame.header.seq,
+            reason: format!("{} bytes given for a frame of {}", bytes.len(), frame.len()),
+        }),
+        Err(error) => Err(Error::StoredBatch {
+            seq: seq(bytes),
+            reason: format!("{error} (with this journal's seed)"),
+        }),
+    }
+}
+
 struct BatchFrames {
     first_seq: u64,
     count: usize,

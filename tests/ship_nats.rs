@@ -1,0 +1,394 @@
+//! `ship` and `mirror` against a real 3-node JetStream cluster (`docs/DISTRIBUTED.md`): after
+//! each fault, `dump` of the mirror is byte-identical to the origin's (no gap, no duplicate)
+//! and the origin's record anchor verifies on the mirror.
+
+mod nats_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nats_support::{Cluster, Process};
+use serde_json::Value;
+
+/// Retry delays and idle timers of the processes under test: short, so no test waits on a
+/// guess; every wait below is for a condition, with a deadline.
+const RETRY_MS: &str = "100";
+const TIMEOUT_MS: &str = "2000";
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+        .args(args)
+        .env_remove("TRADELEDGER_LOG")
+        .output()
+        .expect("run tradeledger")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let output = run(args);
+    assert!(
+        output.status.success(),
+        "tradeledger {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+fn status(dir: &Path) -> Value {
+    let output = ok(&["status", path(dir), "--json"]);
+    serde_json::from_slice(&output.stdout).expect("status --json")
+}
+
+fn head(dir: &Path) -> u64 {
+    status(dir)["head_seq"].as_u64().expect("head_seq")
+}
+
+fn dump(dir: &Path) -> Vec<u8> {
+    ok(&["dump", path(dir)]).stdout
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A trader appending `events` at `rate` events/s into `dir` (created first).
+fn trader(dir: &Path, events: u64, rate: u64, seed: u64, log: &Path) -> Process {
+    if !dir.join("journal.meta").exists() {
+        ok(&["init", path(dir), "--segment-size", "262144"]);
+    }
+    Process::spawn(
+        &[
+            "load",
+            path(dir),
+            "--events",
+            &events.to_string(),
+            "--rate",
+            &rate.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+        log,
+    )
+}
+
+fn shipper(cluster: &Cluster, dir: &Path, stream: &str, log: &Path) -> Process {
+    shipper_with(cluster, dir, stream, log, &[])
+}
+
+fn shipper_with(cluster: &Cluster, dir: &Path, stream: &str, log: &Path, more: &[&str]) -> Process {
+    let urls = cluster.urls();
+    let mut args = vec![
+        "ship",
+        path(dir),
+        "--nats",
+        &urls,
+        "--stream",
+        stream,
+        "--retry-ms",
+        RETRY_MS,
+        "--timeout-ms",
+        TIMEOUT_MS,
+        "--in-flight",
+        "256",
+    ];
+    args.extend_from_slice(more);
+    Process::spawn(&args, log)
+}
+
+fn mirror(cluster: &Cluster, stream: &str, dir: &Path, log: &Path) -> Process {
+    Process::spawn(
+        &[
+            "mirror",
+            "--nats",
+            &cluster.urls(),
+            "--stream",
+            stream,
+            path(dir),
+            "--retry-ms",
+            RETRY_MS,
+            "--timeout-ms",
+            TIMEOUT_MS,
+            "--idle-ms",
+            "500",
+        ],
+        log,
+    )
+}
+
+fn mirror_once(cluster: &Cluster, stream: &str, dir: &Path) {
+    ok(&[
+        "mirror",
+        "--nats",
+        &cluster.urls(),
+        "--stream",
+        stream,
+        path(dir),
+        "--once",
+        "--retry-ms",
+        RETRY_MS,
+        "--timeout-ms",
+        TIMEOUT_MS,
+    ]);
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to the process, by its PID.
+fn signal(process: &Process, signal: &str) {
+    let pid = process.child.as_ref().expect("running").id().to_string();
+    let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(sent.success());
+}
+
+fn finish(process: &mut Process, what: &str) {
+    let code = process.wait(DEADLINE);
+    assert_eq!(code, Some(0), "{what} did not end well: {}", process.log());
+}
+
+/// The mirror holds what the origin holds: the same dump, byte for byte, and the origin's
+/// record anchor verifies on it; the stream holds each record once.
+fn assert_mirrored(origin: &Path, replica: &Path) {
+    let anchor = status(origin)["record_anchor"]
+        .as_str()
+        .expect("record_anchor")
+        .to_string();
+    let origin_dump = dump(origin);
+    assert!(!origin_dump.is_empty());
+    let replica_dump = dump(replica);
+    assert!(
+        origin_dump == replica_dump,
+        "the mirror's dump differs: {} lines against {}",
+        replica_dump.split(|&b| b == b'\n').count(),
+        origin_dump.split(|&b| b == b'\n').count()
+    );
+    ok(&["verify", path(replica), "--anchor", &anchor]);
+}
+
+/// A cluster, an origin journal a trader appends to, and the folder of its mirror.
+struct Scene {
+    cluster: Cluster,
+    tmp: tempfile::TempDir,
+    origin: std::path::PathBuf,
+    replica: std::path::PathBuf,
+    stream: &'static str,
+}
+
+impl Scene {
+    /// Starts the cluster and a trader appending 6000 events at `rate` events/s.
+    fn start(stream: &'static str, rate: u64, seed: u64) -> (Scene, Process) {
+        let cluster = Cluster::start();
+        let tmp = tempfile::tempdir().unwrap();
+        let (origin, replica) = (tmp.path().join("origin"), tmp.path().join("mirror"));
+        let trader = trader(&origin, 6000, rate, seed, &tmp.path().join("load.log"));
+        let scene = Scene {
+            cluster,
+            tmp,
+            origin,
+            replica,
+            stream,
+        };
+        (scene, trader)
+    }
+
+    fn log(&self, name: &str) -> std::path::PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn shipper(&self, log: &str) -> Process {
+        shipper(&self.cluster, &self.origin, self.stream, &self.log(log))
+    }
+
+    fn mirror(&self, log: &str) -> Process {
+        mirror(&self.cluster, self.stream, &self.replica, &self.log(log))
+    }
+
+    /// Waits until the shipper's progress file says the origin's head is in the stream.
+    fn wait_shipped(&self) {
+        let target = head(&self.origin);
+        wait_for("everything shipped", || {
+            status(&self.origin)["shipping"]["shipped_seq"].as_u64() == Some(target)
+        });
+    }
+
+    /// Waits until the mirror holds `records` records or more.
+    fn wait_mirror_holds(&self, records: u64) {
+        wait_for("records in the mirror", || {
+            self.replica.join("journal.meta").exists() && head(&self.replica) >= records
+        });
+    }
+}
+
+#[test]
+fn a_journal_shipped_while_a_trader_appends_is_mirrored_exactly_and_status_shows_no_lag() {
+    let (scene, mut trader) = Scene::start("APPEND", 3000, 1);
+    let mut ship = scene.shipper("ship.log");
+    let mut copy = scene.mirror("mirror.log");
+    finish(&mut trader, "the trader");
+    scene.wait_mirror_holds(head(&scene.origin));
+    scene.wait_shipped();
+    let shipping = &status(&scene.origin)["shipping"];
+    assert_eq!(shipping["lag_records"], 0);
+    assert_eq!(shipping["stream"], "APPEND");
+    assert_eq!(scene.cluster.stream_replicas("APPEND"), Some(3));
+    ship.kill();
+    copy.kill();
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+#[test]
+fn the_stream_leader_killed_mid_stream_loses_and_duplicates_nothing() {
+    let (mut scene, mut trader) = Scene::start("LEADER", 2000, 2);
+    let mut ship = scene.shipper("ship.log");
+    let mut copy = scene.mirror("mirror.log");
+    scene.wait_mirror_holds(1000);
+    let leader = scene
+        .cluster
+        .stream_leader("LEADER")
+        .expect("the stream has a leader");
+    scene.cluster.node_mut(&leader).kill();
+    finish(&mut trader, "the trader");
+    scene.wait_mirror_holds(head(&scene.origin));
+    scene.cluster.restart(&leader);
+    ship.kill();
+    copy.kill();
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+#[test]
+fn a_shipper_killed_mid_stream_and_restarted_goes_on_from_the_stream() {
+    let (scene, mut trader) = Scene::start("RESTART", 3000, 3);
+    let mut ship = scene.shipper("ship1.log");
+    wait_for("progress of the first shipper", || {
+        status(&scene.origin)["shipping"]["shipped_seq"].as_u64() > Some(500)
+    });
+    ship.kill();
+    let mut ship = scene.shipper("ship2.log");
+    finish(&mut trader, "the trader");
+    scene.wait_shipped();
+    ship.kill();
+    assert!(
+        ship.log()
+            .contains("shipping from the stream's last sequence"),
+        "the restarted shipper says where it resumed"
+    );
+    mirror_once(&scene.cluster, "RESTART", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+#[test]
+fn a_mirror_killed_and_restarted_goes_on_from_its_head() {
+    let (scene, mut trader) = Scene::start("MIRROR", 3000, 4);
+    let mut ship = scene.shipper("ship.log");
+    let mut copy = scene.mirror("mirror1.log");
+    scene.wait_mirror_holds(500);
+    copy.kill();
+    let mut copy = scene.mirror("mirror2.log");
+    finish(&mut trader, "the trader");
+    scene.wait_mirror_holds(head(&scene.origin));
+    ship.kill();
+    copy.kill();
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+#[test]
+fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
+    let (scene, mut trader) = Scene::start("ZOMBIE", 3000, 5);
+    // A duplicate window of 100 ms (the server's least): the message ids can hardly save a
+    // duplicate, the expected last sequence fences the second shipper.
+    let no_dedup = ["--duplicate-window-ms", "100"];
+    let (urls, origin) = (&scene.cluster, &scene.origin);
+    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &no_dedup);
+    let mut zombie = shipper_with(urls, origin, "ZOMBIE", &scene.log("zombie.log"), &no_dedup);
+    // The zombie: stopped mid-stream, while the live one ships on for longer than the
+    // duplicate window; then woken, it publishes records the stream stored long ago.
+    let shipped = || {
+        status(&scene.origin)["shipping"]["shipped_seq"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    wait_for("records shipped", || shipped() > 1000);
+    signal(&zombie, "-STOP");
+    let at_stop = shipped();
+    wait_for("the live shipper going on", || shipped() > at_stop + 600);
+    signal(&zombie, "-CONT");
+    finish(&mut trader, "the trader");
+    scene.wait_shipped();
+    live.kill();
+    zombie.kill();
+    mirror_once(&scene.cluster, "ZOMBIE", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+    // Which one stops its stale publishes depends on timing: the expected last sequence, or
+    // the duplicate window when the server has not purged the ids yet.
+    let log = zombie.log();
+    assert!(
+        log.contains("wrong last sequence") || log.contains("a duplicate publish"),
+        "the zombie never met the fence: {log}"
+    );
+
+    // A zombie holding another history under the same journal id (a copy of the origin
+    // written on after it was copied) is refused, and the stream keeps the origin's.
+    let (origin, copy) = (&scene.origin, scene.log("copy"));
+    let copied = Command::new("cp")
+        .args(["-r", path(origin), path(&copy)])
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    std::fs::remove_file(copy.join("shipped.json")).unwrap();
+    ok(&["load", path(&copy), "--events", "50", "--seed", "99"]);
+    ok(&["load", path(origin), "--events", "50", "--seed", "98"]);
+    let mut live = scene.shipper("live2.log");
+    scene.wait_shipped();
+    let mut zombie = shipper(&scene.cluster, &copy, "ZOMBIE", &scene.log("zombie2.log"));
+    assert_eq!(zombie.wait(DEADLINE), Some(2), "{}", zombie.log());
+    assert!(zombie.log().contains("another history"), "{}", zombie.log());
+    live.kill();
+    mirror_once(&scene.cluster, "ZOMBIE", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+#[test]
+fn with_nats_down_trading_goes_on_and_status_shows_the_lag_then_shipping_resumes() {
+    let (mut scene, mut trader) = Scene::start("DOWN", 3000, 6);
+    let mut ship = scene.shipper("ship.log");
+    finish(&mut trader, "the trader");
+    scene.wait_shipped();
+    let shipped = head(&scene.origin);
+    for node in &mut scene.cluster.nodes {
+        node.kill();
+    }
+    // The trader does not wait for NATS.
+    ok(&[
+        "load",
+        path(&scene.origin),
+        "--events",
+        "500",
+        "--seed",
+        "7",
+    ]);
+    let behind = head(&scene.origin) - shipped;
+    assert!(behind >= 500);
+    let shipping = &status(&scene.origin)["shipping"];
+    assert_eq!(shipping["shipped_seq"], shipped);
+    assert_eq!(shipping["lag_records"], behind);
+    assert!(
+        shipping["lag_seconds"].as_f64().unwrap() > 0.0,
+        "{shipping}"
+    );
+    let names: Vec<String> = scene.cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    for name in &names {
+        scene.cluster.restart(name);
+    }
+    scene.cluster.wait_ready(DEADLINE);
+    scene.wait_shipped();
+    assert_eq!(status(&scene.origin)["shipping"]["lag_records"], 0);
+    ship.kill();
+    mirror_once(&scene.cluster, "DOWN", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+}
