@@ -81,7 +81,7 @@ fn trader(dir: &Path, events: u64, rate: u64, seed: u64, log: &Path) -> Process 
 }
 
 fn shipper(cluster: &Cluster, dir: &Path, stream: &str, log: &Path) -> Process {
-    shipper_with(cluster, dir, stream, log, &[])
+    shipper_with(cluster, dir, stream, log, &["--timeout-ms", TIMEOUT_MS])
 }
 
 fn shipper_with(cluster: &Cluster, dir: &Path, stream: &str, log: &Path, more: &[&str]) -> Process {
@@ -95,8 +95,6 @@ fn shipper_with(cluster: &Cluster, dir: &Path, stream: &str, log: &Path, more: &
         stream,
         "--retry-ms",
         RETRY_MS,
-        "--timeout-ms",
-        TIMEOUT_MS,
         "--in-flight",
         "256",
     ];
@@ -299,13 +297,25 @@ fn a_mirror_killed_and_restarted_goes_on_from_its_head() {
 
 #[test]
 fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
-    let (scene, mut trader) = Scene::start("ZOMBIE", 3000, 5);
+    // A slow trader (6 s of appends): the zombie is stopped and woken while it still appends.
+    let (scene, mut trader) = Scene::start("ZOMBIE", 1000, 5);
     // A duplicate window of 100 ms (the server's least): the message ids can hardly save a
     // duplicate, the expected last sequence fences the second shipper.
     let no_dedup = ["--duplicate-window-ms", "100"];
     let (urls, origin) = (&scene.cluster, &scene.origin);
-    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &no_dedup);
-    let mut zombie = shipper_with(urls, origin, "ZOMBIE", &scene.log("zombie.log"), &no_dedup);
+    let live_args = [&no_dedup[..], &["--timeout-ms", TIMEOUT_MS]].concat();
+    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &live_args);
+    // The zombie's requests outlast its stop: woken, it publishes from the stream position it
+    // had, instead of timing out and starting again from the stream's (which would be safe,
+    // but would not meet the fence).
+    let zombie_args = [&no_dedup[..], &["--timeout-ms", "60000"]].concat();
+    let mut zombie = shipper_with(
+        urls,
+        origin,
+        "ZOMBIE",
+        &scene.log("zombie.log"),
+        &zombie_args,
+    );
     // The zombie: stopped mid-stream, while the live one ships on for longer than the
     // duplicate window; then woken, it publishes records the stream stored long ago.
     let shipped = || {
@@ -314,6 +324,13 @@ fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
             .unwrap_or(0)
     };
     wait_for("records shipped", || shipped() > 1000);
+    // Stopped once it ships too: one stopped before it ever read the stream's position would
+    // read it when woken, and meet no fence.
+    wait_for("the zombie shipping", || {
+        zombie
+            .log()
+            .contains("shipping from the stream's last sequence")
+    });
     signal(&zombie, "-STOP");
     let at_stop = shipped();
     wait_for("the live shipper going on", || shipped() > at_stop + 600);
