@@ -145,6 +145,11 @@ fn signal(process: &Process, signal: &str) {
     assert!(sent.success());
 }
 
+/// 1,500 more events appended to `dir` at once (`load` continues the journal).
+fn trader_more(dir: &Path, log: &Path) -> Process {
+    trader(dir, 1500, 20_000, 6, log)
+}
+
 fn finish(process: &mut Process, what: &str) {
     let code = process.wait(DEADLINE);
     assert_eq!(code, Some(0), "{what} did not end well: {}", process.log());
@@ -297,57 +302,38 @@ fn a_mirror_killed_and_restarted_goes_on_from_its_head() {
 
 #[test]
 fn a_zombie_shipper_next_to_a_live_one_is_fenced() {
-    // A slow trader (6 s of appends): the zombie is stopped and woken while it still appends.
-    let (scene, mut trader) = Scene::start("ZOMBIE", 1000, 5);
+    // The zombie ships the trader's first records, is stopped, and the trader appends more,
+    // which a live shipper ships; woken, the zombie publishes them again after the position
+    // it had: the stream refuses (expected last sequence) or drops them (message id).
+    let (scene, mut trader) = Scene::start("ZOMBIE", 20_000, 5);
+    finish(&mut trader, "the trader");
     // A duplicate window of 100 ms (the server's least): the message ids can hardly save a
     // duplicate, the expected last sequence fences the second shipper.
     let no_dedup = ["--duplicate-window-ms", "100"];
     let (urls, origin) = (&scene.cluster, &scene.origin);
-    let live_args = [&no_dedup[..], &["--timeout-ms", TIMEOUT_MS]].concat();
-    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &live_args);
     // The zombie's requests outlast its stop: woken, it publishes from the stream position it
     // had, instead of timing out and starting again from the stream's (which would be safe,
     // but would not meet the fence).
     let zombie_args = [&no_dedup[..], &["--timeout-ms", "60000"]].concat();
-    let mut zombie = shipper_with(
-        urls,
-        origin,
-        "ZOMBIE",
-        &scene.log("zombie.log"),
-        &zombie_args,
-    );
-    // The zombie: stopped mid-stream, while the live one ships on for longer than the
-    // duplicate window; then woken, it publishes records the stream stored long ago.
-    let shipped = || {
-        status(&scene.origin)["shipping"]["shipped_seq"]
-            .as_u64()
-            .unwrap_or(0)
-    };
-    wait_for("records shipped", || shipped() > 1000);
-    // Stopped once it ships too: one stopped before it ever read the stream's position would
-    // read it when woken, and meet no fence.
-    wait_for("the zombie shipping", || {
-        zombie
-            .log()
-            .contains("shipping from the stream's last sequence")
-    });
+    let zombie_log = scene.log("zombie.log");
+    let mut zombie = shipper_with(urls, origin, "ZOMBIE", &zombie_log, &zombie_args);
+    scene.wait_shipped();
     signal(&zombie, "-STOP");
-    let at_stop = shipped();
-    wait_for("the live shipper going on", || shipped() > at_stop + 600);
+    let mut more = trader_more(&scene.origin, &scene.log("load2.log"));
+    finish(&mut more, "the second trader");
+    let live_args = [&no_dedup[..], &["--timeout-ms", TIMEOUT_MS]].concat();
+    let mut live = shipper_with(urls, origin, "ZOMBIE", &scene.log("live.log"), &live_args);
+    scene.wait_shipped();
     signal(&zombie, "-CONT");
-    finish(&mut trader, "the trader");
+    wait_for("the zombie meeting the fence", || {
+        let log = zombie.log();
+        log.contains("wrong last sequence") || log.contains("a duplicate publish")
+    });
     scene.wait_shipped();
     live.kill();
     zombie.kill();
     mirror_once(&scene.cluster, "ZOMBIE", &scene.replica);
     assert_mirrored(&scene.origin, &scene.replica);
-    // Which one stops its stale publishes depends on timing: the expected last sequence, or
-    // the duplicate window when the server has not purged the ids yet.
-    let log = zombie.log();
-    assert!(
-        log.contains("wrong last sequence") || log.contains("a duplicate publish"),
-        "the zombie never met the fence: {log}"
-    );
 
     // A zombie holding another history under the same journal id (a copy of the origin
     // written on after it was copied) is refused, and the stream keeps the origin's.
