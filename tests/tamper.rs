@@ -273,16 +273,7 @@ fn a_damaged_record_inside_a_large_batch_is_named_by_its_own_seq() {
 #[test]
 fn dump_prints_the_intact_prefix_of_a_damaged_journal_and_verify_json_names_the_damage() {
     let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path().join("j");
-    // One record per batch, so that the intact prefix ends just before the damaged record.
-    let journal = tradeledger::Journal::create(&dir, &Default::default()).unwrap();
-    for n in 1..=300 {
-        let time = tradeledger::Timestamp::from_nanos(n as i64 * 1_000_000_000);
-        journal
-            .append(&[tradeledger::tools::sample::signal(n, time)])
-            .unwrap();
-    }
-    journal.close().unwrap();
+    let dir = single_record_batches(temp.path());
     let all: Vec<String> = ok(&["dump", path(&dir)])
         .lines()
         .map(String::from)
@@ -323,4 +314,68 @@ fn dump_prints_the_intact_prefix_of_a_damaged_journal_and_verify_json_names_the_
         .unwrap()
         .contains("checksum"));
     assert!(journal_files(&dir) == before, "reading changed the journal");
+}
+
+/// A journal of 300 signals, one record per batch (so that an intact prefix ends just before
+/// a damaged record).
+fn single_record_batches(root: &Path) -> PathBuf {
+    let dir = root.join("j");
+    let journal = tradeledger::Journal::create(&dir, &Default::default()).unwrap();
+    for n in 1..=300 {
+        let time = tradeledger::Timestamp::from_nanos(n as i64 * 1_000_000_000);
+        journal
+            .append(&[tradeledger::tools::sample::signal(n, time)])
+            .unwrap();
+    }
+    journal.close().unwrap();
+    dir
+}
+
+/// `salvage` copies the records before the damage into a new journal, as stored (the same
+/// dump: seqs and recording times), whole batches only, says what it left behind, and leaves
+/// the damaged journal as it was; damage in a sealed segment, which an open does not scan,
+/// ends the copy too.
+#[test]
+fn salvage_copies_the_intact_records_into_a_new_journal() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = single_record_batches(temp.path());
+    let all = ok(&["dump", path(&dir)]);
+    let (_, at) = flip_in_frame(&dir, 150, 40, 0x04);
+    let before = journal_files(&dir);
+    let new = temp.path().join("salvaged");
+    let report = json(&["salvage", path(&dir), path(&new)]);
+    assert_eq!(report["last_seq"], 149, "{report}");
+    assert_eq!(report["damage"]["seq"], 150, "{report}");
+    assert_eq!(report["damage"]["offset"], at, "{report}");
+    assert_eq!(report["later_records_left"], true, "{report}");
+    assert!(
+        journal_files(&dir) == before,
+        "salvage changed the damaged journal"
+    );
+    let copied = ok(&["dump", path(&new)]);
+    let expected: String = all.lines().take(149).map(|l| format!("{l}\n")).collect();
+    assert_eq!(copied, expected);
+    ok(&["verify", path(&new)]);
+    // The new journal must be new: an existing one is refused and left alone.
+    let again = fails(&["salvage", path(&dir), path(&new)], 1);
+    assert!(again.contains("already holds a journal"), "{again}");
+
+    // Damage in the first of several segments (sealed): the copy stops at the last whole
+    // batch before it.
+    let several = journal(temp.path(), "several", "3");
+    let all = ok(&["dump", path(&several)]);
+    let (_, _) = flip_in_frame(&several, 100, 40, 0x04);
+    let new = temp.path().join("salvaged2");
+    let report = json(&["salvage", path(&several), path(&new)]);
+    let last = report["last_seq"].as_u64().unwrap();
+    assert!((1..100).contains(&last), "{report}");
+    assert_eq!(report["damage"]["seq"], 100, "{report}");
+    let copied = ok(&["dump", path(&new)]);
+    let expected: String = all
+        .lines()
+        .take(last as usize)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(copied, expected);
+    ok(&["verify", path(&new)]);
 }

@@ -25,6 +25,7 @@ mod nats;
 mod options;
 mod query;
 mod report;
+mod salvage;
 mod sink;
 mod tables;
 mod tail_cmd;
@@ -175,6 +176,13 @@ enum Command {
     /// The state is rebuilt under this build's projection version; the other checkpoints are
     /// removed once the fresh one is written (takes the writer lock).
     Upgrade(maintenance::CheckpointArgs),
+    /// Copy the intact records of a damaged journal into a new journal (never in place), and
+    /// say what was left behind.
+    ///
+    /// The records before the first damaged one are copied as stored (bytes, seqs, recording
+    /// times), whole batches only, into NEW_DIR, a journal with the same id and settings.
+    /// DIR is only read.
+    Salvage(salvage::SalvageArgs),
     /// Keep SQL tables (the old system's layout) up to date with a journal: `sink postgres`.
     Sink(sink::SinkArgs),
     /// Publish every committed record of a journal to a NATS JetStream stream of its own,
@@ -259,6 +267,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(args) => maintenance::checkpoint(&args),
         Command::Upgrade(args) => maintenance::upgrade(&args),
         Command::Sink(args) => sink::run(&args),
+        Command::Salvage(args) => salvage::run(&args),
         Command::Ship(args) => nats::ship::run(&args),
         Command::Mirror(args) => nats::mirror::run(&args),
     }

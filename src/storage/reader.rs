@@ -291,6 +291,15 @@ impl JournalReader {
         }
     }
 
+    /// The records from `from_seq` on as stored ([`RawRecord`]: each frame's bytes, checked,
+    /// not decoded), for copying them into a journal with the same id
+    /// ([`crate::Journal::append_stored`]: `salvage`).
+    pub fn raw_records(&self, from_seq: u64) -> RawRecords {
+        RawRecords {
+            frames: self.frames_from(from_seq),
+        }
+    }
+
     /// The records from where `position` (from [`Records::position`] of this journal's
     /// records) left off: no rescan of the segment up to it.
     pub(crate) fn records_at(&self, position: Position) -> Records {
@@ -893,6 +902,20 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Result<Record, Error>> {
         self.frames.next_with(Record::from_frame)
+    }
+}
+
+/// The records of [`JournalReader::raw_records`], as stored, in sequence order; an `Err` for
+/// damage, after which the iteration ends.
+pub struct RawRecords {
+    frames: FrameIter,
+}
+
+impl Iterator for RawRecords {
+    type Item = Result<RawRecord, Error>;
+
+    fn next(&mut self) -> Option<Result<RawRecord, Error>> {
+        self.frames.next_with(RawRecord::from_frame)
     }
 }
 
