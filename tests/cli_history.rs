@@ -469,3 +469,58 @@ fn a_query_that_meets_a_damaged_checkpoint_block_exits_with_2_and_names_the_file
     let rate = json(&["execution-rate", path(&dir)]);
     assert!(rate["total_signals"].as_u64().unwrap() > 0);
 }
+
+/// `status` shows the disk use of each part of the folder: segments, prepared segments (none
+/// once the writer closed), checkpoints, and what recovery cut into `torn/`.
+#[test]
+fn status_shows_disk_use_by_part() {
+    let (_temp, dir) = imported();
+    let folder = Path::new(&dir);
+    let bytes_in = |sub: &str, wanted: &dyn Fn(&str) -> bool| -> u64 {
+        std::fs::read_dir(folder.join(sub))
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap())
+                    .filter(|e| wanted(&e.file_name().to_string_lossy()))
+                    .map(|e| e.metadata().unwrap().len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let disk = |dir: &str| json(&["status", dir])["disk"].clone();
+    let before = disk(&dir);
+    let segments = bytes_in("", &|name| name.ends_with(".seg"));
+    assert_eq!(before["segments_bytes"], segments, "{before}");
+    assert_eq!(
+        before["prepared_bytes"], 0,
+        "a closed journal keeps none: {before}"
+    );
+    assert_eq!(
+        before["checkpoints_bytes"],
+        bytes_in("checkpoints", &|_| true)
+    );
+    assert_eq!(before["torn_bytes"], 0);
+    let total = segments + bytes_in("checkpoints", &|_| true);
+    assert_eq!(before["total_bytes"], total);
+
+    // Bytes after the last record that are no record: a torn tail, which the next writer
+    // cuts into torn/.
+    let segment = tradeledger::storage::reader::segment_paths(folder).unwrap()[0].clone();
+    let data_end = json(&["verify", &dir])["data_bytes"].as_u64().unwrap();
+    let mut file = std::fs::read(&segment).unwrap();
+    let at = tradeledger::storage::format::SEGMENT_HEADER_SIZE + data_end as usize;
+    file[at..at + 64].fill(0x5a);
+    std::fs::write(&segment, file).unwrap();
+    let extra = write_file(
+        folder.parent().unwrap(),
+        "one.jsonl",
+        &[
+            r#"{"event":"signal","signal_id":900,"symbol":"EURUSD","signal_type":"BUY","timestamp":"2024-01-05T08:00:00Z","price":"1.1","confidence":0.5,"strategy_name":"ma","timeframe":"H1"}"#,
+        ],
+    );
+    ok(&["import", &dir, path(&extra)]);
+    let after = disk(&dir);
+    let torn = bytes_in("torn", &|_| true);
+    assert!(torn > 0, "the cut was saved in torn/");
+    assert_eq!(after["torn_bytes"], torn, "{after}");
+}

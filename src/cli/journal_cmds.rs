@@ -11,6 +11,7 @@ use tradeledger::model::event::Timestamp;
 use tradeledger::storage::journal::{Journal, JournalOptions, SettingsChange};
 use tradeledger::storage::reader::{JournalReader, Record};
 use tradeledger::storage::verify::{Anchor, RecordAnchor, VerifyReport};
+use tradeledger::Error;
 use tradeledger::{model::interchange, Durability};
 
 use super::maintenance;
@@ -315,6 +316,7 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         tracing::warn!(error = %super::error_text(&error), "shipping lag unknown");
         None
     });
+    let disk = DiskUse::of(dir, report.file_bytes)?;
     let mut text = String::new();
     if json_output {
         let value = json!({
@@ -329,6 +331,13 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
             "last_hash": report.head_anchor,
             "record_anchor": report.record_anchor,
             "live": report.live,
+            "disk": {
+                "segments_bytes": disk.segments,
+                "prepared_bytes": disk.prepared,
+                "checkpoints_bytes": disk.checkpoints,
+                "torn_bytes": disk.torn,
+                "total_bytes": disk.total(),
+            },
         });
         let mut value = value;
         if let Value::Object(fields) = &mut value {
@@ -376,6 +385,15 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
         for line in maintenance::status_lines(&checkpoints) {
             out!(text, "checkpoint      {line}");
         }
+        out!(
+            text,
+            "disk            {} bytes: segments {}, prepared {}, checkpoints {}, torn {}",
+            disk.total(),
+            disk.segments,
+            disk.prepared,
+            disk.checkpoints,
+            disk.torn
+        );
         if let Some((progress, records, seconds)) = &shipping {
             out!(
                 text,
@@ -388,6 +406,73 @@ pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
     }
     write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a journal's folder takes on disk, by part (file sizes: segments and prepared files
+/// are written in full when made, so their size is what they take).
+struct DiskUse {
+    segments: u64,
+    /// `next.seg.prepared.N`: made while a writer runs, removed by its close.
+    prepared: u64,
+    /// `checkpoints/`, with those set aside as damaged and unfinished ones.
+    checkpoints: u64,
+    /// `torn/`: what recovery cut, kept for inspection.
+    torn: u64,
+}
+
+impl DiskUse {
+    fn of(dir: &Path, segments: u64) -> anyhow::Result<DiskUse> {
+        let prepared_name = tradeledger::storage::folder::PREPARED_FILE_NAME;
+        let prepared = files_bytes(dir, |name| name.starts_with(prepared_name))?;
+        let checkpoints = tradeledger::ledger::checkpoint::CHECKPOINT_DIR_NAME;
+        let torn = tradeledger::storage::folder::TORN_DIR_NAME;
+        Ok(DiskUse {
+            segments,
+            prepared,
+            checkpoints: files_bytes(&dir.join(checkpoints), |_| true)?,
+            torn: files_bytes(&dir.join(torn), |_| true)?,
+        })
+    }
+
+    fn total(&self) -> u64 {
+        self.segments + self.prepared + self.checkpoints + self.torn
+    }
+}
+
+/// The bytes of the files directly in `dir` whose names `wanted` accepts (0 when `dir` does
+/// not exist).
+fn files_bytes(dir: &Path, wanted: impl Fn(&str) -> bool) -> anyhow::Result<u64> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir.into(),
+                op: "list",
+                source: e,
+            }
+            .into())
+        }
+    };
+    let mut bytes = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::Io {
+            path: dir.into(),
+            op: "list",
+            source: e,
+        })?;
+        let name = entry.file_name();
+        let metadata = entry.metadata();
+        let metadata = metadata.map_err(|e| Error::Io {
+            path: entry.path(),
+            op: "stat",
+            source: e,
+        })?;
+        if metadata.is_file() && wanted(&name.to_string_lossy()) {
+            bytes += metadata.len();
+        }
+    }
+    Ok(bytes)
 }
 
 /// Writes `record` as one JSON Lines line (with seq and recorded_at), reusing `line`.

@@ -18,7 +18,9 @@ use crate::storage::format::{
 };
 use crate::storage::fs::{Storage, FILE_MODE};
 use crate::storage::limits::segment_capacity;
-use crate::storage::segment::{self, PREPARED_FILE_NAME};
+use crate::storage::segment;
+/// The name each file prepared to become the next segment starts with (`docs/FORMAT.md` §1).
+pub use crate::storage::segment::PREPARED_FILE_NAME;
 
 pub const META_FILE_NAME: &str = "journal.meta";
 
