@@ -524,3 +524,28 @@ fn status_shows_disk_use_by_part() {
     assert!(torn > 0, "the cut was saved in torn/");
     assert_eq!(after["torn_bytes"], torn, "{after}");
 }
+
+/// `--as-of TIME` says it reads by the time the journal recorded each event, and warns when
+/// that time is before the first record (an empty state, which trading times in 2017 would
+/// otherwise give without a word).
+#[test]
+fn as_of_a_time_says_which_clock_and_warns_before_the_first_record() {
+    let (_temp, dir) = imported();
+    let output = run(&["replay", &dir, "--as-of", "2017-06-01", "--json"]);
+    assert!(output.status.success());
+    let said = stderr(&output);
+    assert!(said.contains("recorded_at"), "{said}");
+    assert!(
+        said.contains("before the journal's first record (seq 1, recorded at"),
+        "{said}"
+    );
+    let state: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(state["head_seq"], 0);
+    // A time after the first record: the note, no warning.
+    let output = run(&["replay", &dir, "--as-of", "2200-01-01", "--json"]);
+    let said = stderr(&output);
+    assert!(
+        said.contains("recorded_at") && !said.contains("warning"),
+        "{said}"
+    );
+}

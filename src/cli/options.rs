@@ -33,6 +33,9 @@ impl Source {
         for ignored in &report.ignored_checkpoints {
             tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");
         }
+        if let Some(AsOf::Time(time)) = self.as_of {
+            self.say_which_clock(time)?;
+        }
         if let Some(AsOf::Seq(seq)) = self.as_of {
             if state.head_seq() < seq {
                 anyhow::bail!(
@@ -49,6 +52,26 @@ impl Source {
             );
         }
         Ok(state)
+    }
+
+    /// `--as-of TIME` selects by the time the journal recorded each event, not by the events'
+    /// own (trading) times: said on stderr, with a warning when that time is before the first
+    /// record, which leaves an empty state.
+    fn say_which_clock(&self, time: Timestamp) -> anyhow::Result<()> {
+        let reader = tradeledger::JournalReader::open(&self.dir)?;
+        let first = reader.records(1).next().transpose()?;
+        eprintln!(
+            "note: --as-of {time} reads the records the journal recorded at or before it \
+             (their recorded_at), whatever the events' own times"
+        );
+        if let Some(first) = first.filter(|first| first.recorded_at > time) {
+            eprintln!(
+                "warning: {time} is before the journal's first record (seq {}, recorded at {}): \
+                 the state is empty",
+                first.seq, first.recorded_at
+            );
+        }
+        Ok(())
     }
 }
 
