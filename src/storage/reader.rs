@@ -256,13 +256,22 @@ impl JournalReader {
     /// hash alike. Reads (but does not decode) every record up to `seq`; an error when the
     /// journal does not hold `seq` or a record before it fails its checks.
     pub fn record_hash(&self, seq: u64) -> Result<[u8; 32], Error> {
+        // Frames are ~100-200 bytes: handed to BLAKE3 one by one they are hashed a block at a
+        // time, gathered into 64 KiB it hashes many chunks at once (SIMD), several times
+        // faster. The hash of a stream does not depend on how it is cut into updates.
+        const GATHER: usize = 64 << 10;
         let mut hasher = blake3::Hasher::new();
-        hasher.update(crate::storage::format::RECORD_ANCHOR_TAG);
+        let mut gathered = Vec::with_capacity(2 * GATHER);
+        gathered.extend_from_slice(crate::storage::format::RECORD_ANCHOR_TAG);
         let mut frames = self.frames_from(1);
         let mut last = 0;
         while last < seq {
             let hashed = frames.next_with(|_, _, frame, stored| {
-                hasher.update(stored);
+                gathered.extend_from_slice(stored);
+                if gathered.len() >= GATHER {
+                    hasher.update(&gathered);
+                    gathered.clear();
+                }
                 Ok(frame.header.seq)
             });
             match hashed {
@@ -281,6 +290,7 @@ impl JournalReader {
                 }
             }
         }
+        hasher.update(&gathered);
         Ok(*hasher.finalize().as_bytes())
     }
 
