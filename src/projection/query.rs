@@ -264,24 +264,29 @@ impl Projections {
         status: Option<TradeStatus>,
     ) -> Result<Vec<Found<'a>>, Damage> {
         let hot = index.range(keys.clone());
-        let hot = hot.map(|(key, slot)| (key, Held::Memory(&self.trades.records[slot])));
+        let hot = hot.map(|(key, slot)| (key, &self.trades.records[slot]));
         let (Some(base), Some(section)) = (&self.base, section) else {
-            return Ok(hot.map(|(_, trade)| trade).collect());
+            return Ok(hot.map(|(_, trade)| Held::Memory(trade)).collect());
         };
-        let mut found: Vec<(TimeKey, Found)> = hot.collect();
-        let in_memory = found.len();
+        let mut stored = Vec::new();
         for (key, ordinal) in base.trades_between(section, &keys)? {
-            let stored = base.trade_entry(ordinal)?.status;
-            if status.is_some_and(|s| s != stored) {
-                continue;
+            let wanted = match status {
+                Some(status) => base.trade_entry(ordinal)?.status == status,
+                None => true,
+            };
+            if wanted {
+                stored.push((key, ordinal));
             }
-            let record = Box::new(self.base_trade(base, ordinal)?);
-            found.push((key, Held::Stored(record)));
         }
-        if in_memory > 0 && found.len() > in_memory {
-            found.sort_unstable_by_key(|(key, _)| *key);
-        }
-        Ok(found.into_iter().map(|(_, trade)| trade).collect())
+        let mut found = Vec::with_capacity(stored.len());
+        let load = |ordinal| self.base_trade(base, ordinal);
+        merge_by_key(hot, stored.into_iter(), load, |trade| {
+            found.push(match trade {
+                Merged::Memory(record) => Held::Memory(record),
+                Merged::Stored(record) => Held::Stored(Box::new(record)),
+            })
+        })?;
+        Ok(found)
     }
 
     /// `None` when a symbol is asked for that the journal has never seen: nothing matches.
