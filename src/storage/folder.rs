@@ -149,8 +149,13 @@ pub fn read_meta(dir: &Path) -> Result<JournalMeta, Error> {
 
 /// The writer lock of a journal folder (`flock` on `LOCK`), held until dropped. Whatever
 /// removes or replaces journal files holds it for the whole removal or replacement.
+///
+/// Dropping it unlocks explicitly before closing the file. A `flock` lock belongs to the open
+/// file description, and a child process that another thread forks shares that description
+/// until its `exec` closes it: closing our descriptor alone would leave the lock held for that
+/// moment, and a reopen right after a close would fail with [`Error::Locked`].
 pub struct WriterLock {
-    pub(crate) file: File,
+    file: File,
 }
 
 impl WriterLock {
@@ -158,26 +163,30 @@ impl WriterLock {
     /// another process holds it, or another open of it in this process (`flock` locks
     /// belong to the open file).
     pub fn acquire(dir: &Path) -> Result<WriterLock, Error> {
-        lock_writer(dir).map(|file| WriterLock { file })
+        let path = dir.join(LOCK_FILE_NAME);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(FILE_MODE)
+            .open(&path)
+            .map_err(io_error(&path, "open lock file"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriterLock { file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+                dir: dir.to_path_buf(),
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_error(&path, "lock")(e)),
+        }
     }
 }
 
-pub(crate) fn lock_writer(dir: &Path) -> Result<File, Error> {
-    let path = dir.join(LOCK_FILE_NAME);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(&path)
-        .map_err(io_error(&path, "open lock file"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            dir: dir.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(io_error(&path, "lock")(e)),
+impl Drop for WriterLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock too, unless a forked child still shares it (see
+        // above); an unlock that fails leaves exactly that.
+        let _ = self.file.unlock();
     }
 }
 
@@ -186,10 +195,15 @@ pub fn is_locked_by_writer(dir: &Path) -> bool {
     let Ok(file) = File::open(dir.join(LOCK_FILE_NAME)) else {
         return false;
     };
-    matches!(
-        file.try_lock_shared(),
-        Err(std::fs::TryLockError::WouldBlock)
-    )
+    match file.try_lock_shared() {
+        Ok(()) => {
+            // Unlocked explicitly, for the reason `WriterLock` gives.
+            let _ = file.unlock();
+            false
+        }
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        Err(std::fs::TryLockError::Error(_)) => false,
+    }
 }
 
 pub(crate) fn remove_prepared_files(storage: &Storage, dir: &Path) -> Result<(), Error> {
@@ -206,4 +220,29 @@ pub(crate) fn remove_prepared_files(storage: &Storage, dir: &Path) -> Result<(),
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child process forked while the lock is held shares its open file description until
+    /// it calls `exec`. A duplicated descriptor stands for that child here: the lock must be
+    /// free once dropped, whoever else still refers to the file.
+    #[test]
+    fn a_dropped_writer_lock_is_free_while_a_shared_descriptor_lives() {
+        let temp = tempfile::tempdir().unwrap();
+        let lock = WriterLock::acquire(temp.path()).unwrap();
+        let forked_child = lock.file.try_clone().unwrap();
+        assert!(matches!(
+            WriterLock::acquire(temp.path()),
+            Err(Error::Locked { .. })
+        ));
+        assert!(is_locked_by_writer(temp.path()));
+        drop(lock);
+        assert!(!is_locked_by_writer(temp.path()));
+        let again = WriterLock::acquire(temp.path()).unwrap();
+        drop(forked_child);
+        drop(again);
+    }
 }

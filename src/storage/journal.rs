@@ -14,8 +14,8 @@ use std::thread::JoinHandle;
 use crate::error::{io_error, Error};
 use crate::model::event::Event;
 use crate::storage::folder::{
-    create_files, lock_writer, prepare_empty_dir, read_meta, remove_creation_leftovers,
-    remove_prepared_files, write_meta, WriterLock,
+    create_files, prepare_empty_dir, read_meta, remove_creation_leftovers, remove_prepared_files,
+    write_meta, WriterLock,
 };
 pub use crate::storage::format::JournalMeta;
 use crate::storage::format::{Durability, FORMAT_VERSION};
@@ -102,7 +102,7 @@ pub struct Journal {
     /// Set by the first shutdown (`close`), so that the drop after it does not flush and
     /// write the watermark again.
     shut_down: std::sync::atomic::AtomicBool,
-    _lock: File,
+    _lock: WriterLock,
     recovery: RecoveryReport,
 }
 
@@ -132,7 +132,6 @@ impl Journal {
         validate_segment_size(options.segment_size_bytes)?;
         let storage = &options.storage;
         prepare_empty_dir(storage, dir)?;
-        let lock = lock.file;
         remove_creation_leftovers(storage, dir)?;
         let meta = JournalMeta {
             format_version: FORMAT_VERSION,
@@ -166,11 +165,11 @@ impl Journal {
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Journal, Error> {
         let _span = tracing::info_span!("open", dir = %dir.display()).entered();
         read_meta(dir)?;
-        let lock = lock_writer(dir)?;
+        let lock = WriterLock::acquire(dir)?;
         Journal::open_locked(dir, mode, lock)
     }
 
-    fn open_locked(dir: &Path, mode: &OpenMode, lock: File) -> Result<Journal, Error> {
+    fn open_locked(dir: &Path, mode: &OpenMode, lock: WriterLock) -> Result<Journal, Error> {
         let meta = read_meta(dir)?;
         let storage = &mode.storage;
         remove_prepared_files(storage, dir)?;
@@ -402,7 +401,7 @@ pub fn change_settings(
 ) -> Result<(JournalMeta, JournalMeta), Error> {
     // Read first: a folder that is no journal gets no lock file.
     read_meta(dir)?;
-    let _lock = lock_writer(dir)?;
+    let _lock = WriterLock::acquire(dir)?;
     let before = read_meta(dir)?;
     let mut after = before;
     if let Some(durability) = change.durability {
