@@ -8,6 +8,7 @@ use std::path::Path;
 
 use cli_support::*;
 use serde_json::{json, Value};
+use tradeledger::projection::PROJECTION_VERSION;
 
 fn imported() -> (tempfile::TempDir, String) {
     let (temp, dir) = journal_dir();
@@ -160,8 +161,8 @@ account_number,server,broker,balance,equity,profit,margin,margin_free,margin_lev
 
 // Two accounts have snapshots, so the row without --account has no end balance (§4).
 const DAILY_CSV: &str = "\
-date,account_number,total_trades,winning_trades,losing_trades,breakeven_trades,gross_profit,gross_loss,net_profit,win_rate,profit_factor,average_win,average_loss,largest_win,largest_loss,end_balance,end_equity
-2024-03-01,,1,1,0,0,100.00,0,100.00,100,,100.00,,100.00,,,
+date,account_number,total_trades,winning_trades,losing_trades,breakeven_trades,gross_profit,gross_loss,net_profit,win_rate,profit_factor,average_win,average_loss,largest_win,largest_loss,end_balance,end_equity,total_commission,total_swap,net_result
+2024-03-01,,1,1,0,0,100.00,0,100.00,100,,100.00,,100.00,,,,-3.50,0,96.50
 ";
 
 #[test]
@@ -241,14 +242,15 @@ fn status_shows_the_checkpoint_that_checkpoint_writes() {
     ok(&["import", path(&dir), path(&file)]);
     let written = json(&["checkpoint", path(&dir)]);
     assert_eq!(written["seq"], 8);
-    assert_eq!(written["projection_version"], 2);
+    assert_eq!(written["projection_version"], PROJECTION_VERSION);
     let status = json(&["status", path(&dir)]);
     assert_eq!(status["head_seq"], 8);
     assert_eq!(status["checkpoint_seq"], 8);
-    assert_eq!(status["checkpoint_projection_version"], 2);
+    assert_eq!(status["checkpoint_projection_version"], PROJECTION_VERSION);
     assert_eq!(status["checkpoints"][0]["usable"], true);
     let text = ok(&["status", path(&dir)]);
-    assert!(text.contains("seq 8, projection version 2"), "{text}");
+    let shown = format!("seq 8, projection version {PROJECTION_VERSION}");
+    assert!(text.contains(&shown), "{text}");
     assert!(text.contains("usable"), "{text}");
 }
 
@@ -321,15 +323,13 @@ fn upgrade_rebuilds_a_checkpoint_of_another_projection_version() {
         report.contains("not usable: projection version 99"),
         "{report}"
     );
-    assert!(
-        report.contains(
-            "removed 1 checkpoint(s); rebuilt the projections (version 2) by replaying 24 records"
-        ),
-        "{report}"
+    let rebuilt = format!(
+        "removed 1 checkpoint(s); rebuilt the projections (version {PROJECTION_VERSION}) by replaying 24 records"
     );
+    assert!(report.contains(&rebuilt), "{report}");
     let status = json(&["status", &dir]);
     assert_eq!(status["checkpoint_seq"], 24);
-    assert_eq!(status["checkpoint_projection_version"], 2);
+    assert_eq!(status["checkpoint_projection_version"], PROJECTION_VERSION);
     assert_eq!(all_queries(&dir), before);
 }
 

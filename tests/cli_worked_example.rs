@@ -166,6 +166,7 @@ fn summary_counts_winning_losing_and_breakeven_days() {
         json!({
             "total_days": 3, "winning_days": 1, "losing_days": 1, "breakeven_days": 1,
             "total_trades": 6, "total_profit": "14.10", "average_daily_profit": "4.70",
+            "total_commission": "-0.70", "total_swap": "0", "net_result": "13.40",
         })
     );
     // 01-03 to 01-04: 0 − 2.15 = −2.15 over 2 days: −1.075.
@@ -320,8 +321,12 @@ fn snapshots_of_the_account_across_days() {
 fn human_tables_round_money_and_ratios_to_two_places() {
     let (_temp, dir) = imported();
     let stats = ok(&["stats", &dir]);
-    assert!(stats.contains("profit factor   1.71\n"), "{stats}");
-    assert!(stats.contains("win rate        50.00 %\n"), "{stats}");
+    let shown = |label: &str| {
+        let line = stats.lines().find(|l| l.starts_with(label)).unwrap();
+        line[label.len()..].trim().to_string()
+    };
+    assert_eq!(shown("profit factor"), "1.71", "{stats}");
+    assert_eq!(shown("win rate"), "50.00 %", "{stats}");
     let daily = ok(&["daily", &dir]);
     let first = daily.lines().nth(1).unwrap();
     assert!(first.starts_with("2024-01-02"), "{daily}");

@@ -515,15 +515,19 @@ fn a_checkpoint_of_the_old_layout_is_ignored_and_the_state_rebuilt_by_replay() {
     let report = reopened.open_report().clone();
     assert!(report.checkpoint.is_none());
     let reason = &report.ignored_checkpoints[0].reason;
-    assert!(
-        reason.contains("projection version 1, this build uses 2"),
-        "{reason}"
+    let expected = format!(
+        "projection version 1, this build uses {}",
+        tradeledger::projection::PROJECTION_VERSION
     );
+    assert!(reason.contains(&expected), "{reason}");
     assert_eq!(report.replayed_records, 30);
     assert!(reopened.query(|s| *s == live));
     // A new checkpoint of the current layout replaces it.
     let info = reopened.checkpoint().unwrap();
-    assert_eq!(info.projection_version, 2);
+    assert_eq!(
+        info.projection_version,
+        tradeledger::projection::PROJECTION_VERSION
+    );
     drop(reopened);
     let report = Ledger::open(dir.path(), &OpenMode::default())
         .unwrap()

@@ -90,6 +90,7 @@ enum Op {
         pick: Index,
         delay: i64,
         profit: Decimal,
+        costs: (i64, i64),
     },
     Link {
         signal: Index,
@@ -113,10 +114,22 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (any::<Index>(), delay()).prop_map(|(pick, delay)| Op::Fill { pick, delay }),
         1 => (any::<Index>(), delay()).prop_map(|(pick, delay)| Op::Cancel { pick, delay }),
         1 => (any::<Index>(), any::<bool>()).prop_map(|(pick, remove)| Op::Modify { pick, remove }),
-        5 => (any::<Index>(), delay(), profit()).prop_map(|(pick, delay, profit)| Op::Close { pick, delay, profit }),
+        5 => (any::<Index>(), delay(), profit(), (-300i64..=0, -200i64..200)).prop_map(|(pick, delay, profit, costs)| Op::Close { pick, delay, profit, costs }),
         1 => (any::<Index>(), any::<Index>()).prop_map(|(signal, trade)| Op::Link { signal, trade }),
         2 => (account, instant(), 0i64..100_000).prop_map(|(account, at, balance)| Op::Snapshot { account, at, balance }),
     ]
+}
+
+/// The strategy and magic number of a trade follow from its ticket: every combination occurs.
+const STRATEGIES: [Option<&str>; 3] = [Some("trend"), Some("revert"), None];
+const MAGICS: [u64; 2] = [1, 234_000];
+
+fn strategy_of(ticket: u64) -> Option<&'static str> {
+    STRATEGIES[ticket as usize % STRATEGIES.len()]
+}
+
+fn magic_of(ticket: u64) -> u64 {
+    MAGICS[(ticket / 3) as usize % MAGICS.len()]
 }
 
 #[derive(Clone, Debug)]
@@ -130,11 +143,16 @@ struct SimTrade {
 
 #[derive(Clone, Debug)]
 struct ClosedTrade {
+    /// Which journal of a firm-wide view the trade is in (0 for one journal).
+    journal: usize,
+    ticket: u64,
     symbol: &'static str,
     account: Option<u64>,
     entry: Timestamp,
     exit: Timestamp,
     profit: Decimal,
+    commission: Decimal,
+    swap: Decimal,
 }
 
 /// Turns operations into a valid journal, keeping the plain model the checks compare with.
@@ -206,7 +224,8 @@ impl Sim {
                 pick,
                 delay,
                 profit,
-            } => self.close(pick, *delay, *profit),
+                costs,
+            } => self.close(pick, *delay, *profit, *costs),
             Op::Link { signal, trade } => self.link(signal, trade),
             Op::Snapshot {
                 account,
@@ -274,9 +293,9 @@ impl Sim {
             );
             event.status = status;
             event.take_profit = Some(Decimal::new(111, 2));
-            event.magic_number = 1;
+            event.magic_number = magic_of(ticket);
             event.account_number = trade.account;
-            event.strategy_name = Some("s".into());
+            event.strategy_name = strategy_of(ticket).map(String::from);
             event.signal_id = signal;
             event.execution_reason = signal.map(|_| "linked".into());
             event
@@ -351,26 +370,29 @@ impl Sim {
         self.events.push(Event::TradeModified(event));
     }
 
-    fn close(&mut self, pick: &Index, delay: i64, profit: Decimal) {
+    fn close(&mut self, pick: &Index, delay: i64, profit: Decimal, costs: (i64, i64)) {
         let Some(i) = self.pick(pick, &[TradeStatus::Open]) else {
             return;
         };
         let trade = &mut self.trades[i];
         trade.status = TradeStatus::Closed;
         let exit = Timestamp::from_nanos(trade.entry.nanos() + delay);
+        let (commission, swap) = (Decimal::new(costs.0, 2), Decimal::new(costs.1, 2));
         self.closed.push(ClosedTrade {
+            journal: 0,
+            ticket: trade.ticket,
             symbol: trade.symbol,
             account: trade.account,
             entry: trade.entry,
             exit,
             profit,
+            commission,
+            swap,
         });
-        self.events.push(Event::TradeClosed(TradeClosed::new(
-            trade.ticket,
-            Decimal::new(110550, 5),
-            exit,
-            profit,
-        )));
+        let mut closed = TradeClosed::new(trade.ticket, Decimal::new(110550, 5), exit, profit);
+        closed.commission = Some(commission);
+        closed.swap = Some(swap);
+        self.events.push(Event::TradeClosed(closed));
     }
 
     fn link(&mut self, signal: &Index, trade: &Index) {
@@ -538,6 +560,12 @@ struct Stats {
     average_loss: Option<Decimal>,
     largest_win: Option<Decimal>,
     largest_loss: Option<Decimal>,
+    total_commission: Decimal,
+    total_swap: Decimal,
+    net_result: Decimal,
+    max_consecutive_wins: u64,
+    max_consecutive_losses: u64,
+    max_drawdown: Decimal,
 }
 
 impl From<&TradeStatistics> for Stats {
@@ -557,13 +585,49 @@ impl From<&TradeStatistics> for Stats {
             average_loss: s.average_loss,
             largest_win: s.largest_win,
             largest_loss: s.largest_loss,
+            total_commission: s.total_commission,
+            total_swap: s.total_swap,
+            net_result: s.net_result,
+            max_consecutive_wins: s.max_consecutive_wins,
+            max_consecutive_losses: s.max_consecutive_losses,
+            max_drawdown: s.max_drawdown,
         }
     }
 }
 
+/// The longest runs of wins and of losses, and the largest fall of cumulative profit from
+/// any earlier high (0 before the first trade counts), the obvious way.
+fn naive_order_figures(profits: &[Decimal]) -> (u64, u64, Decimal) {
+    let mut best = (0, 0, Decimal::ZERO);
+    for (i, _) in profits.iter().enumerate() {
+        let run =
+            |won: fn(&Decimal) -> bool| profits[i..].iter().take_while(|p| won(p)).count() as u64;
+        best.0 = best.0.max(run(|p| *p > Decimal::ZERO));
+        best.1 = best.1.max(run(|p| *p < Decimal::ZERO));
+    }
+    let cumulative: Vec<Decimal> = std::iter::once(Decimal::ZERO)
+        .chain(profits.iter().scan(Decimal::ZERO, |sum, p| {
+            *sum += p;
+            Some(*sum)
+        }))
+        .collect();
+    for (i, high) in cumulative.iter().enumerate() {
+        for low in &cumulative[i..] {
+            best.2 = best.2.max(high - low);
+        }
+    }
+    best
+}
+
 /// The §4 statistics computed the obvious way, over a plain list.
 fn naive_statistics(trades: &[&ClosedTrade]) -> Stats {
-    let profits: Vec<Decimal> = trades.iter().map(|t| t.profit).collect();
+    let mut in_exit_order = trades.to_vec();
+    in_exit_order.sort_by_key(|t| (t.exit, t.journal, t.ticket));
+    let profits: Vec<Decimal> = in_exit_order.iter().map(|t| t.profit).collect();
+    let (max_consecutive_wins, max_consecutive_losses, max_drawdown) =
+        naive_order_figures(&profits);
+    let total_commission: Decimal = trades.iter().map(|t| t.commission).sum();
+    let total_swap: Decimal = trades.iter().map(|t| t.swap).sum();
     let wins: Vec<Decimal> = profits
         .iter()
         .copied()
@@ -598,6 +662,12 @@ fn naive_statistics(trades: &[&ClosedTrade]) -> Stats {
         average_loss: average(gross_loss, losses.len()),
         largest_win: wins.iter().copied().max(),
         largest_loss: losses.iter().copied().min(),
+        total_commission,
+        total_swap,
+        net_result: total_profit + total_commission + total_swap,
+        max_consecutive_wins,
+        max_consecutive_losses,
+        max_drawdown,
     }
 }
 
@@ -608,6 +678,19 @@ struct Query {
     by: TimeBasis,
     symbol: Option<&'static str>,
     account: Option<u64>,
+    strategy: Option<&'static str>,
+    magic: Option<u64>,
+}
+
+impl Query {
+    fn select(&self) -> TradeSelect<'static> {
+        TradeSelect {
+            account: self.account,
+            symbol: self.symbol,
+            strategy: self.strategy,
+            magic: self.magic,
+        }
+    }
 }
 
 fn query() -> impl Strategy<Value = Query> {
@@ -624,19 +707,29 @@ fn query() -> impl Strategy<Value = Query> {
         Just(Some(7))
     ];
     let by = prop_oneof![Just(TimeBasis::Exit), Just(TimeBasis::Entry)];
+    let strategy = prop_oneof![
+        3 => Just(None),
+        1 => Just(Some("trend")),
+        1 => Just(Some("revert")),
+        1 => Just(Some("unknown")),
+    ];
+    let magic = prop_oneof![3 => Just(None), 1 => Just(Some(1)), 1 => Just(Some(234_000)), 1 => Just(Some(5))];
     (
         proptest::option::of(instant()),
         proptest::option::of(instant()),
         by,
         symbol,
         account,
+        (strategy, magic),
     )
-        .prop_map(|(from, to, by, symbol, account)| Query {
+        .prop_map(|(from, to, by, symbol, account, (strategy, magic))| Query {
             from,
             to,
             by,
             symbol,
             account,
+            strategy,
+            magic,
         })
 }
 
@@ -657,23 +750,43 @@ fn naive_query(closed: &[ClosedTrade], q: &Query) -> Stats {
             })
         })
         .filter(|t| {
-            q.symbol.is_none_or(|s| s == t.symbol) && q.account.is_none_or(|a| t.account == Some(a))
+            q.symbol.is_none_or(|s| s == t.symbol)
+                && q.account.is_none_or(|a| t.account == Some(a))
+                && q.strategy.is_none_or(|s| strategy_of(t.ticket) == Some(s))
+                && q.magic.is_none_or(|m| magic_of(t.ticket) == m)
         })
         .collect();
     naive_statistics(&chosen)
 }
 
-/// Daily rows as (date, trades, net profit, end balance), grouped the obvious way.
-fn naive_daily(sim: &Sim, account: Option<u64>) -> Vec<(NaiveDate, u64, Decimal, Option<Decimal>)> {
-    let mut days: BTreeMap<NaiveDate, (u64, Decimal)> = BTreeMap::new();
-    for trade in sim
-        .closed
-        .iter()
-        .filter(|t| account.is_none_or(|a| t.account == Some(a)))
-    {
+/// A daily row as (date, trades, net profit, commission, swap, net result, end balance).
+type NaiveDay = (
+    NaiveDate,
+    u64,
+    Decimal,
+    Decimal,
+    Decimal,
+    Decimal,
+    Option<Decimal>,
+);
+
+/// Daily rows of the selected trades, grouped the obvious way.
+fn naive_daily(sim: &Sim, select: &TradeSelect) -> Vec<NaiveDay> {
+    let account = select.account;
+    let mut days: BTreeMap<NaiveDate, (u64, Decimal, Decimal, Decimal)> = BTreeMap::new();
+    for trade in sim.closed.iter().filter(|t| {
+        account.is_none_or(|a| t.account == Some(a))
+            && select.symbol.is_none_or(|s| s == t.symbol)
+            && select
+                .strategy
+                .is_none_or(|s| strategy_of(t.ticket) == Some(s))
+            && select.magic.is_none_or(|m| magic_of(t.ticket) == m)
+    }) {
         let day = days.entry(trade.exit.date()).or_default();
         day.0 += 1;
         day.1 += trade.profit;
+        day.2 += trade.commission;
+        day.3 += trade.swap;
     }
     let mut with_snapshots: Vec<u64> = sim.snapshots.iter().map(|s| s.0).collect();
     with_snapshots.sort_unstable();
@@ -693,7 +806,10 @@ fn naive_daily(sim: &Sim, account: Option<u64>) -> Vec<(NaiveDate, u64, Decimal,
         candidates.max_by_key(|s| (s.1, s.2)).map(|s| s.3)
     };
     days.into_iter()
-        .map(|(date, (n, net))| (date, n, net, end_balance(date)))
+        .map(|(date, (n, net, commission, swap))| {
+            let result = net + commission + swap;
+            (date, n, net, commission, swap, result, end_balance(date))
+        })
         .collect()
 }
 
@@ -801,14 +917,55 @@ proptest! {
         prop_assert_eq!(state.ignored_events(), 0);
         for q in &queries {
             let range = TimeRange::new(q.from.map(time), q.to.map(time));
-            let found = state.trade_statistics(range, q.by, q.symbol, q.account).unwrap();
+            let found = state.statistics(range, q.by, &q.select()).unwrap();
             prop_assert_eq!(Stats::from(&found), naive_query(&sim.closed, q), "query {:?}", q);
+            if q.strategy.is_none() && q.magic.is_none() {
+                let old = state.trade_statistics(range, q.by, q.symbol, q.account).unwrap();
+                prop_assert_eq!(old, found);
+            }
         }
-        for account in [None, Some(1001), Some(2002)] {
-            let rows = state.daily_performance(None, None, account).unwrap();
-            let rows: Vec<_> = rows.iter().map(|d| (d.date, d.total_trades, d.net_profit, d.end_balance)).collect();
-            prop_assert_eq!(rows, naive_daily(&sim, account), "account {:?}", account);
+        for q in &queries {
+            let select = TradeSelect { symbol: None, ..q.select() };
+            let rows = state.daily_rows(None, None, &select).unwrap();
+            let rows: Vec<_> = rows.iter().map(|d| (d.date, d.total_trades, d.net_profit, d.total_commission, d.total_swap, d.net_result, d.end_balance)).collect();
+            prop_assert_eq!(rows, naive_daily(&sim, &select), "select {:?}", select);
+            let summary = state.summary(None, None, &select).unwrap();
+            let days = naive_daily(&sim, &select);
+            let sum = |field: fn(&NaiveDay) -> Decimal| days.iter().map(field).sum::<Decimal>();
+            prop_assert_eq!(summary.total_days, days.len() as u64);
+            prop_assert_eq!(summary.total_profit, sum(|d| d.2));
+            prop_assert_eq!(summary.total_commission, sum(|d| d.3));
+            prop_assert_eq!(summary.total_swap, sum(|d| d.4));
+            prop_assert_eq!(summary.net_result, sum(|d| d.5));
         }
+        }
+    }
+
+    /// Two journals answered as one (the firm-wide view) give the statistics, daily rows and
+    /// summary of the union of their trades, ordered by (exit_time, journal, ticket), though
+    /// their tickets collide.
+    #[test]
+    fn several_journals_answer_as_their_union(ops_a in ops(), ops_b in ops(), queries in proptest::collection::vec(query(), 1..6), a in any::<Index>(), b in any::<Index>()) {
+        let (sim_a, sim_b) = (Sim::run(&ops_a), Sim::run(&ops_b));
+        let first = replay_through_checkpoints(&sim_a.events, &cuts(sim_a.events.len(), &a, &b));
+        let second = replay(&sim_b.events);
+        let states = [&first, &second];
+        let mut union = Sim { closed: sim_a.closed.clone(), snapshots: sim_a.snapshots.clone(), ..Sim::default() };
+        union.closed.extend(sim_b.closed.iter().map(|t| ClosedTrade { journal: 1, ..t.clone() }));
+        union.snapshots.extend(sim_b.snapshots.iter().cloned());
+        for q in &queries {
+            let range = TimeRange::new(q.from.map(time), q.to.map(time));
+            let found = statistics_across(&states, range, q.by, &q.select()).unwrap();
+            prop_assert_eq!(Stats::from(&found), naive_query(&union.closed, q), "query {:?}", q);
+            let mut walked = Vec::new();
+            for_each_closed_trade_across(&states, range, q.by, &q.select(), |journal, t| walked.push((t.exit_time, journal, t.ticket))).unwrap();
+            prop_assert!(walked.windows(2).all(|w| w[0] < w[1]), "in (exit_time, journal, ticket) order");
+            let select = TradeSelect { symbol: None, ..q.select() };
+            let rows = daily_rows_across(&states, None, None, &select).unwrap();
+            let rows: Vec<_> = rows.iter().map(|d| (d.date, d.total_trades, d.net_profit, d.total_commission, d.total_swap, d.net_result, d.end_balance)).collect();
+            prop_assert_eq!(rows, naive_daily(&union, &select), "select {:?}", select);
+            let summary = summary_across(&states, None, None, &select).unwrap();
+            prop_assert_eq!(summary.total_days, naive_daily(&union, &select).len() as u64);
         }
     }
 

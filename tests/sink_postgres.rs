@@ -208,8 +208,13 @@ fn day_objects(client: &mut Client, account: Option<i64>) -> Vec<Value> {
             "SELECT date::text, account_number, total_trades, winning_trades, losing_trades, \
              breakeven_trades, gross_profit::text, gross_loss::text, net_profit::text, \
              win_rate::text, profit_factor::text, average_win::text, average_loss::text, \
-             largest_win::text, largest_loss::text, end_balance::text, end_equity::text \
-             FROM daily_performance WHERE account_number IS NOT DISTINCT FROM $1 ORDER BY date",
+             largest_win::text, largest_loss::text, end_balance::text, end_equity::text, \
+             c.commission::text, c.swap::text, (d.net_profit + c.commission + c.swap)::text \
+             FROM daily_performance d JOIN LATERAL (SELECT sum(t.commission) AS commission, \
+               sum(t.swap) AS swap FROM trades t WHERE t.status = 'CLOSED' \
+               AND (t.exit_time AT TIME ZONE 'UTC')::date = d.date \
+               AND ($1::bigint IS NULL OR t.account_number = $1)) c ON true \
+             WHERE d.account_number IS NOT DISTINCT FROM $1 ORDER BY d.date",
             &[&account],
         )
         .expect("select daily_performance");
@@ -224,7 +229,8 @@ fn day_objects(client: &mut Client, account: Option<i64>) -> Vec<Value> {
                 "win_rate": text(r, 9), "profit_factor": text(r, 10), "average_win": text(r, 11),
                 "average_loss": text(r, 12), "largest_win": text(r, 13),
                 "largest_loss": text(r, 14), "end_balance": text(r, 15),
-                "end_equity": text(r, 16),
+                "end_equity": text(r, 16), "total_commission": text(r, 17),
+                "total_swap": text(r, 18), "net_result": text(r, 19),
             })
         })
         .collect()
@@ -252,14 +258,44 @@ fn stats_object(client: &mut Client) -> Value {
         )
         .expect("stats in SQL");
     let text = |i| r.get::<_, Option<String>>(i);
+    let order = order_figures(client);
     json!({
         "total_trades": r.get::<_, i64>(0), "winning_trades": r.get::<_, i64>(1),
         "losing_trades": r.get::<_, i64>(2), "breakeven_trades": r.get::<_, i64>(3),
         "total_profit": text(4), "gross_profit": text(5), "gross_loss": text(6),
         "largest_win": text(7), "largest_loss": text(8), "win_rate": text(9),
         "average_profit": text(10), "profit_factor": text(11), "average_win": text(12),
-        "average_loss": text(13),
+        "average_loss": text(13), "total_commission": order.0, "total_swap": order.1,
+        "net_result": order.2, "max_consecutive_wins": order.3,
+        "max_consecutive_losses": order.4, "max_drawdown": order.5,
     })
+}
+
+/// The costs, and the figures that depend on the order of the closed trades (runs of wins and
+/// losses, the largest fall of cumulative profit from 0 or a later high), in SQL: window
+/// functions over (exit_time_ns, ticket).
+fn order_figures(client: &mut Client) -> (String, String, String, i64, i64, String) {
+    let r = client
+        .query_one(
+            "WITH o AS (SELECT profit, sign(profit) AS s, \
+               sum(profit) OVER (ORDER BY exit_time_ns, ticket) AS cum, \
+               row_number() OVER (ORDER BY exit_time_ns, ticket) AS i \
+               FROM trades WHERE status = 'CLOSED'), \
+             p AS (SELECT cum, greatest(0, max(cum) OVER (ORDER BY i)) AS peak FROM o), \
+             g AS (SELECT s, count(*) AS n FROM \
+               (SELECT s, i - row_number() OVER (PARTITION BY s ORDER BY i) AS run FROM o) x \
+               GROUP BY s, run) \
+             SELECT (SELECT coalesce(sum(commission), 0)::text FROM trades WHERE status = 'CLOSED'), \
+               (SELECT coalesce(sum(swap), 0)::text FROM trades WHERE status = 'CLOSED'), \
+               (SELECT coalesce(sum(profit + commission + swap), 0)::text FROM trades \
+                 WHERE status = 'CLOSED'), \
+               (SELECT coalesce(max(n), 0) FROM g WHERE s > 0), \
+               (SELECT coalesce(max(n), 0) FROM g WHERE s < 0), \
+               (SELECT greatest(0, coalesce(max(peak - cum), 0))::text FROM p)",
+            &[],
+        )
+        .expect("order figures in SQL");
+    (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))
 }
 
 /// Where two JSON values first differ, numbers compared as numbers (a float printed two ways
@@ -308,12 +344,18 @@ fn ratio(value: &Value) -> Option<Decimal> {
 
 /// `stats`: counts and sums exactly, ratios to 20 significant digits (§1 "derived ratio").
 fn assert_stats(sql: &Value, cli: &Value) {
+    // Compared as numbers: ratios carried to different precision, and sums whose text may
+    // carry another scale ("0" and "0.00").
     let ratios = [
         "win_rate",
         "average_profit",
         "profit_factor",
         "average_win",
         "average_loss",
+        "total_commission",
+        "total_swap",
+        "net_result",
+        "max_drawdown",
     ];
     for (key, cli_value) in cli.as_object().expect("stats object") {
         let sql_value = &sql[key];

@@ -89,6 +89,9 @@ def test_stats_counts_what_was_written(written):
     assert statistics["winning_trades"] == 1 and statistics["losing_trades"] == 1
     assert statistics["total_profit"] == Decimal("-21.00")
     assert statistics["profit_factor"] == Decimal("0.65")
+    costs = statistics["total_commission"] + statistics["total_swap"]
+    assert statistics["net_result"] == statistics["total_profit"] + costs
+    assert isinstance(statistics["max_drawdown"], Decimal)
 
 
 def test_every_query_equals_its_command(cli, written):
@@ -127,6 +130,7 @@ def test_every_query_equals_its_command(cli, written):
     )
     day = ledger.get_daily_performance_by_date(date(2024, 1, 3))
     assert day is not None and day.net_profit == Decimal("-60.00")
+    assert day.net_result == day.net_profit + day.total_commission + day.total_swap
     assert ledger.get_daily_performance_by_date("2024-01-05") is None
 
 

@@ -66,7 +66,8 @@ _DECIMAL_FIELDS = frozenset(
     """volume entry_price exit_price profit pips commission swap stop_loss take_profit price
     balance equity margin margin_free margin_level total_volume win_rate total_profit
     average_profit gross_profit gross_loss profit_factor average_win average_loss largest_win
-    largest_loss net_profit end_balance end_equity average_daily_profit execution_rate""".split()
+    largest_loss net_profit end_balance end_equity average_daily_profit execution_rate
+    total_commission total_swap net_result max_drawdown""".split()
 )
 _TIME_FIELDS = frozenset(["entry_time", "exit_time", "timestamp", "snapshot_time"])
 _DATE_FIELDS = frozenset(["date"])
@@ -234,6 +235,9 @@ class DailyPerformance(_View):
     largest_loss: Optional[Decimal]
     end_balance: Optional[Decimal]
     end_equity: Optional[Decimal]
+    total_commission: Decimal
+    total_swap: Decimal
+    net_result: Decimal
 
 
 TimeBound = Union[_dt.datetime, _dt.date, str, None]

@@ -256,27 +256,42 @@ fn report(
     );
     out!(
         text,
-        "commission        {:>12}   USD",
-        round2(summary.commission_usd)
+        "total commission  {:>12}   USD",
+        round2(stats.total_commission)
     );
     out!(
         text,
-        "net profit        {:>12}   USD (balance {} -> {})",
-        round2(summary.net_profit_usd),
+        "total swap        {:>12}   USD",
+        round2(stats.total_swap)
+    );
+    out!(
+        text,
+        "net result        {:>12}   USD (profit + commission + swap; balance {} -> {})",
+        round2(stats.net_result),
         round2(summary.initial_balance_usd),
         round2(summary.final_balance_usd)
+    );
+    out!(
+        text,
+        "max drawdown      {:>12}   USD (of cumulative profit; {} losses in a row at most)",
+        round2(stats.max_drawdown),
+        stats.max_consecutive_losses
     );
     out!(text, "open positions    {:>12}", summary.open_positions);
     out!(text);
     out!(text, "last days of daily performance:");
-    out!(text, "  date          trades   net profit   end balance");
+    out!(
+        text,
+        "  date          trades   net profit   net result   end balance"
+    );
     for day in days.iter().rev().take(5).rev() {
         out!(
             text,
-            "  {}  {:>6}   {:>10}   {:>11}",
+            "  {}  {:>6}   {:>10}   {:>10}   {:>11}",
             day.date,
             day.total_trades,
             round2(day.net_profit),
+            round2(day.net_result),
             day.end_balance.map_or("-".into(), round2)
         );
     }

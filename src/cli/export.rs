@@ -116,6 +116,9 @@ pub const DAY_FIELDS: &[&str] = &[
     "largest_loss",
     "end_balance",
     "end_equity",
+    "total_commission",
+    "total_swap",
+    "net_result",
 ];
 
 pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {

@@ -2,7 +2,7 @@
 //! parsers for the `T` and `D` bounds of `docs/INTERCHANGE.md` §5, and JSON output.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -11,6 +11,7 @@ use serde::Serialize;
 use tradeledger::ledger::{load_read_only, AsOf};
 use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
+use tradeledger::storage::folder::META_FILE_NAME;
 
 /// The journal a read-only command reads, and at which point of its history.
 #[derive(Args)]
@@ -26,21 +27,74 @@ pub struct Source {
     pub json: bool,
 }
 
+/// `--journal DIR`: more journals for a command that answers over several (a firm-wide view).
+#[derive(Args)]
+pub struct MoreJournals {
+    /// Another journal, or folder of journals, to answer over as well (repeatable).
+    #[arg(long = "journal", value_name = "DIR")]
+    pub journals: Vec<PathBuf>,
+}
+
+/// The journals a folder stands for: itself when it holds a journal; otherwise, when some of
+/// its subfolders do (a folder of mirrors), those, by name; otherwise itself (whose load then
+/// says that it is no journal).
+fn journals_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if dir.join(META_FILE_NAME).exists() || !dir.is_dir() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
+    let listing = std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))?;
+    let mut journals = Vec::new();
+    for entry in listing {
+        let path = entry
+            .with_context(|| format!("list {}", dir.display()))?
+            .path();
+        if path.join(META_FILE_NAME).exists() {
+            journals.push(path);
+        }
+    }
+    journals.sort();
+    if journals.is_empty() {
+        journals.push(dir.to_path_buf());
+    }
+    Ok(journals)
+}
+
 impl Source {
+    /// Each journal of DIR and of `more` (a folder of mirrors stands for its journals) with
+    /// its projections at the chosen point. A seq names a point of one journal only.
+    pub fn load_all(&self, more: &MoreJournals) -> anyhow::Result<Vec<(PathBuf, Projections)>> {
+        let mut dirs = journals_in(&self.dir)?;
+        for dir in &more.journals {
+            dirs.extend(journals_in(dir)?);
+        }
+        if dirs.len() > 1 && matches!(self.as_of, Some(AsOf::Seq(_))) {
+            anyhow::bail!(
+                "--as-of takes a TIME with several journals: a sequence number belongs to one"
+            );
+        }
+        dirs.into_iter()
+            .map(|dir| Ok((dir.clone(), self.load_dir(&dir)?)))
+            .collect()
+    }
+
     /// The projections at the chosen point, read without the writer lock and without writing.
     pub fn load(&self) -> anyhow::Result<Projections> {
-        let (state, report) = load_read_only(&self.dir, self.as_of)?;
+        self.load_dir(&self.dir)
+    }
+
+    fn load_dir(&self, dir: &Path) -> anyhow::Result<Projections> {
+        let (state, report) = load_read_only(dir, self.as_of)?;
         for ignored in &report.ignored_checkpoints {
             tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");
         }
         if let Some(AsOf::Time(time)) = self.as_of {
-            self.say_which_clock(time)?;
+            say_which_clock(dir, time)?;
         }
         if let Some(AsOf::Seq(seq)) = self.as_of {
             if state.head_seq() < seq {
                 anyhow::bail!(
                     "--as-of {seq}: {} holds records up to seq {} only",
-                    self.dir.display(),
+                    dir.display(),
                     state.head_seq()
                 );
             }
@@ -53,26 +107,26 @@ impl Source {
         }
         Ok(state)
     }
+}
 
-    /// `--as-of TIME` selects by the time the journal recorded each event, not by the events'
-    /// own (trading) times: said on stderr, with a warning when that time is before the first
-    /// record, which leaves an empty state.
-    fn say_which_clock(&self, time: Timestamp) -> anyhow::Result<()> {
-        let reader = tradeledger::JournalReader::open(&self.dir)?;
-        let first = reader.records(1).next().transpose()?;
+/// `--as-of TIME` selects by the time the journal recorded each event, not by the events'
+/// own (trading) times: said on stderr, with a warning when that time is before the first
+/// record, which leaves an empty state.
+fn say_which_clock(dir: &Path, time: Timestamp) -> anyhow::Result<()> {
+    let reader = tradeledger::JournalReader::open(dir)?;
+    let first = reader.records(1).next().transpose()?;
+    eprintln!(
+        "note: --as-of {time} reads the records the journal recorded at or before it \
+         (their recorded_at), whatever the events' own times"
+    );
+    if let Some(first) = first.filter(|first| first.recorded_at > time) {
         eprintln!(
-            "note: --as-of {time} reads the records the journal recorded at or before it \
-             (their recorded_at), whatever the events' own times"
+            "warning: {time} is before the journal's first record (seq {}, recorded at {}): \
+             the state is empty",
+            first.seq, first.recorded_at
         );
-        if let Some(first) = first.filter(|first| first.recorded_at > time) {
-            eprintln!(
-                "warning: {time} is before the journal's first record (seq {}, recorded at {}): \
-                 the state is empty",
-                first.seq, first.recorded_at
-            );
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// `--as-of`: digits are a sequence number; anything else a time (a date means its end).

@@ -6,12 +6,18 @@ use std::process::ExitCode;
 
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
 use tradeledger::model::event::{Timestamp, TradeStatus};
-use tradeledger::projection::{TimeBasis, TimeRange, TradeFilter};
+
+use tradeledger::projection::{
+    daily_rows_across, for_each_closed_trade_across, statistics_across, summary_across,
+    Projections, StatisticsBuilder, TimeBasis, TimeRange, TradeFilter, TradeSelect,
+    TradeStatistics,
+};
 
 use super::human;
 use super::options::{
-    parse_date, parse_from, parse_status, parse_to, print_json, write_stdout, Source,
+    parse_date, parse_from, parse_status, parse_to, print_json, write_stdout, MoreJournals, Source,
 };
 use super::tables;
 
@@ -62,10 +68,47 @@ pub struct DayBounds {
     pub account: Option<u64>,
 }
 
+/// `--strategy`, `--magic`: selections beyond symbol and account.
+#[derive(Args)]
+pub struct Selection {
+    /// Only trades with this strategy_name (exact, case-sensitive).
+    #[arg(long, value_name = "NAME")]
+    pub strategy: Option<String>,
+    /// Only trades with this magic number.
+    #[arg(long, value_name = "N")]
+    pub magic: Option<u64>,
+}
+
+/// `stats --group-by`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GroupBy {
+    Strategy,
+    Symbol,
+    Account,
+    Magic,
+    Journal,
+}
+
+/// A group's key: borrowed from the journals' states, so that grouping allocates nothing per
+/// trade. Ordered as printed (`None` first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum GroupKey<'a> {
+    Name(Option<&'a str>),
+    Number(Option<u64>),
+    Journal(usize),
+}
+
 #[derive(Args)]
 pub struct StatsArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
+    #[command(flatten)]
+    pub selection: Selection,
+    /// One row per strategy, symbol, account, magic number or journal.
+    #[arg(long, value_enum, ignore_case = true, value_name = "KEY")]
+    pub group_by: Option<GroupBy>,
     #[command(flatten)]
     pub bounds: TimeBounds,
     /// Select trades by exit_time (realized in the period) or entry_time.
@@ -145,17 +188,60 @@ pub struct DailyArgs {
     #[command(flatten)]
     pub source: Source,
     #[command(flatten)]
+    pub more: MoreJournals,
+    #[command(flatten)]
     pub days: DayBounds,
+    #[command(flatten)]
+    pub selection: Selection,
+}
+
+impl DailyArgs {
+    fn select(&self) -> TradeSelect<'_> {
+        TradeSelect {
+            account: self.days.account,
+            strategy: self.selection.strategy.as_deref(),
+            magic: self.selection.magic,
+            ..TradeSelect::default()
+        }
+    }
 }
 
 pub fn stats(args: &StatsArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
-    let stats = state.trade_statistics(
-        args.bounds.range(),
-        args.by.into(),
-        args.symbol.as_deref(),
-        args.account,
-    )?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
+    let select = TradeSelect {
+        account: args.account,
+        symbol: args.symbol.as_deref(),
+        strategy: args.selection.strategy.as_deref(),
+        magic: args.selection.magic,
+    };
+    let (range, by) = (args.bounds.range(), args.by.into());
+    if let Some(group_by) = args.group_by {
+        let mut groups: BTreeMap<GroupKey, StatisticsBuilder> = BTreeMap::new();
+        for_each_closed_trade_across(&states, range, by, &select, |journal, trade| {
+            let key = match group_by {
+                GroupBy::Strategy => GroupKey::Name(trade.strategy_name),
+                GroupBy::Symbol => GroupKey::Name(Some(trade.symbol)),
+                GroupBy::Account => GroupKey::Number(trade.account_number),
+                GroupBy::Magic => GroupKey::Number(Some(trade.magic_number)),
+                GroupBy::Journal => GroupKey::Journal(journal),
+            };
+            groups.entry(key).or_default().add(trade);
+        })?;
+        let mut rows = Vec::with_capacity(groups.len());
+        for (key, group) in groups {
+            let value = match key {
+                GroupKey::Name(name) => serde_json::json!(name),
+                GroupKey::Number(number) => serde_json::json!(number),
+                GroupKey::Journal(index) => {
+                    serde_json::json!(journals[index].0.display().to_string())
+                }
+            };
+            rows.push((value, group.statistics()?));
+        }
+        return print_groups(group_by, &rows, args.source.json);
+    }
+    let stats = statistics_across(&states, range, by, &select)?;
     if args.source.json {
         print_json(&stats)?;
     } else {
@@ -175,7 +261,49 @@ pub fn stats(args: &StatsArgs) -> anyhow::Result<ExitCode> {
             ("average loss", human::opt_money(stats.average_loss)),
             ("largest win", human::opt_money(stats.largest_win)),
             ("largest loss", human::opt_money(stats.largest_loss)),
+            ("total commission", human::money(stats.total_commission)),
+            ("total swap", human::money(stats.total_swap)),
+            ("net result", human::money(stats.net_result)),
+            ("most wins in a row", stats.max_consecutive_wins.to_string()),
+            (
+                "most losses in a row",
+                stats.max_consecutive_losses.to_string(),
+            ),
+            ("max drawdown", human::money(stats.max_drawdown)),
         ]))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stats --group-by`: a JSON array of the group's key under its field name followed by the
+/// `stats` fields, or a table.
+fn print_groups(
+    group_by: GroupBy,
+    rows: &[(serde_json::Value, TradeStatistics)],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let field = match group_by {
+        GroupBy::Strategy => "strategy_name",
+        GroupBy::Symbol => "symbol",
+        GroupBy::Account => "account_number",
+        GroupBy::Magic => "magic_number",
+        GroupBy::Journal => "journal",
+    };
+    if json {
+        let mut text = String::from("[");
+        for (n, (key, stats)) in rows.iter().enumerate() {
+            let stats = serde_json::to_string(stats)?;
+            let fields = stats.strip_prefix('{').expect("an object");
+            let separator = if n == 0 { "" } else { "," };
+            text.push_str(&format!(
+                "{separator}{{{}:{key},{fields}",
+                serde_json::json!(field)
+            ));
+        }
+        text.push_str("]\n");
+        write_stdout(&text)?;
+    } else {
+        write_stdout(&tables::groups(field, rows))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -267,9 +395,10 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn daily(args: &DailyArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
     let d = &args.days;
-    let days = state.daily_performance(d.from, d.to, d.account)?;
+    let days = daily_rows_across(&states, d.from, d.to, &args.select())?;
     if args.source.json {
         print_json(&days)?;
     } else {
@@ -279,9 +408,10 @@ pub fn daily(args: &DailyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn summary(args: &DailyArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
     let d = &args.days;
-    let summary = state.performance_summary(d.from, d.to, d.account)?;
+    let summary = summary_across(&states, d.from, d.to, &args.select())?;
     if args.source.json {
         print_json(&summary)?;
     } else {
@@ -296,6 +426,9 @@ pub fn summary(args: &DailyArgs) -> anyhow::Result<ExitCode> {
                 "average daily profit",
                 human::money(summary.average_daily_profit),
             ),
+            ("total commission", human::money(summary.total_commission)),
+            ("total swap", human::money(summary.total_swap)),
+            ("net result", human::money(summary.net_result)),
         ]))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! The tables of the list commands (`trades`, `signals`, `snapshots`, `daily`) for humans.
 
-use tradeledger::projection::{DayView, SignalView, SnapshotView, TradeView};
+use tradeledger::projection::{DayView, SignalView, SnapshotView, TradeStatistics, TradeView};
 
 use super::human::{money, opt, opt_exact, opt_money, percent, Align, Table};
 
@@ -124,6 +124,7 @@ pub fn days(days: &[DayView]) -> String {
         right("gross profit"),
         right("gross loss"),
         right("net profit"),
+        right("net result"),
         right("win rate"),
         right("profit factor"),
         right("end balance"),
@@ -139,10 +140,48 @@ pub fn days(days: &[DayView]) -> String {
             money(d.gross_profit),
             money(d.gross_loss),
             money(d.net_profit),
+            money(d.net_result),
             percent(d.win_rate),
             opt_money(d.profit_factor),
             opt_money(d.end_balance),
             opt_money(d.end_equity),
+        ]);
+    }
+    table.render()
+}
+
+/// `stats --group-by`: one row per group, its key first (`-` for none).
+pub fn groups(field: &'static str, rows: &[(serde_json::Value, TradeStatistics)]) -> String {
+    if rows.is_empty() {
+        return "no closed trades\n".into();
+    }
+    let mut table = Table::new(&[
+        left(field),
+        right("trades"),
+        right("win rate"),
+        right("total profit"),
+        right("net result"),
+        right("profit factor"),
+        right("max drawdown"),
+        right("wins in a row"),
+        right("losses in a row"),
+    ]);
+    for (key, s) in rows {
+        let key = match key {
+            serde_json::Value::Null => "-".to_string(),
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        table.row(vec![
+            key,
+            s.total_trades.to_string(),
+            percent(s.win_rate),
+            money(s.total_profit),
+            money(s.net_result),
+            opt_money(s.profit_factor),
+            money(s.max_drawdown),
+            s.max_consecutive_wins.to_string(),
+            s.max_consecutive_losses.to_string(),
         ]);
     }
     table.render()

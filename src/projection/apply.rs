@@ -1,6 +1,7 @@
 //! `Projections::apply`: the §4 lifecycle, one small mutation per event kind.
 
 use super::signals::SignalRecord;
+use super::tally::Outcome;
 use super::time::day_of;
 use super::trades::{OpenedTexts, TradeRecord};
 use super::validate::{check_event, CheckError};
@@ -178,14 +179,21 @@ impl Projections {
         record.close_reason = e.reason.as_deref().map(Box::from);
         let (entry_key, account, symbol) =
             (record.entry_key(), record.account_number, record.symbol);
+        let outcome = Outcome {
+            profit: e.profit,
+            commission: record.commission,
+            swap: record.swap,
+        };
         self.trades.open.remove(&entry_key);
         self.trades
             .closed_by_exit
             .insert((e.exit_time, e.ticket), slot);
-        self.exit_days
-            .add(day_of(e.exit_time), account, symbol, e.profit);
+        let exit_day = day_of(e.exit_time);
+        self.exit_days.add(exit_day, account, symbol, outcome);
+        let exit_key = (e.exit_time, e.ticket);
+        (self.exit_runs).add(exit_day, exit_key, account, symbol, e.profit);
         self.entry_days
-            .add(day_of(entry_key.0), account, symbol, e.profit);
+            .add(day_of(entry_key.0), account, symbol, outcome);
     }
 
     fn link_signal(&mut self, e: &SignalExecuted) -> Result<(), Box<Corruption>> {

@@ -20,7 +20,7 @@ use crate::model::event::TradeStatus;
 /// Bump on any change to the stored layout or the stored structs (field order, types,
 /// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
 #[doc(hidden)]
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 /// Why a stored state could not be loaded.
 #[doc(hidden)]
@@ -61,6 +61,7 @@ impl Projections {
             base_accounts: hot.snapshot_accounts,
             exit_days: hot.exit_days,
             entry_days: hot.entry_days,
+            exit_runs: hot.exit_runs,
             ..Projections::default()
         };
         state.signals.per_day = hot.signal_days;
@@ -113,6 +114,9 @@ impl Projections {
         if counts(&self.exit_days) != closed || counts(&self.entry_days) != closed {
             return malformed("per-day tallies disagree with the closed trades");
         }
+        if !self.exit_runs.is_consistent() || self.exit_runs.trade_count() != closed {
+            return malformed("per-day runs disagree with the closed trades");
+        }
         let days = self.signals.per_day.values();
         let total: u128 = days.clone().map(|d| u128::from(d.total)).sum();
         let sane = days.into_iter().all(|d| d.executed <= d.total);
@@ -136,6 +140,7 @@ impl Projections {
             || self.names != other.names
             || self.exit_days != other.exit_days
             || self.entry_days != other.entry_days
+            || self.exit_runs != other.exit_runs
             || self.signals.per_day != other.signals.per_day
             || self.accounts() != other.accounts()
         {

@@ -19,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::intern::Interner;
+use super::run::DayRuns;
 use super::signals::{SignalCount, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::stored::*;
@@ -45,6 +46,7 @@ pub(crate) struct Hot {
     pub signal_days: BTreeMap<Day, SignalCount>,
     pub exit_days: DayTallies,
     pub entry_days: DayTallies,
+    pub exit_runs: DayRuns,
     /// Accounts with snapshots, ascending.
     pub snapshot_accounts: Vec<u64>,
 }
@@ -111,6 +113,7 @@ impl Projections {
             signal_days: self.signals.per_day.clone(),
             exit_days: self.exit_days.clone(),
             entry_days: self.entry_days.clone(),
+            exit_runs: self.exit_runs.clone(),
             snapshot_accounts: self.accounts(),
         };
         Ok(StateSnapshot {

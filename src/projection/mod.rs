@@ -12,11 +12,13 @@
 mod apply;
 mod checkpoint;
 mod chunked;
+mod closed;
 mod encode;
 mod id_index;
 mod intern;
 mod memory;
 mod query;
+mod run;
 mod signals;
 mod snapshots;
 mod stored;
@@ -33,14 +35,15 @@ mod tests;
 pub use crate::model::contract::{Rule, Violation};
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
+pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, StatisticsBuilder};
 pub use encode::{StateSnapshot, WriteStateError};
 pub use memory::MemoryEstimate;
-pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
+pub use query::{daily_rows_across, summary_across, QueryError, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;
-pub use tally::{statistics_of_profits, ArithmeticOverflow};
+pub use tally::{ArithmeticOverflow, TradeSelect};
 pub use validate::CheckError;
 pub use view::{
-    DayView, EquityPoint, ExecutionRate, PerformanceSummary, ProfitGroup, SignalView, SnapshotView,
+    DayView, EquityPoint, ExecutionRate, PerformanceSummary, SignalView, SnapshotView,
     TradeStatistics, TradeView,
 };
 
@@ -50,6 +53,7 @@ use rustc_hash::FxHashMap;
 
 use crate::error::Corruption;
 use intern::Interner;
+use run::DayRuns;
 use signals::SignalBook;
 use snapshots::SnapshotBook;
 use stored::Base;
@@ -85,6 +89,8 @@ pub struct Projections {
     exit_days: DayTallies,
     /// Closed trades per UTC day of entry_time: `stats --by entry`.
     entry_days: DayTallies,
+    /// Runs of closed trades per UTC day of exit_time: streaks and drawdown of `stats`.
+    exit_runs: DayRuns,
     /// Signals of the base executed since the checkpoint, by signal_id.
     base_links: FxHashMap<u64, Link>,
     /// Trades of the base linked to a signal since the checkpoint: ticket → signal_id.

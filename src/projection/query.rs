@@ -13,8 +13,10 @@ use super::signals::{SignalCount, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::stored::{with_link, with_relink, Base};
 use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET};
-use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally};
-use super::time::{date_of_day, day_bounds, day_end, day_of_date, split_days, Day};
+use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally, TradeSelect};
+use super::time::{
+    clamp, date_of_day, day_bounds, day_end, day_of, day_of_date, day_start_nanos, split_days, Day,
+};
 use super::time_index::TimeIndex;
 use super::time_index::{time_keys, TimeKey};
 use super::trades::{TradeHead, TradeRecord};
@@ -298,8 +300,8 @@ impl Projections {
         Some(CellFilter { symbol, account })
     }
 
-    /// Statistics of CLOSED trades whose exit (or entry) time is in `range` (§4). Whole UTC
-    /// days come from the per-day tallies; only the partial days at the ends are scanned.
+    /// Statistics of CLOSED trades whose exit (or entry) time is in `range` (§4), of `symbol`
+    /// and `account` if given: [`Projections::statistics`] with those two conditions.
     pub fn trade_statistics(
         &self,
         range: TimeRange,
@@ -307,27 +309,12 @@ impl Projections {
         symbol: Option<&str>,
         account: Option<u64>,
     ) -> Result<TradeStatistics, QueryError> {
-        self.intact()?;
-        let Some(cells) = self.cell_filter(symbol, account) else {
-            return Ok(Tally::default().statistics()?);
+        let select = TradeSelect {
+            symbol,
+            account,
+            ..TradeSelect::default()
         };
-        let split = split_days(range.from, range.to);
-        let days = match by {
-            TimeBasis::Exit => &self.exit_days,
-            TimeBasis::Entry => &self.entry_days,
-        };
-        let mut tally = split
-            .whole_days
-            .map(|whole| days.sum(whole, cells))
-            .unwrap_or_default();
-        for (from, to) in split.pieces.into_iter().flatten() {
-            for record in self.closed_between(by, from, to)? {
-                if cells.matches(record.account_number, record.symbol) {
-                    tally.add(record.profit.unwrap_or_default());
-                }
-            }
-        }
-        Ok(tally.statistics()?)
+        self.statistics(range, by, &select)
     }
 
     /// The keys of `range` and the cells of `account` (any symbol); `None` when the range
@@ -386,55 +373,26 @@ impl Projections {
         Ok(views)
     }
 
-    /// The profits of the CLOSED trades whose exit time is in `range` (of `account`, if
-    /// given), grouped by symbol and strategy name (`None`: trades without one), groups
-    /// ordered by symbol then strategy, profits in exit-time order. The same trades as
-    /// [`Projections::trades`] with `status: CLOSED, by: Exit`, without building a view of
-    /// each: a report's per-strategy table and profit histogram over millions of trades.
-    pub fn closed_profits(
+    /// Calls `visit` with the head of each trade with a key in `keys` of the `by` index, in
+    /// key order: those of the base and those in memory merged, one at a time, nothing
+    /// collected. `Exit` holds CLOSED trades only; `Entry` trades of any status.
+    pub(super) fn for_each_head(
         &self,
-        range: TimeRange,
-        account: Option<u64>,
-    ) -> Result<Vec<ProfitGroup>, QueryError> {
-        let Some((keys, cells)) = self.selection(range, account)? else {
-            return Ok(Vec::new());
-        };
-        let mut groups: std::collections::BTreeMap<(Sym, Option<Sym>), Vec<Decimal>> =
-            std::collections::BTreeMap::new();
-        self.for_each_closed(keys, |trade| {
-            if cells.matches(trade.account_number, trade.symbol) {
-                groups
-                    .entry((trade.symbol, trade.strategy_name))
-                    .or_default()
-                    .push(trade.profit.unwrap_or_default());
-            }
-        })?;
-        let mut groups: Vec<ProfitGroup> = groups
-            .into_iter()
-            .map(|((symbol, strategy), profits)| ProfitGroup {
-                symbol: self.names.name(symbol).to_owned(),
-                strategy_name: strategy.map(|s| self.names.name(s).to_owned()),
-                profits,
-            })
-            .collect();
-        groups.sort_by(|a, b| (&a.symbol, &a.strategy_name).cmp(&(&b.symbol, &b.strategy_name)));
-        Ok(groups)
-    }
-
-    /// Calls `visit` with the head of each CLOSED trade with an exit key in `keys`, in key
-    /// order: those of the base and those in memory merged, one at a time, nothing collected.
-    fn for_each_closed(
-        &self,
+        by: TimeBasis,
         keys: RangeInclusive<TimeKey>,
         mut visit: impl FnMut(TradeHead),
     ) -> Result<(), Damage> {
-        let hot = self.trades.closed_by_exit.range(keys.clone());
+        let (index, section) = match by {
+            TimeBasis::Exit => (&self.trades.closed_by_exit, TRADE_BY_EXIT),
+            TimeBasis::Entry => (&self.trades.by_entry, TRADE_BY_ENTRY),
+        };
+        let hot = index.range(keys.clone());
         let hot = hot.map(|(key, slot)| (key, &self.trades.records[slot]));
         let Some(base) = &self.base else {
             hot.for_each(|(_, record)| visit(TradeHead::from(record)));
             return Ok(());
         };
-        let stored = base.trades_between(TRADE_BY_EXIT, &keys)?.into_iter();
+        let stored = base.trades_between(section, &keys)?.into_iter();
         merge_by_key(
             hot,
             stored,
@@ -446,31 +404,6 @@ impl Projections {
                 })
             },
         )
-    }
-
-    fn closed_between(
-        &self,
-        by: TimeBasis,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<Found<'_>>, Damage> {
-        let Some(keys) = time_keys(Some(from), Some(to)) else {
-            return Ok(Vec::new());
-        };
-        let closed = Some(TradeStatus::Closed);
-        Ok(match by {
-            TimeBasis::Exit => {
-                self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?
-            }
-            TimeBasis::Entry => {
-                let found =
-                    self.trades_in(&self.trades.by_entry, Some(TRADE_BY_ENTRY), keys, closed)?;
-                found
-                    .into_iter()
-                    .filter(|r| r.status == TradeStatus::Closed)
-                    .collect()
-            }
-        })
     }
 
     /// The `limit` most recent signals, by timestamp descending, then seq descending.
@@ -677,18 +610,21 @@ impl Projections {
         to: Option<NaiveDate>,
         account: Option<u64>,
     ) -> Result<Vec<DayView>, QueryError> {
-        self.intact()?;
-        let rows = self.day_tallies(from, to, account);
-        // "The journal's only account" is decided over the whole journal (§4).
-        let accounts = self.accounts();
-        let only_account = match accounts.as_slice() {
-            [only] => Some(*only),
-            _ => None,
+        let select = TradeSelect {
+            account,
+            ..TradeSelect::default()
         };
-        let balance_account = account.or(only_account);
-        rows.into_iter()
-            .map(|(day, tally)| self.day_view(day, &tally, account, balance_account))
-            .collect()
+        self.daily_rows(from, to, &select)
+    }
+
+    /// One row per UTC day in `[from, to]` on which a trade selected by `select` was closed.
+    pub fn daily_rows(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        select: &TradeSelect,
+    ) -> Result<Vec<DayView>, QueryError> {
+        daily_rows_across(&[self], from, to, select)
     }
 
     /// The summary of the daily rows in `[from, to]` (§4).
@@ -698,49 +634,169 @@ impl Projections {
         to: Option<NaiveDate>,
         account: Option<u64>,
     ) -> Result<PerformanceSummary, QueryError> {
-        self.intact()?;
-        let mut summary = PerformanceSummary {
-            total_days: 0,
-            winning_days: 0,
-            losing_days: 0,
-            breakeven_days: 0,
-            total_trades: 0,
-            total_profit: Decimal::ZERO,
-            average_daily_profit: Decimal::ZERO,
+        let select = TradeSelect {
+            account,
+            ..TradeSelect::default()
         };
-        for (_, tally) in self.day_tallies(from, to, account) {
-            let net_profit = tally.net_profit()?;
-            summary.total_days += 1;
-            match net_profit.cmp(&Decimal::ZERO) {
-                std::cmp::Ordering::Greater => summary.winning_days += 1,
-                std::cmp::Ordering::Less => summary.losing_days += 1,
-                std::cmp::Ordering::Equal => summary.breakeven_days += 1,
-            }
-            summary.total_trades += tally.total();
-            let total = summary.total_profit.checked_add(net_profit);
-            summary.total_profit = total.ok_or(ArithmeticOverflow)?;
-        }
-        let average_daily = average(summary.total_profit, summary.total_days)?;
-        summary.average_daily_profit = average_daily.unwrap_or(Decimal::ZERO);
-        Ok(summary)
+        self.summary(from, to, &select)
     }
 
+    /// The summary of the daily rows in `[from, to]` of the trades selected by `select` (§4).
+    pub fn summary(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        select: &TradeSelect,
+    ) -> Result<PerformanceSummary, QueryError> {
+        summary_across(&[self], from, to, select)
+    }
+
+    /// The tally of each UTC exit day in `[from, to]` with a trade selected by `select`: the
+    /// per-day tallies when they can answer (account and symbol), a walk otherwise.
     fn day_tallies(
         &self,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
-        account: Option<u64>,
-    ) -> Vec<(Day, Tally)> {
+        select: &TradeSelect,
+    ) -> Result<Vec<(Day, Tally)>, QueryError> {
+        self.intact()?;
         let bounds = day_bounds(from.map(day_of_date), to.map(day_of_date));
-        let Some(bounds) = bounds else {
-            return Vec::new();
+        let (Some(bounds), Some(cells)) = (bounds, self.cell_filter(select.symbol, select.account))
+        else {
+            return Ok(Vec::new());
         };
-        let cells = CellFilter {
-            symbol: None,
-            account,
-        };
-        self.exit_days.rows(bounds, cells).collect()
+        if select.strategy.is_none() && select.magic.is_none() {
+            return Ok(self.exit_days.rows(bounds, cells).collect());
+        }
+        let range = TimeRange::new(
+            from.map(|d| clamp(day_start_nanos(day_of_date(d)))),
+            to.map(|d| day_end(day_of_date(d))),
+        );
+        let mut days: Vec<(Day, Tally)> = Vec::new();
+        self.for_each_closed_trade(range, TimeBasis::Exit, select, |trade| {
+            let day = day_of(trade.exit_time);
+            if days.last().is_none_or(|(last, _)| *last != day) {
+                days.push((day, Tally::default()));
+            }
+            days.last_mut().expect("pushed").1.add(trade.outcome());
+        })?;
+        Ok(days)
     }
+}
+
+/// Several journals' states answered as one: the firm-wide view. A day's row counts the
+/// trades of every state; its end balance is that of the latest snapshot of the row's account
+/// (or of the only account with snapshots in all of them) in any state.
+pub fn daily_rows_across(
+    states: &[&Projections],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    select: &TradeSelect,
+) -> Result<Vec<DayView>, QueryError> {
+    let days = day_tallies_across(states, from, to, select)?;
+    // "The journal's only account" is decided over the whole journal (§4).
+    let mut accounts: Vec<u64> = states.iter().flat_map(|s| s.accounts()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    let only_account = match accounts.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    };
+    let balance_account = select.account.or(only_account);
+    let mut rows = Vec::with_capacity(days.len());
+    for (day, tally) in days {
+        let stats = tally.order_free_statistics()?;
+        let mut end: Option<Held<'_, SnapshotRecord>> = None;
+        for state in states {
+            let Some(account) = balance_account else {
+                break;
+            };
+            let keys = (Timestamp::MIN, 0)..=(day_end(day), u64::MAX);
+            let last = state.last_snapshot(account, keys)?;
+            if last.as_ref().map(|l| l.key()) >= end.as_ref().map(|e| e.key()) {
+                end = last.or(end);
+            }
+        }
+        rows.push(DayView {
+            date: date_of_day(day),
+            account_number: select.account,
+            total_trades: stats.total_trades,
+            winning_trades: stats.winning_trades,
+            losing_trades: stats.losing_trades,
+            breakeven_trades: stats.breakeven_trades,
+            gross_profit: stats.gross_profit,
+            gross_loss: stats.gross_loss,
+            net_profit: stats.total_profit,
+            win_rate: stats.win_rate,
+            profit_factor: stats.profit_factor,
+            average_win: stats.average_win,
+            average_loss: stats.average_loss,
+            largest_win: stats.largest_win,
+            largest_loss: stats.largest_loss,
+            total_commission: stats.total_commission,
+            total_swap: stats.total_swap,
+            net_result: stats.net_result,
+            end_balance: end.as_ref().map(|s| s.balance),
+            end_equity: end.as_ref().map(|s| s.equity),
+        });
+    }
+    Ok(rows)
+}
+
+/// The summary (§4) of [`daily_rows_across`]' rows.
+pub fn summary_across(
+    states: &[&Projections],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    select: &TradeSelect,
+) -> Result<PerformanceSummary, QueryError> {
+    let mut summary = PerformanceSummary {
+        total_days: 0,
+        winning_days: 0,
+        losing_days: 0,
+        breakeven_days: 0,
+        total_trades: 0,
+        total_profit: Decimal::ZERO,
+        average_daily_profit: Decimal::ZERO,
+        total_commission: Decimal::ZERO,
+        total_swap: Decimal::ZERO,
+        net_result: Decimal::ZERO,
+    };
+    let mut total = Tally::default();
+    for tally in day_tallies_across(states, from, to, select)?.values() {
+        let net_profit = tally.net_profit()?;
+        summary.total_days += 1;
+        match net_profit.cmp(&Decimal::ZERO) {
+            std::cmp::Ordering::Greater => summary.winning_days += 1,
+            std::cmp::Ordering::Less => summary.losing_days += 1,
+            std::cmp::Ordering::Equal => summary.breakeven_days += 1,
+        }
+        total.merge(tally);
+    }
+    summary.total_trades = total.total();
+    summary.total_profit = total.net_profit()?;
+    summary.total_commission = total.commission;
+    summary.total_swap = total.swap;
+    summary.net_result = total.net_result()?;
+    let average_daily = average(summary.total_profit, summary.total_days)?;
+    summary.average_daily_profit = average_daily.unwrap_or(Decimal::ZERO);
+    Ok(summary)
+}
+
+/// The merged tallies of each UTC exit day, over `states`.
+fn day_tallies_across(
+    states: &[&Projections],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    select: &TradeSelect,
+) -> Result<std::collections::BTreeMap<Day, Tally>, QueryError> {
+    let mut days = std::collections::BTreeMap::<Day, Tally>::new();
+    for state in states {
+        for (day, tally) in state.day_tallies(from, to, select)? {
+            days.entry(day).or_default().merge(&tally);
+        }
+    }
+    Ok(days)
 }
 
 /// Every (time, seq) key.
@@ -829,39 +885,6 @@ impl Projections {
             total_volume: r.total_volume,
             snapshot_time: r.snapshot_time,
         }
-    }
-
-    fn day_view(
-        &self,
-        day: Day,
-        tally: &Tally,
-        account: Option<u64>,
-        balance_account: Option<u64>,
-    ) -> Result<DayView, QueryError> {
-        let stats = tally.statistics()?;
-        let end = match balance_account {
-            Some(a) => self.last_snapshot(a, (Timestamp::MIN, 0)..=(day_end(day), u64::MAX))?,
-            None => None,
-        };
-        Ok(DayView {
-            date: date_of_day(day),
-            account_number: account,
-            total_trades: stats.total_trades,
-            winning_trades: stats.winning_trades,
-            losing_trades: stats.losing_trades,
-            breakeven_trades: stats.breakeven_trades,
-            gross_profit: stats.gross_profit,
-            gross_loss: stats.gross_loss,
-            net_profit: stats.total_profit,
-            win_rate: stats.win_rate,
-            profit_factor: stats.profit_factor,
-            average_win: stats.average_win,
-            average_loss: stats.average_loss,
-            largest_win: stats.largest_win,
-            largest_loss: stats.largest_loss,
-            end_balance: end.as_ref().map(|s| s.balance),
-            end_equity: end.as_ref().map(|s| s.equity),
-        })
     }
 }
 

@@ -38,11 +38,27 @@ pub(crate) struct Tally {
     /// The most negative profit (a negative number).
     #[serde(with = "compact::option_decimal")]
     pub largest_loss: Option<Decimal>,
+    /// The sums of the trades' commission and swap, signed as the broker reports them.
+    #[serde(with = "compact::decimal")]
+    pub commission: Decimal,
+    #[serde(with = "compact::decimal")]
+    pub swap: Decimal,
     pub overflowed: bool,
 }
 
+/// What a closed trade adds to a tally.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outcome {
+    pub profit: Decimal,
+    pub commission: Decimal,
+    pub swap: Decimal,
+}
+
 impl Tally {
-    pub fn add(&mut self, profit: Decimal) {
+    pub fn add(&mut self, outcome: Outcome) {
+        let profit = outcome.profit;
+        self.commission = self.checked(self.commission.checked_add(outcome.commission));
+        self.swap = self.checked(self.swap.checked_add(outcome.swap));
         match profit.cmp(&Decimal::ZERO) {
             Ordering::Greater => {
                 self.wins += 1;
@@ -66,6 +82,8 @@ impl Tally {
         self.gross_loss = self.checked(self.gross_loss.checked_add(other.gross_loss));
         self.largest_win = pick(self.largest_win, other.largest_win, Decimal::max);
         self.largest_loss = pick(self.largest_loss, other.largest_loss, Decimal::min);
+        self.commission = self.checked(self.commission.checked_add(other.commission));
+        self.swap = self.checked(self.swap.checked_add(other.swap));
         self.overflowed |= other.overflowed;
     }
 
@@ -94,7 +112,17 @@ impl Tally {
             .ok_or(ArithmeticOverflow)
     }
 
-    pub fn statistics(&self) -> Result<TradeStatistics, ArithmeticOverflow> {
+    /// profit + commission + swap: what the trades did to the balance.
+    pub fn net_result(&self) -> Result<Decimal, ArithmeticOverflow> {
+        let total = self.net_profit()?.checked_add(self.commission);
+        total
+            .and_then(|t| t.checked_add(self.swap))
+            .ok_or(ArithmeticOverflow)
+    }
+
+    /// The `stats` object without the figures that depend on the trades' order (the streaks
+    /// and the drawdown, left 0): for a day row, which does not show them.
+    pub fn order_free_statistics(&self) -> Result<TradeStatistics, ArithmeticOverflow> {
         let total_profit = self.net_profit()?;
         Ok(TradeStatistics {
             total_trades: self.total(),
@@ -111,6 +139,12 @@ impl Tally {
             average_loss: average(self.gross_loss, self.losses)?,
             largest_win: self.largest_win,
             largest_loss: self.largest_loss,
+            total_commission: self.commission,
+            total_swap: self.swap,
+            net_result: self.net_result()?,
+            max_consecutive_wins: 0,
+            max_consecutive_losses: 0,
+            max_drawdown: Decimal::ZERO,
         })
     }
 
@@ -136,19 +170,6 @@ fn pick(
     }
 }
 
-/// The `stats` object (§4) of any group of closed trades, given their profits: the same tally
-/// and the same arithmetic as [`super::Projections::trade_statistics`], for groupings the
-/// indexes do not keep (a report's per-strategy table).
-pub fn statistics_of_profits(
-    profits: impl IntoIterator<Item = Decimal>,
-) -> Result<TradeStatistics, ArithmeticOverflow> {
-    let mut tally = Tally::default();
-    for profit in profits {
-        tally.add(profit);
-    }
-    tally.statistics()
-}
-
 /// `part / whole × 100` by exact decimal division (28 significant digits), `0` for no items.
 /// Computed as `part × 100 / whole` so that 1 of 3 gives 33.333333333333333333333333333.
 pub(crate) fn percent(part: u64, whole: u64) -> Decimal {
@@ -169,7 +190,21 @@ pub(crate) fn average(sum: Decimal, count: u64) -> Result<Option<Decimal>, Arith
         .ok_or(ArithmeticOverflow)
 }
 
-/// Which closed trades a query counts.
+/// Which trades a statistic counts: every given condition must hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TradeSelect<'a> {
+    /// Only trades of this account; `None`: any account (trades without one included).
+    pub account: Option<u64>,
+    /// Only trades of this symbol: exact, case-sensitive; `None`: any symbol.
+    pub symbol: Option<&'a str>,
+    /// Only trades with this strategy_name: exact, case-sensitive; `None`: any (trades
+    /// without one included).
+    pub strategy: Option<&'a str>,
+    /// Only trades with this magic number; `None`: any.
+    pub magic: Option<u64>,
+}
+
+/// Which closed trades a query counts, of those the per-day tallies tell apart.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct CellFilter {
     pub symbol: Option<Sym>,
@@ -199,7 +234,7 @@ pub(crate) struct DayTallies {
 }
 
 impl DayTallies {
-    pub fn add(&mut self, day: Day, account: Option<u64>, symbol: Sym, profit: Decimal) {
+    pub fn add(&mut self, day: Day, account: Option<u64>, symbol: Sym, outcome: Outcome) {
         let cells = self.days.entry(day).or_default();
         let position = cells.binary_search_by(|c| (c.account, c.symbol).cmp(&(account, symbol)));
         let index = position.unwrap_or_else(|free| {
@@ -212,7 +247,7 @@ impl DayTallies {
             cells.insert(free, cell);
             free
         });
-        cells[index].tally.add(profit);
+        cells[index].tally.add(outcome);
     }
 
     /// The merged tally of the matching cells of each day in `days`, skipping days without one.
@@ -272,14 +307,27 @@ mod tests {
         Decimal::from_str(text).unwrap()
     }
 
+    /// A trade of this profit, without costs.
+    fn only(profit: Decimal) -> Outcome {
+        Outcome {
+            profit,
+            commission: Decimal::ZERO,
+            swap: Decimal::ZERO,
+        }
+    }
+
+    fn statistics(tally: &Tally) -> Result<TradeStatistics, ArithmeticOverflow> {
+        tally.order_free_statistics()
+    }
+
     #[test]
     fn breakeven_and_negative_zero_count_in_totals_only() {
         let mut tally = Tally::default();
-        tally.add(dec("0.00"));
-        tally.add(dec("-0.00"));
-        tally.add(dec("5"));
+        tally.add(only(dec("0.00")));
+        tally.add(only(dec("-0.00")));
+        tally.add(only(dec("5")));
         assert_eq!((tally.wins, tally.losses, tally.breakevens), (1, 0, 2));
-        let stats = tally.statistics().unwrap();
+        let stats = statistics(&tally).unwrap();
         assert_eq!(stats.total_trades, 3);
         assert_eq!(stats.profit_factor, None);
         assert_eq!(stats.average_loss, None);
@@ -289,10 +337,10 @@ mod tests {
     #[test]
     fn overflowing_sum_is_reported_not_wrapped() {
         let mut tally = Tally::default();
-        tally.add(Decimal::MAX);
-        tally.add(Decimal::MAX);
+        tally.add(only(Decimal::MAX));
+        tally.add(only(Decimal::MAX));
         assert!(tally.overflowed);
-        assert_eq!(tally.statistics(), Err(ArithmeticOverflow));
+        assert_eq!(statistics(&tally), Err(ArithmeticOverflow));
         let mut merged = Tally::default();
         merged.merge(&tally);
         assert_eq!(merged.net_profit(), Err(ArithmeticOverflow));
@@ -301,9 +349,31 @@ mod tests {
     #[test]
     fn profit_factor_that_leaves_the_decimal_range_is_an_error() {
         let mut tally = Tally::default();
-        tally.add(dec("70000000000000000000000000000"));
-        tally.add(dec("-0.0000000001"));
-        assert_eq!(tally.statistics(), Err(ArithmeticOverflow));
+        tally.add(only(dec("70000000000000000000000000000")));
+        tally.add(only(dec("-0.0000000001")));
+        assert_eq!(statistics(&tally), Err(ArithmeticOverflow));
+    }
+
+    #[test]
+    fn costs_are_summed_signed_and_net_result_adds_them_to_the_profit() {
+        let mut tally = Tally::default();
+        let trade = |profit, commission, swap| Outcome {
+            profit: dec(profit),
+            commission: dec(commission),
+            swap: dec(swap),
+        };
+        tally.add(trade("10", "-0.70", "0.25"));
+        let mut other = Tally::default();
+        other.add(trade("-4", "-0.70", "-1.10"));
+        tally.merge(&other);
+        let stats = statistics(&tally).unwrap();
+        assert_eq!(stats.total_commission, dec("-1.40"));
+        assert_eq!(stats.total_swap, dec("-0.85"));
+        assert_eq!(stats.net_result, dec("3.75"));
+        let mut overflowing = Tally::default();
+        overflowing.add(trade("1", "-70000000000000000000000000000", "0"));
+        overflowing.add(trade("1", "-70000000000000000000000000000", "0"));
+        assert_eq!(statistics(&overflowing), Err(ArithmeticOverflow));
     }
 
     #[test]

@@ -59,33 +59,33 @@ pub(crate) struct TradeRecord {
 /// decodes the head of a fully set record and compares.
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 pub(crate) struct TradeHead {
-    _ticket: u64,
+    pub ticket: u64,
     pub symbol: Sym,
     _trade_type: TradeType,
-    _status: TradeStatus,
+    pub status: TradeStatus,
     _ml_enhanced: bool,
     _ai_approved: bool,
     #[serde(with = "compact::decimal")]
     _volume: Decimal,
     #[serde(with = "compact::decimal")]
     _entry_price: Decimal,
-    _entry_time: Timestamp,
+    pub entry_time: Timestamp,
     #[serde(with = "compact::option_decimal")]
     _exit_price: Option<Decimal>,
-    _exit_time: Option<Timestamp>,
+    pub exit_time: Option<Timestamp>,
     #[serde(with = "compact::option_decimal")]
     pub profit: Option<Decimal>,
     #[serde(with = "compact::option_decimal")]
     _pips: Option<Decimal>,
     #[serde(with = "compact::decimal")]
-    _commission: Decimal,
+    pub commission: Decimal,
     #[serde(with = "compact::decimal")]
-    _swap: Decimal,
+    pub swap: Decimal,
     #[serde(with = "compact::option_decimal")]
     _stop_loss: Option<Decimal>,
     #[serde(with = "compact::option_decimal")]
     _take_profit: Option<Decimal>,
-    _magic_number: u64,
+    pub magic_number: u64,
     pub account_number: Option<u64>,
     pub strategy_name: Option<Sym>,
 }
@@ -93,24 +93,24 @@ pub(crate) struct TradeHead {
 impl From<&TradeRecord> for TradeHead {
     fn from(record: &TradeRecord) -> TradeHead {
         TradeHead {
-            _ticket: record.ticket,
+            ticket: record.ticket,
             symbol: record.symbol,
             _trade_type: record.trade_type,
-            _status: record.status,
+            status: record.status,
             _ml_enhanced: record.ml_enhanced,
             _ai_approved: record.ai_approved,
             _volume: record.volume,
             _entry_price: record.entry_price,
-            _entry_time: record.entry_time,
+            entry_time: record.entry_time,
             _exit_price: record.exit_price,
-            _exit_time: record.exit_time,
+            exit_time: record.exit_time,
             profit: record.profit,
             _pips: record.pips,
-            _commission: record.commission,
-            _swap: record.swap,
+            commission: record.commission,
+            swap: record.swap,
             _stop_loss: record.stop_loss,
             _take_profit: record.take_profit,
-            _magic_number: record.magic_number,
+            magic_number: record.magic_number,
             account_number: record.account_number,
             strategy_name: record.strategy_name,
         }

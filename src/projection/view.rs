@@ -225,6 +225,16 @@ pub struct DayView {
     /// The equity of that same snapshot; `None` likewise.
     #[serde(serialize_with = "json::option_decimal")]
     pub end_equity: Option<Decimal>,
+    /// The sum of the day's trades' commission, signed as the broker reports it (a cost is
+    /// negative).
+    #[serde(serialize_with = "json::decimal")]
+    pub total_commission: Decimal,
+    /// The sum of the day's trades' swap, signed likewise.
+    #[serde(serialize_with = "json::decimal")]
+    pub total_swap: Decimal,
+    /// net_profit + total_commission + total_swap: what the day's trades did to the balance.
+    #[serde(serialize_with = "json::decimal")]
+    pub net_result: Decimal,
 }
 
 /// The `stats` object (§5) over CLOSED trades.
@@ -269,6 +279,26 @@ pub struct TradeStatistics {
     /// The most negative profit; `None` when there is no loss.
     #[serde(serialize_with = "json::option_decimal")]
     pub largest_loss: Option<Decimal>,
+    /// The sum of the trades' commission, signed as the broker reports it (a cost is
+    /// negative).
+    #[serde(serialize_with = "json::decimal")]
+    pub total_commission: Decimal,
+    /// The sum of the trades' swap, signed likewise.
+    #[serde(serialize_with = "json::decimal")]
+    pub total_swap: Decimal,
+    /// total_profit + total_commission + total_swap: what the trades did to the balance.
+    #[serde(serialize_with = "json::decimal")]
+    pub net_result: Decimal,
+    /// The longest run of consecutive winning trades in (exit_time, ticket) order; a
+    /// breakeven trade ends a run.
+    pub max_consecutive_wins: u64,
+    /// The longest run of consecutive losing trades, likewise.
+    pub max_consecutive_losses: u64,
+    /// The largest fall of cumulative profit (starting from 0 before the first trade) from
+    /// a high to a later low, in (exit_time, ticket) order: a positive magnitude, 0 if it
+    /// never falls.
+    #[serde(serialize_with = "json::decimal")]
+    pub max_drawdown: Decimal,
 }
 
 /// The `summary` object (§4, §5) over daily rows.
@@ -291,6 +321,15 @@ pub struct PerformanceSummary {
     /// Total profit / total days; 0 when there are no days.
     #[serde(serialize_with = "json::decimal")]
     pub average_daily_profit: Decimal,
+    /// The sum of the days' commission, signed as the broker reports it.
+    #[serde(serialize_with = "json::decimal")]
+    pub total_commission: Decimal,
+    /// The sum of the days' swap, signed likewise.
+    #[serde(serialize_with = "json::decimal")]
+    pub total_swap: Decimal,
+    /// total_profit + total_commission + total_swap.
+    #[serde(serialize_with = "json::decimal")]
+    pub net_result: Decimal,
 }
 
 /// The `execution-rate` object (§5).
@@ -317,19 +356,6 @@ pub struct EquityPoint {
     pub balance: Decimal,
     /// Its equity then.
     pub equity: Decimal,
-}
-
-/// The profits of the closed trades of one symbol and strategy
-/// ([`super::Projections::closed_profits`]); not a §5 object.
-#[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
-pub struct ProfitGroup {
-    /// The instrument.
-    pub symbol: String,
-    /// The strategy that opened the trades; `None`: not given.
-    pub strategy_name: Option<String>,
-    /// Each trade's realized profit, exact, in exit-time order.
-    pub profits: Vec<Decimal>,
 }
 
 /// Serializers for the §1 value forms.

@@ -22,8 +22,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{
-    statistics_of_profits, EquityPoint, PerformanceSummary, ProfitGroup, Projections, TimeBasis,
-    TimeRange, TradeStatistics, TradeView,
+    EquityPoint, PerformanceSummary, Projections, StatisticsBuilder, TimeBasis, TimeRange,
+    TradeSelect, TradeStatistics, TradeView,
 };
 
 use super::options::Source;
@@ -236,32 +236,29 @@ fn closed_trades(
     range: TimeRange,
     account: Option<u64>,
 ) -> anyhow::Result<ClosedTrades> {
-    let closed = state.closed_profits(range, account)?;
-    let strategies = per_strategy(&closed)?;
-    let names: std::collections::BTreeSet<&str> =
-        closed.iter().map(|g| g.symbol.as_str()).collect();
-    let mut symbols = Vec::with_capacity(names.len());
-    for name in names {
-        let stats = state.trade_statistics(range, TimeBasis::Exit, Some(name), account)?;
-        symbols.push((name.to_string(), stats));
-    }
-    Ok((strategies, symbols, distribution_chart(&closed)?))
-}
-
-/// `stats` of each strategy's closed trades, by strategy name (`-` for none).
-fn per_strategy(closed: &[ProfitGroup]) -> anyhow::Result<Vec<(String, TradeStatistics)>> {
-    let mut groups: BTreeMap<&str, Vec<Decimal>> = BTreeMap::new();
-    for group in closed {
-        let name = group.strategy_name.as_deref().unwrap_or("-");
-        groups
-            .entry(name)
-            .or_default()
-            .extend_from_slice(&group.profits);
-    }
-    groups
-        .into_iter()
-        .map(|(name, profits)| Ok((name.to_string(), statistics_of_profits(profits)?)))
-        .collect()
+    let select = TradeSelect {
+        account,
+        ..TradeSelect::default()
+    };
+    let mut strategies: BTreeMap<&str, StatisticsBuilder> = BTreeMap::new();
+    let mut symbols: BTreeMap<&str, StatisticsBuilder> = BTreeMap::new();
+    let mut profits = Vec::new();
+    state.for_each_closed_trade(range, TimeBasis::Exit, &select, |trade| {
+        let strategy = trade.strategy_name.unwrap_or("-");
+        strategies.entry(strategy).or_default().add(trade);
+        symbols.entry(trade.symbol).or_default().add(trade);
+        profits.push(trade.profit);
+    })?;
+    let table = |groups: BTreeMap<&str, StatisticsBuilder>| {
+        let rows = groups.into_iter();
+        let rows = rows.map(|(name, group)| Ok((name.to_string(), group.statistics()?)));
+        rows.collect::<anyhow::Result<Vec<_>>>()
+    };
+    Ok((
+        table(strategies)?,
+        table(symbols)?,
+        distribution_chart(&profits)?,
+    ))
 }
 
 /// The equity and balance chart, the drawdown chart and the account's figures.
@@ -405,10 +402,9 @@ fn pnl_charts(days: &[tradeledger::projection::DayView]) -> anyhow::Result<[Char
 }
 
 /// The histogram of closed trades' profits, with zero as a bucket edge.
-fn distribution_chart(closed: &[ProfitGroup]) -> anyhow::Result<Chart> {
-    let all = closed.iter().flat_map(|g| &g.profits);
-    let trades = all.clone().count();
-    let profits: Vec<f64> = all
+fn distribution_chart(closed: &[Decimal]) -> anyhow::Result<Chart> {
+    let trades = closed.len();
+    let profits: Vec<f64> = (closed.iter())
         .filter(|p| !p.is_zero())
         .map(|p| coordinate(*p))
         .collect();

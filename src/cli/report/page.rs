@@ -228,6 +228,16 @@ const STATS_FIGURES: &[(&str, &str, Shown)] = &[
     ("average loss", "average_loss", Shown::Money),
     ("largest win", "largest_win", Shown::Money),
     ("largest loss", "largest_loss", Shown::Money),
+    ("total commission", "total_commission", Shown::Money),
+    ("total swap", "total_swap", Shown::Money),
+    ("net result", "net_result", Shown::Money),
+    ("most wins in a row", "max_consecutive_wins", Shown::Count),
+    (
+        "most losses in a row",
+        "max_consecutive_losses",
+        Shown::Count,
+    ),
+    ("max drawdown of profit", "max_drawdown", Shown::Money),
 ];
 
 const SUMMARY_FIGURES: &[(&str, &str, Shown)] = &[
@@ -238,6 +248,9 @@ const SUMMARY_FIGURES: &[(&str, &str, Shown)] = &[
     ("closed trades", "total_trades", Shown::Count),
     ("total profit", "total_profit", Shown::Money),
     ("average daily profit", "average_daily_profit", Shown::Money),
+    ("total commission", "total_commission", Shown::Money),
+    ("total swap", "total_swap", Shown::Money),
+    ("net result", "net_result", Shown::Money),
 ];
 
 /// A list of figures taken from the JSON object the command prints, so that `data-value` is

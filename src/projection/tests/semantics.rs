@@ -2,7 +2,8 @@
 
 use super::fixtures::*;
 use crate::model::event::*;
-use crate::projection::{Projections, TimeBasis, TimeRange, TradeFilter};
+use crate::projection::{Projections, QueryError, TimeBasis, TimeRange, TradeFilter, TradeSelect};
+use rust_decimal::Decimal;
 
 fn exit_stats(state: &Projections, from: &str, to: &str) -> crate::projection::TradeStatistics {
     let range = TimeRange::new(Some(at(from)), Some(at(to)));
@@ -620,7 +621,7 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
         error,
         crate::projection::StateDecodeError::Version {
             found: 1,
-            expected: 2
+            expected: 3
         }
     );
     let mut trailing = bytes.clone();
@@ -639,7 +640,7 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
 
 /// A stored trade that names a string the state does not hold, or whose entry points outside
 /// the records, is damage, whether the whole record is read (`trade_by_ticket`) or only its
-/// head (`closed_profits`); bytes after a record's end are damage when the whole record is
+/// head (`for_each_closed_trade`); bytes after a record's end are damage when the whole record is
 /// read, and not read by a head.
 #[test]
 fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
@@ -651,9 +652,7 @@ fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     let (records, len) = section(&bytes, super::super::stored::TRADE_RECORDS);
     let error = |state: &Projections| {
         let whole = state.trade_by_ticket(1).unwrap_err().to_string();
-        let head = state
-            .closed_profits(TimeRange::ALL, None)
-            .map_err(|e| e.to_string());
+        let head = walk(state, None).map_err(|e| e.to_string());
         (whole, head)
     };
 
@@ -671,7 +670,7 @@ fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     longer[at..at + 8].copy_from_slice(&(len as u64 + 1).to_le_bytes());
     let (whole, head) = error(&Projections::decode_state(longer).unwrap());
     assert!(whole.contains("has trailing bytes"), "{whole}");
-    assert_eq!(head.unwrap()[0].profits, [dec("5")]);
+    assert_eq!(head.unwrap(), [(1, "EURUSD".into(), None, dec("5"))]);
 
     // The trade's entry points at the records' end (an empty record), then beyond it.
     let (entries, _) = section(&bytes, super::super::stored::TRADE_BY_TICKET);
@@ -702,13 +701,31 @@ fn hot_section(bytes: &[u8]) -> usize {
     section(bytes, super::super::stored::HOT).0
 }
 
-/// `latest_trades` is the end of `trades` by entry time; `closed_profits` holds the profits of
-/// exactly the trades `trades --status CLOSED --by exit` lists, each group in exit-time order;
+/// (ticket, symbol, strategy_name, profit) of a closed trade.
+type Walked = (u64, String, Option<String>, Decimal);
+
+/// The closed trades of `state` (of `account`, if given) as `for_each_closed_trade` walks
+/// them.
+fn walk(state: &Projections, account: Option<u64>) -> Result<Vec<Walked>, QueryError> {
+    let select = TradeSelect {
+        account,
+        ..TradeSelect::default()
+    };
+    let mut walked = Vec::new();
+    state.for_each_closed_trade(TimeRange::ALL, TimeBasis::Exit, &select, |t| {
+        let strategy = t.strategy_name.map(String::from);
+        walked.push((t.ticket, t.symbol.to_string(), strategy, t.profit));
+    })?;
+    Ok(walked)
+}
+
+/// `latest_trades` is the end of `trades` by entry time; `for_each_closed_trade` walks
+/// exactly the trades `trades --status CLOSED --by exit` lists, in (exit_time, ticket) order;
 /// `snapshots_between` and `equity_curve` list the same snapshots in the same order. In
 /// memory, and read from a checkpoint with later rows in memory whose times fall between the
 /// checkpoint's (so that the two are merged, not appended).
 #[test]
-fn latest_trades_closed_profits_and_snapshots_agree_in_memory_and_from_a_checkpoint() {
+fn latest_trades_closed_trades_and_snapshots_agree_in_memory_and_from_a_checkpoint() {
     let later = [
         Event::TradeOpened(TradeOpened {
             strategy_name: Some("breakout".into()),
@@ -750,25 +767,24 @@ fn latest_trades_closed_profits_and_snapshots_agree_in_memory_and_from_a_checkpo
                     ..TradeFilter::default()
                 })
                 .unwrap();
-            // `trades` lists by entry; `closed_profits` keeps each group in exit order.
+            // `trades` lists by entry; the walk goes in exit order.
             let mut closed = closed;
             closed.sort_by_key(|t| (t.exit_time, t.ticket));
-            let mut expected = std::collections::BTreeMap::<_, Vec<_>>::new();
-            for trade in &closed {
-                let group = (trade.symbol.clone(), trade.strategy_name.clone());
-                expected
-                    .entry(group)
-                    .or_default()
-                    .push(trade.profit.unwrap());
-            }
-            let grouped: Vec<_> = state
-                .closed_profits(TimeRange::ALL, account)
-                .unwrap()
-                .into_iter()
-                .map(|g| ((g.symbol, g.strategy_name), g.profits))
+            let expected: Vec<_> = (closed.iter())
+                .map(|t| {
+                    (
+                        t.ticket,
+                        t.symbol.clone(),
+                        t.strategy_name.clone(),
+                        t.profit.unwrap(),
+                    )
+                })
                 .collect();
-            let expected: Vec<_> = expected.into_iter().collect();
-            assert_eq!(grouped, expected, "account {account:?}");
+            assert_eq!(
+                walk(state, account).unwrap(),
+                expected,
+                "account {account:?}"
+            );
         }
         for account in [1001, 2002, 7] {
             let views = state.snapshots_between(account, TimeRange::ALL).unwrap();
@@ -784,19 +800,9 @@ fn latest_trades_closed_profits_and_snapshots_agree_in_memory_and_from_a_checkpo
             assert_eq!(from_points, from_views, "account {account}");
         }
     }
-    let merged = from_checkpoint
-        .closed_profits(TimeRange::ALL, None)
-        .unwrap();
-    let eurusd = &merged[0];
-    assert_eq!(
-        (eurusd.symbol.as_str(), &eurusd.strategy_name),
-        ("EURUSD", &None)
-    );
-    assert_eq!(
-        eurusd.profits[..2],
-        [dec("5"), dec("7")],
-        "merged by exit time"
-    );
+    let merged = walk(&from_checkpoint, None).unwrap();
+    let tickets: Vec<u64> = merged.iter().map(|t| t.0).collect();
+    assert_eq!(tickets[..2], [1, 6], "merged by exit time");
     for account in [1001, 2002] {
         assert_eq!(
             from_checkpoint

@@ -73,7 +73,11 @@ fn statistics_of_all_closed_trades() {
             r#"{"total_trades":6,"winning_trades":3,"losing_trades":2,"breakeven_trades":1,"#,
             r#""win_rate":"50","total_profit":"42.70","average_profit":"7.1166666666666666666666666667","#,
             r#""gross_profit":"68.70","gross_loss":"26.00","profit_factor":"2.6423076923076923076923076923","#,
-            r#""average_win":"22.90","average_loss":"13.00","largest_win":"40.00","largest_loss":"-15.75"}"#
+            r#""average_win":"22.90","average_loss":"13.00","largest_win":"40.00","largest_loss":"-15.75","#,
+            // In exit order +25.50 −10.25 0 +40.00 −15.75 +3.20: no two wins or losses in a
+            // row; cumulative profit falls most from 55.25 to 39.50.
+            r#""total_commission":"0","total_swap":"0","net_result":"42.70","#,
+            r#""max_consecutive_wins":1,"max_consecutive_losses":1,"max_drawdown":"15.75"}"#
         )
     );
 }
@@ -160,7 +164,8 @@ fn daily_rows() {
             r#""breakeven_trades":1,"gross_profit":"25.50","gross_loss":"10.25","net_profit":"15.25","#,
             r#""win_rate":"33.333333333333333333333333333","profit_factor":"2.4878048780487804878048780488","#,
             r#""average_win":"25.50","average_loss":"10.25","largest_win":"25.50","largest_loss":"-10.25","#,
-            r#""end_balance":"10025.50","end_equity":"10030.00"}"#
+            r#""end_balance":"10025.50","end_equity":"10030.00","#,
+            r#""total_commission":"0","total_swap":"0","net_result":"15.25"}"#
         )
     );
     // 5th: trades 4, 5. 40.00 − 15.75 = 24.25; 40.00 / 15.75 = 2.53968253968253968…
@@ -171,7 +176,8 @@ fn daily_rows() {
             r#""breakeven_trades":0,"gross_profit":"40.00","gross_loss":"15.75","net_profit":"24.25","#,
             r#""win_rate":"50","profit_factor":"2.5396825396825396825396825397","#,
             r#""average_win":"40.00","average_loss":"15.75","largest_win":"40.00","largest_loss":"-15.75","#,
-            r#""end_balance":"10039.50","end_equity":"10041.10"}"#
+            r#""end_balance":"10039.50","end_equity":"10041.10","#,
+            r#""total_commission":"0","total_swap":"0","net_result":"24.25"}"#
         )
     );
     // 6th: trade 6 only; no loss, so the loss fields are null; balance carried from the 5th.
@@ -182,7 +188,8 @@ fn daily_rows() {
             r#""breakeven_trades":0,"gross_profit":"3.20","gross_loss":"0","net_profit":"3.20","#,
             r#""win_rate":"100","profit_factor":null,"#,
             r#""average_win":"3.20","average_loss":null,"largest_win":"3.20","largest_loss":null,"#,
-            r#""end_balance":"10039.50","end_equity":"10041.10"}"#
+            r#""end_balance":"10039.50","end_equity":"10041.10","#,
+            r#""total_commission":"0","total_swap":"0","net_result":"3.20"}"#
         )
     );
     assert_eq!(rows.len(), 3);
@@ -218,7 +225,8 @@ fn summary() {
         serde_json::to_string(&summary).unwrap(),
         concat!(
             r#"{"total_days":3,"winning_days":3,"losing_days":0,"breakeven_days":0,"#,
-            r#""total_trades":6,"total_profit":"42.70","average_daily_profit":"14.233333333333333333333333333"}"#
+            r#""total_trades":6,"total_profit":"42.70","average_daily_profit":"14.233333333333333333333333333","#,
+            r#""total_commission":"0","total_swap":"0","net_result":"42.70"}"#
         )
     );
 }

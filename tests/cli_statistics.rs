@@ -1,0 +1,191 @@
+//! The statistics traders ask for, and the firm-wide view, through the command line on the
+//! demo journal (two strategies, each with its own magic number, on one account):
+//! - the demo's final report and `daily` use the terms of `stats`, and a day's `net_result`
+//!   is the change of its `end_balance`;
+//! - `--group-by` rows are the statistics `--strategy` / `--magic` select, and add up;
+//! - several journals (`--journal` repeated, or a folder of mirrors) answer as their union,
+//!   `--group-by journal` gives each journal's own statistics.
+//!
+//! The arithmetic itself is checked against a plain model in `tests/projection_model.rs`.
+
+mod cli_support;
+
+use std::path::Path;
+
+use cli_support::{dec, decimal, fails, json, ok, path};
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const BARS: &str = "1500";
+
+fn demo_journal(dir: &Path) -> String {
+    ok(&["demo", path(dir), "--bars", BARS])
+}
+
+/// The value after `label` on the demo report's line that starts with it.
+fn reported(report: &str, label: &str) -> Decimal {
+    let line = report.lines().find(|l| l.starts_with(label)).unwrap();
+    dec(line[label.len()..].split_whitespace().next().unwrap())
+}
+
+#[test]
+fn the_demo_report_and_daily_rows_reconcile_with_stats_and_the_balance() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("demo");
+    let report = demo_journal(&dir);
+    let stats = json(&["stats", path(&dir)]);
+    assert!(stats["total_trades"].as_u64().unwrap() > 50, "{stats}");
+    for (label, field) in [
+        ("total profit", "total_profit"),
+        ("total commission", "total_commission"),
+        ("net result", "net_result"),
+        ("max drawdown", "max_drawdown"),
+    ] {
+        let figure = decimal(&stats[field]);
+        assert_eq!(reported(&report, label), figure.round_dp(2), "{label}");
+    }
+    let net_result = decimal(&stats["net_result"]);
+    let costs = decimal(&stats["total_commission"]) + decimal(&stats["total_swap"]);
+    assert_eq!(net_result, decimal(&stats["total_profit"]) + costs);
+    assert!(costs < Decimal::ZERO, "the demo pays commission");
+
+    // The demo's account starts at 10,000 and only trades: each day's net result is the
+    // change of its end balance, and the days add up to the statistics.
+    let days = json(&["daily", path(&dir)]);
+    let days = days.as_array().unwrap();
+    let mut balance = dec("10000");
+    for day in days {
+        let end = decimal(&day["end_balance"]);
+        assert_eq!(end - balance, decimal(&day["net_result"]), "{day}");
+        balance = end;
+    }
+    let sum = |field: &str| days.iter().map(|d| decimal(&d[field])).sum::<Decimal>();
+    assert_eq!(sum("net_result"), net_result);
+    assert_eq!(sum("total_commission"), decimal(&stats["total_commission"]));
+    let summary = json(&["summary", path(&dir)]);
+    assert_eq!(decimal(&summary["net_result"]), net_result);
+}
+
+/// `stats --group-by KEY --json` as (key, stats object without the key) pairs.
+fn groups(dir: &Path, key: &str, field: &str, more: &[&str]) -> Vec<(Value, Value)> {
+    let mut args = vec!["stats", path(dir), "--group-by", key, "--json"];
+    args.extend_from_slice(more);
+    let text = ok(&args);
+    let rows: Value = serde_json::from_str(&text).unwrap();
+    let rows = rows.as_array().unwrap();
+    let key_first = format!("{{\"{field}\":");
+    assert_eq!(
+        text.matches(&key_first).count(),
+        rows.len(),
+        "the key comes first: {text}"
+    );
+    let rows = rows.iter().map(|row| {
+        let mut row = row.as_object().unwrap().clone();
+        (row.remove(field).unwrap(), Value::Object(row))
+    });
+    rows.collect()
+}
+
+#[test]
+fn groups_equal_their_filters_and_add_up() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("demo");
+    demo_journal(&dir);
+    let all = json(&["stats", path(&dir)]);
+    let by_strategy = groups(&dir, "strategy", "strategy_name", &[]);
+    let by_magic = groups(&dir, "magic", "magic_number", &[]);
+    assert_eq!(by_strategy.len(), 2, "{by_strategy:?}");
+    assert_eq!(by_magic.len(), 2, "{by_magic:?}");
+    for (name, stats) in &by_strategy {
+        let filtered = json(&["stats", path(&dir), "--strategy", name.as_str().unwrap()]);
+        assert_eq!(&filtered, stats, "{name}");
+    }
+    for (magic, stats) in &by_magic {
+        let filtered = json(&["stats", path(&dir), "--magic", &magic.to_string()]);
+        assert_eq!(&filtered, stats, "{magic}");
+    }
+    let trades = |rows: &[(Value, Value)]| -> u64 {
+        rows.iter()
+            .map(|(_, s)| s["total_trades"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(trades(&by_strategy), all["total_trades"].as_u64().unwrap());
+    let profit = by_strategy
+        .iter()
+        .map(|(_, s)| decimal(&s["total_profit"]))
+        .sum::<Decimal>();
+    assert_eq!(profit, decimal(&all["total_profit"]));
+    let by_account = groups(&dir, "account", "account_number", &[]);
+    assert_eq!(by_account.len(), 1, "one account");
+    assert_eq!(by_account[0].1, all);
+
+    // The daily rows of one strategy add up to its statistics.
+    let (name, stats) = &by_strategy[0];
+    let name = name.as_str().unwrap();
+    let days = json(&["daily", path(&dir), "--strategy", name]);
+    let days = days.as_array().unwrap();
+    let net = days
+        .iter()
+        .map(|d| decimal(&d["net_profit"]))
+        .sum::<Decimal>();
+    assert_eq!(net, decimal(&stats["total_profit"]));
+    let unknown = json(&["stats", path(&dir), "--strategy", "no such strategy"]);
+    assert_eq!(unknown["total_trades"], 0);
+    assert_eq!(unknown["max_drawdown"], "0");
+}
+
+#[test]
+fn several_journals_answer_as_their_union() {
+    let scratch = tempfile::tempdir().unwrap();
+    let mirrors = scratch.path().join("mirrors");
+    let (first, second) = (mirrors.join("host-a"), mirrors.join("host-b"));
+    demo_journal(&first);
+    ok(&["demo", path(&second), "--bars", "700"]);
+    let one = json(&["stats", path(&first)]);
+    let two = json(&["stats", path(&second)]);
+
+    let repeated = json(&["stats", path(&first), "--journal", path(&second)]);
+    let folder = json(&["stats", path(&mirrors)]);
+    assert_eq!(
+        repeated, folder,
+        "a folder of mirrors stands for its journals"
+    );
+    let count = |v: &Value| v["total_trades"].as_u64().unwrap();
+    assert_eq!(count(&folder), count(&one) + count(&two));
+    let sum = |field: &str| decimal(&one[field]) + decimal(&two[field]);
+    for field in [
+        "total_profit",
+        "gross_profit",
+        "total_commission",
+        "net_result",
+    ] {
+        assert_eq!(decimal(&folder[field]), sum(field), "{field}");
+    }
+
+    let by_journal = groups(&mirrors, "journal", "journal", &[]);
+    let names: Vec<&str> = by_journal
+        .iter()
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(names, [path(&first), path(&second)]);
+    assert_eq!(by_journal[0].1, one);
+    assert_eq!(by_journal[1].1, two);
+
+    // Both demos trade the same account from the same start: the union's days sum both.
+    let days = json(&["daily", path(&mirrors)]);
+    let days_one = json(&["daily", path(&first)]);
+    let total = |days: &Value| -> u64 {
+        let rows = days.as_array().unwrap().iter();
+        rows.map(|d| d["total_trades"].as_u64().unwrap()).sum()
+    };
+    let days_two = json(&["daily", path(&second)]);
+    assert_eq!(total(&days), total(&days_one) + total(&days_two));
+    let summary = json(&["summary", path(&first), "--journal", path(&second)]);
+    assert_eq!(decimal(&summary["net_result"]), sum("net_result"));
+
+    let error = fails(&["stats", path(&mirrors), "--as-of", "5"], 1);
+    assert!(
+        error.contains("--as-of takes a TIME with several journals"),
+        "{error}"
+    );
+}
