@@ -189,3 +189,56 @@ fn several_journals_answer_as_their_union() {
         "{error}"
     );
 }
+
+/// `equity` against the obvious computation over `snapshots`: the highest and lowest equity
+/// (first reached), the largest fall from an earlier equity in money and in percent of that
+/// earlier equity, and the return from the first to the last snapshot.
+#[test]
+fn equity_equals_a_plain_computation_over_the_snapshots() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("demo");
+    demo_journal(&dir);
+    let account = json(&["snapshots", path(&dir), "--account", "12345678", "--latest"]);
+    assert!(account.is_object(), "the demo's account has snapshots");
+    let (from, to) = ("2017-06-01", "2017-12-31");
+    let range = ["--from", from, "--to", to];
+    let args = |command: &'static str| {
+        let mut args = vec![command, path(&dir), "--account", "12345678"];
+        args.extend(range);
+        args
+    };
+    let rows = json(&args("snapshots"));
+    let rows: Vec<(String, Decimal)> = (rows.as_array().unwrap().iter())
+        .map(|r| {
+            (
+                r["snapshot_time"].as_str().unwrap().to_string(),
+                decimal(&r["equity"]),
+            )
+        })
+        .collect();
+    assert!(rows.len() > 100);
+    let equity = json(&args("equity"));
+    assert_eq!(equity["snapshots"], rows.len());
+    let first_max = rows.iter().rev().max_by_key(|r| r.1).unwrap();
+    let first_min = rows.iter().rev().min_by_key(|r| r.1).unwrap();
+    assert_eq!(equity["peak"]["snapshot_time"], first_max.0.as_str());
+    assert_eq!(decimal(&equity["peak"]["equity"]), first_max.1);
+    assert_eq!(decimal(&equity["trough"]["equity"]), first_min.1);
+    let (mut money, mut percent) = (Decimal::ZERO, Decimal::ZERO);
+    for (i, high) in rows.iter().enumerate() {
+        for low in &rows[i..] {
+            money = money.max(high.1 - low.1);
+            percent = percent.max((high.1 - low.1) * dec("100") / high.1);
+        }
+    }
+    assert_eq!(decimal(&equity["max_drawdown"]["amount"]), money);
+    assert_eq!(decimal(&equity["max_drawdown_percent"]["percent"]), percent);
+    let change = rows.last().unwrap().1 - rows[0].1;
+    assert_eq!(decimal(&equity["change"]), change);
+    assert_eq!(
+        decimal(&equity["return_percent"]),
+        change * dec("100") / rows[0].1
+    );
+    let none = json(&["equity", path(&dir), "--account", "1"]);
+    assert_eq!(none, Value::Null);
+}

@@ -14,6 +14,7 @@ macro_rules! out {
 }
 
 mod demo_cmd;
+mod equity;
 mod export;
 mod human;
 mod import;
@@ -159,6 +160,8 @@ enum Command {
     Daily(query::DailyArgs),
     /// Winning, losing and breakeven days and the total over a range of days.
     Summary(query::DailyArgs),
+    /// An account's equity over its snapshots: peak, trough, drawdowns, return.
+    Equity(equity::EquityArgs),
     /// Write trades.csv, signals.csv, snapshots.csv and daily.csv into a folder, or the SQL
     /// tables into a SQLite file (--sqlite).
     Export(export::ExportArgs),
@@ -260,6 +263,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Snapshots(args) => query::snapshots(&args),
         Command::Daily(args) => query::daily(&args),
         Command::Summary(args) => query::summary(&args),
+        Command::Equity(args) => equity::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Report(args) => report::report(&args),
         Command::Serve(args) => report::serve(&args),

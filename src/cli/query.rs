@@ -49,7 +49,7 @@ pub struct TimeBounds {
 }
 
 impl TimeBounds {
-    fn range(&self) -> TimeRange {
+    pub fn range(&self) -> TimeRange {
         TimeRange::new(self.from, self.to)
     }
 }

@@ -14,6 +14,7 @@ mod checkpoint;
 mod chunked;
 mod closed;
 mod encode;
+mod equity;
 mod id_index;
 mod intern;
 mod memory;
@@ -37,14 +38,15 @@ pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, StatisticsBuilder};
 pub use encode::{StateSnapshot, WriteStateError};
+pub use equity::EquityTracker;
 pub use memory::MemoryEstimate;
 pub use query::{daily_rows_across, summary_across, QueryError, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;
 pub use tally::{ArithmeticOverflow, TradeSelect};
 pub use validate::CheckError;
 pub use view::{
-    DayView, EquityPoint, ExecutionRate, PerformanceSummary, SignalView, SnapshotView,
-    TradeStatistics, TradeView,
+    DayView, Drawdown, EquityAt, EquityPoint, EquitySummary, ExecutionRate, PerformanceSummary,
+    SignalView, SnapshotView, TradeStatistics, TradeView,
 };
 
 use std::sync::Arc;

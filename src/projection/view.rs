@@ -358,6 +358,66 @@ pub struct EquityPoint {
     pub equity: Decimal,
 }
 
+/// One snapshot's equity and balance, and when it was taken (part of [`EquitySummary`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EquityAt {
+    /// When the snapshot was taken, UTC.
+    #[serde(serialize_with = "json::display")]
+    pub snapshot_time: Timestamp,
+    /// The equity then.
+    #[serde(serialize_with = "json::decimal")]
+    pub equity: Decimal,
+    /// The balance then.
+    #[serde(serialize_with = "json::decimal")]
+    pub balance: Decimal,
+}
+
+/// A fall of equity from a peak to a later snapshot (part of [`EquitySummary`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Drawdown {
+    /// Peak equity − the later equity: a positive magnitude.
+    #[serde(serialize_with = "json::decimal")]
+    pub amount: Decimal,
+    /// amount / peak equity × 100; `None` when the peak is not above zero.
+    #[serde(serialize_with = "json::option_decimal")]
+    pub percent: Option<Decimal>,
+    /// The peak: the first snapshot with the highest equity before the fall.
+    pub peak: EquityAt,
+    /// The lowest point of the fall.
+    pub trough: EquityAt,
+}
+
+/// The `equity` object: an account's equity over its snapshots in a period.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct EquitySummary {
+    /// The account.
+    pub account_number: u64,
+    /// Snapshots in the period.
+    pub snapshots: u64,
+    /// The first and the last snapshot of the period.
+    pub first: EquityAt,
+    /// See `first`.
+    pub last: EquityAt,
+    /// The highest equity (its first snapshot), and the lowest.
+    pub peak: EquityAt,
+    /// See `peak`.
+    pub trough: EquityAt,
+    /// last equity − first equity.
+    #[serde(serialize_with = "json::decimal")]
+    pub change: Decimal,
+    /// change / first equity × 100; `None` when the first equity is not above zero.
+    #[serde(serialize_with = "json::option_decimal")]
+    pub return_percent: Option<Decimal>,
+    /// The largest fall in money from a running peak; `None` when equity never falls.
+    pub max_drawdown: Option<Drawdown>,
+    /// The largest fall in percent of its peak (peaks above zero only); `None` when there is
+    /// none. It may be another fall than `max_drawdown`'s.
+    pub max_drawdown_percent: Option<Drawdown>,
+}
+
 /// Serializers for the §1 value forms.
 mod json {
     use std::fmt::Display;

@@ -22,8 +22,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tradeledger::model::event::Timestamp;
 use tradeledger::projection::{
-    EquityPoint, PerformanceSummary, Projections, StatisticsBuilder, TimeBasis, TimeRange,
-    TradeSelect, TradeStatistics, TradeView,
+    EquityPoint, EquityTracker, PerformanceSummary, Projections, StatisticsBuilder, TimeBasis,
+    TimeRange, TradeSelect, TradeStatistics, TradeView,
 };
 
 use super::options::Source;
@@ -269,37 +269,24 @@ fn equity(
     let mut equity = Vec::with_capacity(snapshots.len());
     let mut balance = Vec::with_capacity(snapshots.len());
     let mut drawdown = Vec::with_capacity(snapshots.len());
-    let mut peak: Option<Decimal> = None;
-    let mut max_drawdown = Decimal::ZERO;
-    let mut max_drawdown_percent: Option<Decimal> = None;
+    let mut tracker = EquityTracker::new();
     for snapshot in snapshots {
         let x = seconds(snapshot.snapshot_time);
         equity.push((x, coordinate(snapshot.equity)));
         balance.push((x, coordinate(snapshot.balance)));
-        let top = peak.map_or(snapshot.equity, |p| p.max(snapshot.equity));
-        peak = Some(top);
-        let fall = top
-            .checked_sub(snapshot.equity)
-            .context("drawdown exceeds the decimal range")?;
-        max_drawdown = max_drawdown.max(fall);
-        let percent = if top > Decimal::ZERO {
-            fall.checked_mul(Decimal::ONE_HUNDRED)
-                .and_then(|f| f.checked_div(top))
-        } else {
-            None
-        };
-        if let Some(percent) = percent {
-            max_drawdown_percent = Some(max_drawdown_percent.map_or(percent, |m| m.max(percent)));
-        }
+        let percent = tracker.add(snapshot)?;
         drawdown.push((x, -coordinate(percent.unwrap_or_default())));
     }
-    let figures = account.map(|number| Account {
-        number,
-        snapshots: snapshots.len(),
-        last: snapshots.last().copied(),
-        max_drawdown,
-        max_drawdown_percent,
-    });
+    let figures = match account {
+        Some(number) => tracker.summary(number)?.map(|summary| Account {
+            number,
+            snapshots: snapshots.len(),
+            last: snapshots.last().copied(),
+            max_drawdown: summary.max_drawdown.map_or(Decimal::ZERO, |d| d.amount),
+            max_drawdown_percent: summary.max_drawdown_percent.and_then(|d| d.percent),
+        }),
+        None => None,
+    };
     let shown = |what: &str| match account {
         Some(number) => format!(
             "{what} of account {number}, from {} snapshots (at most {} points per line: the \
