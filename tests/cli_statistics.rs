@@ -242,3 +242,58 @@ fn equity_equals_a_plain_computation_over_the_snapshots() {
     let none = json(&["equity", path(&dir), "--account", "1"]);
     assert_eq!(none, Value::Null);
 }
+
+/// Events recorded late (all of them imported at once, long after they happened) are placed
+/// by `--at-event-time` at their own times: before the close, the trade is OPEN; a link to a
+/// trade opened later is left out; `--as-of` by recording time sees all or nothing.
+#[test]
+fn at_event_time_gives_the_book_as_of_trading_time() {
+    let (temp, dir) = cli_support::journal_dir();
+    let file = cli_support::write_file(
+        temp.path(),
+        "late.jsonl",
+        &[
+            r#"{"event":"signal","signal_id":1,"symbol":"EURUSD","signal_type":"BUY","timestamp":"2024-03-01T09:00:00Z","price":"1.08400","confidence":0.9,"strategy_name":"ma","timeframe":"H1"}"#,
+            r#"{"event":"trade_opened","ticket":11,"symbol":"EURUSD","trade_type":"BUY","volume":"0.50","entry_price":"1.08410","entry_time":"2024-03-01T09:00:01Z","account_number":42}"#,
+            r#"{"event":"trade_closed","ticket":11,"exit_price":"1.08610","exit_time":"2024-03-01T12:00:00Z","profit":"100.00"}"#,
+            r#"{"event":"trade_opened","ticket":12,"symbol":"EURUSD","trade_type":"SELL","volume":"0.10","entry_price":"1.09000","entry_time":"2024-03-01T13:00:00Z","account_number":42}"#,
+            r#"{"event":"signal_executed","signal_id":1,"ticket":12}"#,
+        ],
+    );
+    ok(&["import", path(&dir), path(&file)]);
+    let at = |time: &str, command: &[&str]| {
+        let mut args = command.to_vec();
+        args.extend([path(&dir), "--at-event-time", time]);
+        json(&args)
+    };
+    let morning = at("2024-03-01T11:00:00Z", &["trades"]);
+    let tickets: Vec<(u64, &str)> = (morning.as_array().unwrap().iter())
+        .map(|t| (t["ticket"].as_u64().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(tickets, [(11, "OPEN")]);
+    let signal = at("2024-03-01T11:00:00Z", &["signals"]);
+    assert_eq!(
+        signal[0]["executed"], false,
+        "the link to ticket 12 is left out"
+    );
+    let said = cli_support::stderr(&cli_support::run(&[
+        "signals",
+        path(&dir),
+        "--at-event-time",
+        "2024-03-01T11:00:00Z",
+    ]));
+    assert!(said.contains("3 records left out"), "{said}");
+    assert!(!said.contains("refuse"), "left out, not refused: {said}");
+    assert_eq!(at("2024-03-01T11:00:00Z", &["stats"])["total_trades"], 0);
+    assert_eq!(at("2024-03-01T12:00:00Z", &["stats"])["total_trades"], 1);
+    let evening = at("2024-03-01", &["signals"]);
+    assert_eq!(
+        (&evening[0]["executed"], &evening[0]["ticket"]),
+        (&Value::Bool(true), &Value::from(12))
+    );
+    let both = json(&["stats", path(&dir), "--as-of", "2024-03-01"]);
+    assert_eq!(
+        both["total_trades"], 0,
+        "recorded long after: nothing by recording time"
+    );
+}

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::ledger::{load_read_only, AsOf};
+use tradeledger::ledger::{load_at_event_time, load_read_only, AsOf};
 use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
 use tradeledger::storage::folder::META_FILE_NAME;
@@ -22,6 +22,11 @@ pub struct Source {
     /// appended at or before TIME (RFC 3339, or a date meaning its last nanosecond).
     #[arg(long, value_name = "SEQ|TIME", value_parser = parse_as_of)]
     pub as_of: Option<AsOf>,
+    /// Read the book as of trading time T (RFC 3339, or a date meaning its last nanosecond):
+    /// the events whose own time (entry, exit, snapshot, signal time) is at or before T,
+    /// whenever the journal recorded them. Replays the whole journal.
+    #[arg(long, value_name = "T", value_parser = parse_to, conflicts_with = "as_of")]
+    pub at_event_time: Option<Timestamp>,
     /// Print one JSON document (docs/INTERCHANGE.md §5) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -83,6 +88,14 @@ impl Source {
     }
 
     fn load_dir(&self, dir: &Path) -> anyhow::Result<Projections> {
+        if let Some(time) = self.at_event_time {
+            let (state, left_out) = load_at_event_time(dir, time)?;
+            eprintln!(
+                "note: --at-event-time {time} reads the events whose own time is at or before \
+                 it, whenever recorded; {left_out} records left out"
+            );
+            return Ok(state);
+        }
         let (state, report) = load_read_only(dir, self.as_of)?;
         for ignored in &report.ignored_checkpoints {
             tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");

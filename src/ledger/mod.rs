@@ -881,6 +881,29 @@ pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, O
     Ok((state, report))
 }
 
+/// The book as of trading time `time`: the events whose own time ([`Event::time`]) is at or
+/// before it, applied in journal order, by a replay from the start (a checkpoint holds events
+/// of every time). A `signal_executed` carries no time: it is applied when the signal and
+/// the trade it links are in the book, and left out otherwise, like the events after `time`.
+/// Returns the state and how many records were left out.
+pub fn load_at_event_time(dir: &Path, time: Timestamp) -> Result<(Projections, u64), Error> {
+    let reader = JournalReader::open(dir)?;
+    let mut state = Projections::new();
+    let mut left_out = 0;
+    for record in reader.records(1) {
+        let record = record?;
+        let in_book = record.event.time() <= time
+            && (!matches!(record.event, Event::SignalExecuted(_))
+                || state.check(&record.event).is_ok());
+        if in_book {
+            state.apply(record.seq, record.recorded_at, &record.event);
+        } else {
+            left_out += 1;
+        }
+    }
+    Ok((state, left_out))
+}
+
 /// A batch to append: borrowed (its events are copied into the projections where needed) or
 /// owned (they are moved).
 trait Batch {

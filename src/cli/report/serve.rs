@@ -107,6 +107,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let source = Source {
         dir: args.dir.clone(),
         as_of: None,
+        at_event_time: None,
         json: false,
     };
     // An interrupt ends `serve` with exit code 0, as it ends `tail`.

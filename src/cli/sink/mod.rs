@@ -354,6 +354,11 @@ pub fn export_sqlite(
     source: &super::options::Source,
     file: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
+    if source.at_event_time.is_some() {
+        anyhow::bail!(
+            "export --sqlite reads by the journal's order only: use --as-of, not --at-event-time"
+        );
+    }
     let written = sqlite::export(&source.dir, source.as_of, file)
         .with_context(|| format!("export to {}", file.display()))?;
     if source.json {
