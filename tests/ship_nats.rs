@@ -395,3 +395,116 @@ fn with_nats_down_trading_goes_on_and_status_shows_the_lag_then_shipping_resumes
     mirror_once(&scene.cluster, "DOWN", &scene.replica);
     assert_mirrored(&scene.origin, &scene.replica);
 }
+
+/// A stream that ends inside a batch (its shipper stopped between a batch's records): `mirror
+/// --once` copies the whole batches, leaves the partial one out, says so and exits 0; once
+/// the rest of the batch is in the stream, the next run completes the replica.
+#[test]
+fn a_stream_ending_inside_a_batch_is_mirrored_up_to_its_last_whole_batch() {
+    let (scene, mut trader) = Scene::start("WHOLE", 20_000, 8);
+    finish(&mut trader, "the trader");
+    ok(&[
+        "ship",
+        path(&scene.origin),
+        "--nats",
+        &scene.cluster.urls(),
+        "--stream",
+        "WHOLE",
+        "--once",
+    ]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = scene.cluster.nodes[0].url();
+    runtime.block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        let whole = js.get_stream("WHOLE").await.unwrap();
+        let config = whole.cached_info().config.clone();
+        let last = whole.cached_info().state.last_sequence;
+        let mut messages = Vec::new();
+        for seq in 1..=last {
+            messages.push(whole.get_raw_message(seq).await.unwrap());
+        }
+        let batch_end = |m: &async_nats::jetstream::message::StreamMessage| -> u64 {
+            let end = m.headers.get("Tradeledger-Batch-End").unwrap();
+            end.as_str().parse().unwrap()
+        };
+        // The last record that is not its batch's end: the stream will end just there.
+        let cut = (messages.iter().rposition(|m| batch_end(m) > m.sequence))
+            .expect("a batch of several records");
+        let whole_batches = messages[..=cut]
+            .iter()
+            .rev()
+            .find(|m| batch_end(m) == m.sequence)
+            .map_or(0, |m| m.sequence);
+        js.delete_stream("WHOLE").await.unwrap();
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "PART".into(),
+            num_replicas: 1,
+            ..config
+        })
+        .await
+        .unwrap();
+        let publish = |m: &async_nats::jetstream::message::StreamMessage| {
+            let (js, subject) = (js.clone(), m.subject.clone());
+            let (headers, payload) = (m.headers.clone(), m.payload.clone());
+            async move {
+                let ack = js.publish_with_headers(subject, headers, payload).await;
+                ack.unwrap().await.unwrap();
+            }
+        };
+        for message in &messages[..=cut] {
+            publish(message).await;
+        }
+        let output = tokio::task::spawn_blocking({
+            let (urls, replica) = (scene.cluster.urls(), scene.replica.clone());
+            move || {
+                let args = [
+                    "mirror",
+                    "--nats",
+                    &urls,
+                    "--stream",
+                    "PART",
+                    path(&replica),
+                ];
+                ok(&[&args[..], &["--once", "--idle-ms", "300"]].concat())
+            }
+        })
+        .await
+        .unwrap();
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("the stream ends inside a batch"), "{said}");
+        assert_eq!(head(&scene.replica), whole_batches, "whole batches only");
+        ok(&["verify", path(&scene.replica)]);
+        for message in &messages[cut + 1..] {
+            publish(message).await;
+        }
+    });
+    mirror_once(&scene.cluster, "PART", &scene.replica);
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+/// A stream the cluster cannot hold (more replicas than servers) is refused by the server:
+/// `ship` says so and exits instead of retrying forever; nothing of the journal changes.
+#[test]
+fn a_stream_the_server_refuses_to_create_ends_ship_with_its_reason() {
+    let (scene, mut trader) = Scene::start("REFUSED", 20_000, 9);
+    finish(&mut trader, "the trader");
+    let before = dump(&scene.origin);
+    let output = run(&[
+        "ship",
+        path(&scene.origin),
+        "--nats",
+        &scene.cluster.urls(),
+        "--stream",
+        "REFUSED",
+        "--replicas",
+        "5",
+        "--once",
+        "--retry-ms",
+        RETRY_MS,
+    ]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{said}");
+    assert!(said.contains("the server refused"), "{said}");
+    assert!(said.contains("REFUSED"), "{said}");
+    assert_eq!(dump(&scene.origin), before);
+}
