@@ -183,6 +183,15 @@ fn several_journals_answer_as_their_union() {
     let summary = json(&["summary", path(&first), "--journal", path(&second)]);
     assert_eq!(decimal(&summary["net_result"]), sum("net_result"));
 
+    let rates = [&first, &second].map(|dir| json(&["execution-rate", path(dir)]));
+    let rate = json(&["execution-rate", path(&mirrors)]);
+    let signals = |field: &str| rates.iter().map(|r| r[field].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(rate["total_signals"], signals("total_signals"));
+    assert_eq!(rate["executed_signals"], signals("executed_signals"));
+    let expected = Decimal::from(signals("executed_signals")) * dec("100")
+        / Decimal::from(signals("total_signals"));
+    assert_eq!(decimal(&rate["execution_rate"]), expected);
+
     let error = fails(&["stats", path(&mirrors), "--as-of", "5"], 1);
     assert!(
         error.contains("--as-of takes a TIME with several journals"),

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use tradeledger::model::event::{Timestamp, TradeStatus};
 
 use tradeledger::projection::{
-    daily_rows_across, for_each_closed_trade_across, statistics_across, summary_across,
-    Projections, StatisticsBuilder, TimeBasis, TimeRange, TradeFilter, TradeSelect,
+    daily_rows_across, execution_rate_across, for_each_closed_trade_across, statistics_across,
+    summary_across, Projections, StatisticsBuilder, TimeBasis, TimeRange, TradeFilter, TradeSelect,
     TradeStatistics,
 };
 
@@ -164,6 +164,8 @@ pub struct SignalsArgs {
 pub struct ExecutionRateArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
     /// Only signals with timestamp at or after T (RFC 3339, or a date meaning its 00:00:00Z).
     #[arg(long, value_name = "T", value_parser = parse_from)]
     pub since: Option<Timestamp>,
@@ -355,8 +357,9 @@ pub fn signals(args: &SignalsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn execution_rate(args: &ExecutionRateArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
-    let rate = state.signal_execution_rate(args.since)?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
+    let rate = execution_rate_across(&states, args.since)?;
     if args.source.json {
         print_json(&rate)?;
     } else {

@@ -40,7 +40,10 @@ pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, S
 pub use encode::{StateSnapshot, WriteStateError};
 pub use equity::EquityTracker;
 pub use memory::MemoryEstimate;
-pub use query::{daily_rows_across, summary_across, QueryError, TimeBasis, TimeRange, TradeFilter};
+pub use query::{
+    daily_rows_across, execution_rate_across, summary_across, QueryError, TimeBasis, TimeRange,
+    TradeFilter,
+};
 pub use stored::StateBytes;
 pub use tally::{ArithmeticOverflow, TradeSelect};
 pub use validate::CheckError;

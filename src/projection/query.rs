@@ -783,6 +783,25 @@ pub fn summary_across(
     Ok(summary)
 }
 
+/// [`Projections::signal_execution_rate`] over several journals' states as one: their
+/// signals counted together.
+pub fn execution_rate_across(
+    states: &[&Projections],
+    since: Option<Timestamp>,
+) -> Result<ExecutionRate, QueryError> {
+    let (mut total, mut executed) = (0, 0);
+    for state in states {
+        let rate = state.signal_execution_rate(since)?;
+        total += rate.total_signals;
+        executed += rate.executed_signals;
+    }
+    Ok(ExecutionRate {
+        total_signals: total,
+        executed_signals: executed,
+        execution_rate: percent(executed, total),
+    })
+}
+
 /// The merged tallies of each UTC exit day, over `states`.
 fn day_tallies_across(
     states: &[&Projections],
