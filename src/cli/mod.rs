@@ -27,6 +27,7 @@ mod query;
 mod report;
 mod salvage;
 mod sink;
+mod stream;
 mod tables;
 mod tail_cmd;
 
@@ -122,6 +123,9 @@ enum Command {
         /// Accepted for symmetry with the query commands; dump always prints JSON Lines.
         #[arg(long)]
         json: bool,
+        /// Accepted for symmetry with the list commands; dump always prints JSON Lines.
+        #[arg(long)]
+        jsonl: bool,
     },
     /// Head sequence, segments, format version, durability, last hash.
     Status {
@@ -247,6 +251,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             json: _,
+            jsonl: _,
         } => journal_cmds::dump(&dir, from_seq, to_seq, since.as_deref(), until.as_deref()),
         Command::Status { dir, json } => journal_cmds::status(&dir, json),
         Command::Tail(args) => tail_cmd::run(&args),

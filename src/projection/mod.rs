@@ -26,6 +26,7 @@ mod time_index;
 mod trades;
 mod validate;
 mod view;
+mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -35,7 +36,7 @@ pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};
 pub use memory::MemoryEstimate;
-pub use query::{QueryError, TimeBasis, TimeRange, TradeFilter};
+pub use query::{QueryError, Rows, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;
 pub use tally::{statistics_of_profits, ArithmeticOverflow};
 pub use validate::CheckError;

@@ -389,21 +389,24 @@ impl Base {
         self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
     }
 
-    /// `(key, ordinal)` of the trades of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` in `keys`, in key
-    /// order.
+    /// The index range of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` with a key in `keys`: read
+    /// each with [`Base::trade_at`], one at a time.
     pub fn trades_between(
         &self,
         section: usize,
         keys: &RangeInclusive<TimeKey>,
-    ) -> Result<Vec<(TimeKey, u64)>, Damage> {
-        let key_at = |i| {
-            let bytes = self.entry(section, i)?;
-            Ok::<_, Damage>(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
-        };
+    ) -> Result<std::ops::Range<u64>, Damage> {
+        let key_at = |i| Ok::<_, Damage>(self.trade_at(section, i)?.0);
         let count = self.count(section);
-        let start = self.partition_point(0, count, |i| Ok(key_at(i)?.0 < *keys.start()))?;
-        let end = self.partition_point(start, count, |i| Ok(key_at(i)?.0 <= *keys.end()))?;
-        (start..end).map(key_at).collect()
+        let start = self.partition_point(0, count, |i| Ok(key_at(i)? < *keys.start()))?;
+        let end = self.partition_point(start, count, |i| Ok(key_at(i)? <= *keys.end()))?;
+        Ok(start..end)
+    }
+
+    /// `(key, ordinal)` of entry `index` of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT`.
+    pub fn trade_at(&self, section: usize, index: u64) -> Result<(TimeKey, u64), Damage> {
+        let bytes = self.entry(section, index)?;
+        Ok(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
     }
 
     // Signals.
