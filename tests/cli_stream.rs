@@ -6,6 +6,7 @@
 
 mod cli_support;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -43,6 +44,10 @@ struct Generated {
     first: Vec<Value>,
     second: Vec<Value>,
     trades: Vec<Trade>,
+    /// (minute, symbol, strategy) of each signal.
+    signals: Vec<(u64, &'static str, &'static str)>,
+    /// (account, minute) of each snapshot.
+    snapshots: Vec<(u64, u64)>,
 }
 
 /// Trades 1..=60 and signals 1..=40 in the first part, 61..=100 and 41..=70 in the second,
@@ -128,23 +133,28 @@ fn generate() -> Generated {
         }
         trades.push(trade);
     }
+    let mut signals = Vec::new();
     for id in 1..=70u64 {
         let minute = match id <= 40 {
             true => 5 * id,
             false => (id - 40) * 13 / 2,
         };
+        let (symbol, strategy) = (SYMBOLS[(id as usize) % 3], STRATEGIES[(id as usize) % 2]);
+        signals.push((minute, symbol, strategy.unwrap()));
         let part = if id <= 40 { &mut first } else { &mut second };
         part.push(json!({
-            "event": "signal", "signal_id": id, "symbol": SYMBOLS[(id as usize) % 3],
+            "event": "signal", "signal_id": id, "symbol": symbol,
             "signal_type": "BUY", "timestamp": at(minute), "price": "1.10000",
-            "confidence": 0.5, "strategy_name": STRATEGIES[(id as usize) % 2].unwrap(),
+            "confidence": 0.5, "strategy_name": strategy.unwrap(),
             "timeframe": "H1",
         }));
     }
     // A signal of the checkpoint executed by a trade of the tail.
     second.push(json!({"event": "signal_executed", "signal_id": 2, "ticket": 62}));
+    let mut snapshots = Vec::new();
     for n in 0..30u64 {
         let (account, minute) = (ACCOUNTS[(n % 2) as usize].unwrap(), 7 * n + n % 3);
+        snapshots.push((account, minute));
         let part = if n % 3 == 0 { &mut second } else { &mut first };
         part.push(json!({
             "event": "account_snapshot", "account_number": account, "server": "S",
@@ -156,6 +166,8 @@ fn generate() -> Generated {
         first,
         second,
         trades,
+        signals,
+        snapshots,
     }
 }
 
@@ -429,4 +441,93 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
     read_one_line_then_close(&["trades", &dir, "--by", "exit", "--jsonl"]);
     read_one_line_then_close(&["signals", &dir, "--jsonl", "--limit", "100000"]);
     read_one_line_then_close(&["dump", &dir]);
+}
+
+/// Counts and first and last minute of one group of the reference inventory.
+#[derive(Default)]
+struct Seen {
+    trades: u64,
+    signals: u64,
+    snapshots: u64,
+    times: Vec<u64>,
+}
+
+impl Seen {
+    fn trade(&mut self, trade: &Trade) {
+        self.trades += 1;
+        self.times.push(trade.entry);
+        self.times.extend(trade.exit);
+    }
+
+    /// The group's object, with the counts `counts` names.
+    fn object(&self, key: (&str, Value), counts: &[&str]) -> Value {
+        let mut object = serde_json::Map::new();
+        object.insert(key.0.into(), key.1);
+        for count in counts {
+            let value = match *count {
+                "trades" => self.trades,
+                "signals" => self.signals,
+                _ => self.snapshots,
+            };
+            object.insert(count.to_string(), value.into());
+        }
+        let (first, last) = (self.times.iter().min(), self.times.iter().max());
+        object.insert("first".into(), at(*first.unwrap()).into());
+        object.insert("last".into(), at(*last.unwrap()).into());
+        Value::Object(object)
+    }
+}
+
+/// `inventory --json` against a reference counted from the events written.
+#[test]
+fn inventory_counts_what_the_events_hold() {
+    let (_temp, dir, generated) = journal();
+    let mut accounts: BTreeMap<Option<u64>, Seen> = BTreeMap::new();
+    let mut symbols: BTreeMap<&str, Seen> = BTreeMap::new();
+    let mut strategies: BTreeMap<Option<&str>, Seen> = BTreeMap::new();
+    let mut magic_numbers: BTreeMap<u64, Seen> = BTreeMap::new();
+    for trade in &generated.trades {
+        accounts.entry(trade.account).or_default().trade(trade);
+        symbols.entry(trade.symbol).or_default().trade(trade);
+        strategies.entry(trade.strategy).or_default().trade(trade);
+        magic_numbers.entry(trade.magic).or_default().trade(trade);
+    }
+    for &(minute, symbol, strategy) in &generated.signals {
+        for seen in [
+            symbols.entry(symbol).or_default(),
+            strategies.entry(Some(strategy)).or_default(),
+        ] {
+            seen.signals += 1;
+            seen.times.push(minute);
+        }
+    }
+    for &(account, minute) in &generated.snapshots {
+        let seen = accounts.entry(Some(account)).or_default();
+        seen.snapshots += 1;
+        seen.times.push(minute);
+    }
+    let expected = json!({
+        "accounts": accounts.iter().map(|(a, seen)| {
+            seen.object(("account_number", json!(a)), &["trades", "snapshots"])
+        }).collect::<Vec<_>>(),
+        "symbols": symbols.iter().map(|(s, seen)| {
+            seen.object(("symbol", json!(s)), &["trades", "signals"])
+        }).collect::<Vec<_>>(),
+        "strategies": strategies.iter().map(|(s, seen)| {
+            seen.object(("strategy_name", json!(s)), &["trades", "signals"])
+        }).collect::<Vec<_>>(),
+        "magic_numbers": magic_numbers.iter().map(|(m, seen)| {
+            seen.object(("magic_number", json!(m)), &["trades"])
+        }).collect::<Vec<_>>(),
+    });
+    assert_eq!(accounts.len(), 3, "two accounts and the trades without one");
+    assert_eq!(json(&["inventory", &dir]), expected);
+    let text = ok(&["inventory", &dir]);
+    for title in ["accounts", "symbols", "strategies", "magic numbers"] {
+        assert!(text.lines().any(|line| line == title), "{text}");
+    }
+    let (_empty_temp, empty) = journal_dir();
+    ok(&["init", path(&empty)]);
+    let nothing = json!({"accounts": [], "symbols": [], "strategies": [], "magic_numbers": []});
+    assert_eq!(json(&["inventory", path(&empty)]), nothing);
 }

@@ -18,6 +18,7 @@ mod export;
 mod human;
 mod import;
 mod interrupt;
+mod inventory;
 mod journal_cmds;
 mod load_cmd;
 mod maintenance;
@@ -159,6 +160,9 @@ enum Command {
     ExecutionRate(query::ExecutionRateArgs),
     /// Account snapshots of one account, by snapshot time.
     Snapshots(query::SnapshotsArgs),
+    /// What the journal holds: its accounts, symbols, strategies and magic numbers, each with
+    /// its counts of trades, signals or snapshots and its first and last time.
+    Inventory(inventory::InventoryArgs),
     /// One row per UTC day on which trades were closed.
     Daily(query::DailyArgs),
     /// Winning, losing and breakeven days and the total over a range of days.
@@ -263,6 +267,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Signals(args) => query::signals(&args),
         Command::ExecutionRate(args) => query::execution_rate(&args),
         Command::Snapshots(args) => query::snapshots(&args),
+        Command::Inventory(args) => inventory::run(&args),
         Command::Daily(args) => query::daily(&args),
         Command::Summary(args) => query::summary(&args),
         Command::Export(args) => export::run(&args),

@@ -15,6 +15,7 @@ mod chunked;
 mod encode;
 mod id_index;
 mod intern;
+mod inventory;
 mod memory;
 mod query;
 mod signals;
@@ -35,6 +36,9 @@ pub use crate::model::contract::{Rule, Violation};
 pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};
+pub use inventory::{
+    AccountInventory, Inventory, MagicInventory, StrategyInventory, SymbolInventory,
+};
 pub use memory::MemoryEstimate;
 pub use query::{QueryError, Rows, TimeBasis, TimeRange, TradeFilter};
 pub use stored::StateBytes;

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 
 use super::intern::Interner;
-use super::signals::SignalRecord;
+use super::signals::{SignalHead, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::time_index::TimeKey;
 use super::trades::{TradeHead, TradeRecord};
@@ -100,6 +100,14 @@ impl Named for SignalRecord {
         names.contains(self.symbol)
             && names.contains(self.strategy_name)
             && names.contains(self.timeframe)
+    }
+}
+
+impl Named for SignalHead {
+    const WHOLE: bool = false;
+
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.symbol) && names.contains(self.strategy_name)
     }
 }
 
@@ -427,6 +435,12 @@ impl Base {
     }
 
     pub fn signal(&self, names: &Interner, ordinal: u64) -> Result<SignalRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
+        self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
+    }
+
+    /// The head of signal `ordinal`: its symbol, time and strategy, without the texts.
+    pub fn signal_head(&self, names: &Interner, ordinal: u64) -> Result<SignalHead, Damage> {
         let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
         self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
     }

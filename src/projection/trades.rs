@@ -69,10 +69,10 @@ pub(crate) struct TradeHead {
     _volume: Decimal,
     #[serde(with = "compact::decimal")]
     _entry_price: Decimal,
-    _entry_time: Timestamp,
+    pub entry_time: Timestamp,
     #[serde(with = "compact::option_decimal")]
     _exit_price: Option<Decimal>,
-    _exit_time: Option<Timestamp>,
+    pub exit_time: Option<Timestamp>,
     #[serde(with = "compact::option_decimal")]
     pub profit: Option<Decimal>,
     #[serde(with = "compact::option_decimal")]
@@ -85,7 +85,7 @@ pub(crate) struct TradeHead {
     _stop_loss: Option<Decimal>,
     #[serde(with = "compact::option_decimal")]
     _take_profit: Option<Decimal>,
-    _magic_number: u64,
+    pub magic_number: u64,
     pub account_number: Option<u64>,
     pub strategy_name: Option<Sym>,
 }
@@ -101,16 +101,16 @@ impl From<&TradeRecord> for TradeHead {
             _ai_approved: record.ai_approved,
             _volume: record.volume,
             _entry_price: record.entry_price,
-            _entry_time: record.entry_time,
+            entry_time: record.entry_time,
             _exit_price: record.exit_price,
-            _exit_time: record.exit_time,
+            exit_time: record.exit_time,
             profit: record.profit,
             _pips: record.pips,
             _commission: record.commission,
             _swap: record.swap,
             _stop_loss: record.stop_loss,
             _take_profit: record.take_profit,
-            _magic_number: record.magic_number,
+            magic_number: record.magic_number,
             account_number: record.account_number,
             strategy_name: record.strategy_name,
         }
