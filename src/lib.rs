@@ -103,8 +103,8 @@ pub use model::event::{
     TradeModified, TradeOpened, TradeStatus, TradeType,
 };
 pub use projection::{
-    DayView, ExecutionRate, PerformanceSummary, Projections, QueryError, SignalView, SnapshotView,
-    TimeBasis, TimeRange, TradeFilter, TradeStatistics, TradeView,
+    DayView, ExecutionRate, PerformanceSummary, Projections, QueryError, Rows, SignalView,
+    SnapshotView, TimeBasis, TimeRange, TradeFilter, TradeStatistics, TradeView,
 };
 #[doc(no_inline)]
 pub use rust_decimal::Decimal;

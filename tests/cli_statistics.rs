@@ -185,7 +185,12 @@ fn several_journals_answer_as_their_union() {
 
     let rates = [&first, &second].map(|dir| json(&["execution-rate", path(dir)]));
     let rate = json(&["execution-rate", path(&mirrors)]);
-    let signals = |field: &str| rates.iter().map(|r| r[field].as_u64().unwrap()).sum::<u64>();
+    let signals = |field: &str| {
+        rates
+            .iter()
+            .map(|r| r[field].as_u64().unwrap())
+            .sum::<u64>()
+    };
     assert_eq!(rate["total_signals"], signals("total_signals"));
     assert_eq!(rate["executed_signals"], signals("executed_signals"));
     let expected = Decimal::from(signals("executed_signals")) * dec("100")

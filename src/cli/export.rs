@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::projection::{Projections, TimeRange, TradeFilter};
+use tradeledger::projection::{Projections, QueryError, TimeRange, TradeFilter};
 
 use super::options::{print_json, write_stdout, Source};
 
@@ -153,45 +153,56 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the four files; returns each file name with its number of rows.
+/// Writes the four files, each row as it is read (nothing is collected but the daily rows,
+/// one per day); returns each file name with its number of rows. `trades.csv` is written on
+/// a thread of its own while this one writes the others.
 pub fn write_tables(state: &Projections, out: &Path) -> anyhow::Result<Vec<(&'static str, usize)>> {
-    let trades = state.trades(&TradeFilter::default())?;
-    // Oldest first: by timestamp, then seq (the reverse of `signals`' order).
-    let mut signals = state.recent_signals(None, usize::MAX)?;
-    signals.reverse();
-    let mut snapshots = Vec::new();
-    for account in state.snapshot_accounts()? {
-        snapshots.extend(state.snapshots_between(account, TimeRange::ALL)?);
-    }
-    let days = state.daily_performance(None, None, None)?;
-    Ok(vec![
-        write_csv(out, "trades.csv", TRADE_FIELDS, &trades)?,
-        write_csv(out, "signals.csv", SIGNAL_FIELDS, &signals)?,
-        write_csv(out, "snapshots.csv", SNAPSHOT_FIELDS, &snapshots)?,
-        write_csv(out, "daily.csv", DAY_FIELDS, &days)?,
-    ])
+    std::thread::scope(|scope| {
+        let trades = scope.spawn(|| {
+            let trades = state.trade_rows(&TradeFilter::default())?;
+            write_csv(out, "trades.csv", TRADE_FIELDS, trades)
+        });
+        // Oldest first: by timestamp, then seq (the reverse of `signals`' order).
+        let signals = state.signal_rows(None, false)?;
+        let signals = write_csv(out, "signals.csv", SIGNAL_FIELDS, signals)?;
+        let mut snapshots = Vec::new();
+        for account in state.snapshot_accounts()? {
+            snapshots.push(state.snapshot_rows(account, TimeRange::ALL)?);
+        }
+        let snapshots = snapshots.into_iter().flatten();
+        let snapshots = write_csv(out, "snapshots.csv", SNAPSHOT_FIELDS, snapshots)?;
+        let days = state.daily_performance(None, None, None)?;
+        let days = write_csv(out, "daily.csv", DAY_FIELDS, days.into_iter().map(Ok))?;
+        let trades = trades
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(vec![trades, signals, snapshots, days])
+    })
 }
 
 fn write_csv<T: Serialize>(
     out: &Path,
     name: &'static str,
     header: &[&str],
-    rows: &[T],
+    rows: impl Iterator<Item = Result<T, QueryError>>,
 ) -> anyhow::Result<(&'static str, usize)> {
     let path = out.join(name);
     let failed = |what: &str| format!("cannot {what} {}", path.display());
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
+        .buffer_capacity(64 * 1024)
         .from_path(&path)
         .with_context(|| failed("create"))?;
     writer
         .write_record(header)
         .with_context(|| failed("write"))?;
+    let mut count = 0;
     for row in rows {
-        writer.serialize(row).with_context(|| failed("write"))?;
+        writer.serialize(row?).with_context(|| failed("write"))?;
+        count += 1;
     }
     writer.flush().with_context(|| failed("write"))?;
-    Ok((name, rows.len()))
+    Ok((name, count))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ mod export;
 mod human;
 mod import;
 mod interrupt;
+mod inventory;
 mod journal_cmds;
 mod load_cmd;
 mod maintenance;
@@ -28,6 +29,7 @@ mod query;
 mod report;
 mod salvage;
 mod sink;
+mod stream;
 mod tables;
 mod tail_cmd;
 
@@ -123,6 +125,9 @@ enum Command {
         /// Accepted for symmetry with the query commands; dump always prints JSON Lines.
         #[arg(long)]
         json: bool,
+        /// Accepted for symmetry with the list commands; dump always prints JSON Lines.
+        #[arg(long)]
+        jsonl: bool,
     },
     /// Head sequence, segments, format version, durability, last hash.
     Status {
@@ -156,6 +161,9 @@ enum Command {
     ExecutionRate(query::ExecutionRateArgs),
     /// Account snapshots of one account, by snapshot time.
     Snapshots(query::SnapshotsArgs),
+    /// What the journal holds: its accounts, symbols, strategies and magic numbers, each with
+    /// its counts of trades, signals or snapshots and its first and last time.
+    Inventory(inventory::InventoryArgs),
     /// One row per UTC day on which trades were closed.
     Daily(query::DailyArgs),
     /// Winning, losing and breakeven days and the total over a range of days.
@@ -250,6 +258,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             until,
             json: _,
+            jsonl: _,
         } => journal_cmds::dump(&dir, from_seq, to_seq, since.as_deref(), until.as_deref()),
         Command::Status { dir, json } => journal_cmds::status(&dir, json),
         Command::Tail(args) => tail_cmd::run(&args),
@@ -261,6 +270,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Signals(args) => query::signals(&args),
         Command::ExecutionRate(args) => query::execution_rate(&args),
         Command::Snapshots(args) => query::snapshots(&args),
+        Command::Inventory(args) => inventory::run(&args),
         Command::Daily(args) => query::daily(&args),
         Command::Summary(args) => query::summary(&args),
         Command::Equity(args) => equity::run(&args),

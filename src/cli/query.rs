@@ -19,6 +19,7 @@ use super::human;
 use super::options::{
     parse_date, parse_from, parse_status, parse_to, print_json, write_stdout, MoreJournals, Source,
 };
+use super::stream::{print_rows, Shape};
 use super::tables;
 
 /// `--by`: which time of a trade `--from/--to` select on.
@@ -146,6 +147,17 @@ pub struct TradesArgs {
     /// The one trade with this ticket (an object, or null).
     #[arg(long, value_name = "N", conflicts_with_all = ["status", "open", "symbol", "account", "from", "to", "by"])]
     pub ticket: Option<u64>,
+    /// Print JSON Lines, one trade object a line, as the trades are read.
+    #[arg(long, conflicts_with_all = ["json", "ticket"])]
+    pub jsonl: bool,
+    /// At most N trades (the first N of the list).
+    #[arg(long, value_name = "N", conflicts_with = "ticket")]
+    pub limit: Option<usize>,
+    /// Only the trades after the one with this ticket, in the list's order (entry_time,
+    /// ticket): the next page after a page that ended with it. It must be a trade the other
+    /// options select.
+    #[arg(long, value_name = "TICKET", conflicts_with = "ticket")]
+    pub after: Option<u64>,
 }
 
 #[derive(Args)]
@@ -158,6 +170,9 @@ pub struct SignalsArgs {
     /// At most this many signals.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub limit: usize,
+    /// Print JSON Lines, one signal object a line, as the signals are read.
+    #[arg(long, conflicts_with = "json")]
+    pub jsonl: bool,
 }
 
 #[derive(Args)]
@@ -183,6 +198,9 @@ pub struct SnapshotsArgs {
     /// Only the latest snapshot (an object, or null).
     #[arg(long, conflicts_with_all = ["from", "to"])]
     pub latest: bool,
+    /// Print JSON Lines, one snapshot object a line, as the snapshots are read.
+    #[arg(long, conflicts_with_all = ["json", "latest"])]
+    pub jsonl: bool,
 }
 
 #[derive(Args)]
@@ -336,22 +354,41 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
         range: args.bounds.range(),
         by: args.by.into(),
     };
-    let trades = state.trades(&filter)?;
-    if args.source.json {
-        print_json(&trades)?;
-    } else {
-        write_stdout(&tables::trades(&trades))?;
+    let rows = match args.after {
+        Some(after) => match state.trade_rows_after(&filter, after)? {
+            Some(rows) => rows,
+            None => return Err(not_a_row(&state, after)),
+        },
+        None => state.trade_rows(&filter)?,
+    };
+    let rows = rows.take(args.limit.unwrap_or(usize::MAX));
+    match Shape::chosen(args.source.json, args.jsonl) {
+        Some(shape) => print_rows(rows, shape)?,
+        None => write_stdout(&tables::trades(&rows.collect::<Result<Vec<_>, _>>()?))?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Why `--after TICKET` names no row of the list.
+fn not_a_row(state: &Projections, ticket: u64) -> anyhow::Error {
+    match state.trade_by_ticket(ticket) {
+        Ok(Some(_)) => anyhow::anyhow!(
+            "--after {ticket}: trade {ticket} is not one of the trades these options select \
+             (--status, --open, --symbol, --account, --from, --to, --by); --after takes the \
+             ticket of a row of the same list, usually the last row of the page before"
+        ),
+        Ok(None) => anyhow::anyhow!("--after {ticket}: no trade has ticket {ticket}"),
+        Err(error) => error.into(),
+    }
+}
+
 pub fn signals(args: &SignalsArgs) -> anyhow::Result<ExitCode> {
     let state = args.source.load()?;
-    let signals = state.recent_signals(args.symbol.as_deref(), args.limit)?;
-    if args.source.json {
-        print_json(&signals)?;
-    } else {
-        write_stdout(&tables::signals(&signals))?;
+    let rows = state.signal_rows(args.symbol.as_deref(), true)?;
+    let rows = rows.take(args.limit);
+    match Shape::chosen(args.source.json, args.jsonl) {
+        Some(shape) => print_rows(rows, shape)?,
+        None => write_stdout(&tables::signals(&rows.collect::<Result<Vec<_>, _>>()?))?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -385,11 +422,14 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
         }
         latest.into_iter().collect()
     } else {
-        state.snapshots_between(account, args.bounds.range())?
+        let rows = state.snapshot_rows(account, args.bounds.range())?;
+        if let Some(shape) = Shape::chosen(args.source.json, args.jsonl) {
+            print_rows(rows, shape)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        rows.collect::<Result<Vec<_>, _>>()?
     };
-    if args.source.json {
-        print_json(&snapshots)?;
-    } else if snapshots.is_empty() {
+    if snapshots.is_empty() {
         write_stdout(&format!("no snapshots of account {account}\n"))?;
     } else {
         write_stdout(&tables::snapshots(&snapshots))?;

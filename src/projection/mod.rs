@@ -17,6 +17,7 @@ mod encode;
 mod equity;
 mod id_index;
 mod intern;
+mod inventory;
 mod memory;
 mod query;
 mod run;
@@ -29,6 +30,7 @@ mod time_index;
 mod trades;
 mod validate;
 mod view;
+mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -39,10 +41,13 @@ pub(crate) use chunked::drop_elsewhere;
 pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, StatisticsBuilder};
 pub use encode::{StateSnapshot, WriteStateError};
 pub use equity::EquityTracker;
+pub use inventory::{
+    AccountInventory, Inventory, MagicInventory, StrategyInventory, SymbolInventory,
+};
 pub use memory::MemoryEstimate;
 pub use query::{
-    daily_rows_across, execution_rate_across, summary_across, QueryError, TimeBasis, TimeRange,
-    TradeFilter,
+    daily_rows_across, execution_rate_across, summary_across, QueryError, Rows, TimeBasis,
+    TimeRange, TradeFilter,
 };
 pub use stored::StateBytes;
 pub use tally::{ArithmeticOverflow, TradeSelect};

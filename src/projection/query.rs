@@ -7,20 +7,18 @@ use std::ops::RangeInclusive;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::chunked::Slot;
 use super::intern::Sym;
 use super::signals::{SignalCount, SignalRecord};
 use super::snapshots::SnapshotRecord;
-use super::stored::{with_link, with_relink, Base};
 use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET};
 use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally, TradeSelect};
 use super::time::{
     clamp, date_of_day, day_bounds, day_end, day_of, day_of_date, day_start_nanos, split_days, Day,
 };
-use super::time_index::TimeIndex;
 use super::time_index::{time_keys, TimeKey};
 use super::trades::{TradeHead, TradeRecord};
 use super::view::*;
+use super::walk::{key_after, Held, ALL_KEYS};
 use super::Projections;
 use crate::error::Corruption;
 use crate::model::event::{Timestamp, TradeStatus};
@@ -104,26 +102,42 @@ impl From<Box<Corruption>> for QueryError {
 
 type Damage = Box<Corruption>;
 
-/// A record found by a query: in memory, or decoded from the base (boxed, so that a list of
-/// them stays cheap to move and sort).
-enum Held<'a, T> {
-    Memory(&'a T),
-    Stored(Box<T>),
+/// A trade found by a query.
+type Found<'a> = Held<'a, TradeRecord>;
+
+/// The rows of a list query, one at a time, in the query's order (see the method that
+/// returns it). Each stored row is decoded when its turn comes: going through millions of
+/// rows holds one at a time. An item is `Err` when a checkpoint block the row needs is
+/// damaged; nothing follows it.
+pub struct Rows<'a, V> {
+    rows: Box<dyn Iterator<Item = Result<V, QueryError>> + 'a>,
 }
 
-impl<T> std::ops::Deref for Held<'_, T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        match self {
-            Held::Memory(record) => record,
-            Held::Stored(record) => record,
+impl<'a, V: 'a> Rows<'a, V> {
+    fn new(rows: impl Iterator<Item = Result<V, QueryError>> + 'a) -> Rows<'a, V> {
+        Rows {
+            rows: Box::new(rows),
         }
+    }
+
+    fn empty() -> Rows<'a, V> {
+        Rows::new(std::iter::empty())
     }
 }
 
-/// A trade found by a query.
-type Found<'a> = Held<'a, TradeRecord>;
+impl<V> Iterator for Rows<'_, V> {
+    type Item = Result<V, QueryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rows.next()
+    }
+}
+
+impl<V> std::fmt::Debug for Rows<'_, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rows")
+    }
+}
 
 impl Projections {
     /// `Err` if applying an event met a damaged block: the state is incomplete.
@@ -132,18 +146,6 @@ impl Projections {
             Some(damage) => Err(damage.clone()),
             None => Ok(()),
         }
-    }
-
-    /// Trade `ordinal` of the base, with a link made after the checkpoint.
-    fn base_trade(&self, base: &Base, ordinal: u64) -> Result<TradeRecord, Damage> {
-        let record = base.trade(&self.names, ordinal)?;
-        Ok(with_relink(record, &self.base_relinks))
-    }
-
-    /// Signal `ordinal` of the base, with an execution made after the checkpoint.
-    fn base_signal(&self, base: &Base, ordinal: u64) -> Result<SignalRecord, Damage> {
-        let record = base.signal(&self.names, ordinal)?;
-        Ok(with_link(record, &self.base_links))
     }
 
     /// The trade with this ticket, whatever its status; `None` when there is none.
@@ -222,73 +224,103 @@ impl Projections {
         self.trades(&filter)
     }
 
-    /// Trades matching `filter`, by (entry_time, ticket).
+    /// Trades matching `filter`, by (entry_time, ticket): [`Projections::trade_rows`],
+    /// collected.
     pub fn trades(&self, filter: &TradeFilter) -> Result<Vec<TradeView>, QueryError> {
-        self.intact()?;
-        let Some(cells) = self.cell_filter(filter.symbol, filter.account) else {
-            return Ok(Vec::new());
-        };
-        let Some(keys) = time_keys(filter.range.from, filter.range.to) else {
-            return Ok(Vec::new());
-        };
-        let wanted = |r: &Found| {
-            filter.status.is_none_or(|s| r.status == s) && cells.matches(r.account_number, r.symbol)
-        };
-        if filter.by == TimeBasis::Exit {
-            if filter.status.is_some_and(|s| s != TradeStatus::Closed) {
-                return Ok(Vec::new());
-            }
-            let found =
-                self.trades_in(&self.trades.closed_by_exit, Some(TRADE_BY_EXIT), keys, None)?;
-            let mut found: Vec<Found> = found.into_iter().filter(wanted).collect();
-            found.sort_unstable_by_key(|r| r.entry_key());
-            return Ok(found.iter().map(|r| self.trade_view(r)).collect());
-        }
-        // OPEN and PENDING trades are never in the base: it holds finished trades only.
-        let (index, section) = match filter.status {
-            Some(TradeStatus::Open) => (&self.trades.open, None),
-            Some(TradeStatus::Pending) => (&self.trades.pending, None),
-            _ => (&self.trades.by_entry, Some(TRADE_BY_ENTRY)),
-        };
-        let found = self.trades_in(index, section, keys, filter.status)?;
-        let found = found.into_iter().filter(wanted);
-        Ok(found.map(|r| self.trade_view(&r)).collect())
+        self.trade_rows(filter)?.collect()
     }
 
-    /// The trades of the in-memory `index` and of the base array `section` with keys in
-    /// `keys`, merged in key order. Base trades whose stored status is not `status` are not
-    /// decoded.
-    fn trades_in<'a>(
-        &'a self,
-        index: &'a TimeIndex,
-        section: Option<usize>,
-        keys: RangeInclusive<TimeKey>,
-        status: Option<TradeStatus>,
-    ) -> Result<Vec<Found<'a>>, Damage> {
-        let hot = index.range(keys.clone());
-        let hot = hot.map(|(key, slot)| (key, &self.trades.records[slot]));
-        let (Some(base), Some(section)) = (&self.base, section) else {
-            return Ok(hot.map(|(_, trade)| Held::Memory(trade)).collect());
+    /// Trades matching `filter`, by (entry_time, ticket), one at a time. With `by: Entry` the
+    /// walk holds one trade at a time; with `by: Exit` it first gathers the entry time, ticket
+    /// and place of each CLOSED trade whose exit time is in range (32 bytes a trade, no
+    /// decode) to put them in entry order.
+    pub fn trade_rows(&self, filter: &TradeFilter) -> Result<Rows<'_, TradeView>, QueryError> {
+        self.trades_from(filter, None)
+    }
+
+    /// The rows of [`Projections::trade_rows`] that come after the trade with ticket `after`
+    /// in its order, (entry_time, ticket): keyset paging, each page starting after the last
+    /// row of the one before. `Ok(None)` when no trade has that ticket or `filter` does not
+    /// select it (see [`Projections::trade_selected`]).
+    pub fn trade_rows_after(
+        &self,
+        filter: &TradeFilter,
+        after: u64,
+    ) -> Result<Option<Rows<'_, TradeView>>, QueryError> {
+        let Some(trade) = self.trade_by_ticket(after)? else {
+            return Ok(None);
         };
-        let mut stored = Vec::new();
-        for (key, ordinal) in base.trades_between(section, &keys)? {
-            let wanted = match status {
-                Some(status) => base.trade_entry(ordinal)?.status == status,
-                None => true,
-            };
-            if wanted {
-                stored.push((key, ordinal));
-            }
+        if !self.trade_selected(filter, &trade) {
+            return Ok(None);
         }
-        let mut found = Vec::with_capacity(stored.len());
-        let load = |ordinal| self.base_trade(base, ordinal);
-        merge_by_key(hot, stored.into_iter(), load, |trade| {
-            found.push(match trade {
-                Merged::Memory(record) => Held::Memory(record),
-                Merged::Stored(record) => Held::Stored(Box::new(record)),
-            })
-        })?;
-        Ok(found)
+        let key = (trade.entry_time, trade.ticket);
+        self.trades_from(filter, Some(key)).map(Some)
+    }
+
+    /// Whether `filter` selects `trade`: whether [`Projections::trades`] lists it.
+    pub fn trade_selected(&self, filter: &TradeFilter, trade: &TradeView) -> bool {
+        let range = &filter.range;
+        let in_range = |time: Timestamp| {
+            range.from.is_none_or(|from| from <= time) && range.to.is_none_or(|to| time <= to)
+        };
+        let time = match filter.by {
+            TimeBasis::Entry => Some(trade.entry_time),
+            TimeBasis::Exit => trade
+                .exit_time
+                .filter(|_| trade.status == TradeStatus::Closed),
+        };
+        filter.status.is_none_or(|s| s == trade.status)
+            && filter.symbol.is_none_or(|s| s == trade.symbol)
+            && filter
+                .account
+                .is_none_or(|a| Some(a) == trade.account_number)
+            && time.is_some_and(in_range)
+    }
+
+    /// The trades `filter` selects with an entry key after `after`, by entry key.
+    fn trades_from(
+        &self,
+        filter: &TradeFilter,
+        after: Option<TimeKey>,
+    ) -> Result<Rows<'_, TradeView>, QueryError> {
+        self.intact()?;
+        let Some(cells) = self.cell_filter(filter.symbol, filter.account) else {
+            return Ok(Rows::empty());
+        };
+        let Some(keys) = time_keys(filter.range.from, filter.range.to) else {
+            return Ok(Rows::empty());
+        };
+        let status = filter.status;
+        let found = if filter.by == TimeBasis::Exit {
+            if status.is_some_and(|s| s != TradeStatus::Closed) {
+                return Ok(Rows::empty());
+            }
+            self.closed_by_entry(keys, after)?
+        } else {
+            let keys = match after.map(key_after) {
+                None => keys,
+                Some(Some(start)) if start > *keys.start() => start..=*keys.end(),
+                Some(Some(_)) => keys,
+                Some(None) => return Ok(Rows::empty()),
+            };
+            if keys.start() > keys.end() {
+                return Ok(Rows::empty());
+            }
+            // OPEN and PENDING trades are never in the base: it holds finished trades only.
+            let (index, section) = match status {
+                Some(TradeStatus::Open) => (&self.trades.open, None),
+                Some(TradeStatus::Pending) => (&self.trades.pending, None),
+                _ => (&self.trades.by_entry, Some(TRADE_BY_ENTRY)),
+            };
+            self.trade_walk(index, section, keys, status)?
+        };
+        let wanted = move |r: &Found| {
+            status.is_none_or(|s| r.status == s) && cells.matches(r.account_number, r.symbol)
+        };
+        Ok(Rows::new(found.filter_map(move |trade| match trade {
+            Ok(trade) => wanted(&trade).then(|| Ok(self.trade_view(&trade))),
+            Err(damage) => Some(Err(damage.into())),
+        })))
     }
 
     /// `None` when a symbol is asked for that the journal has never seen: nothing matches.
@@ -344,28 +376,12 @@ impl Projections {
         let Some((keys, cells)) = self.selection(range, account)? else {
             return Ok(Vec::new());
         };
-        let mut hot: Vec<(TimeKey, Slot)> = self.trades.by_entry.range(keys.clone()).collect();
-        let mut stored = match &self.base {
-            Some(base) => base.trades_between(TRADE_BY_ENTRY, &keys)?,
-            None => Vec::new(),
-        };
         let mut views = Vec::with_capacity(limit);
-        while views.len() < limit {
-            let newer_in_memory = match (hot.last(), stored.last()) {
-                (None, None) => break,
-                (Some(h), Some(s)) => h.0 > s.0,
-                (memory, _) => memory.is_some(),
-            };
-            let trade: Found = match (newer_in_memory, &self.base) {
-                (false, Some(base)) => {
-                    let (_, ordinal) = stored.pop().expect("a stored trade is left");
-                    Held::Stored(Box::new(self.base_trade(base, ordinal)?))
-                }
-                _ => {
-                    let (_, slot) = hot.pop().expect("a trade in memory is left");
-                    Held::Memory(&self.trades.records[slot])
-                }
-            };
+        for trade in self.trades_newest_first(keys)? {
+            if views.len() == limit {
+                break;
+            }
+            let trade = trade?;
             if cells.matches(trade.account_number, trade.symbol) {
                 views.push(self.trade_view(&trade));
             }
@@ -374,8 +390,8 @@ impl Projections {
     }
 
     /// Calls `visit` with the head of each trade with a key in `keys` of the `by` index, in
-    /// key order: those of the base and those in memory merged, one at a time, nothing
-    /// collected. `Exit` holds CLOSED trades only; `Entry` trades of any status.
+    /// key order (`Exit` holds CLOSED trades only; `Entry` trades of any status), one at a
+    /// time, nothing collected.
     pub(super) fn for_each_head(
         &self,
         by: TimeBasis,
@@ -386,24 +402,10 @@ impl Projections {
             TimeBasis::Exit => (&self.trades.closed_by_exit, TRADE_BY_EXIT),
             TimeBasis::Entry => (&self.trades.by_entry, TRADE_BY_ENTRY),
         };
-        let hot = index.range(keys.clone());
-        let hot = hot.map(|(key, slot)| (key, &self.trades.records[slot]));
-        let Some(base) = &self.base else {
-            hot.for_each(|(_, record)| visit(TradeHead::from(record)));
-            return Ok(());
-        };
-        let stored = base.trades_between(section, &keys)?.into_iter();
-        merge_by_key(
-            hot,
-            stored,
-            |ordinal| base.trade_head(&self.names, ordinal),
-            |head| {
-                visit(match head {
-                    Merged::Memory(record) => TradeHead::from(record),
-                    Merged::Stored(head) => head,
-                })
-            },
-        )
+        for head in self.trade_heads(index, section, keys)? {
+            visit(head?);
+        }
+        Ok(())
     }
 
     /// The `limit` most recent signals, by timestamp descending, then seq descending.
@@ -412,45 +414,30 @@ impl Projections {
         symbol: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SignalView>, QueryError> {
+        self.signal_rows(symbol, true)?.take(limit).collect()
+    }
+
+    /// Every signal (of `symbol`, if given) by timestamp, then seq, ascending, or descending
+    /// with `newest_first` (the order of [`Projections::recent_signals`]), one at a time.
+    pub fn signal_rows(
+        &self,
+        symbol: Option<&str>,
+        newest_first: bool,
+    ) -> Result<Rows<'_, SignalView>, QueryError> {
         self.intact()?;
         let symbols: Vec<Sym> = match symbol {
             Some(name) => match self.names.lookup(name) {
                 Some(sym) => vec![sym],
-                None => return Ok(Vec::new()),
+                None => return Ok(Rows::empty()),
             },
             None => self.names.syms().collect(),
         };
-        // The newest `limit` of each symbol, from memory and from the base, then the newest
-        // `limit` of all of them: O(symbols × limit).
-        let mut newest: Vec<(TimeKey, SignalAt<'_>)> = Vec::new();
-        for sym in symbols {
-            let hot = self.signals.by_symbol.get(&sym);
-            let hot = hot.map(|index| index.newest(limit)).unwrap_or_default();
-            newest.extend(
-                hot.into_iter()
-                    .map(|(key, slot)| (key, SignalAt::Hot(slot))),
-            );
-            if let Some(base) = &self.base {
-                let all = base.signals_between(sym.id(), &ALL_KEYS)?;
-                let last = all.end.saturating_sub(limit as u64).max(all.start)..all.end;
-                for index in last {
-                    let (key, ordinal) = base.signal_at(index)?;
-                    newest.push((key, SignalAt::Base(base, ordinal)));
-                }
-            }
-        }
-        newest.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
-        newest.truncate(limit);
-        let mut views = Vec::with_capacity(newest.len());
-        for (_, at) in newest {
-            views.push(match at {
-                SignalAt::Base(base, ordinal) => {
-                    self.signal_view(&self.base_signal(base, ordinal)?)
-                }
-                SignalAt::Hot(slot) => self.signal_view(&self.signals.records[slot]),
-            });
-        }
-        Ok(views)
+        let found = self.signal_walk(&symbols, newest_first)?;
+        Ok(Rows::new(found.map(|signal| {
+            signal
+                .map(|signal| self.signal_view(&signal))
+                .map_err(QueryError::from)
+        })))
     }
 
     /// Signals with timestamp ≥ `since` (all types, HOLD included) and how many were executed.
@@ -491,34 +478,6 @@ impl Projections {
         })
     }
 
-    /// Calls `visit` with each snapshot of `account` with a key in `keys`, in key order: those
-    /// of the base and those in memory merged, one at a time, nothing collected.
-    fn for_each_snapshot(
-        &self,
-        account: u64,
-        keys: RangeInclusive<TimeKey>,
-        mut visit: impl FnMut(&SnapshotRecord),
-    ) -> Result<(), Damage> {
-        let hot = self.snapshots.between(account, keys.clone());
-        let hot = hot.map(|record| (record.key(), record));
-        let Some(base) = &self.base else {
-            hot.for_each(|(_, record)| visit(record));
-            return Ok(());
-        };
-        let range = base.snapshots_between(account, &keys)?;
-        let stored = range.map(|index| Ok((base.snapshot_entry(index)?.key, index)));
-        let stored = stored.collect::<Result<Vec<_>, Damage>>()?.into_iter();
-        merge_by_key(
-            hot,
-            stored,
-            |index| base.snapshot(&self.names, index),
-            |record| match record {
-                Merged::Memory(record) => visit(record),
-                Merged::Stored(record) => visit(&record),
-            },
-        )
-    }
-
     /// The snapshot of `account` with the greatest key in `keys`.
     fn last_snapshot(
         &self,
@@ -539,7 +498,7 @@ impl Projections {
             return Ok(hot);
         }
         let latest = base.snapshot(&self.names, stored.end - 1)?;
-        Ok(Some(Held::Stored(Box::new(latest))))
+        Ok(Some(Held::Stored(latest)))
     }
 
     /// The snapshot of `account` with the greatest (snapshot_time, seq).
@@ -569,15 +528,26 @@ impl Projections {
         account: u64,
         range: TimeRange,
     ) -> Result<Vec<SnapshotView>, QueryError> {
+        self.snapshot_rows(account, range)?.collect()
+    }
+
+    /// Snapshots of `account` with snapshot_time in `range`, by snapshot_time, then seq, one
+    /// at a time: the rows of [`Projections::snapshots_between`].
+    pub fn snapshot_rows(
+        &self,
+        account: u64,
+        range: TimeRange,
+    ) -> Result<Rows<'_, SnapshotView>, QueryError> {
         self.intact()?;
         let Some(keys) = time_keys(range.from, range.to) else {
-            return Ok(Vec::new());
+            return Ok(Rows::empty());
         };
-        let mut views = Vec::new();
-        self.for_each_snapshot(account, keys, |record| {
-            views.push(self.snapshot_view(record))
-        })?;
-        Ok(views)
+        let found = self.snapshot_walk(account, keys)?;
+        Ok(Rows::new(found.map(|snapshot| {
+            snapshot
+                .map(|snapshot| self.snapshot_view(&snapshot))
+                .map_err(QueryError::from)
+        })))
     }
 
     /// Time, balance and equity of each snapshot of `account` with snapshot_time in `range`,
@@ -593,13 +563,14 @@ impl Projections {
             return Ok(Vec::new());
         };
         let mut points = Vec::new();
-        self.for_each_snapshot(account, keys, |record| {
+        for record in self.snapshot_walk(account, keys)? {
+            let record = record?;
             points.push(EquityPoint {
                 snapshot_time: record.snapshot_time,
                 balance: record.balance,
                 equity: record.equity,
-            })
-        })?;
+            });
+        }
         Ok(points)
     }
 
@@ -818,16 +789,6 @@ fn day_tallies_across(
     Ok(days)
 }
 
-/// Every (time, seq) key.
-const ALL_KEYS: RangeInclusive<TimeKey> = (Timestamp::MIN, 0)..=(Timestamp::MAX, u64::MAX);
-
-/// A signal found by `recent_signals`: an in-memory slot or a base ordinal.
-#[derive(Clone, Copy, Debug)]
-enum SignalAt<'a> {
-    Hot(Slot),
-    Base(&'a Base, u64),
-}
-
 /// Record → view conversions (names resolved, derived fields computed).
 impl Projections {
     fn trade_view(&self, r: &TradeRecord) -> TradeView {
@@ -903,35 +864,6 @@ impl Projections {
             open_positions: r.open_positions,
             total_volume: r.total_volume,
             snapshot_time: r.snapshot_time,
-        }
-    }
-}
-
-/// One row of a merge of the base and the in-memory tables.
-enum Merged<'a, T, S> {
-    Memory(&'a T),
-    Stored(S),
-}
-
-/// Merges two sequences sorted by key (rows in memory, and ordinals of stored rows that
-/// `load` decodes), calling `visit` with each row in key order. Their keys are disjoint: a
-/// row is either in the base or in memory.
-fn merge_by_key<'a, T: 'a, S>(
-    hot: impl Iterator<Item = (TimeKey, &'a T)>,
-    stored: impl Iterator<Item = (TimeKey, u64)>,
-    load: impl Fn(u64) -> Result<S, Damage>,
-    mut visit: impl FnMut(Merged<'a, T, S>),
-) -> Result<(), Damage> {
-    let (mut hot, mut stored) = (hot.peekable(), stored.peekable());
-    loop {
-        let from_memory = match (hot.peek(), stored.peek()) {
-            (None, None) => return Ok(()),
-            (Some((h, _)), Some((s, _))) => h < s,
-            (memory, _) => memory.is_some(),
-        };
-        match from_memory {
-            true => visit(Merged::Memory(hot.next().expect("peeked").1)),
-            false => visit(Merged::Stored(load(stored.next().expect("peeked").1)?)),
         }
     }
 }

@@ -70,6 +70,38 @@ impl SignalRecord {
     }
 }
 
+/// The leading fields of a [`SignalRecord`], in its order, up to `strategy_name`: what a scan
+/// over every signal (`inventory`) needs, without the texts. postcard encodes a struct as its
+/// fields in sequence, so a stored record's bytes begin with this head; keep it in step with
+/// `SignalRecord` (a test decodes the head of a record and compares).
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+pub(crate) struct SignalHead {
+    _signal_id: u64,
+    _seq: u64,
+    pub symbol: Sym,
+    _signal_type: SignalType,
+    pub timestamp: Timestamp,
+    #[serde(with = "compact::decimal")]
+    _price: Decimal,
+    _confidence: f64,
+    pub strategy_name: Sym,
+}
+
+impl From<&SignalRecord> for SignalHead {
+    fn from(record: &SignalRecord) -> SignalHead {
+        SignalHead {
+            _signal_id: record.signal_id,
+            _seq: record.seq,
+            symbol: record.symbol,
+            _signal_type: record.signal_type,
+            timestamp: record.timestamp,
+            _price: record.price,
+            _confidence: record.confidence,
+            strategy_name: record.strategy_name,
+        }
+    }
+}
+
 /// Signals and executed signals per UTC day of the signal's timestamp.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SignalCount {
@@ -132,5 +164,42 @@ impl SignalBook {
             .or_default()
             .executed += 1;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored signal's bytes begin with its head: decoding the head of a fully set record
+    /// gives the record's leading fields.
+    #[test]
+    fn a_record_begins_with_its_head() {
+        let mut names = Interner::default();
+        let record = SignalRecord {
+            signal_id: 41,
+            seq: 9_000,
+            symbol: names.intern("GBPUSD"),
+            signal_type: SignalType::Sell,
+            timestamp: Timestamp::from_nanos(1_700_000_000_123_456_789),
+            price: Decimal::new(126_950, 5),
+            confidence: 0.35,
+            strategy_name: names.intern("breakout"),
+            timeframe: names.intern("M15"),
+            stop_loss: Some(Decimal::new(127_150, 5)),
+            take_profit: None,
+            reason: Some("range broken".into()),
+            ml_enhanced: true,
+            ml_confidence: Some(0.5),
+            ml_agreed: Some(false),
+            executed: true,
+            execution_reason: Some("filled".into()),
+            ticket: Some(7),
+        };
+        let bytes = postcard::to_stdvec(&record).unwrap();
+        let (head, _) = postcard::take_from_bytes::<SignalHead>(&bytes).unwrap();
+        assert_eq!(head, SignalHead::from(&record));
+        assert_eq!(names.name(head.strategy_name), "breakout");
+        assert_eq!(names.name(head.symbol), "GBPUSD");
     }
 }

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 
 use super::intern::Interner;
-use super::signals::SignalRecord;
+use super::signals::{SignalHead, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::time_index::TimeKey;
 use super::trades::{TradeHead, TradeRecord};
@@ -100,6 +100,14 @@ impl Named for SignalRecord {
         names.contains(self.symbol)
             && names.contains(self.strategy_name)
             && names.contains(self.timeframe)
+    }
+}
+
+impl Named for SignalHead {
+    const WHOLE: bool = false;
+
+    fn names_known(&self, names: &Interner) -> bool {
+        names.contains(self.symbol) && names.contains(self.strategy_name)
     }
 }
 
@@ -389,21 +397,24 @@ impl Base {
         self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
     }
 
-    /// `(key, ordinal)` of the trades of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` in `keys`, in key
-    /// order.
+    /// The index range of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` with a key in `keys`: read
+    /// each with [`Base::trade_at`], one at a time.
     pub fn trades_between(
         &self,
         section: usize,
         keys: &RangeInclusive<TimeKey>,
-    ) -> Result<Vec<(TimeKey, u64)>, Damage> {
-        let key_at = |i| {
-            let bytes = self.entry(section, i)?;
-            Ok::<_, Damage>(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
-        };
+    ) -> Result<std::ops::Range<u64>, Damage> {
+        let key_at = |i| Ok::<_, Damage>(self.trade_at(section, i)?.0);
         let count = self.count(section);
-        let start = self.partition_point(0, count, |i| Ok(key_at(i)?.0 < *keys.start()))?;
-        let end = self.partition_point(start, count, |i| Ok(key_at(i)?.0 <= *keys.end()))?;
-        (start..end).map(key_at).collect()
+        let start = self.partition_point(0, count, |i| Ok(key_at(i)? < *keys.start()))?;
+        let end = self.partition_point(start, count, |i| Ok(key_at(i)? <= *keys.end()))?;
+        Ok(start..end)
+    }
+
+    /// `(key, ordinal)` of entry `index` of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT`.
+    pub fn trade_at(&self, section: usize, index: u64) -> Result<(TimeKey, u64), Damage> {
+        let bytes = self.entry(section, index)?;
+        Ok(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
     }
 
     // Signals.
@@ -424,6 +435,12 @@ impl Base {
     }
 
     pub fn signal(&self, names: &Interner, ordinal: u64) -> Result<SignalRecord, Damage> {
+        let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
+        self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
+    }
+
+    /// The head of signal `ordinal`: its symbol, time and strategy, without the texts.
+    pub fn signal_head(&self, names: &Interner, ordinal: u64) -> Result<SignalHead, Damage> {
         let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
         self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
     }

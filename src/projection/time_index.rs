@@ -166,11 +166,37 @@ impl TimeIndex {
             .filter_map(|(key, slot)| slot.map(|slot| (key, slot)))
     }
 
+    /// Entries with keys in `keys`, greatest key first.
+    pub fn range_rev(
+        &self,
+        keys: impl RangeBounds<TimeKey>,
+    ) -> impl Iterator<Item = (TimeKey, Slot)> + '_ {
+        let run = self.run_span(&keys).rev().map(|i| *self.run.at(i));
+        let late = self.late.range(keys).rev();
+        let merged = Merge {
+            run: run.peekable(),
+            late: late.map(|(key, slot)| (*key, Some(*slot))).peekable(),
+            descending: true,
+        };
+        merged.filter_map(|(key, slot)| slot.map(|slot| (key, slot)))
+    }
+
     /// Entries with keys in `keys`, in key order, tombstones (`None`) included.
     fn entries(
         &self,
         keys: impl RangeBounds<TimeKey>,
     ) -> impl Iterator<Item = (TimeKey, Option<Slot>)> + '_ {
+        let run = self.run_span(&keys).map(|i| *self.run.at(i));
+        let late = self.late.range(keys).map(|(key, slot)| (*key, Some(*slot)));
+        Merge {
+            run: run.peekable(),
+            late: late.peekable(),
+            descending: false,
+        }
+    }
+
+    /// The positions of the run with keys in `keys`.
+    fn run_span(&self, keys: &impl RangeBounds<TimeKey>) -> std::ops::Range<usize> {
         let from = match keys.start_bound() {
             Bound::Included(start) => self.run.partition_point(|(k, _)| k < start),
             Bound::Excluded(start) => self.run.partition_point(|(k, _)| k <= start),
@@ -181,26 +207,7 @@ impl TimeIndex {
             Bound::Excluded(end) => self.run.partition_point(|(k, _)| k < end),
             Bound::Unbounded => self.run.len(),
         };
-        let run = (from..to).map(|i| *self.run.at(i));
-        let late = self.late.range(keys).map(|(key, slot)| (*key, Some(*slot)));
-        Merge {
-            run: run.peekable(),
-            late: late.peekable(),
-        }
-    }
-
-    /// The `limit` entries with the greatest keys, greatest first.
-    pub fn newest(&self, limit: usize) -> Vec<(TimeKey, Slot)> {
-        let run = (0..self.run.len()).rev().filter_map(|i| {
-            let (key, slot) = self.run.at(i);
-            slot.map(|slot| (*key, slot))
-        });
-        let mut newest: Vec<_> = run.take(limit).collect();
-        let late = self.late.iter().rev().take(limit);
-        newest.extend(late.map(|(key, slot)| (*key, *slot)));
-        newest.sort_unstable_by_key(|(key, _)| std::cmp::Reverse(*key));
-        newest.truncate(limit);
-        newest
+        from..to.max(from)
     }
 
     /// Estimated heap bytes: the run's chunks, B-tree entries with 50 % slack, and the
@@ -213,10 +220,12 @@ impl TimeIndex {
     }
 }
 
-/// Two ascending iterators with no key in common, merged in ascending order.
+/// Two iterators with no key in common, both ascending (or both descending), merged in
+/// that order.
 struct Merge<A: Iterator, B: Iterator> {
     run: Peekable<A>,
     late: Peekable<B>,
+    descending: bool,
 }
 
 impl<A, B> Iterator for Merge<A, B>
@@ -228,7 +237,7 @@ where
 
     fn next(&mut self) -> Option<(TimeKey, Option<Slot>)> {
         match (self.run.peek(), self.late.peek()) {
-            (Some(a), Some(b)) if b.0 < a.0 => self.late.next(),
+            (Some(a), Some(b)) if (b.0 < a.0) != self.descending => self.late.next(),
             (Some(_), _) => self.run.next(),
             (None, _) => self.late.next(),
         }
@@ -308,11 +317,9 @@ mod tests {
                         let keys = key(a.min(b), 0)..=key(a.max(b), u64::MAX);
                         let expected: Vec<_> =
                             model.range(keys.clone()).map(|(k, s)| (*k, *s)).collect();
-                        prop_assert_eq!(index.range(keys).collect::<Vec<_>>(), expected);
-                        let limit = (a % 7) as usize;
-                        let newest: Vec<_> =
-                            model.iter().rev().take(limit).map(|(k, s)| (*k, *s)).collect();
-                        prop_assert_eq!(index.newest(limit), newest);
+                        prop_assert_eq!(index.range(keys.clone()).collect::<Vec<_>>(), expected.clone());
+                        let backwards: Vec<_> = expected.into_iter().rev().collect();
+                        prop_assert_eq!(index.range_rev(keys).collect::<Vec<_>>(), backwards);
                     }
                 }
                 prop_assert_eq!(index.len(), model.len());

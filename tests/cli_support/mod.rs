@@ -23,15 +23,20 @@ pub fn run(args: &[&str]) -> Output {
     run_with_stdin(args, "")
 }
 
-pub fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tradeledger"))
+/// Starts `tradeledger ARGS` with logs at the default level, its standard streams piped.
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tradeledger"))
         .args(args)
         .env_remove("TRADELEDGER_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start tradeledger");
+        .expect("start tradeledger")
+}
+
+pub fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
+    let mut child = spawn(args);
     child
         .stdin
         .take()
