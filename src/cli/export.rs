@@ -184,9 +184,12 @@ fn write_csv<T: Serialize>(
     writer
         .write_record(header)
         .with_context(|| failed("write"))?;
-    for row in rows {
+    let bar = super::progress::Bar::new(name, super::progress::Unit::Count("rows"));
+    for (index, row) in rows.iter().enumerate() {
         writer.serialize(row).with_context(|| failed("write"))?;
+        bar.row(index, rows.len());
     }
+    bar.finish();
     writer.flush().with_context(|| failed("write"))?;
     Ok((name, rows.len()))
 }

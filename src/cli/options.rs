@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::ledger::{load_read_only, AsOf};
+use tradeledger::ledger::AsOf;
 use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
 
@@ -29,7 +29,7 @@ pub struct Source {
 impl Source {
     /// The projections at the chosen point, read without the writer lock and without writing.
     pub fn load(&self) -> anyhow::Result<Projections> {
-        let (state, report) = load_read_only(&self.dir, self.as_of)?;
+        let (state, report) = super::progress::load_read_only(&self.dir, self.as_of)?;
         for ignored in &report.ignored_checkpoints {
             tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");
         }
