@@ -50,16 +50,9 @@ fn journal(dir: &Path) {
     assert_eq!(seqs.pop(), Some(RECORDS));
     std::fs::remove_file(checkpoint_path(dir, RECORDS)).unwrap();
     assert_eq!(checkpoint_seqs(dir), [2 * PAIRS_BEFORE_CHECKPOINT]);
-    let segments = std::fs::read_dir(dir)
+    let segments = tradeledger::storage::reader::segment_paths(dir)
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "seg")
-        })
-        .count();
+        .len();
     assert!(segments >= 3, "several segments, found {segments}");
 }
 
