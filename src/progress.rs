@@ -5,7 +5,9 @@
 //! [`Progress`]: a callback told `(done, total)` in the unit the function names (bytes or
 //! records). It is called at a coarse granularity (per segment, per 64 KiB, every
 //! [`RECORDS_PER_REPORT`] records), so that it costs nothing measurable; `done` never
-//! decreases, never exceeds `total`, and the last call has `done == total`.
+//! decreases, never exceeds `total`, and the last call has `done == total`. One exception: a
+//! replay that meets a damaged block of the checkpoint it started from starts over from the
+//! first record (`docs/FORMAT.md` §6), and tells so by starting again at `(0, total)`.
 
 /// Told `(done, total)` as a long piece of work goes on ([the module](self)).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
