@@ -62,7 +62,9 @@
 //!
 //! [`JournalReader`] reads a journal's records back, without a lock and while a writer
 //! appends; [`storage::verify`] checks a whole journal; [`model::interchange`] reads and writes
-//! the JSON Lines form of the events that `tradeledger import` and `dump` use.
+//! the JSON Lines form of the events that `tradeledger import` and `dump` use. The long ones
+//! (verifying, replaying, writing a checkpoint) have `..._with_progress` variants that tell a
+//! [`progress::Progress`] callback how far they got.
 //!
 //! # Layers
 //!
@@ -78,6 +80,7 @@
 pub mod error;
 pub mod ledger;
 pub mod model;
+pub mod progress;
 pub mod projection;
 #[doc(hidden)]
 pub mod rng;

@@ -221,3 +221,57 @@ fn an_interrupted_load_reports_what_it_appended_and_exits_130() {
     assert_eq!(report["last_seq"], status["head_seq"], "{report}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("interrupted"));
 }
+
+/// `--interval S` prints a line on stderr per S seconds of the run: as many as the run's time
+/// allows, at most (never counted exactly: the machine may be slow), each at the next multiple
+/// of S, with the events so far never decreasing and never more than the run acknowledged.
+/// stdout keeps the one JSON document.
+#[test]
+fn a_run_prints_a_progress_line_per_interval() {
+    let (_temp, dir) = journal_dir();
+    let started = std::time::Instant::now();
+    let args = [
+        "load",
+        path(&dir),
+        "--seconds",
+        "1",
+        "--rate",
+        "4000",
+        "--interval",
+        "0.1",
+        "--json",
+    ];
+    let output = run(&args);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: Value = serde_json::from_str(&stdout(&output)).expect("one JSON document");
+    let lines: Vec<String> = stderr(&output)
+        .lines()
+        .filter(|line| line.starts_with("progress: "))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "a one-second run with --interval 0.1 prints lines"
+    );
+    assert!(
+        lines.len() as f64 <= elapsed / 0.1 + 1.0,
+        "{} lines in {elapsed:.2} s: {lines:?}",
+        lines.len()
+    );
+    let mut events_before = 0;
+    for (n, line) in (1..).zip(&lines) {
+        let fields: Vec<&str> = line["progress: ".len()..].split(", ").collect();
+        assert_eq!(fields[0], format!("{:.1} s", n as f64 * 0.1), "{line}");
+        let events: u64 = fields[1].strip_suffix(" events").unwrap().parse().unwrap();
+        assert!(events >= events_before, "{lines:?}");
+        assert!(fields[2].ends_with(" events/s"), "{line}");
+        assert!(fields[3].starts_with("latency p50 "), "{line}");
+        events_before = events;
+    }
+    assert!(events_before <= report["events"].as_u64().unwrap());
+
+    let quiet = run(&["load", path(&dir), "--seconds", "0.3", "--interval", "0"]);
+    assert!(quiet.status.success());
+    assert!(!stderr(&quiet).contains("progress: "), "--interval 0: none");
+}

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// The layers, bottom up. The shared modules (`error`, `sync`, `rng`) and the command line
+/// The layers, bottom up. The shared modules (`error`, `sync`, `rng`, `progress`) and the command line
 /// (`cli`, in the binary) stand outside them.
 const LAYERS: [&str; 5] = ["model", "storage", "projection", "ledger", "tools"];
 

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use rust_decimal::Decimal;
 use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::Ledger;
@@ -20,6 +19,7 @@ use tradeledger::tools::demo::{self, DemoConfig, DemoSummary, TraderConfig};
 use tradeledger::Durability;
 
 use super::options::write_stdout;
+use super::progress::{Bar, Unit};
 
 /// The bundled data: 5,000 hourly EURUSD bars (see `fixtures/README.md`).
 const BUNDLED_BARS: &str = include_str!("../../fixtures/eurusd_h1_2017_2018.csv");
@@ -91,13 +91,13 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let progress = progress_bar(bars.len() as u64);
+    let progress = Bar::new("trading", Unit::Count("bars"));
     let started = Instant::now();
     let summary = runtime.block_on(demo::run(config, &bars, Arc::new(handle.clone()), |done| {
-        progress.set_position(done as u64)
+        progress.set(done as u64, bars.len() as u64)
     }));
     let elapsed = started.elapsed();
-    progress.finish_and_clear();
+    progress.finish();
     report(args, &handle, &summary, elapsed)?;
     runtime.block_on(handle.close())?;
     Ok(ExitCode::SUCCESS)
@@ -200,18 +200,6 @@ fn remove_journal_files(dir: &Path) -> anyhow::Result<()> {
         .and_then(|folder| folder.sync_all())
         .with_context(|| format!("sync {}", dir.display()))?;
     Ok(())
-}
-
-fn progress_bar(bars: u64) -> ProgressBar {
-    let bar = ProgressBar::new(bars);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} trading {pos}/{len} bars [{bar:40}] {per_sec} {eta}",
-        )
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
-    bar
 }
 
 fn report(

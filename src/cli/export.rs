@@ -196,11 +196,15 @@ fn write_csv<T: Serialize>(
     writer
         .write_record(header)
         .with_context(|| failed("write"))?;
+    let bar = super::progress::Bar::new(name, super::progress::Unit::Open("rows"));
     let mut count = 0;
     for row in rows {
         writer.serialize(row?).with_context(|| failed("write"))?;
         count += 1;
+        bar.count(count as u64);
     }
+    bar.counted(count as u64);
+    bar.finish();
     writer.flush().with_context(|| failed("write"))?;
     Ok((name, count))
 }

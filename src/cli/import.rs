@@ -11,18 +11,19 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tradeledger::ledger::{load_read_only, Ledger, LedgerError};
+use tradeledger::ledger::{Ledger, LedgerError};
 use tradeledger::model::event::Event;
 use tradeledger::model::interchange::{read_events, InputError};
 use tradeledger::projection::{CheckError, Projections, Violation};
 use tradeledger::storage::folder::META_FILE_NAME;
 use tradeledger::storage::journal::Appended;
-use tradeledger::storage::journal::{JournalOptions, OpenMode};
+use tradeledger::storage::journal::JournalOptions;
 use tradeledger::Error;
 
 use super::human;
 use super::interrupt;
 use super::options::{print_json, write_stdout};
+use super::progress;
 
 #[derive(Args)]
 pub struct ImportArgs {
@@ -71,7 +72,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     if !input.events.is_empty() {
         // Checked before the writer is opened: opening it may write (recovery, watermark).
         let state = if exists {
-            load_read_only(&args.dir, None)?.0
+            progress::load_read_only(&args.dir, None)?.0
         } else {
             Projections::new()
         };
@@ -85,7 +86,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         return report(args, &input, false, None);
     }
     let ledger = if exists {
-        Ledger::open(&args.dir, &OpenMode::default())?
+        progress::open(&args.dir)?
     } else {
         Ledger::create(&args.dir, &JournalOptions::default())?
     };
@@ -102,7 +103,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         })?;
         Some(appended)
     };
-    ledger.close()?;
+    progress::close(ledger)?;
     if interrupt::happened(&interrupted) {
         match &appended {
             Some(a) => eprintln!(
@@ -124,7 +125,11 @@ fn read_input(file: &Path) -> anyhow::Result<Input> {
         read_events(std::io::stdin().lock())
     } else {
         let opened = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-        read_events(BufReader::new(opened))
+        let size = opened.metadata().map_or(0, |m| m.len());
+        let bar = progress::Bar::new("reading", progress::Unit::Bytes);
+        let parsed = read_events(BufReader::new(progress::Reading::new(opened, size, &bar)));
+        bar.finish();
+        parsed
     };
     let name = if file == Path::new("-") {
         "standard input".to_string()

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 use tradeledger::error::Corruption;
 use tradeledger::model::event::Timestamp;
+use tradeledger::progress::Progress;
 use tradeledger::storage::journal::{Journal, JournalOptions, SettingsChange};
 use tradeledger::storage::reader::{JournalReader, Record};
 use tradeledger::storage::verify::{Anchor, RecordAnchor, VerifyReport};
@@ -16,6 +17,7 @@ use tradeledger::{model::interchange, Durability};
 
 use super::maintenance;
 use super::options::{parse_time_bound, write_stdout};
+use super::progress::Unit;
 
 pub fn init(
     dir: &Path,
@@ -89,14 +91,20 @@ pub fn settings(dir: &Path, change: &SettingsChange) -> anyhow::Result<ExitCode>
 }
 
 pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Result<ExitCode> {
-    use tradeledger::storage::verify::{verify_anchor, verify_record_anchor};
+    use tradeledger::storage::verify::{
+        verify_anchor_with_progress, verify_record_anchor_with_progress, verify_with_progress,
+    };
+    type Verified = Result<VerifyReport, Error>;
+    let verifying = |work: &mut dyn FnMut(Progress) -> Verified| {
+        super::progress::with_bar("verifying", Unit::Percent, work)
+    };
     let (verified, checked) = match anchor {
         Some(text) => match RecordAnchor::parse(text) {
             Some(anchor) => {
                 let anchor = anchor?;
                 let what = format!("the records up to seq {} are the anchored ones", anchor.seq);
                 (
-                    verify_record_anchor(dir, &anchor),
+                    verifying(&mut |p| verify_record_anchor_with_progress(dir, &anchor, p)),
                     Some((anchor.seq, anchor.to_string(), what)),
                 )
             }
@@ -104,12 +112,12 @@ pub fn verify(dir: &Path, anchor: Option<&str>, json_output: bool) -> anyhow::Re
                 let anchor = Anchor::parse(text)?;
                 let what = format!("the history up to seq {} is unchanged", anchor.seq);
                 (
-                    verify_anchor(dir, &anchor),
+                    verifying(&mut |p| verify_anchor_with_progress(dir, &anchor, p)),
                     Some((anchor.seq, anchor.to_string(), what)),
                 )
             }
         },
-        None => (tradeledger::storage::verify::verify(dir), None),
+        None => (verifying(&mut |p| verify_with_progress(dir, p)), None),
     };
     let report = match verified {
         Err(tradeledger::Error::Corrupt(damage)) if json_output => {

@@ -13,7 +13,7 @@ use tradeledger::ledger::handle::{FailurePolicy, JournalHandle};
 use tradeledger::ledger::{Ledger, LedgerError};
 use tradeledger::storage::folder::{read_meta, META_FILE_NAME};
 use tradeledger::storage::journal::{JournalOptions, OpenMode};
-use tradeledger::tools::load::{self, LoadConfig, LoadError, LoadReport};
+use tradeledger::tools::load::{self, Interval, LoadConfig, LoadError, LoadReport};
 use tradeledger::{Durability, Error};
 
 use super::interrupt;
@@ -48,6 +48,10 @@ pub struct LoadArgs {
     /// Segment size in bytes when the journal is created (multiple of 4096, 64 KiB to 1 GiB).
     #[arg(long, default_value_t = tradeledger::storage::limits::SEGMENT_SIZE_DEFAULT_BYTES)]
     pub segment_size: u64,
+    /// Print a line on stderr every S seconds: events so far, the interval's rate and
+    /// latency (0: none).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub interval: f64,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +65,12 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         if !(seconds.is_finite() && seconds > 0.0) {
             anyhow::bail!("--seconds must be a positive number, got {seconds}");
         }
+    }
+    if !(args.interval.is_finite() && args.interval >= 0.0) {
+        anyhow::bail!(
+            "--interval must be a number of seconds (0 for no progress lines), got {}",
+            args.interval
+        );
     }
     if let Some(rate) = args.rate {
         if !(rate.is_finite() && rate > 0.0) {
@@ -105,7 +115,11 @@ pub fn run(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         .context("start the async runtime")?;
     // An interrupt (SIGINT, SIGTERM) stops the load; it reports what it did, then exits 130.
     let stop = interrupt::watch(|| {})?;
-    let outcome = runtime.block_on(load::run(&handle, &config, Arc::clone(&stop)));
+    let mut print_interval = |interval: &Interval| eprintln!("{}", interval_line(interval));
+    let every = Duration::from_secs_f64(args.interval);
+    let intervals = (args.interval > 0.0).then_some((every, &mut print_interval as _));
+    let run = load::run_with_intervals(&handle, &config, Arc::clone(&stop), intervals);
+    let outcome = runtime.block_on(run);
     let context = RunInfo {
         args,
         durability,
@@ -178,6 +192,21 @@ struct RunInfo<'a> {
 
 fn micros(ns: Option<u64>) -> String {
     ns.map_or("-".into(), |ns| format!("{:.1} µs", ns as f64 / 1000.0))
+}
+
+/// `progress: 2.0 s, 25734 events, 12811 events/s, latency p50 61.2 µs  p99 480.3 µs  max 2101.2 µs`
+fn interval_line(interval: &Interval) -> String {
+    let report = &interval.report;
+    let p = |q| micros(report.latency_at(q));
+    format!(
+        "progress: {:.1} s, {} events, {:.0} events/s, latency p50 {}  p99 {}  max {}",
+        interval.since_start.as_secs_f64(),
+        interval.events_total,
+        report.events_per_second(),
+        p(0.5),
+        p(0.99),
+        p(1.0)
+    )
 }
 
 fn print_report(context: &RunInfo<'_>, report: &LoadReport) -> anyhow::Result<()> {

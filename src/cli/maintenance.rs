@@ -12,15 +12,15 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 use tradeledger::ledger::checkpoint::{self, CheckpointInfo, IgnoredCheckpoint};
-use tradeledger::ledger::{replay as replay_records, Ledger};
+use tradeledger::ledger::replay_with_progress;
 use tradeledger::model::event::TradeStatus;
 use tradeledger::projection::{
     Projections, TimeBasis, TimeRange, TradeFilter, TradeView, PROJECTION_VERSION,
 };
-use tradeledger::storage::journal::OpenMode;
 
 use super::human;
 use super::options::{print_json, write_stdout, Source};
+use super::progress::{self, Unit};
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -175,8 +175,8 @@ fn info_text(info: &CheckpointInfo) -> String {
 }
 
 pub fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
-    let ledger = Ledger::open(&args.dir, &OpenMode::default())?;
-    let info = ledger.checkpoint()?;
+    let ledger = progress::open(&args.dir)?;
+    let info = progress::checkpoint(&ledger)?;
     // Dropping the ledger flushes and releases the lock (`close` would checkpoint again).
     drop(ledger);
     if args.json {
@@ -190,20 +190,28 @@ pub fn checkpoint(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
 pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.dir;
     // The writer lock first, so that no writer checkpoints while this one rebuilds.
-    let ledger = Ledger::open(dir, &OpenMode::default())?;
+    let ledger = progress::open(dir)?;
     let report = ledger.open_report().clone();
     let journal_id = ledger.journal().meta().journal_id;
     let before = checkpoint::describe(dir, &journal_id)?;
     let storage = ledger.journal().storage();
     let removed_damaged = checkpoint::remove_set_aside(storage, dir)?;
+    let write = |state: &Projections| {
+        progress::with_bar("writing checkpoint", Unit::Count("records"), |p| {
+            checkpoint::write_with_progress(storage, dir, &journal_id, state, p)
+        })
+    };
     let (replayed, info, differed) = if report.checkpoint.is_none() {
         // No checkpoint was usable: opening already replayed the whole journal.
-        let info = checkpoint::write(storage, dir, &journal_id, &ledger.state())?;
+        let info = write(&ledger.state())?;
         (report.replayed_records, info, false)
     } else {
         let mut rebuilt = Projections::new();
-        let replayed = replay_records(&ledger.journal().reader(), &mut rebuilt, 1, None)?;
-        let info = checkpoint::write(storage, dir, &journal_id, &rebuilt)?;
+        let reader = ledger.journal().reader();
+        let replayed = progress::with_bar("replaying all", Unit::Count("records"), |p| {
+            replay_with_progress(&reader, &mut rebuilt, 1, None, p)
+        })?;
+        let info = write(&rebuilt)?;
         // A checkpoint that loaded but disagrees with a full replay is worth knowing about.
         (replayed, info, *ledger.state() != rebuilt)
     };

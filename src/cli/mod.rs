@@ -25,6 +25,7 @@ mod load_cmd;
 mod maintenance;
 mod nats;
 mod options;
+mod progress;
 mod query;
 mod report;
 mod salvage;

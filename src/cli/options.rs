@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::ledger::{load_at_event_time, load_read_only, AsOf};
+use tradeledger::ledger::{load_at_event_time, AsOf};
 use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
 use tradeledger::storage::folder::META_FILE_NAME;
@@ -96,7 +96,7 @@ impl Source {
             );
             return Ok(state);
         }
-        let (state, report) = load_read_only(dir, self.as_of)?;
+        let (state, report) = super::progress::load_read_only(dir, self.as_of)?;
         for ignored in &report.ignored_checkpoints {
             tracing::info!(path = %ignored.path.display(), reason = %ignored.reason, "checkpoint not used");
         }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::error::{io_error, Corruption, Error};
+use crate::progress::{ignore, Progress, Tracker};
 use crate::projection::PROJECTION_VERSION;
 use crate::projection::{Projections, StateBytes, StateSnapshot, WriteStateError};
 use crate::storage::format::FORMAT_VERSION;
@@ -74,8 +75,19 @@ pub fn write(
     journal_id: &[u8; 16],
     projections: &Projections,
 ) -> Result<CheckpointInfo, Error> {
+    write_with_progress(storage, journal_dir, journal_id, projections, &mut ignore)
+}
+
+/// [`write`], telling `progress` how many records are written ([`write_snapshot_with_progress`]).
+pub fn write_with_progress(
+    storage: &Storage,
+    journal_dir: &Path,
+    journal_id: &[u8; 16],
+    projections: &Projections,
+    progress: Progress,
+) -> Result<CheckpointInfo, Error> {
     let snapshot = projections.snapshot().map_err(Error::Corrupt)?;
-    write_snapshot(storage, journal_dir, journal_id, &snapshot)
+    write_snapshot_with_progress(storage, journal_dir, journal_id, &snapshot, progress)
 }
 
 /// Writes a state taken by [`Projections::snapshot`], atomically. Lets a caller take the
@@ -86,6 +98,21 @@ pub fn write_snapshot(
     journal_id: &[u8; 16],
     snapshot: &StateSnapshot,
 ) -> Result<CheckpointInfo, Error> {
+    write_snapshot_with_progress(storage, journal_dir, journal_id, snapshot, &mut ignore)
+}
+
+/// [`write_snapshot`], telling `progress` how many of the state's records (at most
+/// [`StateSnapshot::records_at_most`]) are written, every
+/// [`crate::progress::RECORDS_PER_REPORT`]; the end, `done == total`, once the file is in
+/// place.
+pub fn write_snapshot_with_progress(
+    storage: &Storage,
+    journal_dir: &Path,
+    journal_id: &[u8; 16],
+    snapshot: &StateSnapshot,
+    progress: Progress,
+) -> Result<CheckpointInfo, Error> {
+    let mut tracker = Tracker::new(progress, snapshot.records_at_most());
     let seq = snapshot.seq();
     let dir = dir_of(journal_dir);
     if !dir.is_dir() {
@@ -99,7 +126,8 @@ pub fn write_snapshot(
     let file = storage
         .create_truncate(&tmp)
         .map_err(io_error(&tmp, "create checkpoint"))?;
-    let bytes = write_file(&file, storage, journal_id, snapshot).map_err(|e| match e {
+    let written = &mut |records| tracker.set(records);
+    let bytes = write_file(&file, storage, journal_id, snapshot, written).map_err(|e| match e {
         WriteStateError::Io(e) => io_error(&tmp, "write checkpoint")(e),
         WriteStateError::Corrupt(damage) => Error::Corrupt(damage),
     })?;
@@ -111,6 +139,7 @@ pub fn write_snapshot(
         .map_err(io_error(&path, "rename checkpoint"))?;
     sync_dir(storage, &dir)?;
     prune(storage, &dir)?;
+    tracker.finish();
     Ok(CheckpointInfo {
         path,
         seq,
@@ -125,12 +154,13 @@ fn write_file(
     storage: &Storage,
     journal_id: &[u8; 16],
     snapshot: &StateSnapshot,
+    written: &mut dyn FnMut(u64),
 ) -> Result<u64, WriteStateError> {
     let mut synced = SyncedAsWritten::new(file, storage);
     let mut out = BufWriter::with_capacity(1 << 20, &mut synced);
     out.write_all(&[0u8; CHECKPOINT_HEADER_SIZE])?;
     let mut blocks = BlockSums::new(&mut out);
-    let payload_len = snapshot.write(&mut blocks)?;
+    let payload_len = snapshot.write_telling(&mut blocks, written)?;
     let table = blocks.finish();
     out.write_all(&table)?;
     out.flush()?;

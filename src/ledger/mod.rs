@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use crate::error::{Error, Failure};
 use crate::model::event::{Event, Timestamp};
+use crate::progress::{ignore, Progress, Tracker, RECORDS_PER_REPORT};
 use crate::projection::{drop_elsewhere, CheckError, Projections, StateSnapshot, Violation};
 use crate::storage::journal::{Journal, JournalOptions, OpenMode, RecoveryReport};
 use crate::storage::reader::{JournalReader, Position, Records};
@@ -187,6 +188,16 @@ impl Ledger {
     /// # }
     /// ```
     pub fn open(dir: &Path, mode: &OpenMode) -> Result<Ledger, Error> {
+        Ledger::open_with_progress(dir, mode, &mut ignore)
+    }
+
+    /// [`Ledger::open`], telling `progress` how many of the records to replay after the
+    /// checkpoint are applied ([`crate::progress`]).
+    pub fn open_with_progress(
+        dir: &Path,
+        mode: &OpenMode,
+        progress: Progress,
+    ) -> Result<Ledger, Error> {
         let journal = Journal::open(dir, mode)?;
         let mut report = OpenReport {
             recovery: journal.recovery_report().clone(),
@@ -202,7 +213,7 @@ impl Ledger {
                 path,
                 reason: format!("at seq {seq}, beyond the journal's head {head}: removed"),
             }));
-        let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report)?;
+        let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report, progress)?;
         report.checkpoint_log();
         let replayed_without_checkpoint = report
             .checkpoint
@@ -286,7 +297,12 @@ impl Ledger {
         if head <= durable {
             return 0;
         }
-        match state_through(&inner.journal, durable, &mut OpenReport::default()) {
+        match state_through(
+            &inner.journal,
+            durable,
+            &mut OpenReport::default(),
+            &mut ignore,
+        ) {
             Ok((state, mapped)) => {
                 *inner.state.write().unwrap_or_else(|p| p.into_inner()) = state;
                 self.check_in_background(mapped);
@@ -386,18 +402,29 @@ impl Ledger {
     /// (open, close, the `checkpoint` command). The automatic checkpoints are taken without
     /// that wait (`Ledger::checkpoint_beside`).
     pub fn checkpoint(&self) -> Result<CheckpointInfo, Error> {
-        self.write_checkpoint(|| self.state().snapshot().map_err(Error::Corrupt))
+        self.checkpoint_with_progress(&mut ignore)
+    }
+
+    /// [`Ledger::checkpoint`], telling `progress` how many of the state's records are written
+    /// ([`checkpoint::write_snapshot_with_progress`]).
+    pub fn checkpoint_with_progress(&self, progress: Progress) -> Result<CheckpointInfo, Error> {
+        let snapshot = || self.state().snapshot().map_err(Error::Corrupt);
+        self.write_checkpoint(snapshot, progress)
     }
 
     /// Writes a checkpoint of a state built beside the live one (the newest checkpoint, then
     /// the records after it replayed), so appends never wait for it.
     fn checkpoint_beside(&self) -> Result<CheckpointInfo, Error> {
-        self.write_checkpoint(|| {
-            let journal = &self.inner.journal;
-            let head = journal.head_seq();
-            let (state, _mapped) = state_through(journal, head, &mut OpenReport::default())?;
-            state.snapshot().map_err(Error::Corrupt)
-        })
+        self.write_checkpoint(
+            || {
+                let journal = &self.inner.journal;
+                let head = journal.head_seq();
+                let (state, _mapped) =
+                    state_through(journal, head, &mut OpenReport::default(), &mut ignore)?;
+                state.snapshot().map_err(Error::Corrupt)
+            },
+            &mut ignore,
+        )
     }
 
     /// Counts a checkpoint written, or keeps why it failed ([`Ledger::checkpoint_status`]).
@@ -422,6 +449,7 @@ impl Ledger {
     fn write_checkpoint(
         &self,
         snapshot: impl FnOnce() -> Result<StateSnapshot, Error>,
+        progress: Progress,
     ) -> Result<CheckpointInfo, Error> {
         let _span = tracing::info_span!("checkpoint").entered();
         let inner = &*self.inner;
@@ -432,11 +460,12 @@ impl Ledger {
             // failure could keep the checkpoint and lose them, and the records appended later
             // under the same seqs would be read through its state.
             journal.flush_through(snapshot.seq())?;
-            checkpoint::write_snapshot(
+            checkpoint::write_snapshot_with_progress(
                 journal.storage(),
                 journal.dir(),
                 &journal.meta().journal_id,
                 &snapshot,
+                progress,
             )
         });
         let info = self.record_checkpoint(written)?;
@@ -479,7 +508,7 @@ impl Ledger {
                 Some(position) if position.next_seq == next => reader.records_at(position),
                 _ => reader.records(next),
             };
-            apply_records(&mut records, state, None).map_err(|e| e.to_string())?;
+            apply_records(&mut records, state, None, &mut |_| {}).map_err(|e| e.to_string())?;
             resume_at = Some(records.position());
             Ok::<_, String>(())
         };
@@ -568,8 +597,8 @@ impl Ledger {
             .map_err(|e| format!("cannot set {} aside: {e}", damaged.display()))?;
         let mut report = OpenReport::default();
         let head = inner.journal.head_seq();
-        let (state, mapped) =
-            state_through(&inner.journal, head, &mut report).map_err(|e| e.to_string())?;
+        let (state, mapped) = state_through(&inner.journal, head, &mut report, &mut ignore)
+            .map_err(|e| e.to_string())?;
         // The replacement is written from the rebuilt state before anyone reads it, so no
         // lock is held; if it cannot be written, the rebuilt state is used as it is.
         let journal_id = &inner.journal.meta().journal_id;
@@ -638,11 +667,17 @@ impl Ledger {
 
     /// Flushes and writes a checkpoint. Other clones of this ledger keep working until dropped.
     pub fn close(self) -> Result<(), Error> {
+        self.close_with_progress(&mut ignore)
+    }
+
+    /// [`Ledger::close`], telling `progress` how many of the state's records the checkpoint
+    /// has written ([`Ledger::checkpoint_with_progress`]).
+    pub fn close_with_progress(self, progress: Progress) -> Result<(), Error> {
         self.inner.journal.flush()?;
         // The background threads hold the ledger: once they are done, this handle's drop
         // releases the journal (if no other clone is left) before `close` returns.
         self.wait_for_background();
-        self.checkpoint()?;
+        self.checkpoint_with_progress(progress)?;
         Ok(())
     }
 }
@@ -789,29 +824,34 @@ fn load_from_checkpoint(
 }
 
 /// The state of the writer's `journal` after record `seq`: the newest usable checkpoint at or
-/// before it, plus replay; and the checkpoint the state reads, to be checked in the background
-/// ([`Ledger::check_in_background`]).
+/// before it, plus replay (told to `progress`, in records); and the checkpoint the state reads,
+/// to be checked in the background ([`Ledger::check_in_background`]).
 fn state_through(
     journal: &Journal,
     seq: u64,
     report: &mut OpenReport,
+    progress: Progress,
 ) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
     let journal_id = journal.meta().journal_id;
     let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report)?;
     let until = Some(AsOf::Seq(seq));
-    replay_after(&journal.reader(), loaded, until, report)
+    let head = journal.head_seq();
+    replay_after(&journal.reader(), loaded, until, head, report, progress)
 }
 
-/// Replays the records after the start state (up to `until`). If the replay met a damaged
-/// block of the checkpoint, the checkpoint is reported as ignored and the whole journal is
-/// replayed instead: a damaged checkpoint costs time, never a wrong state.
+/// Replays the records after the start state (up to `until`; the journal's head is `head`).
+/// If the replay met a damaged block of the checkpoint, the checkpoint is reported as ignored
+/// and the whole journal is replayed instead: a damaged checkpoint costs time, never a wrong
+/// state (`progress` then starts over, from 0 of the whole journal).
 fn replay_after(
     reader: &JournalReader,
     (mut state, seq, mapped): Start,
     until: Option<AsOf>,
+    head: u64,
     report: &mut OpenReport,
+    progress: Progress,
 ) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
-    report.replayed_records = replay(reader, &mut state, seq + 1, until)?;
+    report.replayed_records = replay_up_to(reader, &mut state, seq + 1, until, head, progress)?;
     let Some(damage) = state.damage() else {
         return Ok((state, mapped));
     };
@@ -823,7 +863,7 @@ fn replay_after(
             .push(IgnoredCheckpoint { path, reason });
     }
     let mut state = Projections::new();
-    report.replayed_records = replay(reader, &mut state, 1, until)?;
+    report.replayed_records = replay_up_to(reader, &mut state, 1, until, head, progress)?;
     Ok((state, None))
 }
 
@@ -836,16 +876,52 @@ pub fn replay(
     from_seq: u64,
     until: Option<AsOf>,
 ) -> Result<u64, Error> {
-    apply_records(&mut reader.records(from_seq), state, until)
+    apply_records(&mut reader.records(from_seq), state, until, &mut |_| {})
 }
 
-/// Applies `records` to `state` until they end or pass `until`. Returns how many were applied.
+/// [`replay`], telling `progress` how many of the records to replay (from `from_seq` to
+/// `until` or the head) are applied, every [`RECORDS_PER_REPORT`] records and at the end.
+#[doc(hidden)]
+pub fn replay_with_progress(
+    reader: &JournalReader,
+    state: &mut Projections,
+    from_seq: u64,
+    until: Option<AsOf>,
+    progress: Progress,
+) -> Result<u64, Error> {
+    let head = reader.head_seq()?;
+    replay_up_to(reader, state, from_seq, until, head, progress)
+}
+
+/// [`replay_with_progress`] of a journal whose head is `head`.
+fn replay_up_to(
+    reader: &JournalReader,
+    state: &mut Projections,
+    from_seq: u64,
+    until: Option<AsOf>,
+    head: u64,
+    progress: Progress,
+) -> Result<u64, Error> {
+    let last = match until {
+        Some(AsOf::Seq(seq)) => seq.min(head),
+        _ => head,
+    };
+    let mut tracker = Tracker::new(progress, (last + 1).saturating_sub(from_seq));
+    let mut records = reader.records(from_seq);
+    let applied = apply_records(&mut records, state, until, &mut |n| tracker.set(n))?;
+    tracker.finish();
+    Ok(applied)
+}
+
+/// Applies `records` to `state` until they end or pass `until`. Returns how many were applied;
+/// `applied_so_far` is told how many every [`RECORDS_PER_REPORT`] records.
 fn apply_records(
     records: &mut Records,
     state: &mut Projections,
     until: Option<AsOf>,
+    applied_so_far: &mut dyn FnMut(u64),
 ) -> Result<u64, Error> {
-    let mut applied = 0;
+    let mut applied = 0u64;
     for record in records {
         let record = record?;
         let past = match until {
@@ -858,6 +934,9 @@ fn apply_records(
         }
         state.apply(record.seq, record.recorded_at, &record.event);
         applied += 1;
+        if applied.is_multiple_of(RECORDS_PER_REPORT) {
+            applied_so_far(applied);
+        }
     }
     Ok(applied)
 }
@@ -865,6 +944,16 @@ fn apply_records(
 /// The projections of a journal, read-only (no lock, nothing written): from the newest
 /// usable checkpoint plus replay, or, with `as_of`, the state at that point of history.
 pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, OpenReport), Error> {
+    load_read_only_with_progress(dir, as_of, &mut crate::progress::ignore)
+}
+
+/// [`load_read_only`], telling `progress` how many of the records to replay after the
+/// checkpoint are applied ([`crate::progress`]).
+pub fn load_read_only_with_progress(
+    dir: &Path,
+    as_of: Option<AsOf>,
+    progress: Progress,
+) -> Result<(Projections, OpenReport), Error> {
     let reader = JournalReader::open(dir)?;
     let mut report = OpenReport::default();
     let head = reader.head_seq()?;
@@ -877,7 +966,7 @@ pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, O
         }
         None => load_from_checkpoint(dir, &reader.meta().journal_id, head, &mut report)?,
     };
-    let (state, _) = replay_after(&reader, start, as_of, &mut report)?;
+    let (state, _) = replay_after(&reader, start, as_of, head, &mut report, progress)?;
     Ok((state, report))
 }
 

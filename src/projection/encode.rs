@@ -30,6 +30,7 @@ use super::trades::TradeRecord;
 use super::{Link, Projections, PROJECTION_VERSION};
 use crate::error::Corruption;
 use crate::model::event::TradeStatus;
+use crate::progress::RECORDS_PER_REPORT;
 
 type Damage = Box<Corruption>;
 
@@ -311,6 +312,9 @@ struct Counted<'a, W: Write> {
     out: &'a mut W,
     at: u64,
     scratch: Vec<u8>,
+    /// Records written, and who is told how many every [`RECORDS_PER_REPORT`].
+    records: u64,
+    written: &'a mut dyn FnMut(u64),
 }
 
 impl<W: Write> Counted<'_, W> {
@@ -326,6 +330,10 @@ impl<W: Write> Counted<'_, W> {
         encode_into(record, &mut scratch);
         let written = self.bytes(&scratch);
         self.scratch = scratch;
+        self.records += 1;
+        if self.records.is_multiple_of(RECORDS_PER_REPORT) {
+            (self.written)(self.records);
+        }
         written
     }
 
@@ -368,10 +376,32 @@ impl StateSnapshot {
 
     /// Writes the payload (`docs/FORMAT.md` §6.2) to `out`; returns its length.
     pub fn write(&self, out: &mut impl Write) -> Result<u64, WriteStateError> {
+        self.write_telling(out, &mut |_| {})
+    }
+
+    /// How many records (trades, signals, snapshots, and the rest of the state as one)
+    /// [`StateSnapshot::write`] writes at most: a record of memory that replaces one of the
+    /// base is counted twice.
+    pub fn records_at_most(&self) -> u64 {
+        let base = |section| self.base.as_deref().map_or(0, |base| base.count(section));
+        let memory = (self.trades.ends.len() + self.signals.ends.len()) as u64
+            + self.snapshots.ends.len() as u64;
+        base(TRADE_BY_TICKET) + base(SIGNAL_BY_ID) + base(SNAPSHOT_BY_KEY) + memory + 1
+    }
+
+    /// [`StateSnapshot::write`], telling `written` how many records are written, every
+    /// [`RECORDS_PER_REPORT`] records.
+    pub fn write_telling(
+        &self,
+        out: &mut impl Write,
+        written: &mut dyn FnMut(u64),
+    ) -> Result<u64, WriteStateError> {
         let mut out = Counted {
             out,
             at: 0,
             scratch: Vec::new(),
+            records: 0,
+            written,
         };
         let mut sections = [Section::default(); SECTION_COUNT];
         self.write_trades(&mut out, &mut sections)?;

@@ -140,12 +140,13 @@ impl Layout {
             facts,
             tail_start,
         };
-        layout.scan_range(tail_start, meta.frame_seed());
+        layout.scan_range(tail_start, meta.frame_seed(), &mut |_, _| {});
         Ok(layout)
     }
 
     /// The layout as a reader sees it (no lock, nothing written), with the tail decision a
-    /// writer's open would take. `scan_all` scans every segment (verify).
+    /// writer's open would take. `scan_all` scans every segment (verify), telling the
+    /// callback each segment's bytes and all segments' bytes as it goes.
     ///
     /// While a writer is appending, the bytes after the committed end change during the scan:
     /// batches appended after the in-order walk stopped look like valid records beyond a hole,
@@ -155,13 +156,13 @@ impl Layout {
     pub fn load_for_reading(
         dir: &Path,
         meta: &JournalMeta,
-        scan_all: bool,
+        mut scan_all: Option<&mut dyn FnMut(u64, u64)>,
     ) -> Result<(Layout, TailDecision), Error> {
         let mut rescans = 0;
         loop {
             let attempt = Layout::load(dir, meta, None).and_then(|mut layout| {
-                if scan_all {
-                    layout.scan_all(meta.frame_seed());
+                if let Some(scanned) = scan_all.as_deref_mut() {
+                    layout.scan_range(0, meta.frame_seed(), scanned);
                 }
                 let tail = layout.scanned_tail(layout.tail_start);
                 let decision = recovery::assess_tail(&tail, false)?;
@@ -182,7 +183,10 @@ impl Layout {
         }
     }
 
-    fn scan_range(&mut self, from: usize, seed: u32) {
+    /// Scans the segments from `from` on that are not yet, telling `scanned` the bytes of
+    /// each segment scanned and of all segments.
+    fn scan_range(&mut self, from: usize, seed: u32, scanned: &mut dyn FnMut(u64, u64)) {
+        let all: u64 = self.files.iter().map(|file| file.map.len() as u64).sum();
         for i in from..self.files.len() {
             if self.scans[i].is_none() {
                 let file = &self.files[i];
@@ -191,13 +195,14 @@ impl Layout {
                     file.header.first_seq,
                     seed,
                 ));
+                scanned(file.map.len() as u64, all);
             }
         }
     }
 
     /// Scans every segment (salvage, verify).
     pub fn scan_all(&mut self, seed: u32) {
-        self.scan_range(0, seed);
+        self.scan_range(0, seed, &mut |_, _| {});
     }
 
     pub fn scanned_tail(&self, from: usize) -> Vec<ScannedSegment<'_>> {

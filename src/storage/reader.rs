@@ -158,7 +158,7 @@ impl JournalReader {
     /// a torn tail is left in place and excluded (see [`JournalReader::torn_tail`]).
     pub fn open(dir: &Path) -> Result<JournalReader, Error> {
         let meta = read_meta(dir)?;
-        let (layout, decision) = Layout::load_for_reading(dir, &meta, false)?;
+        let (layout, decision) = Layout::load_for_reading(dir, &meta, None)?;
         let (views, torn_tail) = read_only_views(&layout, layout.tail_start, decision);
         Ok(JournalReader {
             meta,
@@ -256,6 +256,17 @@ impl JournalReader {
     /// hash alike. Reads (but does not decode) every record up to `seq`; an error when the
     /// journal does not hold `seq` or a record before it fails its checks.
     pub fn record_hash(&self, seq: u64) -> Result<[u8; 32], Error> {
+        self.record_hash_telling(seq, &mut |_| {})
+    }
+
+    /// [`JournalReader::record_hash`], telling `hashed` the bytes of each block of frames
+    /// hashed (about 64 KiB).
+    #[doc(hidden)]
+    pub fn record_hash_telling(
+        &self,
+        seq: u64,
+        hashed: &mut dyn FnMut(u64),
+    ) -> Result<[u8; 32], Error> {
         // Frames are ~100-200 bytes: handed to BLAKE3 one by one they are hashed a block at a
         // time, gathered into 64 KiB it hashes many chunks at once (SIMD), several times
         // faster. The hash of a stream does not depend on how it is cut into updates.
@@ -270,6 +281,7 @@ impl JournalReader {
                 gathered.extend_from_slice(stored);
                 if gathered.len() >= GATHER {
                     hasher.update(&gathered);
+                    hashed(gathered.len() as u64);
                     gathered.clear();
                 }
                 Ok(frame.header.seq)

@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::model::codec;
 use crate::model::contract::{self, Violation};
 use crate::model::event::{EventKind, Timestamp};
+use crate::progress::{ignore, Progress, Tracker};
 use crate::storage::folder::{is_locked_by_writer, read_meta};
 use crate::storage::format::{
     ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
@@ -158,19 +159,83 @@ impl std::fmt::Display for RecordAnchor {
 }
 
 /// The record anchor of the journal in `dir` at `head`.
-fn record_anchor_at(dir: &Path, head: u64) -> Result<String, Error> {
+fn record_anchor_at(dir: &Path, head: u64, passes: &mut Passes) -> Result<String, Error> {
     let reader = crate::storage::reader::JournalReader::open(dir)?;
-    let hash = reader.record_hash(head)?;
+    let hash = reader.record_hash_telling(head, &mut |bytes| passes.add(bytes))?;
+    passes.end_pass();
     Ok(RecordAnchor { seq: head, hash }.to_string())
+}
+
+/// Verify's progress ([`crate::progress`]), in bytes of the segment files, once per pass over
+/// them: the scan of every frame, the chain's hashes, the decoding, the record anchor's hash
+/// (and, for a record anchor, its hash up to the anchor's seq).
+struct Passes<'p> {
+    /// Until the segments' bytes are known.
+    progress: Option<Progress<'p>>,
+    tracker: Option<Tracker<'p>>,
+    passes: u64,
+    pass_bytes: u64,
+    ended: u64,
+}
+
+impl<'p> Passes<'p> {
+    fn new(progress: Progress<'p>, passes: u64) -> Passes<'p> {
+        Passes {
+            progress: Some(progress),
+            tracker: None,
+            passes,
+            pass_bytes: 0,
+            ended: 0,
+        }
+    }
+
+    /// The passes are over `pass_bytes` bytes each: starts telling the progress.
+    fn start(&mut self, pass_bytes: u64) {
+        if let Some(progress) = self.progress.take() {
+            self.pass_bytes = pass_bytes;
+            self.tracker = Some(Tracker::new(progress, self.passes * pass_bytes));
+        }
+    }
+
+    fn add(&mut self, bytes: u64) {
+        if let Some(tracker) = &mut self.tracker {
+            tracker.add(bytes);
+        }
+    }
+
+    fn end_pass(&mut self) {
+        self.ended += 1;
+        if let Some(tracker) = &mut self.tracker {
+            tracker.set(self.ended * self.pass_bytes);
+        }
+    }
+
+    fn finish(self) {
+        if let Some(tracker) = self.tracker {
+            tracker.finish();
+        }
+    }
 }
 
 /// Verifies the journal in `dir`, then that it holds `anchor.seq` and that its records up to
 /// there hash to `anchor.hash`, whatever its segment layout: a mirror proves with it that it
 /// holds the history of the journal whose `status` printed the anchor.
 pub fn verify_record_anchor(dir: &Path, anchor: &RecordAnchor) -> Result<VerifyReport, Error> {
-    let report = verify(dir)?;
+    verify_record_anchor_with_progress(dir, anchor, &mut ignore)
+}
+
+/// [`verify_record_anchor`], telling `progress` how far it got ([`verify_with_progress`]).
+pub fn verify_record_anchor_with_progress(
+    dir: &Path,
+    anchor: &RecordAnchor,
+    progress: Progress,
+) -> Result<VerifyReport, Error> {
+    let mut passes = Passes::new(progress, VERIFY_PASSES + 1);
+    let (report, _, _) = verify_layout(dir, &mut passes)?;
     holds_anchor_seq(dir, &report, anchor.seq)?;
-    let hash = crate::storage::reader::JournalReader::open(dir)?.record_hash(anchor.seq)?;
+    let reader = crate::storage::reader::JournalReader::open(dir)?;
+    let hash = reader.record_hash_telling(anchor.seq, &mut |bytes| passes.add(bytes))?;
+    passes.finish();
     if hash != anchor.hash {
         return Err(Error::corrupt(
             dir,
@@ -189,15 +254,39 @@ pub fn verify_record_anchor(dir: &Path, anchor: &RecordAnchor) -> Result<VerifyR
 
 /// Verifies the journal in `dir`. `Err(Error::Corrupt)` / `Err(Error::Decode)` on damage.
 pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
-    Ok(verify_layout(dir)?.0)
+    verify_with_progress(dir, &mut ignore)
 }
+
+/// [`verify`], telling `progress` how far it got ([`crate::progress`]): in bytes of the
+/// segment files, counted once for each pass over them (the scan of every frame, the chain's
+/// hashes, the decoding of every payload, the record anchor's hash), per segment and per
+/// 64 KiB hashed.
+pub fn verify_with_progress(dir: &Path, progress: Progress) -> Result<VerifyReport, Error> {
+    let mut passes = Passes::new(progress, VERIFY_PASSES);
+    let (report, _, _) = verify_layout(dir, &mut passes)?;
+    passes.finish();
+    Ok(report)
+}
+
+/// The passes of [`verify_with_progress`] over the segments' bytes.
+const VERIFY_PASSES: u64 = 4;
 
 /// Verifies the journal in `dir`, then that it holds `anchor.seq` and that its history up to
 /// there hashes to `anchor.hash`: together with the hash chain of the segments before (which
 /// the verification checks), this proves that nothing up to `anchor.seq` was rewritten since
 /// the anchor was recorded. A mismatch is `Err(Error::Corrupt)` saying what differs.
 pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error> {
-    let (report, layout, keep) = verify_layout(dir)?;
+    verify_anchor_with_progress(dir, anchor, &mut ignore)
+}
+
+/// [`verify_anchor`], telling `progress` how far it got ([`verify_with_progress`]).
+pub fn verify_anchor_with_progress(
+    dir: &Path,
+    anchor: &Anchor,
+    progress: Progress,
+) -> Result<VerifyReport, Error> {
+    let mut passes = Passes::new(progress, VERIFY_PASSES);
+    let (report, layout, keep) = verify_layout(dir, &mut passes)?;
     holds_anchor_seq(dir, &report, anchor.seq)?;
     let (segment, end, hash) = anchor_at(&layout, keep, anchor.seq)?;
     if hash != anchor.hash {
@@ -214,6 +303,7 @@ pub fn verify_anchor(dir: &Path, anchor: &Anchor) -> Result<VerifyReport, Error>
             ),
         ));
     }
+    passes.finish();
     Ok(report)
 }
 
@@ -239,24 +329,39 @@ fn holds_anchor_seq(dir: &Path, report: &VerifyReport, seq: u64) -> Result<(), E
 /// segments' records (`verify` does); `records`, `first_seq` and the recorded-at times are
 /// left out.
 pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
-    let (mut report, layout, keep) = open_report(dir, false)?;
+    let (mut report, layout, keep) = open_report(dir, None)?;
     let scan = layout.scans[keep - 1].as_ref();
     let head = scan
         .expect("the last segment holding records is in the scanned tail region")
         .last_seq;
     report.last_seq = (head > 0).then_some(head);
     set_head_anchor(&mut report, &layout, keep, head)?;
-    report.record_anchor = record_anchor_at(dir, head)?;
+    report.record_anchor = record_anchor_at(dir, head, &mut Passes::new(&mut ignore, 1))?;
     Ok(report)
 }
 
-/// What `verify` and `status` both read first: the layout as a reader opens it (`scan_all`:
-/// every segment scanned), how many segments from the first hold committed records (all, or
-/// up to the one a torn tail is cut in), and the report's figures that need no record.
-fn open_report(dir: &Path, scan_all: bool) -> Result<(VerifyReport, Layout, usize), Error> {
+/// What `verify` and `status` both read first: the layout as a reader opens it (with
+/// `scan_all`: every segment scanned, as one of verify's passes), how many segments from the
+/// first hold committed records (all, or up to the one a torn tail is cut in), and the
+/// report's figures that need no record.
+fn open_report(
+    dir: &Path,
+    scan_all: Option<&mut Passes>,
+) -> Result<(VerifyReport, Layout, usize), Error> {
     let meta = read_meta(dir)?;
     let live = is_locked_by_writer(dir);
-    let (layout, decision) = Layout::load_for_reading(dir, &meta, scan_all)?;
+    let (layout, decision) = match scan_all {
+        Some(passes) => {
+            let mut scanned = |bytes, all| {
+                passes.start(all);
+                passes.add(bytes);
+            };
+            let loaded = Layout::load_for_reading(dir, &meta, Some(&mut scanned))?;
+            passes.end_pass();
+            loaded
+        }
+        None => Layout::load_for_reading(dir, &meta, None)?,
+    };
     let cut = match decision {
         TailDecision::Clean => None,
         TailDecision::Cut(cut) => Some(cut),
@@ -301,15 +406,17 @@ fn set_head_anchor(
 }
 
 /// The verification, with the layout it read and how many segments hold committed records.
-fn verify_layout(dir: &Path) -> Result<(VerifyReport, Layout, usize), Error> {
-    let (mut report, layout, keep) = open_report(dir, true)?;
-    check_sealed_segments(&layout)?;
+fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layout, usize), Error> {
+    let (mut report, layout, keep) = open_report(dir, Some(passes))?;
+    check_sealed_segments(&layout, passes)?;
     for i in 0..keep {
         decode_segment(&layout, i, &mut report)?;
+        passes.add(layout.files[i].map.len() as u64);
     }
+    passes.end_pass();
     let head = report.last_seq.unwrap_or(0);
     set_head_anchor(&mut report, &layout, keep, head)?;
-    report.record_anchor = record_anchor_at(dir, head)?;
+    report.record_anchor = record_anchor_at(dir, head, passes)?;
     Ok((report, layout, keep))
 }
 
@@ -382,9 +489,10 @@ fn layout_seed(layout: &Layout) -> u32 {
 }
 
 /// Every segment but the tail region's end must be clean and match its successor's link.
-fn check_sealed_segments(layout: &Layout) -> Result<(), Error> {
+fn check_sealed_segments(layout: &Layout, passes: &mut Passes) -> Result<(), Error> {
     for i in 0..layout.files.len() {
         let file = &layout.files[i];
+        passes.add(file.map.len() as u64);
         let scan = layout.scans[i].as_ref().expect("verify scans all segments");
         let Some(next) = layout.facts.get(i + 1) else {
             continue;
@@ -426,6 +534,7 @@ fn check_sealed_segments(layout: &Layout) -> Result<(), Error> {
             ));
         }
     }
+    passes.end_pass();
     Ok(())
 }
 

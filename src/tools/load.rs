@@ -183,11 +183,38 @@ const KINDS: [EventKind; 9] = [
     EventKind::AccountSnapshot,
 ];
 
+/// What a run did in one interval ([`run_with_intervals`]).
+#[derive(Clone, Debug)]
+pub struct Interval {
+    /// From the start of the run to the end of the interval.
+    pub since_start: Duration,
+    /// The interval's acknowledged events and batches, and their latency (`elapsed`: the
+    /// interval's length).
+    pub report: LoadReport,
+    /// Events acknowledged from the start of the run to the end of the interval.
+    pub events_total: u64,
+}
+
+/// How long an interval is, and who is handed what was done in each
+/// ([`run_with_intervals`]).
+pub type Intervals<'a> = (Duration, &'a mut dyn FnMut(&Interval));
+
 /// Runs the load on `handle` until the configured events or time are done, or `stop` is set.
 pub async fn run(
     handle: &JournalHandle,
     config: &LoadConfig,
     stop: Arc<AtomicBool>,
+) -> Result<LoadReport, LoadError> {
+    run_with_intervals(handle, config, stop, None).await
+}
+
+/// [`run`], handing `on_interval` what the producers did in each `every` of the run (a
+/// partial last interval is not handed out: the run's report has it).
+pub async fn run_with_intervals(
+    handle: &JournalHandle,
+    config: &LoadConfig,
+    stop: Arc<AtomicBool>,
+    intervals: Option<Intervals<'_>>,
 ) -> Result<LoadReport, LoadError> {
     let producers = config.producers.max(1);
     let ack_log = match &config.ack_log {
@@ -205,6 +232,11 @@ pub async fn run(
         stop,
         ack_log,
         ids,
+        live: intervals.as_ref().map(|_| {
+            (0..producers)
+                .map(|_| Mutex::new(LoadReport::new(1)))
+                .collect()
+        }),
     });
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(producers);
@@ -222,14 +254,42 @@ pub async fn run(
         let shared = Arc::clone(&shared);
         tasks.push(tokio::spawn(producer.run(handle, shared)));
     }
+    let joined = async {
+        let mut parts = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            let part = task.await;
+            parts.push(part.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic())));
+        }
+        parts
+    };
+    let mut joined = std::pin::pin!(joined);
+    let parts = match intervals {
+        None => joined.await,
+        Some((every, on_interval)) => {
+            let mut interval = Interval {
+                since_start: Duration::ZERO,
+                report: LoadReport::new(producers),
+                events_total: 0,
+            };
+            loop {
+                let end = started + interval.since_start + every;
+                match tokio::time::timeout_at(end.into(), &mut joined).await {
+                    Ok(parts) => break parts,
+                    Err(_) => {
+                        interval.since_start += every;
+                        interval.report = shared.take_interval(producers, every);
+                        interval.events_total += interval.report.events;
+                        on_interval(&interval);
+                    }
+                }
+            }
+        }
+    };
     let mut report = LoadReport::new(producers);
     report.carried_open = carried_open;
     report.carried_pending = carried_pending;
     let mut failure = None;
-    for task in tasks {
-        let (part, error) = task
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+    for (part, error) in parts {
         report.merge(&part);
         if let (None, Some(error)) = (&failure, error) {
             failure = Some(error);
@@ -254,9 +314,22 @@ struct Run {
     stop: Arc<AtomicBool>,
     ack_log: Option<Arc<AckLog>>,
     ids: Arc<Ids>,
+    /// With intervals: what each producer did since the last interval ended (a lock of
+    /// its own per producer, so that only the interval's end waits for it).
+    live: Option<Vec<Mutex<LoadReport>>>,
 }
 
 impl Run {
+    /// What the producers did since the last call: taken, and started afresh.
+    fn take_interval(&self, producers: usize, length: Duration) -> LoadReport {
+        let mut report = LoadReport::new(producers);
+        for live in self.live.iter().flatten() {
+            report.merge(&std::mem::replace(&mut *lock(live), LoadReport::new(1)));
+        }
+        report.elapsed = length;
+        report
+    }
+
     fn over(&self) -> bool {
         self.stop.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
@@ -521,6 +594,12 @@ impl Producer {
                 }
             }
             let _ = report.latency_ns.record(latency.max(1));
+            if let Some(live) = run.live.as_ref().map(|live| &live[self.index]) {
+                let mut live = lock(live);
+                let _ = live.latency_ns.record(latency.max(1));
+                live.events += kinds.len() as u64;
+                live.batches += 1;
+            }
             report.events += kinds.len() as u64;
             report.batches += 1;
             report.first_seq.get_or_insert(first_seq);
@@ -1027,6 +1106,7 @@ mod tests {
             stop: Arc::new(AtomicBool::new(false)),
             ack_log: None,
             ids: Arc::new(Ids::after(&Projections::new()).unwrap()),
+            live: None,
         };
         assert_eq!(run.reserve(3), 3);
         assert_eq!(run.reserve(3), 2);
