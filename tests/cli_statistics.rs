@@ -119,6 +119,30 @@ fn groups_equal_their_filters_and_add_up() {
     assert_eq!(by_account.len(), 1, "one account");
     assert_eq!(by_account[0].1, all);
 
+    // `trades --strategy` and `--magic` list the trades those statistics count.
+    for (name, stats) in &by_strategy {
+        let args = [
+            "trades",
+            path(&dir),
+            "--status",
+            "CLOSED",
+            "--strategy",
+            name.as_str().unwrap(),
+        ];
+        let listed = json(&args);
+        let listed = listed.as_array().unwrap();
+        assert_eq!(listed.len() as u64, stats["total_trades"].as_u64().unwrap());
+        assert!(listed.iter().all(|t| t["strategy_name"] == *name));
+    }
+    for (magic, stats) in &by_magic {
+        let magic_text = magic.to_string();
+        let listed = json(&["trades", path(&dir), "--by", "exit", "--magic", &magic_text]);
+        assert_eq!(
+            listed.as_array().unwrap().len() as u64,
+            stats["total_trades"].as_u64().unwrap()
+        );
+    }
+
     // The daily rows of one strategy add up to its statistics.
     let (name, stats) = &by_strategy[0];
     let name = name.as_str().unwrap();
@@ -196,6 +220,60 @@ fn several_journals_answer_as_their_union() {
     let expected = Decimal::from(signals("executed_signals")) * dec("100")
         / Decimal::from(signals("total_signals"));
     assert_eq!(decimal(&rate["execution_rate"]), expected);
+
+    // The lists: every journal's rows, merged in the list's order, each naming its journal.
+    let listed = |args: &[&str]| -> Vec<Value> {
+        let text = ok(args);
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = listed(&["trades", path(&mirrors), "--jsonl"]);
+    let each = [&first, &second].map(|dir| json(&["trades", path(dir)]));
+    let counted: usize = each.iter().map(|t| t.as_array().unwrap().len()).sum();
+    assert_eq!(all.len(), counted);
+    let names = [path(&first), path(&second)];
+    let order: Vec<(String, usize, u64)> = (all.iter())
+        .map(|t| {
+            let journal = names.iter().position(|n| t["journal"] == *n).unwrap();
+            (
+                t["entry_time"].as_str().unwrap().to_string(),
+                journal,
+                t["ticket"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "by (entry_time, journal, ticket)"
+    );
+    for (journal, trades) in each.iter().enumerate() {
+        let mine: Vec<Value> = (all.iter())
+            .filter(|t| t["journal"] == names[journal])
+            .map(|t| {
+                let mut t = t.as_object().unwrap().clone();
+                t.remove("journal");
+                Value::Object(t)
+            })
+            .collect();
+        assert_eq!(
+            &Value::Array(mine),
+            trades,
+            "journal {journal}'s trades, as it lists them"
+        );
+    }
+    let every = ["--limit", "100000000"];
+    let signals = listed(&[&["signals", path(&mirrors), "--jsonl"][..], &every].concat());
+    let alone = [&first, &second].map(|dir| json(&[&["signals", path(dir)][..], &every].concat()));
+    let alone: usize = alone.iter().map(|s| s.as_array().unwrap().len()).sum();
+    assert_eq!(signals.len(), alone);
+    let times: Vec<&str> = signals
+        .iter()
+        .map(|s| s["timestamp"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "most recent first");
+    assert!(signals.iter().any(|s| s["journal"] == names[1]));
+    fails(&["trades", path(&mirrors), "--after", "1"], 1);
 
     let error = fails(&["stats", path(&mirrors), "--as-of", "5"], 1);
     assert!(

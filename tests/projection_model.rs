@@ -325,6 +325,8 @@ impl Sim {
             failed.reason = Some("rejected".into());
             failed.signal_id = signal_id;
             failed.account_number = trade.account;
+            failed.strategy_name = strategy_of(ticket).map(String::from);
+            failed.magic_number = magic_of(ticket);
             failed
         }));
         self.trades.push(trade);
@@ -484,6 +486,8 @@ fn same_answers(
                 account: q.account,
                 range,
                 by,
+                strategy: q.strategy,
+                magic: q.magic,
             };
             prop_assert_eq!(a.trades(&filter).unwrap(), b.trades(&filter).unwrap());
         }
@@ -827,6 +831,8 @@ fn check_trades(
         account: q.account,
         range,
         by: TimeBasis::Entry,
+        strategy: q.strategy,
+        magic: q.magic,
     };
     let found: Vec<u64> = state
         .trades(&filter)
@@ -841,7 +847,10 @@ fn check_trades(
         .iter()
         .filter(|t| in_range(t.entry) && status.is_none_or(|s| t.status == s))
         .filter(|t| {
-            q.symbol.is_none_or(|s| s == t.symbol) && q.account.is_none_or(|a| t.account == Some(a))
+            q.symbol.is_none_or(|s| s == t.symbol)
+                && q.account.is_none_or(|a| t.account == Some(a))
+                && q.strategy.is_none_or(|s| strategy_of(t.ticket) == Some(s))
+                && q.magic.is_none_or(|m| magic_of(t.ticket) == m)
         })
         .map(|t| (t.entry, t.ticket))
         .collect();

@@ -274,6 +274,7 @@ impl NativeLedger {
                 account,
                 range,
                 by,
+                ..TradeFilter::default()
             })
         })
     }

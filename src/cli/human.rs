@@ -32,6 +32,15 @@ impl Table {
         }
     }
 
+    /// Puts a column before the others: `header`, and one cell per row.
+    pub fn prepend_column(&mut self, header: &'static str, cells: Vec<String>) {
+        debug_assert_eq!(cells.len(), self.rows.len());
+        self.headers.insert(0, (header, Align::Left));
+        for (row, cell) in self.rows.iter_mut().zip(cells) {
+            row.insert(0, cell);
+        }
+    }
+
     pub fn row(&mut self, cells: Vec<String>) {
         debug_assert_eq!(cells.len(), self.headers.len());
         self.rows.push(cells);

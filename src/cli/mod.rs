@@ -16,6 +16,7 @@ macro_rules! out {
 mod demo_cmd;
 mod equity;
 mod export;
+mod firm;
 mod human;
 mod import;
 mod interrupt;

@@ -11,10 +11,11 @@ use tradeledger::model::event::{Timestamp, TradeStatus};
 
 use tradeledger::projection::{
     daily_rows_across, execution_rate_across, for_each_closed_trade_across, statistics_across,
-    summary_across, Projections, StatisticsBuilder, TimeBasis, TimeRange, TradeFilter, TradeSelect,
-    TradeStatistics,
+    summary_across, Projections, QueryError, SignalView, StatisticsBuilder, TimeBasis, TimeRange,
+    TradeFilter, TradeSelect, TradeStatistics, TradeView,
 };
 
+use super::firm;
 use super::human;
 use super::options::{
     parse_date, parse_from, parse_status, parse_to, print_json, write_stdout, MoreJournals, Source,
@@ -158,12 +159,18 @@ pub struct TradesArgs {
     /// options select.
     #[arg(long, value_name = "TICKET", conflicts_with = "ticket")]
     pub after: Option<u64>,
+    #[command(flatten)]
+    pub selection: Selection,
+    #[command(flatten)]
+    pub more: MoreJournals,
 }
 
 #[derive(Args)]
 pub struct SignalsArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
     /// Only this symbol (exact, case-sensitive).
     #[arg(long, value_name = "S")]
     pub symbol: Option<String>,
@@ -337,7 +344,45 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
     if args.by == By::Exit && status.is_some_and(|s| s != TradeStatus::Closed) {
         anyhow::bail!("--by exit selects CLOSED trades by exit_time; it cannot be combined with --status {} or --open", status.map_or("", |s| s.name()));
     }
-    let state = args.source.load()?;
+    let journals = args.source.load_all(&args.more)?;
+    let filter = TradeFilter {
+        status,
+        symbol: args.symbol.as_deref(),
+        account: args.account,
+        range: args.bounds.range(),
+        by: args.by.into(),
+        strategy: args.selection.strategy.as_deref(),
+        magic: args.selection.magic,
+    };
+    if let [(_, state)] = journals.as_slice() {
+        return trades_of_one(args, state, &filter);
+    }
+    if args.ticket.is_some() || args.after.is_some() {
+        anyhow::bail!(
+            "--ticket and --after name a ticket of one journal; with several journals, ask that journal"
+        );
+    }
+    let mut sources = Vec::with_capacity(journals.len());
+    for (_, state) in &journals {
+        sources.push(state.trade_rows(&filter)?);
+    }
+    let rows = firm::merged(sources, |t: &TradeView| t.entry_time);
+    print_from_journals(
+        &journals,
+        rows,
+        args.limit,
+        args.source.json,
+        args.jsonl,
+        tables::trades_table,
+    )
+}
+
+/// `trades` over one journal.
+fn trades_of_one(
+    args: &TradesArgs,
+    state: &Projections,
+    filter: &TradeFilter,
+) -> anyhow::Result<ExitCode> {
     if let Some(ticket) = args.ticket {
         let trade = state.trade_by_ticket(ticket)?;
         return match (args.source.json, trade) {
@@ -347,25 +392,58 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
         }
         .map(|()| ExitCode::SUCCESS);
     }
-    let filter = TradeFilter {
-        status,
-        symbol: args.symbol.as_deref(),
-        account: args.account,
-        range: args.bounds.range(),
-        by: args.by.into(),
-    };
     let rows = match args.after {
-        Some(after) => match state.trade_rows_after(&filter, after)? {
+        Some(after) => match state.trade_rows_after(filter, after)? {
             Some(rows) => rows,
-            None => return Err(not_a_row(&state, after)),
+            None => return Err(not_a_row(state, after)),
         },
-        None => state.trade_rows(&filter)?,
+        None => state.trade_rows(filter)?,
     };
     let rows = rows.take(args.limit.unwrap_or(usize::MAX));
     match Shape::chosen(args.source.json, args.jsonl) {
         Some(shape) => print_rows(rows, shape)?,
         None => write_stdout(&tables::trades(&rows.collect::<Result<Vec<_>, _>>()?))?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of several journals, merged (`firm::merged`), at most `limit`: each JSON object
+/// with its `"journal"`, or a table whose first column names it.
+fn print_from_journals<T: serde::Serialize>(
+    journals: &[(std::path::PathBuf, Projections)],
+    rows: impl Iterator<Item = Result<(usize, T), QueryError>>,
+    limit: Option<usize>,
+    json: bool,
+    jsonl: bool,
+    table: fn(&[T]) -> human::Table,
+) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = journals
+        .iter()
+        .map(|(dir, _)| dir.display().to_string())
+        .collect();
+    let rows = rows.take(limit.unwrap_or(usize::MAX));
+    if let Some(shape) = Shape::chosen(json, jsonl) {
+        let rows = rows.map(|row| {
+            row.map(|(index, row)| firm::InJournal {
+                row,
+                journal: names[index].as_str(),
+            })
+        });
+        print_rows(rows, shape)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (sources, rows): (Vec<usize>, Vec<T>) =
+        rows.collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
+    if rows.is_empty() {
+        write_stdout("no rows\n")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut shown = table(&rows);
+    shown.prepend_column(
+        "journal",
+        sources.iter().map(|i| names[*i].clone()).collect(),
+    );
+    write_stdout(&shown.render())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -383,9 +461,25 @@ fn not_a_row(state: &Projections, ticket: u64) -> anyhow::Error {
 }
 
 pub fn signals(args: &SignalsArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
-    let rows = state.signal_rows(args.symbol.as_deref(), true)?;
-    let rows = rows.take(args.limit);
+    let journals = args.source.load_all(&args.more)?;
+    let mut sources = Vec::with_capacity(journals.len());
+    for (_, state) in &journals {
+        sources.push(state.signal_rows(args.symbol.as_deref(), true)?);
+    }
+    if journals.len() > 1 {
+        // Most recent first: by timestamp descending.
+        let rows = firm::merged(sources, |s: &SignalView| std::cmp::Reverse(s.timestamp));
+        let limit = Some(args.limit);
+        return print_from_journals(
+            &journals,
+            rows,
+            limit,
+            args.source.json,
+            args.jsonl,
+            tables::signals_table,
+        );
+    }
+    let rows = sources.pop().expect("one journal").take(args.limit);
     match Shape::chosen(args.source.json, args.jsonl) {
         Some(shape) => print_rows(rows, shape)?,
         None => write_stdout(&tables::signals(&rows.collect::<Result<Vec<_>, _>>()?))?,

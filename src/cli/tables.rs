@@ -17,6 +17,11 @@ pub fn trades(trades: &[TradeView]) -> String {
     if trades.is_empty() {
         return "no trades\n".into();
     }
+    trades_table(trades).render()
+}
+
+/// The table of [`trades`], to render or to extend.
+pub fn trades_table(trades: &[TradeView]) -> Table {
     let mut table = Table::new(&[
         right("ticket"),
         left("status"),
@@ -45,13 +50,18 @@ pub fn trades(trades: &[TradeView]) -> String {
             opt(t.account_number),
         ]);
     }
-    table.render()
+    table
 }
 
 pub fn signals(signals: &[SignalView]) -> String {
     if signals.is_empty() {
         return "no signals\n".into();
     }
+    signals_table(signals).render()
+}
+
+/// The table of [`signals`], to render or to extend.
+pub fn signals_table(signals: &[SignalView]) -> Table {
     let mut table = Table::new(&[
         right("signal"),
         left("time"),
@@ -78,7 +88,7 @@ pub fn signals(signals: &[SignalView]) -> String {
             opt(s.ticket),
         ]);
     }
-    table.render()
+    table
 }
 
 pub fn snapshots(snapshots: &[SnapshotView]) -> String {

@@ -67,6 +67,11 @@ pub struct TradeFilter<'a> {
     pub range: TimeRange,
     /// `Entry` selects any status by entry_time; `Exit` selects CLOSED trades by exit_time.
     pub by: TimeBasis,
+    /// Only trades with this strategy_name: exact, case-sensitive; `None`: any (trades
+    /// without one included).
+    pub strategy: Option<&'a str>,
+    /// Only trades with this magic number; `None`: any.
+    pub magic: Option<u64>,
 }
 
 impl Default for TradeFilter<'_> {
@@ -77,6 +82,8 @@ impl Default for TradeFilter<'_> {
             account: None,
             range: TimeRange::ALL,
             by: TimeBasis::Entry,
+            strategy: None,
+            magic: None,
         }
     }
 }
@@ -271,6 +278,8 @@ impl Projections {
         };
         filter.status.is_none_or(|s| s == trade.status)
             && filter.symbol.is_none_or(|s| s == trade.symbol)
+            && (filter.strategy).is_none_or(|s| Some(s) == trade.strategy_name.as_deref())
+            && filter.magic.is_none_or(|m| m == trade.magic_number)
             && filter
                 .account
                 .is_none_or(|a| Some(a) == trade.account_number)
@@ -290,6 +299,14 @@ impl Projections {
         let Some(keys) = time_keys(filter.range.from, filter.range.to) else {
             return Ok(Rows::empty());
         };
+        let strategy = match filter.strategy {
+            Some(name) => match self.names.lookup(name) {
+                Some(sym) => Some(sym),
+                None => return Ok(Rows::empty()),
+            },
+            None => None,
+        };
+        let magic = filter.magic;
         let status = filter.status;
         let found = if filter.by == TimeBasis::Exit {
             if status.is_some_and(|s| s != TradeStatus::Closed) {
@@ -315,7 +332,10 @@ impl Projections {
             self.trade_walk(index, section, keys, status)?
         };
         let wanted = move |r: &Found| {
-            status.is_none_or(|s| r.status == s) && cells.matches(r.account_number, r.symbol)
+            status.is_none_or(|s| r.status == s)
+                && cells.matches(r.account_number, r.symbol)
+                && strategy.is_none_or(|s| r.strategy_name == Some(s))
+                && magic.is_none_or(|m| r.magic_number == m)
         };
         Ok(Rows::new(found.filter_map(move |trade| match trade {
             Ok(trade) => wanted(&trade).then(|| Ok(self.trade_view(&trade))),
