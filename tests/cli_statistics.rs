@@ -274,6 +274,23 @@ fn several_journals_answer_as_their_union() {
     assert!(times.windows(2).all(|w| w[0] >= w[1]), "most recent first");
     assert!(signals.iter().any(|s| s["journal"] == names[1]));
     fails(&["trades", path(&mirrors), "--after", "1"], 1);
+    let account = ["--account", "12345678"];
+    let snapshots = listed(&[&["snapshots", path(&mirrors), "--jsonl"][..], &account].concat());
+    let alone =
+        [&first, &second].map(|dir| json(&[&["snapshots", path(dir)][..], &account].concat()));
+    let counted: usize = alone.iter().map(|s| s.as_array().unwrap().len()).sum();
+    assert_eq!(snapshots.len(), counted);
+    let times: Vec<&str> = snapshots
+        .iter()
+        .map(|s| s["snapshot_time"].as_str().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "by snapshot_time");
+    let latest = json(&[&["snapshots", path(&mirrors), "--latest"][..], &account].concat());
+    let alone_latest = json(&[&["snapshots", path(&first), "--latest"][..], &account].concat());
+    assert_eq!(
+        latest, alone_latest,
+        "the longer demo's last snapshot is the latest"
+    );
 
     let error = fails(&["stats", path(&mirrors), "--as-of", "5"], 1);
     assert!(

@@ -11,8 +11,8 @@ use tradeledger::model::event::{Timestamp, TradeStatus};
 
 use tradeledger::projection::{
     daily_rows_across, execution_rate_across, for_each_closed_trade_across, statistics_across,
-    summary_across, Projections, QueryError, SignalView, StatisticsBuilder, TimeBasis, TimeRange,
-    TradeFilter, TradeSelect, TradeStatistics, TradeView,
+    summary_across, Projections, QueryError, SignalView, SnapshotView, StatisticsBuilder,
+    TimeBasis, TimeRange, TradeFilter, TradeSelect, TradeStatistics, TradeView,
 };
 
 use super::firm;
@@ -197,6 +197,8 @@ pub struct ExecutionRateArgs {
 pub struct SnapshotsArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
     /// The account (required).
     #[arg(long, value_name = "N", required = true)]
     pub account: Option<u64>,
@@ -507,15 +509,36 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
     let account = args
         .account
         .ok_or_else(|| anyhow::anyhow!("snapshots needs --account N"))?;
-    let state = args.source.load()?;
+    let journals = args.source.load_all(&args.more)?;
+    if journals.len() > 1 && !args.latest {
+        let mut sources = Vec::with_capacity(journals.len());
+        for (_, state) in &journals {
+            sources.push(state.snapshot_rows(account, args.bounds.range())?);
+        }
+        let rows = firm::merged(sources, |s: &SnapshotView| s.snapshot_time);
+        let (json, jsonl) = (args.source.json, args.jsonl);
+        return print_from_journals(&journals, rows, None, json, jsonl, tables::snapshots_table);
+    }
     let snapshots = if args.latest {
-        let latest = state.latest_snapshot(account)?;
+        // With several journals, the latest of them all (on a tie, the journal named last).
+        let mut latest: Option<SnapshotView> = None;
+        for (_, state) in &journals {
+            if let Some(found) = state.latest_snapshot(account)? {
+                if latest
+                    .as_ref()
+                    .is_none_or(|l| l.snapshot_time <= found.snapshot_time)
+                {
+                    latest = Some(found);
+                }
+            }
+        }
         if args.source.json {
             print_json(&latest)?;
             return Ok(ExitCode::SUCCESS);
         }
         latest.into_iter().collect()
     } else {
+        let (_, state) = &journals[0];
         let rows = state.snapshot_rows(account, args.bounds.range())?;
         if let Some(shape) = Shape::chosen(args.source.json, args.jsonl) {
             print_rows(rows, shape)?;

@@ -92,6 +92,11 @@ pub fn signals_table(signals: &[SignalView]) -> Table {
 }
 
 pub fn snapshots(snapshots: &[SnapshotView]) -> String {
+    snapshots_table(snapshots).render()
+}
+
+/// The table of [`snapshots`], to render or to extend.
+pub fn snapshots_table(snapshots: &[SnapshotView]) -> Table {
     let mut table = Table::new(&[
         left("time"),
         right("account"),
@@ -118,7 +123,7 @@ pub fn snapshots(snapshots: &[SnapshotView]) -> String {
             opt_exact(Some(s.total_volume)),
         ]);
     }
-    table.render()
+    table
 }
 
 pub fn days(days: &[DayView]) -> String {
