@@ -38,6 +38,7 @@ pub(crate) use chunked::drop_elsewhere;
 pub use encode::{StateSnapshot, WriteStateError};
 pub use inventory::{
     AccountInventory, Inventory, MagicInventory, StrategyInventory, SymbolInventory,
+    TradesAndSignals,
 };
 pub use memory::MemoryEstimate;
 pub use query::{QueryError, Rows, TimeBasis, TimeRange, TradeFilter};
