@@ -234,7 +234,7 @@ pub fn trades(args: &TradesArgs) -> anyhow::Result<ExitCode> {
     let rows = rows.take(args.limit.unwrap_or(usize::MAX));
     match Shape::chosen(args.source.json, args.jsonl) {
         Some(shape) => print_rows(rows, shape)?,
-        None => write_stdout(&tables::trades(&rows.collect::<Result<Vec<_>, _>>()?))?,
+        None => tables::print_trades(rows)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -283,25 +283,20 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
         .account
         .ok_or_else(|| anyhow::anyhow!("snapshots needs --account N"))?;
     let state = args.source.load()?;
-    let snapshots = if args.latest {
+    let empty = format!("no snapshots of account {account}\n");
+    if args.latest {
         let latest = state.latest_snapshot(account)?;
         if args.source.json {
             print_json(&latest)?;
-            return Ok(ExitCode::SUCCESS);
+        } else {
+            tables::print_snapshots(latest.into_iter().map(Ok), &empty)?;
         }
-        latest.into_iter().collect()
-    } else {
-        let rows = state.snapshot_rows(account, args.bounds.range())?;
-        if let Some(shape) = Shape::chosen(args.source.json, args.jsonl) {
-            print_rows(rows, shape)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    if snapshots.is_empty() {
-        write_stdout(&format!("no snapshots of account {account}\n"))?;
-    } else {
-        write_stdout(&tables::snapshots(&snapshots))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = state.snapshot_rows(account, args.bounds.range())?;
+    match Shape::chosen(args.source.json, args.jsonl) {
+        Some(shape) => print_rows(rows, shape)?,
+        None => tables::print_snapshots(rows, &empty)?,
     }
     Ok(ExitCode::SUCCESS)
 }
