@@ -6,6 +6,7 @@
 
 use std::fmt::Display;
 
+use anyhow::Context;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde::Serialize;
@@ -49,21 +50,73 @@ impl Table {
     pub fn render(&self) -> String {
         let mut widths: Vec<usize> = self.headers.iter().map(|(h, _)| width(h)).collect();
         for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(width(cell));
-            }
+            widen(&mut widths, row);
         }
         let headers: Vec<String> = self.headers.iter().map(|(h, _)| h.to_string()).collect();
         let mut out = String::new();
         for row in std::iter::once(&headers).chain(&self.rows) {
-            let cells = row.iter().zip(&widths).zip(&self.headers);
-            let padded: Vec<String> = cells
-                .map(|((cell, w), (_, align))| pad(cell, *w, *align))
-                .collect();
-            out.push_str(padded.join("  ").trim_end());
-            out.push('\n');
+            self.line(&mut out, row, &widths);
         }
         out
+    }
+
+    /// Appends `row`, its cells padded to `widths`.
+    fn line(&self, out: &mut String, row: &[String], widths: &[usize]) {
+        let cells = row.iter().zip(widths).zip(&self.headers);
+        let padded: Vec<String> = cells
+            .map(|((cell, w), (_, align))| pad(cell, *w, *align))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    }
+
+    /// Writes the table to `out` as its rows come, and returns how many there were (nothing
+    /// is written for none). The first [`ALIGNED_ROWS`] rows are aligned together, as
+    /// [`Table::render`] aligns them all; a later cell wider than its column widens the column
+    /// from its row on. Memory: those rows, then one.
+    pub fn write_streaming(
+        mut self,
+        rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<usize> {
+        let mut rows = rows.peekable();
+        while self.rows.len() < ALIGNED_ROWS {
+            match rows.next() {
+                Some(row) => self.rows.push(row?),
+                None => break,
+            }
+        }
+        let mut count = self.rows.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let write = |out: &mut dyn std::io::Write, text: &str| {
+            out.write_all(text.as_bytes()).context("write to stdout")
+        };
+        write(out, &self.render())?;
+        out.flush().context("write to stdout")?;
+        let mut widths: Vec<usize> = self.headers.iter().map(|(h, _)| width(h)).collect();
+        self.rows.iter().for_each(|row| widen(&mut widths, row));
+        let mut text = String::new();
+        for row in rows {
+            let row = row?;
+            widen(&mut widths, &row);
+            text.clear();
+            self.line(&mut text, &row, &widths);
+            write(out, &text)?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// Rows a streamed table aligns together before it prints ([`Table::write_streaming`]).
+pub const ALIGNED_ROWS: usize = 1000;
+
+/// Widens `widths` to the cells of `row`.
+fn widen(widths: &mut [usize], row: &[String]) {
+    for (w, cell) in widths.iter_mut().zip(row) {
+        *w = (*w).max(width(cell));
     }
 }
 
@@ -194,6 +247,37 @@ mod tests {
         table.row(vec!["a".into(), "10".into()]);
         table.row(vec!["long".into(), "5".into()]);
         assert_eq!(table.render(), "name   n\na     10\nlong   5\n");
+    }
+
+    /// A streamed table of at most `ALIGNED_ROWS` rows is the rendered one; past them, a
+    /// wider cell widens its column from its row on.
+    #[test]
+    fn streamed_tables_align_their_first_rows_together() {
+        let headers = [("name", Align::Left), ("n", Align::Right)];
+        let rows = |count: usize| (0..count).map(|i| vec![format!("r{i}"), i.to_string()]);
+        let streamed = |count: usize| {
+            let mut out = Vec::new();
+            let written = Table::new(&headers)
+                .write_streaming(rows(count).map(Ok), &mut out)
+                .unwrap();
+            assert_eq!(written, count);
+            String::from_utf8(out).unwrap()
+        };
+        for count in [0, 1, 2, ALIGNED_ROWS] {
+            let mut table = Table::new(&headers);
+            rows(count).for_each(|row| table.row(row));
+            let expected = if count == 0 {
+                String::new()
+            } else {
+                table.render()
+            };
+            assert_eq!(streamed(count), expected, "{count} rows");
+        }
+        let text = streamed(ALIGNED_ROWS + 1);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), ALIGNED_ROWS + 2);
+        assert_eq!(lines[ALIGNED_ROWS], "r999  999");
+        assert_eq!(lines[ALIGNED_ROWS + 1], "r1000  1000");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tradeledger::model::event::Timestamp;
-use tradeledger::projection::Inventory;
+use tradeledger::projection::{Inventory, TradesAndSignals};
 
 use super::human::{opt, Align, Table};
 use super::options::{print_json, write_stdout, Source};
@@ -52,14 +52,12 @@ fn tables(inventory: &Inventory) -> String {
         let counts = [a.trades, a.snapshots];
         row(opt(a.account_number), &counts, a.first, a.last)
     });
-    let symbols = inventory.symbols.iter().map(|s| {
-        let counts = [s.trades, s.signals];
-        row(s.symbol.clone(), &counts, s.first, s.last)
-    });
-    let strategies = inventory.strategies.iter().map(|s| {
-        let counts = [s.trades, s.signals];
-        row(opt(s.strategy_name.as_ref()), &counts, s.first, s.last)
-    });
+    let with_signals = |name: String, rows: &TradesAndSignals| {
+        row(name, &[rows.trades, rows.signals], rows.first, rows.last)
+    };
+    let symbols = (inventory.symbols.iter()).map(|s| with_signals(s.symbol.clone(), &s.rows));
+    let strategies =
+        (inventory.strategies.iter()).map(|s| with_signals(opt(s.strategy_name.as_ref()), &s.rows));
     let magic_numbers = inventory
         .magic_numbers
         .iter()

@@ -404,7 +404,7 @@ fn trades_of_one(
     let rows = rows.take(args.limit.unwrap_or(usize::MAX));
     match Shape::chosen(args.source.json, args.jsonl) {
         Some(shape) => print_rows(rows, shape)?,
-        None => write_stdout(&tables::trades(&rows.collect::<Result<Vec<_>, _>>()?))?,
+        None => tables::print_trades(rows)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -510,46 +510,37 @@ pub fn snapshots(args: &SnapshotsArgs) -> anyhow::Result<ExitCode> {
         .account
         .ok_or_else(|| anyhow::anyhow!("snapshots needs --account N"))?;
     let journals = args.source.load_all(&args.more)?;
-    if journals.len() > 1 && !args.latest {
-        let mut sources = Vec::with_capacity(journals.len());
-        for (_, state) in &journals {
-            sources.push(state.snapshot_rows(account, args.bounds.range())?);
-        }
-        let rows = firm::merged(sources, |s: &SnapshotView| s.snapshot_time);
-        let (json, jsonl) = (args.source.json, args.jsonl);
-        return print_from_journals(&journals, rows, None, json, jsonl, tables::snapshots_table);
-    }
-    let snapshots = if args.latest {
+    let empty = format!("no snapshots of account {account}\n");
+    if args.latest {
         // With several journals, the latest of them all (on a tie, the journal named last).
         let mut latest: Option<SnapshotView> = None;
         for (_, state) in &journals {
             if let Some(found) = state.latest_snapshot(account)? {
-                if latest
-                    .as_ref()
-                    .is_none_or(|l| l.snapshot_time <= found.snapshot_time)
-                {
+                if (latest.as_ref()).is_none_or(|l| l.snapshot_time <= found.snapshot_time) {
                     latest = Some(found);
                 }
             }
         }
         if args.source.json {
             print_json(&latest)?;
-            return Ok(ExitCode::SUCCESS);
+        } else {
+            tables::print_snapshots(latest.into_iter().map(Ok), &empty)?;
         }
-        latest.into_iter().collect()
-    } else {
-        let (_, state) = &journals[0];
-        let rows = state.snapshot_rows(account, args.bounds.range())?;
-        if let Some(shape) = Shape::chosen(args.source.json, args.jsonl) {
-            print_rows(rows, shape)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    if snapshots.is_empty() {
-        write_stdout(&format!("no snapshots of account {account}\n"))?;
-    } else {
-        write_stdout(&tables::snapshots(&snapshots))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut sources = Vec::with_capacity(journals.len());
+    for (_, state) in &journals {
+        sources.push(state.snapshot_rows(account, args.bounds.range())?);
+    }
+    if journals.len() > 1 {
+        let rows = firm::merged(sources, |s: &SnapshotView| s.snapshot_time);
+        let (json, jsonl) = (args.source.json, args.jsonl);
+        return print_from_journals(&journals, rows, None, json, jsonl, tables::snapshots_table);
+    }
+    let rows = sources.pop().expect("one journal");
+    match Shape::chosen(args.source.json, args.jsonl) {
+        Some(shape) => print_rows(rows, shape)?,
+        None => tables::print_snapshots(rows, &empty)?,
     }
     Ok(ExitCode::SUCCESS)
 }

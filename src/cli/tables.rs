@@ -1,6 +1,11 @@
 //! The tables of the list commands (`trades`, `signals`, `snapshots`, `daily`) for humans.
 
-use tradeledger::projection::{DayView, SignalView, SnapshotView, TradeStatistics, TradeView};
+use std::io::Write;
+
+use anyhow::Context;
+use tradeledger::projection::{
+    DayView, QueryError, SignalView, SnapshotView, TradeStatistics, TradeView,
+};
 
 use super::human::{money, opt, opt_exact, opt_money, percent, Align, Table};
 
@@ -13,6 +18,36 @@ const fn right(name: &'static str) -> (&'static str, Align) {
     (name, Align::Right)
 }
 
+const TRADE_COLUMNS: [(&str, Align); 11] = [
+    right("ticket"),
+    left("status"),
+    left("type"),
+    left("symbol"),
+    right("volume"),
+    right("entry price"),
+    left("entry time"),
+    right("exit price"),
+    left("exit time"),
+    right("profit"),
+    right("account"),
+];
+
+fn trade_cells(t: &TradeView) -> Vec<String> {
+    vec![
+        t.ticket.to_string(),
+        t.status.to_string(),
+        t.trade_type.to_string(),
+        t.symbol.clone(),
+        opt_exact(Some(t.volume)),
+        opt_exact(Some(t.entry_price)),
+        t.entry_time.to_string(),
+        opt_exact(t.exit_price),
+        opt(t.exit_time),
+        opt_money(t.profit),
+        opt(t.account_number),
+    ]
+}
+
 pub fn trades(trades: &[TradeView]) -> String {
     if trades.is_empty() {
         return "no trades\n".into();
@@ -20,37 +55,36 @@ pub fn trades(trades: &[TradeView]) -> String {
     trades_table(trades).render()
 }
 
-/// The table of [`trades`], to render or to extend.
+/// The table of trades, to render or to extend (several journals' rows).
 pub fn trades_table(trades: &[TradeView]) -> Table {
-    let mut table = Table::new(&[
-        right("ticket"),
-        left("status"),
-        left("type"),
-        left("symbol"),
-        right("volume"),
-        right("entry price"),
-        left("entry time"),
-        right("exit price"),
-        left("exit time"),
-        right("profit"),
-        right("account"),
-    ]);
-    for t in trades {
-        table.row(vec![
-            t.ticket.to_string(),
-            t.status.to_string(),
-            t.trade_type.to_string(),
-            t.symbol.clone(),
-            opt_exact(Some(t.volume)),
-            opt_exact(Some(t.entry_price)),
-            t.entry_time.to_string(),
-            opt_exact(t.exit_price),
-            opt(t.exit_time),
-            opt_money(t.profit),
-            opt(t.account_number),
-        ]);
-    }
+    let mut table = Table::new(&TRADE_COLUMNS);
+    trades.iter().for_each(|t| table.row(trade_cells(t)));
     table
+}
+
+/// The table of [`trades`], written to stdout as the rows come ([`Table::write_streaming`]).
+pub fn print_trades(
+    rows: impl Iterator<Item = Result<TradeView, QueryError>>,
+) -> anyhow::Result<()> {
+    let cells = rows.map(|row| Ok(trade_cells(&row?)));
+    print_streaming(Table::new(&TRADE_COLUMNS), cells, "no trades\n").map(|_| ())
+}
+
+/// Writes `table` with `rows` to stdout as they come, or `empty` when there are none;
+/// returns how many rows there were.
+fn print_streaming(
+    table: Table,
+    rows: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    empty: &str,
+) -> anyhow::Result<usize> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let count = table.write_streaming(rows, &mut out)?;
+    if count == 0 {
+        out.write_all(empty.as_bytes()).context("write to stdout")?;
+    }
+    out.flush().context("write to stdout")?;
+    Ok(count)
 }
 
 pub fn signals(signals: &[SignalView]) -> String {
@@ -91,38 +125,48 @@ pub fn signals_table(signals: &[SignalView]) -> Table {
     table
 }
 
-pub fn snapshots(snapshots: &[SnapshotView]) -> String {
-    snapshots_table(snapshots).render()
+const SNAPSHOT_COLUMNS: [(&str, Align); 10] = [
+    left("time"),
+    right("account"),
+    right("balance"),
+    right("equity"),
+    right("profit"),
+    right("margin"),
+    right("free margin"),
+    right("margin level"),
+    right("positions"),
+    right("volume"),
+];
+
+fn snapshot_cells(s: &SnapshotView) -> Vec<String> {
+    vec![
+        s.snapshot_time.to_string(),
+        s.account_number.to_string(),
+        money(s.balance),
+        money(s.equity),
+        opt_money(s.profit),
+        opt_money(s.margin),
+        opt_money(s.margin_free),
+        opt_money(s.margin_level),
+        s.open_positions.to_string(),
+        opt_exact(Some(s.total_volume)),
+    ]
 }
 
-/// The table of [`snapshots`], to render or to extend.
+/// The snapshots of one account, written to stdout as they come, or `empty` when there
+/// are none.
+pub fn print_snapshots(
+    rows: impl Iterator<Item = Result<SnapshotView, QueryError>>,
+    empty: &str,
+) -> anyhow::Result<()> {
+    let cells = rows.map(|row| Ok(snapshot_cells(&row?)));
+    print_streaming(Table::new(&SNAPSHOT_COLUMNS), cells, empty).map(|_| ())
+}
+
+/// The table of snapshots, to render or to extend (several journals' rows).
 pub fn snapshots_table(snapshots: &[SnapshotView]) -> Table {
-    let mut table = Table::new(&[
-        left("time"),
-        right("account"),
-        right("balance"),
-        right("equity"),
-        right("profit"),
-        right("margin"),
-        right("free margin"),
-        right("margin level"),
-        right("positions"),
-        right("volume"),
-    ]);
-    for s in snapshots {
-        table.row(vec![
-            s.snapshot_time.to_string(),
-            s.account_number.to_string(),
-            money(s.balance),
-            money(s.equity),
-            opt_money(s.profit),
-            opt_money(s.margin),
-            opt_money(s.margin_free),
-            opt_money(s.margin_level),
-            s.open_positions.to_string(),
-            opt_exact(Some(s.total_volume)),
-        ]);
-    }
+    let mut table = Table::new(&SNAPSHOT_COLUMNS);
+    snapshots.iter().for_each(|s| table.row(snapshot_cells(s)));
     table
 }
 

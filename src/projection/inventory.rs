@@ -58,16 +58,9 @@ pub struct AccountInventory {
 pub struct SymbolInventory {
     /// The instrument.
     pub symbol: String,
-    /// Its trades, any status.
-    pub trades: u64,
-    /// Its signals.
-    pub signals: u64,
-    /// The earliest time of its rows.
-    #[serde(serialize_with = "text")]
-    pub first: Timestamp,
-    /// The latest time of its rows.
-    #[serde(serialize_with = "text")]
-    pub last: Timestamp,
+    /// Its trades and signals.
+    #[serde(flatten)]
+    pub rows: TradesAndSignals,
 }
 
 /// What one strategy holds.
@@ -76,6 +69,15 @@ pub struct SymbolInventory {
 pub struct StrategyInventory {
     /// The strategy name; `None` for the trades that name none.
     pub strategy_name: Option<String>,
+    /// Its trades and signals.
+    #[serde(flatten)]
+    pub rows: TradesAndSignals,
+}
+
+/// The trades and signals of a symbol or a strategy (their fields follow its name in JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TradesAndSignals {
     /// Its trades, any status.
     pub trades: u64,
     /// Its signals.
@@ -131,6 +133,15 @@ impl Default for Group {
 }
 
 impl Group {
+    fn trades_and_signals(&self) -> TradesAndSignals {
+        TradesAndSignals {
+            trades: self.trades,
+            signals: self.signals,
+            first: self.first,
+            last: self.last,
+        }
+    }
+
     fn saw(&mut self, time: Timestamp) {
         self.first = self.first.min(time);
         self.last = self.last.max(time);
@@ -232,20 +243,14 @@ impl Projections {
         let mut symbols: Vec<SymbolInventory> = (groups.symbols.into_iter())
             .map(|(symbol, g)| SymbolInventory {
                 symbol: name(symbol),
-                trades: g.trades,
-                signals: g.signals,
-                first: g.first,
-                last: g.last,
+                rows: g.trades_and_signals(),
             })
             .collect();
         symbols.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         let mut strategies: Vec<StrategyInventory> = (groups.strategies.into_iter())
             .map(|(strategy, g)| StrategyInventory {
                 strategy_name: strategy.map(name),
-                trades: g.trades,
-                signals: g.signals,
-                first: g.first,
-                last: g.last,
+                rows: g.trades_and_signals(),
             })
             .collect();
         strategies.sort_by(|a, b| a.strategy_name.cmp(&b.strategy_name));

@@ -43,6 +43,7 @@ pub use encode::{StateSnapshot, WriteStateError};
 pub use equity::EquityTracker;
 pub use inventory::{
     AccountInventory, Inventory, MagicInventory, StrategyInventory, SymbolInventory,
+    TradesAndSignals,
 };
 pub use memory::MemoryEstimate;
 pub use query::{

@@ -210,7 +210,9 @@ impl Projections {
             .collect();
         let base = self.base.as_deref();
         if let Some(base) = base {
-            for index in base.trades_between(TRADE_BY_EXIT, &keys)? {
+            let span = base.trades_between(TRADE_BY_EXIT, &keys)?;
+            found.reserve_exact(usize::try_from(span.end - span.start).unwrap_or(0));
+            for index in span {
                 let (_, ordinal) = base.trade_at(TRADE_BY_EXIT, index)?;
                 let entry = base.trade_entry(ordinal)?;
                 found.push(((entry.entry_time, entry.ticket), At::Stored(ordinal)));
