@@ -292,6 +292,36 @@ fn several_journals_answer_as_their_union() {
         "the longer demo's last snapshot is the latest"
     );
 
+    // inventory: each group's counts summed; equity: the account's snapshots of both.
+    let inventories = [&first, &second].map(|dir| json(&["inventory", path(dir)]));
+    let inventory = json(&["inventory", path(&mirrors)]);
+    for (i, strategy) in inventory["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let mut trades = 0;
+        for alone in &inventories {
+            let same = alone["strategies"].as_array().unwrap().iter();
+            let mut same = same.filter(|s| s["strategy_name"] == strategy["strategy_name"]);
+            trades += same.next().map_or(0, |s| s["trades"].as_u64().unwrap());
+        }
+        assert_eq!(strategy["trades"].as_u64().unwrap(), trades, "strategy {i}");
+    }
+    let accounts = &inventory["accounts"][0];
+    let alone_first = &inventories[0]["accounts"][0];
+    assert_eq!(accounts["first"], alone_first["first"]);
+    let equity = json(&[&["equity", path(&mirrors)][..], &account].concat());
+    assert_eq!(equity["snapshots"].as_u64().unwrap() as usize, counted);
+    let peaks = [&first, &second].map(|dir| json(&[&["equity", path(dir)][..], &account].concat()));
+    let highest = peaks
+        .iter()
+        .map(|e| decimal(&e["peak"]["equity"]))
+        .max()
+        .unwrap();
+    assert_eq!(decimal(&equity["peak"]["equity"]), highest);
+
     let error = fails(&["stats", path(&mirrors), "--as-of", "5"], 1);
     assert!(
         error.contains("--as-of takes a TIME with several journals"),

@@ -4,16 +4,18 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use tradeledger::projection::{Drawdown, EquityAt};
+use tradeledger::projection::{equity_summary_across, Drawdown, EquityAt, Projections};
 
 use super::human;
-use super::options::{print_json, write_stdout, Source};
+use super::options::{print_json, write_stdout, MoreJournals, Source};
 use super::query::TimeBounds;
 
 #[derive(Args)]
 pub struct EquityArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
     /// The account (required).
     #[arg(long, value_name = "N")]
     pub account: u64,
@@ -22,8 +24,9 @@ pub struct EquityArgs {
 }
 
 pub fn run(args: &EquityArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
-    let summary = state.equity_summary(args.account, args.bounds.range())?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
+    let summary = equity_summary_across(&states, args.account, args.bounds.range())?;
     if args.source.json {
         print_json(&summary)?;
         return Ok(ExitCode::SUCCESS);

@@ -5,20 +5,23 @@ use std::process::ExitCode;
 
 use clap::Args;
 use tradeledger::model::event::Timestamp;
-use tradeledger::projection::{Inventory, TradesAndSignals};
+use tradeledger::projection::{inventory_across, Inventory, Projections, TradesAndSignals};
 
 use super::human::{opt, Align, Table};
-use super::options::{print_json, write_stdout, Source};
+use super::options::{print_json, write_stdout, MoreJournals, Source};
 
 #[derive(Args)]
 pub struct InventoryArgs {
     #[command(flatten)]
     pub source: Source,
+    #[command(flatten)]
+    pub more: MoreJournals,
 }
 
 pub fn run(args: &InventoryArgs) -> anyhow::Result<ExitCode> {
-    let state = args.source.load()?;
-    let inventory = state.inventory()?;
+    let journals = args.source.load_all(&args.more)?;
+    let states: Vec<&Projections> = journals.iter().map(|(_, state)| state).collect();
+    let inventory = inventory_across(&states)?;
     if args.source.json {
         print_json(&inventory)?;
     } else {

@@ -17,12 +17,28 @@ impl Projections {
         account: u64,
         range: TimeRange,
     ) -> Result<Option<EquitySummary>, QueryError> {
-        let mut tracker = EquityTracker::new();
-        for point in self.equity_curve(account, range)? {
-            tracker.add(&point)?;
-        }
-        Ok(tracker.summary(account)?)
+        equity_summary_across(&[self], account, range)
     }
+}
+
+/// [`Projections::equity_summary`] over several journals' states as one: the account's
+/// snapshots of all of them, by snapshot_time (on a tie, the journal named first).
+pub fn equity_summary_across(
+    states: &[&Projections],
+    account: u64,
+    range: TimeRange,
+) -> Result<Option<EquitySummary>, QueryError> {
+    let mut points = Vec::new();
+    for state in states {
+        points.extend(state.equity_curve(account, range)?);
+    }
+    // Stable: each journal's own order, and the journal named first, on a tie.
+    points.sort_by_key(|p| p.snapshot_time);
+    let mut tracker = EquityTracker::new();
+    for point in &points {
+        tracker.add(point)?;
+    }
+    Ok(tracker.summary(account)?)
 }
 
 /// Folds snapshots one at a time, in order.

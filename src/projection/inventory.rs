@@ -277,3 +277,88 @@ impl Projections {
         }
     }
 }
+
+impl Group {
+    /// Counts `other`'s rows too.
+    fn merge(&mut self, other: Group) {
+        self.trades += other.trades;
+        self.signals += other.signals;
+        self.snapshots += other.snapshots;
+        self.saw(other.first);
+        self.saw(other.last);
+    }
+
+    fn of(trades: u64, signals: u64, snapshots: u64, first: Timestamp, last: Timestamp) -> Group {
+        Group {
+            trades,
+            signals,
+            snapshots,
+            first,
+            last,
+        }
+    }
+}
+
+/// [`Projections::inventory`] over several journals' states as one: each group's counts
+/// summed, its first and last times the earliest and latest of any journal.
+pub fn inventory_across(states: &[&Projections]) -> Result<Inventory, QueryError> {
+    let mut accounts = BTreeMap::<Option<u64>, Group>::new();
+    let mut symbols = BTreeMap::<String, Group>::new();
+    let mut strategies = BTreeMap::<Option<String>, Group>::new();
+    let mut magic_numbers = BTreeMap::<u64, Group>::new();
+    for state in states {
+        let inventory = state.inventory()?;
+        for a in inventory.accounts {
+            let group = Group::of(a.trades, 0, a.snapshots, a.first, a.last);
+            accounts.entry(a.account_number).or_default().merge(group);
+        }
+        let rows = |r: &TradesAndSignals| Group::of(r.trades, r.signals, 0, r.first, r.last);
+        for s in inventory.symbols {
+            symbols.entry(s.symbol).or_default().merge(rows(&s.rows));
+        }
+        for s in inventory.strategies {
+            strategies
+                .entry(s.strategy_name)
+                .or_default()
+                .merge(rows(&s.rows));
+        }
+        for m in inventory.magic_numbers {
+            let group = Group::of(m.trades, 0, 0, m.first, m.last);
+            magic_numbers
+                .entry(m.magic_number)
+                .or_default()
+                .merge(group);
+        }
+    }
+    Ok(Inventory {
+        accounts: (accounts.into_iter())
+            .map(|(account_number, g)| AccountInventory {
+                account_number,
+                trades: g.trades,
+                snapshots: g.snapshots,
+                first: g.first,
+                last: g.last,
+            })
+            .collect(),
+        symbols: (symbols.into_iter())
+            .map(|(symbol, g)| SymbolInventory {
+                symbol,
+                rows: g.trades_and_signals(),
+            })
+            .collect(),
+        strategies: (strategies.into_iter())
+            .map(|(strategy_name, g)| StrategyInventory {
+                strategy_name,
+                rows: g.trades_and_signals(),
+            })
+            .collect(),
+        magic_numbers: (magic_numbers.into_iter())
+            .map(|(magic_number, g)| MagicInventory {
+                magic_number,
+                trades: g.trades,
+                first: g.first,
+                last: g.last,
+            })
+            .collect(),
+    })
+}

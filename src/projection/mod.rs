@@ -40,10 +40,10 @@ pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, StatisticsBuilder};
 pub use encode::{StateSnapshot, WriteStateError};
-pub use equity::EquityTracker;
+pub use equity::{equity_summary_across, EquityTracker};
 pub use inventory::{
-    AccountInventory, Inventory, MagicInventory, StrategyInventory, SymbolInventory,
-    TradesAndSignals,
+    inventory_across, AccountInventory, Inventory, MagicInventory, StrategyInventory,
+    SymbolInventory, TradesAndSignals,
 };
 pub use memory::MemoryEstimate;
 pub use query::{
