@@ -239,42 +239,54 @@ impl Projections {
 
     fn inventory_of(&self, groups: Groups) -> Inventory {
         let name = |sym: Sym| self.names.name(sym).to_owned();
-        let accounts = groups.accounts.into_iter();
-        let mut symbols: Vec<SymbolInventory> = (groups.symbols.into_iter())
+        let symbols = groups.symbols.into_iter().map(|(s, g)| (name(s), g));
+        let strategies = groups.strategies.into_iter().map(|(s, g)| (s.map(name), g));
+        build(
+            groups.accounts,
+            symbols.collect(),
+            strategies.collect(),
+            groups.magic_numbers,
+        )
+    }
+}
+
+/// The inventory of groups counted by name.
+fn build(
+    accounts: BTreeMap<Option<u64>, Group>,
+    symbols: BTreeMap<String, Group>,
+    strategies: BTreeMap<Option<String>, Group>,
+    magic_numbers: BTreeMap<u64, Group>,
+) -> Inventory {
+    Inventory {
+        accounts: (accounts.into_iter())
+            .map(|(account_number, g)| AccountInventory {
+                account_number,
+                trades: g.trades,
+                snapshots: g.snapshots,
+                first: g.first,
+                last: g.last,
+            })
+            .collect(),
+        symbols: (symbols.into_iter())
             .map(|(symbol, g)| SymbolInventory {
-                symbol: name(symbol),
+                symbol,
                 rows: g.trades_and_signals(),
             })
-            .collect();
-        symbols.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-        let mut strategies: Vec<StrategyInventory> = (groups.strategies.into_iter())
-            .map(|(strategy, g)| StrategyInventory {
-                strategy_name: strategy.map(name),
+            .collect(),
+        strategies: (strategies.into_iter())
+            .map(|(strategy_name, g)| StrategyInventory {
+                strategy_name,
                 rows: g.trades_and_signals(),
             })
-            .collect();
-        strategies.sort_by(|a, b| a.strategy_name.cmp(&b.strategy_name));
-        Inventory {
-            accounts: accounts
-                .map(|(account_number, g)| AccountInventory {
-                    account_number,
-                    trades: g.trades,
-                    snapshots: g.snapshots,
-                    first: g.first,
-                    last: g.last,
-                })
-                .collect(),
-            symbols,
-            strategies,
-            magic_numbers: (groups.magic_numbers.into_iter())
-                .map(|(magic_number, g)| MagicInventory {
-                    magic_number,
-                    trades: g.trades,
-                    first: g.first,
-                    last: g.last,
-                })
-                .collect(),
-        }
+            .collect(),
+        magic_numbers: (magic_numbers.into_iter())
+            .map(|(magic_number, g)| MagicInventory {
+                magic_number,
+                trades: g.trades,
+                first: g.first,
+                last: g.last,
+            })
+            .collect(),
     }
 }
 
@@ -330,35 +342,5 @@ pub fn inventory_across(states: &[&Projections]) -> Result<Inventory, QueryError
                 .merge(group);
         }
     }
-    Ok(Inventory {
-        accounts: (accounts.into_iter())
-            .map(|(account_number, g)| AccountInventory {
-                account_number,
-                trades: g.trades,
-                snapshots: g.snapshots,
-                first: g.first,
-                last: g.last,
-            })
-            .collect(),
-        symbols: (symbols.into_iter())
-            .map(|(symbol, g)| SymbolInventory {
-                symbol,
-                rows: g.trades_and_signals(),
-            })
-            .collect(),
-        strategies: (strategies.into_iter())
-            .map(|(strategy_name, g)| StrategyInventory {
-                strategy_name,
-                rows: g.trades_and_signals(),
-            })
-            .collect(),
-        magic_numbers: (magic_numbers.into_iter())
-            .map(|(magic_number, g)| MagicInventory {
-                magic_number,
-                trades: g.trades,
-                first: g.first,
-                last: g.last,
-            })
-            .collect(),
-    })
+    Ok(build(accounts, symbols, strategies, magic_numbers))
 }
