@@ -362,6 +362,11 @@ mod tests {
         run.add(Decimal::MAX);
         run.add(Decimal::MAX);
         assert_eq!(run.max_drawdown(), Err(ArithmeticOverflow));
+        // Whatever comes after, and whichever side of a merge overflowed.
+        run.add(Decimal::ONE);
+        assert_eq!(run.max_drawdown(), Err(ArithmeticOverflow));
+        let after = Run::of(Decimal::ONE).then(&run);
+        assert_eq!(after.max_drawdown(), Err(ArithmeticOverflow));
     }
 
     #[test]
