@@ -369,6 +369,30 @@ mod tests {
         assert_eq!(after.max_drawdown(), Err(ArithmeticOverflow));
     }
 
+    /// What a checkpoint's loader checks of the runs it reads: cells strictly sorted, and the
+    /// whole day counting what its cells count.
+    #[test]
+    fn forged_runs_are_inconsistent() {
+        let mut names = super::super::intern::Interner::default();
+        let (eur, gbp) = (names.intern("EURUSD"), names.intern("GBPUSD"));
+        let t = crate::model::event::Timestamp::from_nanos;
+        let mut runs = DayRuns::default();
+        runs.add(0, (t(1), 1), None, eur, Decimal::ONE);
+        runs.add(0, (t(2), 2), None, gbp, Decimal::ONE);
+        assert!(runs.is_consistent());
+        assert_eq!(runs.trade_count(), 2);
+        let mut twice = runs.clone();
+        let day = twice.days.get_mut(&0).unwrap();
+        day.cells[1].1 = day.cells[0].1;
+        assert!(!twice.is_consistent(), "two cells of one (account, symbol)");
+        let mut miscounted = runs.clone();
+        miscounted.days.get_mut(&0).unwrap().whole.run.trades = 3;
+        assert!(
+            !miscounted.is_consistent(),
+            "the whole day counts another number"
+        );
+    }
+
     #[test]
     fn a_trade_earlier_than_one_counted_marks_the_day_disordered() {
         let sym = super::super::intern::Interner::default().intern("EURUSD");
