@@ -81,6 +81,17 @@ impl StatisticsBuilder {
     }
 }
 
+impl Outcome {
+    /// What a closed trade's head adds to a tally, without resolving its names.
+    fn of(head: &TradeHead) -> Outcome {
+        Outcome {
+            profit: head.profit.unwrap_or_default(),
+            commission: head.commission,
+            swap: head.swap,
+        }
+    }
+}
+
 /// A [`TradeSelect`] with its names resolved to this state's symbols.
 #[derive(Clone, Copy)]
 struct Resolved {
@@ -100,16 +111,9 @@ impl Resolved {
 impl Projections {
     /// `None` when a name is asked for that the journal has never seen: nothing matches.
     fn resolve(&self, select: &TradeSelect) -> Option<Resolved> {
-        let lookup = |name: Option<&str>| match name {
-            Some(name) => self.names.lookup(name).map(Some),
-            None => Some(None),
-        };
         Some(Resolved {
-            cells: CellFilter {
-                symbol: lookup(select.symbol)?,
-                account: select.account,
-            },
-            strategy: lookup(select.strategy)?,
+            cells: self.cell_filter(select.symbol, select.account)?,
+            strategy: self.name_filter(select.strategy)?,
             magic: select.magic,
         })
     }
@@ -230,7 +234,7 @@ impl Projections {
         if let Some(keys) = time_keys(Some(from), Some(to)) {
             self.for_each_head(TimeBasis::Exit, keys, |head| {
                 if cells.matches(head.account_number, head.symbol) {
-                    part.add(self.closed_trade(&head).outcome());
+                    part.add(Outcome::of(&head));
                 }
             })?;
         }

@@ -299,12 +299,8 @@ impl Projections {
         let Some(keys) = time_keys(filter.range.from, filter.range.to) else {
             return Ok(Rows::empty());
         };
-        let strategy = match filter.strategy {
-            Some(name) => match self.names.lookup(name) {
-                Some(sym) => Some(sym),
-                None => return Ok(Rows::empty()),
-            },
-            None => None,
+        let Some(strategy) = self.name_filter(filter.strategy) else {
+            return Ok(Rows::empty());
         };
         let magic = filter.magic;
         let status = filter.status;
@@ -344,12 +340,22 @@ impl Projections {
     }
 
     /// `None` when a symbol is asked for that the journal has never seen: nothing matches.
-    fn cell_filter(&self, symbol: Option<&str>, account: Option<u64>) -> Option<CellFilter> {
-        let symbol = match symbol {
-            Some(name) => Some(self.names.lookup(name)?),
-            None => None,
-        };
+    pub(super) fn cell_filter(
+        &self,
+        symbol: Option<&str>,
+        account: Option<u64>,
+    ) -> Option<CellFilter> {
+        let symbol = self.name_filter(symbol)?;
         Some(CellFilter { symbol, account })
+    }
+
+    /// A name a query selects by, as this state's symbol: `Some(None)` when none is asked
+    /// for, `None` when the journal has never seen it (nothing matches).
+    pub(super) fn name_filter(&self, name: Option<&str>) -> Option<Option<Sym>> {
+        match name {
+            Some(name) => self.names.lookup(name).map(Some),
+            None => Some(None),
+        }
     }
 
     /// Statistics of CLOSED trades whose exit (or entry) time is in `range` (§4), of `symbol`
