@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
 use nats_support::{Cluster, Process};
 use serde_json::Value;
 
@@ -52,12 +53,27 @@ fn dump(dir: &Path) -> Vec<u8> {
     ok(&["dump", path(dir)]).stdout
 }
 
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_explained(what, done, String::new);
+}
+
+/// [`wait_for`], whose failure message adds `explain()`: the logs that say why.
+fn wait_explained(what: &str, mut done: impl FnMut() -> bool, explain: impl Fn() -> String) {
     let deadline = Instant::now() + DEADLINE;
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}{}",
+            explain()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// A trader appending `events` at `rate` events/s into `dir` (created first).
@@ -215,16 +231,50 @@ impl Scene {
     /// Waits until the shipper's progress file says the origin's head is in the stream.
     fn wait_shipped(&self) {
         let target = head(&self.origin);
-        wait_for("everything shipped", || {
-            status(&self.origin)["shipping"]["shipped_seq"].as_u64() == Some(target)
-        });
+        wait_explained(
+            "everything shipped",
+            || status(&self.origin)["shipping"]["shipped_seq"].as_u64() == Some(target),
+            || self.logs(),
+        );
+    }
+
+    /// A mirror holding what the stream holds now, waiting for more.
+    fn waiting_mirror(&self) -> Process {
+        mirror_once(&self.cluster, self.stream, &self.replica);
+        let copy = self.mirror("mirror.log");
+        wait_explained(
+            "the mirror waiting for messages",
+            || copy.log().contains("mirroring from the replica's head"),
+            || self.logs(),
+        );
+        copy
     }
 
     /// Waits until the mirror holds `records` records or more.
     fn wait_mirror_holds(&self, records: u64) {
-        wait_for("records in the mirror", || {
-            self.replica.join("journal.meta").exists() && head(&self.replica) >= records
-        });
+        wait_explained(
+            "records in the mirror",
+            || self.replica.join("journal.meta").exists() && head(&self.replica) >= records,
+            || self.logs(),
+        );
+    }
+
+    /// The last lines of the processes' and the servers' logs, for a failure message.
+    fn logs(&self) -> String {
+        let mut text = String::new();
+        let mut names: Vec<_> = std::fs::read_dir(self.tmp.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        names.sort();
+        for name in names {
+            let log = std::fs::read_to_string(&name).unwrap_or_default();
+            text.push_str(&format!("\n--- {} ---\n{}", name.display(), tail(&log, 30)));
+        }
+        text + &self.cluster.logs()
     }
 }
 
@@ -507,4 +557,74 @@ fn a_stream_the_server_refuses_to_create_ends_ship_with_its_reason() {
     assert!(said.contains("the server refused"), "{said}");
     assert!(said.contains("REFUSED"), "{said}");
     assert_eq!(dump(&scene.origin), before);
+}
+
+/// A mirror that has copied everything and waits while the whole cluster restarts: it goes on
+/// once the cluster is back.
+#[test]
+fn a_waiting_mirror_goes_on_after_a_restart_of_the_cluster() {
+    let (mut scene, mut trader) = Scene::start("RESTARTED", 20_000, 9);
+    finish(&mut trader, "the trader");
+    let mut ship = scene.shipper("ship.log");
+    scene.wait_shipped();
+    let mut copy = scene.waiting_mirror();
+    let names: Vec<String> = scene.cluster.nodes.iter().map(|n| n.name.clone()).collect();
+    for name in &names {
+        scene.cluster.node_mut(name).kill();
+    }
+    wait_explained(
+        "the mirror losing the cluster",
+        || copy.log().contains("event: disconnected"),
+        || scene.logs(),
+    );
+    for name in &names {
+        scene.cluster.restart(name);
+    }
+    scene.cluster.wait_ready(DEADLINE);
+    let mut more = trader_more(&scene.origin, &scene.log("load2.log"));
+    finish(&mut more, "the second trader");
+    scene.wait_mirror_holds(head(&scene.origin));
+    assert_eq!(
+        copy.wait(Duration::ZERO),
+        None,
+        "the mirror is still running"
+    );
+    ship.kill();
+    copy.kill();
+    assert_mirrored(&scene.origin, &scene.replica);
+}
+
+/// A consumer that goes quiet while the stream grows (here, deleted on the server: its
+/// messages stop without an error, as when the stream's leader moves under it) is found by
+/// the mirror's idle timer, which compares with the stream, and replaced.
+#[test]
+fn a_mirror_whose_consumer_went_quiet_replaces_it() {
+    let (scene, mut trader) = Scene::start("QUIET", 20_000, 10);
+    finish(&mut trader, "the trader");
+    let mut ship = scene.shipper("ship.log");
+    scene.wait_shipped();
+    let mut copy = scene.waiting_mirror();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = async_nats::connect(scene.cluster.nodes[0].url())
+            .await
+            .unwrap();
+        let stream = async_nats::jetstream::new(client)
+            .get_stream("QUIET")
+            .await
+            .unwrap();
+        let names: Vec<String> = stream.consumer_names().map(|n| n.unwrap()).collect().await;
+        assert!(!names.is_empty(), "the mirror has a consumer");
+        for name in &names {
+            stream.delete_consumer(name).await.unwrap();
+        }
+    });
+    let mut more = trader_more(&scene.origin, &scene.log("load2.log"));
+    finish(&mut more, "the second trader");
+    scene.wait_mirror_holds(head(&scene.origin));
+    let said = copy.log();
+    assert!(said.contains("but sent nothing after seq"), "{said}");
+    ship.kill();
+    copy.kill();
+    assert_mirrored(&scene.origin, &scene.replica);
 }

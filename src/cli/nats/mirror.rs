@@ -32,8 +32,9 @@ pub struct MirrorArgs {
     /// Copy the messages the stream holds when it starts, then exit.
     #[arg(long)]
     once: bool,
-    /// With --once: after this long without a message, give up waiting for the records the
-    /// stream said it holds, in milliseconds.
+    /// After this long without a message while the stream holds records the replica lacks,
+    /// in milliseconds: with --once, give up; otherwise the consumer is stuck (its server
+    /// lost, the stream's leader moved), and a new one starts from the replica's head.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     idle_ms: u64,
     /// How often the replica is flushed while records arrive, at most, in milliseconds (on a
@@ -145,6 +146,11 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Arc<Journal>>) -> anyho
         .map_err(|e| Unavailable(format!("consumer on stream {}: {e}", args.stream)))?;
     let mut messages = (consumer.messages().await)
         .map_err(|e| Unavailable(format!("messages of stream {}: {e}", args.stream)))?;
+    tracing::info!(
+        stream = args.stream,
+        from_seq = head + 1,
+        "mirroring from the replica's head"
+    );
     let mut batch: Vec<bytes::Bytes> = Vec::new();
     let mut expected = head + 1;
     let idle = Duration::from_millis(args.idle_ms.max(1));
@@ -184,6 +190,21 @@ async fn session(args: &MirrorArgs, replica: &mut Option<Arc<Journal>>) -> anyho
                         args.idle_ms,
                         journal.head_seq()
                     );
+                }
+                // The client recreates a consumer it lost by itself, but with retries up to
+                // 10 s apart, and from the stream's start when it had delivered nothing yet:
+                // a quiet consumer is compared with the stream instead of trusted.
+                let info = (stream.info().await)
+                    .map_err(|e| Unavailable(format!("stream {}: {e}", args.stream)))?;
+                let now_last = info.state.last_sequence;
+                if now_last >= expected {
+                    return Err(Unavailable(format!(
+                        "stream {} holds records up to seq {now_last} but sent nothing after seq {} for {} ms",
+                        args.stream,
+                        expected - 1,
+                        args.idle_ms
+                    ))
+                    .into());
                 }
                 continue;
             }
