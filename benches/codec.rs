@@ -1,7 +1,9 @@
 //! The codec layer: encode and decode of one event of each of the 9 kinds (criterion).
 //!
 //! Encode appends the postcard payload to a reused `Vec` (no allocation once warm), as the
-//! writer does; decode builds the owned `Event` (its strings allocate), as replay does.
+//! writer does; decode builds the owned `Event` (its strings allocate), as replay does, with
+//! the hand-written decoder (`decode/KIND`) and with postcard's (`decode_postcard/KIND`, the
+//! reference it replaced on the read path).
 //! No I/O, no framing, no checksum: those are in `append.rs`. `validate/KIND` is the check of
 //! the contract's stateless rules every library append runs (`contract::validate`), for
 //! comparison with the encode beside it.
@@ -33,6 +35,17 @@ fn codec_by_kind(c: &mut Criterion) {
         group.bench_function(format!("decode/{}", kind.name()), |b| {
             b.iter(|| {
                 let decoded = codec::decode(
+                    kind as u16,
+                    codec::CODEC_POSTCARD,
+                    schema,
+                    black_box(&payload),
+                );
+                black_box(decoded.expect("decodes"))
+            })
+        });
+        group.bench_function(format!("decode_postcard/{}", kind.name()), |b| {
+            b.iter(|| {
+                let decoded = codec::decode_with_postcard(
                     kind as u16,
                     codec::CODEC_POSTCARD,
                     schema,

@@ -12,6 +12,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::model::event::*;
 
 mod fast;
+mod fast_decode;
 
 /// Codec id of postcard 1.x (`docs/FORMAT.md` §5). Stored in every record frame.
 pub const CODEC_POSTCARD: u8 = 1;
@@ -89,6 +90,31 @@ fn put<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 
 /// Decodes a payload written under `(kind, codec, schema)`, upcasting older schemas.
 pub fn decode(kind: u16, codec: u8, schema: u8, payload: &[u8]) -> Result<Event, DecodeError> {
+    let known = EventKind::from_u16(kind);
+    if let Some(known) = known.filter(|&k| codec == CODEC_POSTCARD && schema == current_schema(k)) {
+        if let Some(event) = decode_fast(known, payload) {
+            return Ok(event);
+        }
+    }
+    decode_with_postcard(kind, codec, schema, payload)
+}
+
+/// The hand-written decoder alone: the event, or `None` where [`decode`] asks postcard. Every
+/// payload [`encode`] writes must take this path (`tests/codec_roundtrip.rs`).
+#[doc(hidden)]
+pub fn decode_fast(kind: EventKind, payload: &[u8]) -> Option<Event> {
+    fast_decode::decode(kind, payload)
+}
+
+/// [`decode`] through postcard's deserializer: the reference the hand-written decoder must
+/// agree with (`tests/codec_roundtrip.rs`), and the judge of every payload it does not take
+/// (older schemas, and anything malformed, whose error it names).
+pub fn decode_with_postcard(
+    kind: u16,
+    codec: u8,
+    schema: u8,
+    payload: &[u8],
+) -> Result<Event, DecodeError> {
     let kind = EventKind::from_u16(kind).ok_or(DecodeError::UnknownKind(kind))?;
     if codec != CODEC_POSTCARD {
         return Err(DecodeError::UnknownCodec(codec));
