@@ -1,7 +1,8 @@
 //! How far a long piece of work got, for a caller that shows it (the command line's bars).
 //!
-//! The library's long operations (`verify`, replay on open and on load, `upgrade`'s full
-//! replay, a checkpoint's writing) have a `..._with_progress` variant taking a
+//! The library's long operations (`verify`, `status`'s record anchor, replay on open and on
+//! load, the replay at an event time, `upgrade`'s full replay, a checkpoint's writing) have a
+//! `..._with_progress` variant taking a
 //! [`Progress`]: a callback told `(done, total)` in the unit the function names (bytes or
 //! records). It is called at a coarse granularity (per segment, per 64 KiB, every
 //! [`RECORDS_PER_REPORT`] records), so that it costs nothing measurable; `done` never

@@ -76,12 +76,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         } else {
             Projections::new()
         };
-        state
-            .check_batch(&input.events)
-            .map_err(|(index, error)| match error {
+        let checking = format!("checking {} events", input.events.len());
+        progress::with_waiting(&checking, || state.check_batch(&input.events)).map_err(
+            |(index, error)| match error {
                 CheckError::Violation(violation) => rejected(&input, index, &violation),
                 CheckError::Corrupt(damage) => Error::Corrupt(damage).into(),
-            })?;
+            },
+        )?;
     } else if exists {
         return report(args, &input, false, None);
     }
@@ -97,7 +98,9 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         None
     } else {
         // Checked again under the writer lock, against the state the batch is applied to.
-        let appended = ledger.append(&input.events).map_err(|error| match error {
+        let appending = format!("appending {} events", input.events.len());
+        let appended = progress::with_waiting(&appending, || ledger.append(&input.events));
+        let appended = appended.map_err(|error| match error {
             LedgerError::Rejected { index, violation } => rejected(&input, index, &violation),
             LedgerError::Storage(error) => error.into(),
         })?;

@@ -315,7 +315,9 @@ pub fn dump(
 }
 
 pub fn status(dir: &Path, json_output: bool) -> anyhow::Result<ExitCode> {
-    let report = tradeledger::storage::verify::status(dir)?;
+    let report = super::progress::with_bar("hashing the records", Unit::Bytes, |progress| {
+        tradeledger::storage::verify::status_with_progress(dir, progress)
+    })?;
     let meta = &report.meta;
     let head = report.last_seq.unwrap_or(0);
     let checkpoints = maintenance::status_checkpoints(dir, &meta.journal_id, head)?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::Args;
 use serde::Serialize;
-use tradeledger::ledger::{load_at_event_time, AsOf};
+use tradeledger::ledger::AsOf;
 use tradeledger::model::event::{Timestamp, TradeStatus};
 use tradeledger::projection::Projections;
 use tradeledger::storage::folder::META_FILE_NAME;
@@ -89,7 +89,7 @@ impl Source {
 
     fn load_dir(&self, dir: &Path) -> anyhow::Result<Projections> {
         if let Some(time) = self.at_event_time {
-            let (state, left_out) = load_at_event_time(dir, time)?;
+            let (state, left_out) = super::progress::load_at_event_time(dir, time)?;
             eprintln!(
                 "note: --at-event-time {time} reads the events whose own time is at or before \
                  it, whenever recorded; {left_out} records left out"

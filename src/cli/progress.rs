@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use tradeledger::ledger::{AsOf, CheckpointInfo, Ledger, OpenReport};
+use tradeledger::model::event::Timestamp;
 use tradeledger::progress::Progress;
 use tradeledger::projection::Projections;
 use tradeledger::storage::journal::OpenMode;
@@ -60,6 +61,8 @@ pub enum Unit {
     Count(&'static str),
     /// A count of things whose total is not known beforehand (rows streamed out).
     Open(&'static str),
+    /// Work that cannot tell how far it got (one atomic append): only the time it has taken.
+    Waiting,
 }
 
 /// A progress bar on stderr (see the module).
@@ -69,6 +72,8 @@ pub struct Bar {
     started: Instant,
     /// With `TRADELEDGER_PROGRESS=always` on something else than a terminal.
     lines: Option<Arc<Lines>>,
+    /// A [`Unit::Waiting`] bar: it has work to tell of without a length.
+    waiting: bool,
 }
 
 impl Bar {
@@ -81,9 +86,11 @@ impl Bar {
             Unit::Percent => "{percent}%".to_string(),
             Unit::Count(name) => format!("{{human_pos}}/{{human_len}} {name}"),
             Unit::Open(name) => format!("{{human_pos}} {name}"),
+            Unit::Waiting => String::new(),
         };
         let template = match unit {
             Unit::Open(_) => format!("{{msg}} {counts}, {{elapsed}}"),
+            Unit::Waiting => "{msg}, {elapsed}".to_string(),
             _ => format!("{{msg}} [{{bar:30}}] {counts}, {{elapsed}}, eta {{eta}}"),
         };
         let style = ProgressStyle::with_template(&template)
@@ -101,6 +108,7 @@ impl Bar {
             mode,
             started: Instant::now(),
             lines,
+            waiting: matches!(unit, Unit::Waiting),
         }
     }
 
@@ -145,7 +153,7 @@ impl Bar {
     /// as lines, its last state is written (unless there was no work).
     pub fn finish(&self) {
         match &self.lines {
-            Some(_) if self.bar.length().is_none() => {}
+            Some(_) if self.bar.length().is_none() && !self.waiting => {}
             Some(lines) => {
                 lines.last_state.store(true, Ordering::Relaxed);
                 self.bar.abandon();
@@ -160,6 +168,32 @@ impl Bar {
 pub fn with_bar<T>(what: &str, unit: Unit, work: impl FnOnce(Progress) -> T) -> T {
     let bar = Bar::new(what, unit);
     let result = work(&mut |done, total| bar.set(done, total));
+    bar.finish();
+    result
+}
+
+/// Runs `work`, which cannot tell how far it got (the append of a whole file as one batch),
+/// with a line that says what it does and how long it has taken: on a terminal once it has
+/// taken [`SHOW_AFTER`], redrawn as the time goes; as lines, its last state when it ends.
+pub fn with_waiting<T>(what: &str, work: impl FnOnce() -> T) -> T {
+    let bar = Bar::new(what, Unit::Waiting);
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let bar_ref = &bar;
+    let result = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let bar = bar_ref;
+            let timeout = std::sync::mpsc::RecvTimeoutError::Timeout;
+            if finished.recv_timeout(SHOW_AFTER) == Err(timeout) {
+                bar.show_when_due();
+                bar.bar.enable_steady_tick(Duration::from_millis(200));
+                let _ = finished.recv();
+            }
+        });
+        let result = work();
+        drop(done);
+        result
+    });
+    bar.bar.disable_steady_tick();
     bar.finish();
     result
 }
@@ -203,6 +237,14 @@ impl<R: std::io::Read> std::io::Read for Reading<'_, R> {
 pub fn load_read_only(dir: &Path, as_of: Option<AsOf>) -> Result<(Projections, OpenReport), Error> {
     with_bar("replaying", Unit::Count("records"), |progress| {
         tradeledger::ledger::load_read_only_with_progress(dir, as_of, progress)
+    })
+}
+
+/// The book of the journal in `dir` as of trading time `time`, with a bar over the records
+/// read ([`tradeledger::ledger::load_at_event_time`]).
+pub fn load_at_event_time(dir: &Path, time: Timestamp) -> Result<(Projections, u64), Error> {
+    with_bar("replaying", Unit::Count("records"), |progress| {
+        tradeledger::ledger::load_at_event_time_with_progress(dir, time, progress)
     })
 }
 

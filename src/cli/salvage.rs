@@ -13,11 +13,13 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use tradeledger::error::Corruption;
+use tradeledger::progress::{Progress, RECORDS_PER_REPORT};
 use tradeledger::storage::journal::{Journal, JournalOptions};
 use tradeledger::storage::reader::JournalReader;
 use tradeledger::Error;
 
 use super::options::{print_json, write_stdout};
+use super::progress::Unit;
 
 #[derive(Args)]
 pub struct SalvageArgs {
@@ -43,7 +45,9 @@ struct Salvaged {
 }
 
 pub fn run(args: &SalvageArgs) -> anyhow::Result<ExitCode> {
-    let salvaged = salvage(&args.dir, &args.new_dir)?;
+    let salvaged = super::progress::with_bar("copying", Unit::Count("records"), |progress| {
+        salvage(&args.dir, &args.new_dir, progress)
+    })?;
     let damage = salvaged.damage.as_ref().map(|d| {
         json!({"file": d.file.display().to_string(), "offset": d.offset, "seq": d.seq, "reason": d.reason})
     });
@@ -90,8 +94,10 @@ pub fn run(args: &SalvageArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn salvage(dir: &Path, new_dir: &Path) -> anyhow::Result<Salvaged> {
+fn salvage(dir: &Path, new_dir: &Path, progress: Progress) -> anyhow::Result<Salvaged> {
     let (reader, mut damage) = JournalReader::open_intact_prefix(dir)?;
+    let head = reader.head_seq()?;
+    progress(0, head);
     let meta = reader.meta();
     let options = JournalOptions {
         durability: meta.durability,
@@ -114,6 +120,9 @@ fn salvage(dir: &Path, new_dir: &Path) -> anyhow::Result<Salvaged> {
             Err(error) => return Err(error.into()),
         };
         let batch_end = record.batch_end;
+        if record.seq % RECORDS_PER_REPORT == 0 {
+            progress(record.seq.min(head), head);
+        }
         batch.push(record);
         if batch_end {
             let frames: Vec<&[u8]> = batch.iter().map(|r| r.bytes.as_slice()).collect();
@@ -123,6 +132,7 @@ fn salvage(dir: &Path, new_dir: &Path) -> anyhow::Result<Salvaged> {
         }
     }
     journal.close()?;
+    progress(last_seq.min(head), head);
     let tail = reader.torn_tail().filter(|_| damage.is_some());
     Ok(Salvaged {
         last_seq,

@@ -976,11 +976,25 @@ pub fn load_read_only_with_progress(
 /// the trade it links are in the book, and left out otherwise, like the events after `time`.
 /// Returns the state and how many records were left out.
 pub fn load_at_event_time(dir: &Path, time: Timestamp) -> Result<(Projections, u64), Error> {
+    load_at_event_time_with_progress(dir, time, &mut crate::progress::ignore)
+}
+
+/// [`load_at_event_time`], telling `progress` how many of the journal's records were read
+/// ([`crate::progress`]).
+pub fn load_at_event_time_with_progress(
+    dir: &Path,
+    time: Timestamp,
+    progress: Progress,
+) -> Result<(Projections, u64), Error> {
     let reader = JournalReader::open(dir)?;
+    let mut tracker = crate::progress::Tracker::new(progress, reader.head_seq()?);
     let mut state = Projections::new();
     let mut left_out = 0;
     for record in reader.records(1) {
         let record = record?;
+        if record.seq % crate::progress::RECORDS_PER_REPORT == 0 {
+            tracker.set(record.seq);
+        }
         let in_book = record.event.time() <= time
             && (!matches!(record.event, Event::SignalExecuted(_))
                 || state.check(&record.event).is_ok());
@@ -990,6 +1004,7 @@ pub fn load_at_event_time(dir: &Path, time: Timestamp) -> Result<(Projections, u
             left_out += 1;
         }
     }
+    tracker.finish();
     Ok((state, left_out))
 }
 

@@ -329,6 +329,12 @@ fn holds_anchor_seq(dir: &Path, report: &VerifyReport, seq: u64) -> Result<(), E
 /// segments' records (`verify` does); `records`, `first_seq` and the recorded-at times are
 /// left out.
 pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
+    status_with_progress(dir, &mut ignore)
+}
+
+/// [`status`], telling `progress` how many bytes of the records the record anchor's hash has
+/// read ([`crate::progress`]): the one pass over the history that `status` makes.
+pub fn status_with_progress(dir: &Path, progress: Progress) -> Result<VerifyReport, Error> {
     let (mut report, layout, keep) = open_report(dir, None)?;
     let scan = layout.scans[keep - 1].as_ref();
     let head = scan
@@ -336,7 +342,10 @@ pub fn status(dir: &Path) -> Result<VerifyReport, Error> {
         .last_seq;
     report.last_seq = (head > 0).then_some(head);
     set_head_anchor(&mut report, &layout, keep, head)?;
-    report.record_anchor = record_anchor_at(dir, head, &mut Passes::new(&mut ignore, 1))?;
+    let mut passes = Passes::new(progress, 1);
+    passes.start(report.data_bytes);
+    report.record_anchor = record_anchor_at(dir, head, &mut passes)?;
+    passes.finish();
     Ok(report)
 }
 

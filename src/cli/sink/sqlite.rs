@@ -11,6 +11,7 @@ use tradeledger::storage::reader::{FollowOptions, Follower, JournalReader};
 use super::rows::{Cell, Engine, Rows};
 use super::schema::{self, Dialect, POSITION_TABLE, SCHEMA_VERSION, TABLES};
 use super::{journal_id, CATCH_UP_EVENTS};
+use crate::cli::progress::{Bar, Unit};
 
 impl rusqlite::ToSql for Cell {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -85,27 +86,11 @@ fn write_file(
     tx.execute_batch(&schema::position_statement(Dialect::Sqlite))
         .with_context(failed)?;
     let mut counts: Vec<(&'static str, usize)> = Vec::new();
-    let mut engine = Engine::new();
-    let mut follower = Follower::open_with(dir, Some(1), FollowOptions::default())?;
-    'read: while engine.applied_seq() < head {
-        let records = follower.poll_up_to(CATCH_UP_EVENTS)?;
-        if records.is_empty() {
-            break;
-        }
-        for record in &records {
-            let past = match as_of {
-                Some(AsOf::Seq(seq)) => record.seq > seq,
-                Some(AsOf::Time(time)) => record.recorded_at > time,
-                None => record.seq > head,
-            };
-            if past {
-                write_rows(&tx, &engine.take_rows()?).with_context(failed)?;
-                break 'read;
-            }
-            engine.apply(record)?;
-        }
-        write_rows(&tx, &engine.take_rows()?).with_context(failed)?;
-    }
+    let bar = Bar::new("replaying", Unit::Count("records"));
+    bar.set(0, head);
+    let replayed = replay_into(dir, as_of, head, (&tx, path), &bar);
+    bar.finish();
+    let engine = replayed?;
     for table in TABLES {
         let count: i64 = tx
             .query_row(&format!("SELECT count(*) FROM {}", table.name), [], |r| {
@@ -135,6 +120,42 @@ fn write_file(
         last_seq,
         rows: counts,
     })
+}
+
+/// The records up to `head` (or `as_of`) applied to a new engine, its rows written into
+/// `tx` (of the file `path`) batch by batch, `bar` moved by the records read.
+fn replay_into(
+    dir: &Path,
+    as_of: Option<AsOf>,
+    head: u64,
+    (tx, path): (&rusqlite::Transaction<'_>, &Path),
+    bar: &Bar,
+) -> anyhow::Result<Engine> {
+    let failed = || format!("cannot write {}", path.display());
+    let mut engine = Engine::new();
+    let mut follower = Follower::open_with(dir, Some(1), FollowOptions::default())?;
+    'read: while engine.applied_seq() < head {
+        let records = follower.poll_up_to(CATCH_UP_EVENTS)?;
+        if records.is_empty() {
+            break;
+        }
+        for record in &records {
+            let past = match as_of {
+                Some(AsOf::Seq(seq)) => record.seq > seq,
+                Some(AsOf::Time(time)) => record.recorded_at > time,
+                None => record.seq > head,
+            };
+            if past {
+                write_rows(tx, &engine.take_rows()?).with_context(failed)?;
+                break 'read;
+            }
+            engine.apply(record)?;
+        }
+        write_rows(tx, &engine.take_rows()?).with_context(failed)?;
+        bar.set(engine.applied_seq(), head);
+    }
+    bar.set(head, head);
+    Ok(engine)
 }
 
 /// Each row replaces the row with the same key (`INSERT OR REPLACE`).
