@@ -153,3 +153,36 @@ fn the_journal_opens_replays_and_dumps_faithfully_and_import_refuses_the_dump() 
     );
     assert!(!target.exists(), "a refused import creates no journal");
 }
+
+/// Violations in every segment of a journal of many, which `verify` decodes on several
+/// threads: the first 1,000 are listed in seq order, all of them are counted, and the figures
+/// of the records are those of the whole journal.
+#[test]
+fn violations_across_segments_are_listed_in_seq_order_and_all_counted() {
+    let temp = tempfile::tempdir().unwrap();
+    let options = JournalOptions {
+        segment_size_bytes: 64 << 10,
+        ..JournalOptions::default()
+    };
+    let journal = Journal::create(temp.path(), &options).unwrap();
+    let breaks = |n: u64| n.is_multiple_of(3);
+    for n in 1..=4000u64 {
+        let Event::Signal(mut signal) = sample::signal(n, t(n as i64)) else {
+            unreachable!()
+        };
+        if breaks(n) {
+            signal.confidence = f64::NAN;
+        }
+        journal.append(&[Event::Signal(signal)]).unwrap();
+    }
+    journal.close().unwrap();
+    let segments = tradeledger::storage::reader::segment_paths(temp.path()).unwrap();
+    assert!(segments.len() >= 6, "{} segments", segments.len());
+    let report = verify::verify(temp.path()).unwrap();
+    assert_eq!(report.records, 4000);
+    assert_eq!((report.first_seq, report.last_seq), (Some(1), Some(4000)));
+    assert_eq!(report.contract_violation_count, 1333);
+    let listed: Vec<u64> = report.contract_violations.iter().map(|v| v.seq).collect();
+    let expected: Vec<u64> = (1..=4000).filter(|&n| breaks(n)).take(1000).collect();
+    assert_eq!(listed, expected);
+}

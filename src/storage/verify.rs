@@ -8,6 +8,7 @@
 //! the bytes are intact, the event is what was appended. It never writes.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::error::Error;
 use crate::model::codec;
@@ -415,18 +416,130 @@ fn set_head_anchor(
 }
 
 /// The verification, with the layout it read and how many segments hold committed records.
+///
+/// After the scan at open, the work runs on the machine's cores at once: the record anchor's
+/// hash (one walk in seq order) on a thread of its own, and the chain check, then the
+/// decoding segment by segment, on this thread and on one more per other core. Each segment's
+/// findings are merged in segment order, so the report and the error returned (the first
+/// segment's that has one, then the anchor's) are those of the passes run one after the
+/// other.
 fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layout, usize), Error> {
     let (mut report, layout, keep) = open_report(dir, Some(passes))?;
-    check_sealed_segments(&layout, passes)?;
-    for i in 0..keep {
-        decode_segment(&layout, i, &mut report)?;
-        passes.add(layout.files[i].map.len() as u64);
+    // The committed head as the scan at open found it: where the decoding ends too.
+    let head = layout.scans[keep - 1]
+        .as_ref()
+        .expect("verify scans all segments")
+        .last_seq;
+    let elsewhere = AtomicU64::new(0);
+    let (decoded, anchor) = std::thread::scope(|scope| {
+        let anchor = scope.spawn(|| {
+            let reader = crate::storage::reader::JournalReader::open(dir)?;
+            let hashed = &mut |bytes| {
+                elsewhere.fetch_add(bytes, Ordering::Relaxed);
+            };
+            reader.record_hash_telling(head, hashed)
+        });
+        let decoded = check_sealed_segments(&layout, passes).and_then(|()| {
+            decode_segments(&layout, keep, report.meta.frame_seed(), passes, &elsewhere)
+        });
+        let anchor = anchor
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (decoded, anchor)
+    });
+    for segment in decoded? {
+        segment.add_to(&mut report);
     }
+    debug_assert_eq!(report.last_seq.unwrap_or(0), head);
+    passes.add(elsewhere.swap(0, Ordering::Relaxed));
     passes.end_pass();
-    let head = report.last_seq.unwrap_or(0);
+    passes.end_pass();
     set_head_anchor(&mut report, &layout, keep, head)?;
-    report.record_anchor = record_anchor_at(dir, head, passes)?;
+    let hash = anchor?;
+    report.record_anchor = RecordAnchor { seq: head, hash }.to_string();
     Ok((report, layout, keep))
+}
+
+/// Threads that decode segments beside the calling one: one per other core.
+fn decode_helpers() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
+}
+
+/// What the decoding of one segment found ([`decode_segment`]).
+#[derive(Default)]
+struct Decoded {
+    records: u64,
+    first: Option<(u64, Timestamp)>,
+    last: Option<(u64, Timestamp)>,
+    /// The first [`CONTRACT_VIOLATIONS_LISTED_MAX`] of the segment's.
+    violations: Vec<ContractViolation>,
+    violation_count: u64,
+}
+
+impl Decoded {
+    /// Adds a segment's findings, segment after segment, to `report`.
+    fn add_to(self, report: &mut VerifyReport) {
+        report.records += self.records;
+        if let Some((seq, at)) = self.first {
+            report.first_seq.get_or_insert(seq);
+            report.first_recorded_at.get_or_insert(at);
+        }
+        if let Some((seq, at)) = self.last {
+            report.last_seq = Some(seq);
+            report.last_recorded_at = Some(at);
+        }
+        report.contract_violation_count += self.violation_count;
+        let room = CONTRACT_VIOLATIONS_LISTED_MAX - report.contract_violations.len();
+        report
+            .contract_violations
+            .extend(self.violations.into_iter().take(room));
+    }
+}
+
+/// Decodes the first `keep` segments, on this thread and [`decode_helpers`] more, each taking
+/// the next segment not yet taken; tells `passes` of each segment done here and of the bytes
+/// counted in `elsewhere` meanwhile. Returns each segment's findings in order, or the error of
+/// the first segment that has one (no segment after it is started once it is found).
+fn decode_segments(
+    layout: &Layout,
+    keep: usize,
+    seed: u32,
+    passes: &mut Passes,
+    elsewhere: &AtomicU64,
+) -> Result<Vec<Decoded>, Error> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let take = || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        (i < keep && !failed.load(Ordering::Relaxed)).then_some(i)
+    };
+    let decode = |i| {
+        let decoded = decode_segment(layout, i, seed);
+        if decoded.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        elsewhere.fetch_add(layout.files[i].map.len() as u64, Ordering::Relaxed);
+        (i, decoded)
+    };
+    let mut done: Vec<(usize, Result<Decoded, Error>)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (0..decode_helpers())
+            .map(|_| scope.spawn(|| std::iter::from_fn(take).map(decode).collect::<Vec<_>>()))
+            .collect();
+        let mut done = Vec::new();
+        while let Some(i) = take() {
+            done.push(decode(i));
+            passes.add(elsewhere.swap(0, Ordering::Relaxed));
+        }
+        for helper in helpers {
+            let theirs = helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            done.extend(theirs);
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, decoded)| decoded).collect()
 }
 
 /// The anchor hash of the history up to `seq`: BLAKE3 of the bytes `[0, end of record seq)`
@@ -547,12 +660,13 @@ fn check_sealed_segments(layout: &Layout, passes: &mut Passes) -> Result<(), Err
     Ok(())
 }
 
-/// Decodes every committed payload of segment `i` and adds it to the report.
-fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Result<(), Error> {
+/// Decodes every committed payload of segment `i`, and checks each event against the
+/// contract's stateless rules.
+fn decode_segment(layout: &Layout, i: usize, seed: u32) -> Result<Decoded, Error> {
     let file = &layout.files[i];
     let end = layout.committed_end(i);
     let bytes = &file.map.all_bytes()[..end];
-    let seed = report.meta.frame_seed();
+    let mut found = Decoded::default();
     let mut frames = Frames::new(bytes, SEGMENT_HEADER_SIZE, file.header.first_seq, seed);
     for (offset, frame) in frames.by_ref() {
         let h = frame.header;
@@ -564,25 +678,23 @@ fn decode_segment(layout: &Layout, i: usize, report: &mut VerifyReport) -> Resul
                 reason: e.to_string(),
             })?;
         if let Err(violation) = contract::validate(&event) {
-            report.contract_violation_count += 1;
-            if report.contract_violations.len() < CONTRACT_VIOLATIONS_LISTED_MAX {
-                report.contract_violations.push(ContractViolation {
+            found.violation_count += 1;
+            if found.violations.len() < CONTRACT_VIOLATIONS_LISTED_MAX {
+                found.violations.push(ContractViolation {
                     seq: h.seq,
                     kind: event.kind(),
                     violation,
                 });
             }
         }
-        report.records += 1;
-        report.first_seq.get_or_insert(h.seq);
-        report.last_seq = Some(h.seq);
-        report.first_recorded_at.get_or_insert(h.recorded_at);
-        report.last_recorded_at = Some(h.recorded_at);
+        found.records += 1;
+        found.first.get_or_insert((h.seq, h.recorded_at));
+        found.last = Some((h.seq, h.recorded_at));
     }
     if frames.offset() < end {
         let stop = frames.stop().expect("the walk ended");
         let (at, seq) = (frames.offset() as u64, frames.next_seq());
         return Err(Error::corrupt(&file.path, at, Some(seq), stop.to_string()));
     }
-    Ok(())
+    Ok(found)
 }
