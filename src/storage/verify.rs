@@ -8,7 +8,7 @@
 //! the bytes are intact, the event is what was appended. It never writes.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::error::Error;
 use crate::model::codec;
@@ -418,11 +418,12 @@ fn set_head_anchor(
 /// The verification, with the layout it read and how many segments hold committed records.
 ///
 /// After the scan at open, the work runs on the machine's cores at once: the record anchor's
-/// hash (one walk in seq order) on a thread of its own, and the chain check, then the
-/// decoding segment by segment, on this thread and on one more per other core. Each segment's
-/// findings are merged in segment order, so the report and the error returned (the first
-/// segment's that has one, then the anchor's) are those of the passes run one after the
-/// other.
+/// hash (one walk in seq order) on a thread of its own, the chain check on this one, then the
+/// decoding on one thread per core, each taking the next segment not yet taken. This thread
+/// tells `passes` of every segment decoded and every 64 KiB hashed as they are done. Each
+/// segment's findings are merged in segment order, so the report and the error returned (the
+/// chain's, else the first segment's that has one, else the anchor's) are those of the passes
+/// run one after the other.
 fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layout, usize), Error> {
     let (mut report, layout, keep) = open_report(dir, Some(passes))?;
     // The committed head as the scan at open found it: where the decoding ends too.
@@ -430,28 +431,64 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
         .as_ref()
         .expect("verify scans all segments")
         .last_seq;
-    let elsewhere = AtomicU64::new(0);
-    let (decoded, anchor) = std::thread::scope(|scope| {
-        let anchor = scope.spawn(|| {
-            let reader = crate::storage::reader::JournalReader::open(dir)?;
-            let hashed = &mut |bytes| {
-                elsewhere.fetch_add(bytes, Ordering::Relaxed);
-            };
-            reader.record_hash_telling(head, hashed)
+    let seed = report.meta.frame_seed();
+    // Bytes done by the other threads, for `passes`.
+    let (tell, told) = std::sync::mpsc::channel::<u64>();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let take = || {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        (i < keep && !failed.load(Ordering::Relaxed)).then_some(i)
+    };
+    let (checked, decoded, anchor) = std::thread::scope(|scope| {
+        let anchor = scope.spawn({
+            let tell = tell.clone();
+            move || {
+                let reader = crate::storage::reader::JournalReader::open(dir)?;
+                reader.record_hash_telling(head, &mut |bytes| {
+                    let _ = tell.send(bytes);
+                })
+            }
         });
-        let decoded = check_sealed_segments(&layout, passes).and_then(|()| {
-            decode_segments(&layout, keep, report.meta.frame_seed(), passes, &elsewhere)
-        });
+        let checked = check_sealed_segments(&layout, passes);
+        let decoders = if checked.is_ok() { decoders() } else { 0 };
+        let (layout, failed) = (&layout, &failed);
+        let decoders: Vec<_> = (0..decoders)
+            .map(|_| {
+                let tell = tell.clone();
+                let decode = move |i| {
+                    let decoded = decode_segment(layout, i, seed);
+                    failed.fetch_or(decoded.is_err(), Ordering::Relaxed);
+                    let _ = tell.send(layout.files[i].map.len() as u64);
+                    (i, decoded)
+                };
+                scope.spawn(move || std::iter::from_fn(take).map(decode).collect::<Vec<_>>())
+            })
+            .collect();
+        drop(tell);
+        for bytes in told {
+            passes.add(bytes);
+        }
+        let mut decoded: Vec<(usize, Result<Decoded, Error>)> = Vec::new();
+        for decoder in decoders {
+            decoded.extend(
+                decoder
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
         let anchor = anchor
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (decoded, anchor)
+        (checked, decoded, anchor)
     });
-    for segment in decoded? {
-        segment.add_to(&mut report);
+    checked?;
+    let mut decoded = decoded;
+    decoded.sort_by_key(|(i, _)| *i);
+    for (_, segment) in decoded {
+        segment?.add_to(&mut report);
     }
     debug_assert_eq!(report.last_seq.unwrap_or(0), head);
-    passes.add(elsewhere.swap(0, Ordering::Relaxed));
     passes.end_pass();
     passes.end_pass();
     set_head_anchor(&mut report, &layout, keep, head)?;
@@ -460,9 +497,9 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
     Ok((report, layout, keep))
 }
 
-/// Threads that decode segments beside the calling one: one per other core.
-fn decode_helpers() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
+/// Threads that decode the segments: one per core.
+fn decoders() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What the decoding of one segment found ([`decode_segment`]).
@@ -494,52 +531,6 @@ impl Decoded {
             .contract_violations
             .extend(self.violations.into_iter().take(room));
     }
-}
-
-/// Decodes the first `keep` segments, on this thread and [`decode_helpers`] more, each taking
-/// the next segment not yet taken; tells `passes` of each segment done here and of the bytes
-/// counted in `elsewhere` meanwhile. Returns each segment's findings in order, or the error of
-/// the first segment that has one (no segment after it is started once it is found).
-fn decode_segments(
-    layout: &Layout,
-    keep: usize,
-    seed: u32,
-    passes: &mut Passes,
-    elsewhere: &AtomicU64,
-) -> Result<Vec<Decoded>, Error> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let take = || {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        (i < keep && !failed.load(Ordering::Relaxed)).then_some(i)
-    };
-    let decode = |i| {
-        let decoded = decode_segment(layout, i, seed);
-        if decoded.is_err() {
-            failed.store(true, Ordering::Relaxed);
-        }
-        elsewhere.fetch_add(layout.files[i].map.len() as u64, Ordering::Relaxed);
-        (i, decoded)
-    };
-    let mut done: Vec<(usize, Result<Decoded, Error>)> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (0..decode_helpers())
-            .map(|_| scope.spawn(|| std::iter::from_fn(take).map(decode).collect::<Vec<_>>()))
-            .collect();
-        let mut done = Vec::new();
-        while let Some(i) = take() {
-            done.push(decode(i));
-            passes.add(elsewhere.swap(0, Ordering::Relaxed));
-        }
-        for helper in helpers {
-            let theirs = helper
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            done.extend(theirs);
-        }
-        done
-    });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, decoded)| decoded).collect()
 }
 
 /// The anchor hash of the history up to `seq`: BLAKE3 of the bytes `[0, end of record seq)`
