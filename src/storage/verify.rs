@@ -159,12 +159,11 @@ impl std::fmt::Display for RecordAnchor {
     }
 }
 
-/// The record anchor of the journal in `dir` at `head`.
-fn record_anchor_at(dir: &Path, head: u64, passes: &mut Passes) -> Result<String, Error> {
+/// The record hash of the journal in `dir` up to `seq` ([`RecordAnchor`]), telling `hashed`
+/// of the bytes hashed as it goes.
+fn record_hash(dir: &Path, seq: u64, hashed: &mut dyn FnMut(u64)) -> Result<[u8; 32], Error> {
     let reader = crate::storage::reader::JournalReader::open(dir)?;
-    let hash = reader.record_hash_telling(head, &mut |bytes| passes.add(bytes))?;
-    passes.end_pass();
-    Ok(RecordAnchor { seq: head, hash }.to_string())
+    reader.record_hash_telling(seq, hashed)
 }
 
 /// Verify's progress ([`crate::progress`]), in bytes of the segment files, once per pass over
@@ -234,8 +233,7 @@ pub fn verify_record_anchor_with_progress(
     let mut passes = Passes::new(progress, VERIFY_PASSES + 1);
     let (report, _, _) = verify_layout(dir, &mut passes)?;
     holds_anchor_seq(dir, &report, anchor.seq)?;
-    let reader = crate::storage::reader::JournalReader::open(dir)?;
-    let hash = reader.record_hash_telling(anchor.seq, &mut |bytes| passes.add(bytes))?;
+    let hash = record_hash(dir, anchor.seq, &mut |bytes| passes.add(bytes))?;
     passes.finish();
     if hash != anchor.hash {
         return Err(Error::corrupt(
@@ -345,7 +343,9 @@ pub fn status_with_progress(dir: &Path, progress: Progress) -> Result<VerifyRepo
     set_head_anchor(&mut report, &layout, keep, head)?;
     let mut passes = Passes::new(progress, 1);
     passes.start(report.data_bytes);
-    report.record_anchor = record_anchor_at(dir, head, &mut passes)?;
+    let hash = record_hash(dir, head, &mut |bytes| passes.add(bytes))?;
+    passes.end_pass();
+    report.record_anchor = RecordAnchor { seq: head, hash }.to_string();
     passes.finish();
     Ok(report)
 }
@@ -444,8 +444,7 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
         let anchor = scope.spawn({
             let tell = tell.clone();
             move || {
-                let reader = crate::storage::reader::JournalReader::open(dir)?;
-                reader.record_hash_telling(head, &mut |bytes| {
+                record_hash(dir, head, &mut |bytes| {
                     let _ = tell.send(bytes);
                 })
             }
@@ -477,14 +476,13 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             );
         }
+        decoded.sort_by_key(|(i, _)| *i);
         let anchor = anchor
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (checked, decoded, anchor)
     });
     checked?;
-    let mut decoded = decoded;
-    decoded.sort_by_key(|(i, _)| *i);
     for (_, segment) in decoded {
         segment?.add_to(&mut report);
     }
