@@ -496,3 +496,40 @@ fn the_record_hash_is_blake3_of_the_tag_and_the_frames() {
         *blake3::hash(&stream).as_bytes()
     );
 }
+
+/// A record anchor printed earlier still verifies after the journal has grown (across
+/// segments); the same seq with another hash, or a seq beyond the head, does not.
+#[test]
+fn a_record_anchor_printed_earlier_verifies_after_the_journal_grew() {
+    use tradeledger::storage::verify::{self, RecordAnchor};
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::create(dir.path(), &small(Durability::Buffered)).unwrap();
+    journal.append(&events(1, 2_000)).unwrap();
+    journal.close().unwrap();
+    let earlier = verify::status(dir.path()).unwrap().record_anchor;
+    let earlier = RecordAnchor::parse(&earlier).unwrap().unwrap();
+    let journal = Journal::open(dir.path(), &OpenMode::default()).unwrap();
+    for n in 0..10 {
+        journal.append(&events(2_001 + n * 2_000, 2_000)).unwrap();
+    }
+    journal.close().unwrap();
+    let report = verify::verify_record_anchor(dir.path(), &earlier).unwrap();
+    assert!(report.segments > 1 && report.last_seq > Some(earlier.seq));
+    let at_head = RecordAnchor::parse(&report.record_anchor).unwrap().unwrap();
+    assert_ne!(at_head.hash, earlier.hash);
+    verify::verify_record_anchor(dir.path(), &at_head).unwrap();
+
+    let mut other = earlier;
+    other.hash[31] ^= 1;
+    let Err(Error::Corrupt(damage)) = verify::verify_record_anchor(dir.path(), &other) else {
+        panic!("another hash at seq {} was accepted", other.seq);
+    };
+    assert!(damage.reason.contains("another history"), "{damage}");
+    let hex = blake3::Hash::from(at_head.hash).to_hex();
+    let beyond = format!("r:{}:{hex}", at_head.seq + 1);
+    let beyond = RecordAnchor::parse(&beyond).unwrap().unwrap();
+    let Err(Error::Corrupt(damage)) = verify::verify_record_anchor(dir.path(), &beyond) else {
+        panic!("an anchor beyond the head was accepted");
+    };
+    assert!(damage.reason.contains("journal ends at seq"), "{damage}");
+}

@@ -147,7 +147,8 @@ fn every_long_operation_reports_progress_up_to_its_total() {
     let anchor = RecordAnchor::parse(&report.record_anchor).unwrap().unwrap();
     let mut calls = Calls::default();
     verify::verify_record_anchor_with_progress(&dir, &anchor, &mut calls.record()).unwrap();
-    assert_eq!(calls.check("verify --anchor r:"), 5 * report.file_bytes);
+    // The hash at the anchor's seq is taken on the record anchor's walk: no fifth pass.
+    assert_eq!(calls.check("verify --anchor r:"), 4 * report.file_bytes);
 
     // A read-only load: the records after the checkpoint.
     let mut calls = Calls::default();

@@ -20,7 +20,7 @@ use crate::progress::{ignore, Progress, Tracker};
 use crate::projection::PROJECTION_VERSION;
 use crate::projection::{Projections, StateBytes, StateSnapshot, WriteStateError};
 use crate::storage::format::FORMAT_VERSION;
-use crate::storage::mmap::ReadOnlyMap;
+use crate::storage::mmap::{ReadOnlyMap, RELEASE_EVERY};
 use crate::storage::segment::{sync_dir, SyncedAsWritten};
 use crate::storage::Storage;
 
@@ -449,6 +449,16 @@ pub struct MappedCheckpoint {
 
 impl MappedCheckpoint {
     fn open(path: &Path, journal_id: &[u8; 16]) -> Result<MappedCheckpoint, String> {
+        Self::open_releasing_every(path, journal_id, RELEASE_EVERY)
+    }
+
+    /// [`MappedCheckpoint::open`], releasing the mapped pages every `release_every` bytes read
+    /// ([`ReadOnlyMap::note_read`]) instead of every [`RELEASE_EVERY`].
+    fn open_releasing_every(
+        path: &Path,
+        journal_id: &[u8; 16],
+        release_every: usize,
+    ) -> Result<MappedCheckpoint, String> {
         let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
         let len = file
             .metadata()
@@ -457,7 +467,9 @@ impl MappedCheckpoint {
         if len < CHECKPOINT_HEADER_SIZE as u64 {
             return Err(format!("{len} bytes, shorter than a header"));
         }
-        let map = ReadOnlyMap::map(&file).map_err(|e| format!("cannot map: {e}"))?;
+        let map = ReadOnlyMap::map(&file)
+            .map_err(|e| format!("cannot map: {e}"))?
+            .releasing_every(release_every);
         let extent = extent(path, map.bytes(), journal_id)?;
         let blocks = extent.payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
         let verified = (0..blocks.div_ceil(64))
@@ -487,6 +499,7 @@ impl MappedCheckpoint {
         let end = (start + CHECKPOINT_BLOCK_SIZE).min(self.table_at);
         let at = self.table_at + block as usize * 4;
         let stored = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        self.map.note_read(end - start);
         if crc32fast::hash(&bytes[start..end]) != stored {
             let reason = format!("checksum mismatch in block {block} ({} bytes)", end - start);
             return Err(self.damage(block * CHECKPOINT_BLOCK_SIZE as u64, reason));
@@ -528,6 +541,7 @@ impl StateBytes for MappedCheckpoint {
                 self.verify_block(block)?;
             }
         }
+        self.map.note_read(len);
         let start = CHECKPOINT_HEADER_SIZE + offset as usize;
         Ok(&self.map.bytes()[start..start + len])
     }
@@ -619,4 +633,70 @@ pub fn remove_all_except(
         removed += 1;
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Ledger;
+    use crate::model::event::{Event, Timestamp};
+    use crate::storage::mmap::resident_bytes;
+    use crate::tools::sample;
+    use crate::{Durability, JournalOptions};
+
+    /// Reads and checks every block of a checkpoint several mebibytes long, then reads its
+    /// payload again: the mapping never holds much more than the release interval resident.
+    #[test]
+    fn reading_a_checkpoint_keeps_about_the_release_interval_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            durability: Durability::Buffered,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let ledger = Ledger::create(dir.path(), &options).unwrap();
+        let at = Timestamp::from_nanos(1_700_000_000_000_000_000);
+        for first in (1..=40_000u64).step_by(500) {
+            let batch: Vec<Event> = (first..first + 500)
+                .flat_map(|n| sample::signal_and_trade(n, at))
+                .collect();
+            ledger.append(&batch).unwrap();
+        }
+        let id = ledger.journal().meta().journal_id;
+        let written = ledger.checkpoint().unwrap();
+        assert!(
+            written.bytes > 8 << 20,
+            "a checkpoint of {} bytes",
+            written.bytes
+        );
+        // A copy, which no other mapping in this process shares (the ledger's own mapping of
+        // its checkpoint, and its background check of it, would count below).
+        let copy = dir.path().join("copy");
+        std::fs::copy(&written.path, &copy).unwrap();
+        let every = 1 << 20;
+        let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
+        // A fault may map a whole 2 MiB folio, and releasing part of one releases it whole.
+        let bound = every + (4 << 20);
+        let mut most = 0;
+        let blocks = mapped.payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
+        for block in 0..blocks {
+            mapped.verify_block(block).unwrap();
+            most = most.max(resident_bytes(&copy));
+        }
+        assert!(most <= bound, "checking every block: {most} bytes resident");
+        let mut offset = 0;
+        while offset < mapped.payload_len {
+            let len = (mapped.payload_len - offset).min(1 << 16) as usize;
+            let bytes = mapped.read(offset, len).unwrap();
+            // Read every page of it: a slice alone maps nothing.
+            std::hint::black_box(bytes.iter().step_by(4096).map(|&b| b as u64).sum::<u64>());
+            offset += len as u64;
+            most = most.max(resident_bytes(&copy));
+        }
+        assert!(most <= bound, "reading the payload: {most} bytes resident");
+        assert!(
+            most >= every / 2,
+            "what is read is resident until released: {most}"
+        );
+    }
 }

@@ -195,6 +195,8 @@ impl Layout {
                     file.header.first_seq,
                     seed,
                 ));
+                // What the scan found is kept; its pages need not be (`mmap.rs`).
+                file.map.release(0, file.map.len());
                 scanned(file.map.len() as u64, all);
             }
         }

@@ -20,13 +20,21 @@
 //! times (the flat-out p99 of a Buffered append was ~6 µs). Once the writer's mapping of a
 //! rolled segment is gone, only read-only, clean entries map its pages, and writing them back
 //! disturbs nobody.
+//!
+//! **Releasing pages behind a reader.** Every page a walk touches stays mapped into the
+//! process, and counts in its resident memory, until the mapping goes: a walk of a 10 M-event
+//! journal would hold a gigabyte of it. Readers therefore release the pages they have passed
+//! ([`Map::release`], [`ReadOnlyMap::note_read`], [`Behind`]): `madvise(MADV_DONTNEED)` on
+//! these shared, read-only file mappings only drops this process's page-table entries. The
+//! pages stay in the page cache, and a later access maps the same page again, so every byte
+//! reads as before.
 
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
+use memmap2::{Advice, Mmap, MmapOptions, MmapRaw, UncheckedAdvice};
 
 use crate::storage::format::SEGMENT_HEADER_SIZE;
 use crate::storage::Storage;
@@ -177,6 +185,64 @@ impl Map {
         };
         storage.sync_mapped(file, &self.raw, offset, len)
     }
+
+    /// Drops this mapping's pages of `[offset, offset + len)` from the process's resident
+    /// memory (module docs). Best effort: an error leaves them resident.
+    pub fn release(&self, offset: usize, len: usize) {
+        let end = offset.saturating_add(len).min(self.len);
+        if offset >= end {
+            return;
+        }
+        // SAFETY: the range lies inside this mapping (clamped above), which is a shared,
+        // read-only mapping of a file (`map_raw_read_only`; the writer's writable mapping is
+        // a separate one, untouched). For such a mapping MADV_DONTNEED only removes page-table
+        // entries: the next access maps the file's page-cache page again, whose bytes are the
+        // ones this mapping showed before (dirty data written through another mapping or by
+        // `pwrite` lives in that same page-cache page, and is not discarded). So the bytes
+        // behind any slice borrowed from `self` do not change, and no slice is invalidated.
+        let _ = unsafe {
+            self.raw
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, offset, end - offset)
+        };
+    }
+}
+
+/// How far a reader may get past the last release of a mapping's pages before it releases
+/// them again: what a walk keeps resident, per mapping it reads.
+pub const RELEASE_EVERY: usize = 16 << 20;
+
+/// Releases the pages of a mapping that a sequential reader has passed, every `every` bytes
+/// of progress ([`Map::release`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Behind {
+    released_to: usize,
+    every: usize,
+}
+
+impl Behind {
+    /// Nothing released yet; release each `every` bytes of progress.
+    pub fn new(every: usize) -> Behind {
+        Behind {
+            released_to: 0,
+            every,
+        }
+    }
+
+    /// The reader has read `map` up to byte `offset`: releases what lies behind it once that
+    /// is `every` bytes or more.
+    pub fn passed(&mut self, map: &Map, offset: usize) {
+        if offset >= self.released_to.saturating_add(self.every) {
+            self.release_to(map, offset);
+        }
+    }
+
+    /// The reader is done with `map` up to byte `offset`: releases what lies behind it.
+    pub fn release_to(&mut self, map: &Map, offset: usize) {
+        if offset > self.released_to {
+            map.release(self.released_to, offset - self.released_to);
+            self.released_to = offset;
+        }
+    }
 }
 
 /// The writer's mapping of a segment file (see the module documentation).
@@ -247,6 +313,9 @@ impl MapWriter {
 /// every block is checked against its checksum before use (`checkpoint.rs`).
 pub struct ReadOnlyMap {
     map: Mmap,
+    /// Bytes handed out ([`ReadOnlyMap::note_read`]) since the pages were last released.
+    unreleased: AtomicUsize,
+    release_every: usize,
 }
 
 impl ReadOnlyMap {
@@ -257,10 +326,169 @@ impl ReadOnlyMap {
         // foreign process writing to it could only change bytes that are checksummed before
         // use, not make the mapping invalid (the file is not truncated by this crate).
         let map = unsafe { Mmap::map(file)? };
-        Ok(ReadOnlyMap { map })
+        Ok(ReadOnlyMap {
+            map,
+            unreleased: AtomicUsize::new(0),
+            release_every: RELEASE_EVERY,
+        })
+    }
+
+    /// The same mapping, releasing its pages every `every` bytes read instead of
+    /// [`RELEASE_EVERY`].
+    pub fn releasing_every(self, every: usize) -> ReadOnlyMap {
+        ReadOnlyMap {
+            release_every: every,
+            ..self
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {
         &self.map
+    }
+
+    /// Counts `len` bytes read from the mapping. Each time the count reaches the release
+    /// interval, every page of the mapping is released (module docs): its reads wander (an
+    /// index here, records there), so the pages behind them are not one range.
+    pub fn note_read(&self, len: usize) {
+        let before = self.unreleased.fetch_add(len, Ordering::Relaxed);
+        if before.saturating_add(len) >= self.release_every {
+            self.unreleased.store(0, Ordering::Relaxed);
+            // SAFETY: the whole mapping, which is shared (`Mmap::map`) and read-only. As for
+            // `Map::release`: MADV_DONTNEED only removes page-table entries, the next access
+            // maps the file's page again, and the file is never modified while mapped (type
+            // docs), so the bytes behind any slice borrowed from `self` do not change.
+            let _ = unsafe { self.map.unchecked_advise(UncheckedAdvice::DontNeed) };
+        }
+    }
+}
+
+/// The bytes of `path`'s mappings resident in this process (`Rss` in `/proc/self/smaps`).
+#[cfg(test)]
+pub(crate) fn resident_bytes(path: &std::path::Path) -> usize {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("read /proc/self/smaps");
+    let path = path.to_str().expect("a UTF-8 path");
+    let mut ours = false;
+    let mut total = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            // A mapping's first line: range, perms, offset, device, inode, path.
+            ours = line.ends_with(path);
+        } else if ours && first == "Rss:" {
+            let kib: usize = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("Rss in kB");
+            total += kib * 1024;
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The unit of these tests: a fault may map a whole large folio of the page cache (up to
+    /// 2 MiB, one PMD), and releasing part of one PMD mapping releases all of it, so the
+    /// tests read and release whole, aligned 2 MiB units.
+    const UNIT: usize = 2 << 20;
+
+    /// A file of `units` units, every byte its offset's low bits.
+    fn patterned(units: usize) -> (tempfile::TempDir, std::path::PathBuf, File) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mapped");
+        let bytes: Vec<u8> = (0..units * UNIT).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        (dir, path, file)
+    }
+
+    /// Reads every page of the units `units` of `bytes` and checks its pattern.
+    fn touch(bytes: &[u8], units: std::ops::Range<usize>) {
+        for at in (units.start * UNIT..units.end * UNIT).step_by(4096) {
+            assert_eq!(bytes[at], (at % 251) as u8, "byte {at}");
+        }
+    }
+
+    /// Resident units, to the nearest: a fault may also map up to 64 KiB of neighbouring
+    /// cached pages (fault-around).
+    fn resident_units(path: &std::path::Path) -> usize {
+        (resident_bytes(path) + UNIT / 2) / UNIT
+    }
+
+    #[test]
+    fn a_reader_behind_keeps_at_most_its_interval_resident_and_reads_the_same_bytes() {
+        let (_dir, path, file) = patterned(12);
+        let map = Map::map_read_only(&file).unwrap();
+        let bytes = map.all_bytes();
+        let mut behind = Behind::new(3 * UNIT);
+        let mut most = 0;
+        for unit in 0..12 {
+            touch(bytes, unit..unit + 1);
+            most = most.max(resident_units(&path));
+            behind.passed(&map, (unit + 1) * UNIT);
+        }
+        assert_eq!(most, 3, "at most the interval resident");
+        assert_eq!(
+            resident_units(&path),
+            0,
+            "12 units in steps of 3: all released"
+        );
+        // The bytes read again are those of the file: the released pages map again.
+        touch(bytes, 0..12);
+        assert_eq!(resident_units(&path), 12);
+    }
+
+    #[test]
+    fn a_reader_behind_releases_only_what_it_has_passed() {
+        let (_dir, path, file) = patterned(8);
+        let map = Map::map_read_only(&file).unwrap();
+        touch(map.all_bytes(), 0..8);
+        let mut behind = Behind::new(4 * UNIT);
+        behind.passed(&map, 4 * UNIT - 4096);
+        assert_eq!(resident_units(&path), 8, "less than an interval: kept");
+        behind.passed(&map, 4 * UNIT);
+        assert_eq!(resident_units(&path), 4, "an interval: released behind");
+        behind.passed(&map, 6 * UNIT);
+        assert_eq!(resident_units(&path), 4, "counted from the last release");
+        behind.release_to(&map, 2 * UNIT);
+        assert_eq!(resident_units(&path), 4, "behind the last release: nothing");
+        behind.release_to(&map, 6 * UNIT);
+        assert_eq!(
+            resident_units(&path),
+            2,
+            "done up to 6 units: released to there"
+        );
+        map.release(7 * UNIT, 8 * UNIT);
+        assert_eq!(
+            resident_units(&path),
+            1,
+            "a range past the end is cut at it"
+        );
+        map.release(9 * UNIT, UNIT);
+        assert_eq!(resident_units(&path), 1, "a range beyond the end: nothing");
+    }
+
+    #[test]
+    fn a_checkpoint_mapping_releases_its_pages_each_interval_read() {
+        let (_dir, path, file) = patterned(6);
+        let map = ReadOnlyMap::map(&file).unwrap().releasing_every(2 * UNIT);
+        let bytes = map.bytes();
+        touch(bytes, 0..1);
+        map.note_read(UNIT);
+        touch(bytes, 1..2);
+        map.note_read(UNIT - 1);
+        assert_eq!(
+            resident_units(&path),
+            2,
+            "a byte short of the interval: kept"
+        );
+        map.note_read(1);
+        assert_eq!(resident_units(&path), 0, "the interval read: all released");
+        touch(bytes, 0..6);
+        map.note_read(2 * UNIT - 1);
+        assert_eq!(resident_units(&path), 6, "counted again from the release");
     }
 }

@@ -16,7 +16,7 @@ use crate::storage::folder::read_meta;
 use crate::storage::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE};
 use crate::storage::layout::Layout;
 pub use crate::storage::layout::TornTail;
-use crate::storage::mmap::Map;
+use crate::storage::mmap::{Behind, Map, RELEASE_EVERY};
 use crate::storage::recovery::{self, TailDecision};
 use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment;
@@ -151,6 +151,8 @@ pub struct JournalReader {
     source: Source,
     /// The torn tail a writer's recovery would cut (read-only opens only report it).
     torn_tail: Option<TornTail>,
+    /// How far its walks get past the last release of a segment's pages ([`Behind`]).
+    release_every: usize,
 }
 
 impl JournalReader {
@@ -164,6 +166,7 @@ impl JournalReader {
             meta,
             source: Source::Files { views },
             torn_tail,
+            release_every: RELEASE_EVERY,
         })
     }
 
@@ -191,6 +194,7 @@ impl JournalReader {
             meta,
             source: Source::Files { views },
             torn_tail,
+            release_every: RELEASE_EVERY,
         };
         Ok((reader, Some(damage)))
     }
@@ -200,6 +204,16 @@ impl JournalReader {
             meta: shared.meta,
             source: Source::Writer(shared),
             torn_tail: None,
+            release_every: RELEASE_EVERY,
+        }
+    }
+
+    /// This reader, its walks releasing the pages they passed every `every` bytes.
+    #[cfg(test)]
+    fn releasing_every(self, every: usize) -> JournalReader {
+        JournalReader {
+            release_every: every,
+            ..self
         }
     }
 
@@ -267,6 +281,22 @@ impl JournalReader {
         seq: u64,
         hashed: &mut dyn FnMut(u64),
     ) -> Result<[u8; 32], Error> {
+        let hashes = self.record_hashes_telling(&[seq], hashed)?;
+        Ok(hashes[0])
+    }
+
+    /// [`JournalReader::record_hash`] at each of `seqs` (ascending), in one walk up to the
+    /// last, telling `hashed` the bytes of each block of frames hashed (about 64 KiB).
+    #[doc(hidden)]
+    pub fn record_hashes_telling(
+        &self,
+        seqs: &[u64],
+        hashed: &mut dyn FnMut(u64),
+    ) -> Result<Vec<[u8; 32]>, Error> {
+        assert!(
+            seqs.windows(2).all(|pair| pair[0] <= pair[1]),
+            "seqs ascending"
+        );
         // Frames are ~100-200 bytes: handed to BLAKE3 one by one they are hashed a block at a
         // time, gathered into 64 KiB it hashes many chunks at once (SIMD), several times
         // faster. The hash of a stream does not depend on how it is cut into updates.
@@ -274,36 +304,41 @@ impl JournalReader {
         let mut hasher = blake3::Hasher::new();
         let mut gathered = Vec::with_capacity(2 * GATHER);
         gathered.extend_from_slice(crate::storage::format::RECORD_ANCHOR_TAG);
+        let mut hashes = Vec::with_capacity(seqs.len());
         let mut frames = self.frames_from(1);
         let mut last = 0;
-        while last < seq {
-            let hashed = frames.next_with(|_, _, frame, stored| {
-                gathered.extend_from_slice(stored);
-                if gathered.len() >= GATHER {
-                    hasher.update(&gathered);
-                    hashed(gathered.len() as u64);
-                    gathered.clear();
-                }
-                Ok(frame.header.seq)
-            });
-            match hashed {
-                Some(result) => last = result?,
-                None => {
-                    let (path, at) = frames
-                        .views
-                        .get(frames.segment)
-                        .map_or((Path::new(""), 0), |v| (v.path.as_path(), frames.offset));
-                    return Err(Error::corrupt(
-                        path,
-                        at as u64,
-                        Some(seq),
-                        format!("the journal ends at seq {last}, before seq {seq}"),
-                    ));
+        for &seq in seqs {
+            while last < seq {
+                let read = frames.next_with(|_, _, frame, stored| {
+                    gathered.extend_from_slice(stored);
+                    if gathered.len() >= GATHER {
+                        hasher.update(&gathered);
+                        hashed(gathered.len() as u64);
+                        gathered.clear();
+                    }
+                    Ok(frame.header.seq)
+                });
+                match read {
+                    Some(result) => last = result?,
+                    None => {
+                        let (path, at) = frames
+                            .views
+                            .get(frames.segment)
+                            .map_or((Path::new(""), 0), |v| (v.path.as_path(), frames.offset));
+                        return Err(Error::corrupt(
+                            path,
+                            at as u64,
+                            Some(seq),
+                            format!("the journal ends at seq {last}, before seq {seq}"),
+                        ));
+                    }
                 }
             }
+            hasher.update(&gathered);
+            gathered.clear();
+            hashes.push(*hasher.finalize().as_bytes());
         }
-        hasher.update(&gathered);
-        Ok(*hasher.finalize().as_bytes())
+        Ok(hashes)
     }
 
     /// The records from `from_seq` on, decoded. Stops at the committed end as of each step.
@@ -365,6 +400,8 @@ impl JournalReader {
             from_seq,
             seed: self.meta.frame_seed(),
             failed: false,
+            release_every: self.release_every,
+            behind: Behind::new(self.release_every),
         }
     }
 }
@@ -808,6 +845,10 @@ struct FrameIter {
     from_seq: u64,
     seed: u32,
     failed: bool,
+    /// Releases the pages of the segment being read once they are passed, so that a walk of
+    /// the whole journal keeps about `release_every` bytes of it resident.
+    behind: Behind,
+    release_every: usize,
 }
 
 impl FrameIter {
@@ -847,6 +888,7 @@ impl FrameIter {
             let at = self.offset;
             self.offset += frame.size;
             self.expected_seq += 1;
+            self.behind.passed(&view.map, at);
             if frame.header.seq >= self.from_seq {
                 let stored = &records[at - SEGMENT_HEADER_SIZE..][..frame.len()];
                 let result = f(&view.path, at, frame, stored);
@@ -871,6 +913,10 @@ impl FrameIter {
                 ),
             )));
         }
+        // Done with the segment: all of it, with the pages mapped beside the last ones read.
+        let left = &self.views[self.segment].map;
+        self.behind.release_to(left, left.len());
+        self.behind = Behind::new(self.release_every);
         self.segment += 1;
         self.offset = SEGMENT_HEADER_SIZE;
         Some(Ok(()))
@@ -973,6 +1019,62 @@ pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 mod tests {
     use crate::model::event::Timestamp;
     use crate::storage::journal::{Journal, JournalOptions};
+    use crate::storage::mmap::resident_bytes;
+
+    /// A walk of every record keeps about the release interval of the segments resident: the
+    /// pages of a segment are released as the walk passes them, and the rest when it leaves
+    /// the segment.
+    #[test]
+    fn a_walk_of_the_whole_journal_keeps_about_the_release_interval_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            durability: crate::Durability::Buffered,
+            segment_size_bytes: 8 << 20,
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let journal = Journal::create(dir.path(), &options).unwrap();
+        for first in (1..=50_000u64).step_by(500) {
+            let batch: Vec<_> = (first..first + 500)
+                .flat_map(|n| crate::tools::sample::signal_and_trade(n, Timestamp::from_nanos(1)))
+                .collect();
+            journal.append(&batch).unwrap();
+        }
+        journal.close().unwrap();
+        let segments = super::segment_paths(dir.path()).unwrap();
+        let on_disk: u64 = segments.iter().map(|p| p.metadata().unwrap().len()).sum();
+        assert!(segments.len() >= 4 && on_disk > 12 << 20, "{segments:?}");
+        let resident = || segments.iter().map(|p| resident_bytes(p)).sum::<usize>();
+
+        let every = 1 << 20;
+        let reader = super::JournalReader::open(dir.path())
+            .unwrap()
+            .releasing_every(every);
+        let mut most = 0;
+        let mut count = 0;
+        for record in reader.records(1) {
+            record.unwrap();
+            count += 1;
+            if count % 1_000 == 0 {
+                most = most.max(resident());
+            }
+        }
+        assert_eq!(count, 100_000);
+        // A fault may map a whole 2 MiB folio, and releasing part of one releases it whole.
+        assert!(
+            most <= every + (4 << 20),
+            "{most} bytes of segments resident"
+        );
+        assert!(
+            most >= every / 2,
+            "what is read is resident until released: {most}"
+        );
+        let (last, left) = segments.split_last().unwrap();
+        for segment in left {
+            assert_eq!(resident_bytes(segment), 0, "{segment:?}: left, so released");
+        }
+        assert!(resident_bytes(last) > 0, "the walk ended in {last:?}");
+    }
 
     /// A batch whose frames changed between the first read and the batch end (a new
     /// writer's recovery cleared an incomplete batch and appended in its place, while the

@@ -159,16 +159,20 @@ impl std::fmt::Display for RecordAnchor {
     }
 }
 
-/// The record hash of the journal in `dir` up to `seq` ([`RecordAnchor`]), telling `hashed`
-/// of the bytes hashed as it goes.
-fn record_hash(dir: &Path, seq: u64, hashed: &mut dyn FnMut(u64)) -> Result<[u8; 32], Error> {
+/// The record hashes of the journal in `dir` up to each of `seqs` (ascending;
+/// [`RecordAnchor`]), in one walk, telling `hashed` of the bytes hashed as it goes.
+fn record_hashes(
+    dir: &Path,
+    seqs: &[u64],
+    hashed: &mut dyn FnMut(u64),
+) -> Result<Vec<[u8; 32]>, Error> {
     let reader = crate::storage::reader::JournalReader::open(dir)?;
-    reader.record_hash_telling(seq, hashed)
+    reader.record_hashes_telling(seqs, hashed)
 }
 
 /// Verify's progress ([`crate::progress`]), in bytes of the segment files, once per pass over
 /// them: the scan of every frame, the chain's hashes, the decoding, the record anchor's hash
-/// (and, for a record anchor, its hash up to the anchor's seq).
+/// (which, for a record anchor, also takes the hash at the anchor's seq on its way).
 struct Passes<'p> {
     /// Until the segments' bytes are known.
     progress: Option<Progress<'p>>,
@@ -230,11 +234,13 @@ pub fn verify_record_anchor_with_progress(
     anchor: &RecordAnchor,
     progress: Progress,
 ) -> Result<VerifyReport, Error> {
-    let mut passes = Passes::new(progress, VERIFY_PASSES + 1);
-    let (report, _, _) = verify_layout(dir, &mut passes)?;
+    let mut passes = Passes::new(progress, VERIFY_PASSES);
+    let (report, verified) = verify_layout(dir, &mut passes, Some(anchor.seq))?;
     holds_anchor_seq(dir, &report, anchor.seq)?;
-    let hash = record_hash(dir, anchor.seq, &mut |bytes| passes.add(bytes))?;
     passes.finish();
+    let hash = verified
+        .hash_at_anchor
+        .expect("the record hash is taken at every seq up to the head");
     if hash != anchor.hash {
         return Err(Error::corrupt(
             dir,
@@ -262,7 +268,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, Error> {
 /// 64 KiB hashed.
 pub fn verify_with_progress(dir: &Path, progress: Progress) -> Result<VerifyReport, Error> {
     let mut passes = Passes::new(progress, VERIFY_PASSES);
-    let (report, _, _) = verify_layout(dir, &mut passes)?;
+    let (report, _) = verify_layout(dir, &mut passes, None)?;
     passes.finish();
     Ok(report)
 }
@@ -285,7 +291,7 @@ pub fn verify_anchor_with_progress(
     progress: Progress,
 ) -> Result<VerifyReport, Error> {
     let mut passes = Passes::new(progress, VERIFY_PASSES);
-    let (report, layout, keep) = verify_layout(dir, &mut passes)?;
+    let (report, Verified { layout, keep, .. }) = verify_layout(dir, &mut passes, None)?;
     holds_anchor_seq(dir, &report, anchor.seq)?;
     let (segment, end, hash) = anchor_at(&layout, keep, anchor.seq)?;
     if hash != anchor.hash {
@@ -343,7 +349,7 @@ pub fn status_with_progress(dir: &Path, progress: Progress) -> Result<VerifyRepo
     set_head_anchor(&mut report, &layout, keep, head)?;
     let mut passes = Passes::new(progress, 1);
     passes.start(report.data_bytes);
-    let hash = record_hash(dir, head, &mut |bytes| passes.add(bytes))?;
+    let hash = record_hashes(dir, &[head], &mut |bytes| passes.add(bytes))?[0];
     passes.end_pass();
     report.record_anchor = RecordAnchor { seq: head, hash }.to_string();
     passes.finish();
@@ -424,7 +430,22 @@ fn set_head_anchor(
 /// segment's findings are merged in segment order, so the report and the error returned (the
 /// chain's, else the first segment's that has one, else the anchor's) are those of the passes
 /// run one after the other.
-fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layout, usize), Error> {
+/// What [`verify_layout`] hands back beside its report.
+struct Verified {
+    layout: Layout,
+    /// How many segments hold committed records.
+    keep: usize,
+    /// The record hash at the seq asked for, when the journal holds it.
+    hash_at_anchor: Option<[u8; 32]>,
+}
+
+/// Verifies the journal in `dir` (every pass of [`verify`]). With `anchor_seq`, the record
+/// anchor's walk also takes the record hash at that seq, when the head is at or past it.
+fn verify_layout(
+    dir: &Path,
+    passes: &mut Passes,
+    anchor_seq: Option<u64>,
+) -> Result<(VerifyReport, Verified), Error> {
     let (mut report, layout, keep) = open_report(dir, Some(passes))?;
     // The committed head as the scan at open found it: where the decoding ends too.
     let head = layout.scans[keep - 1]
@@ -440,11 +461,18 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
         let i = next.fetch_add(1, Ordering::Relaxed);
         (i < keep && !failed.load(Ordering::Relaxed)).then_some(i)
     };
+    // The record hash at the anchor's seq (if the journal holds it), then at the head.
+    let seqs: Vec<u64> = anchor_seq
+        .filter(|&seq| seq <= head)
+        .into_iter()
+        .chain([head])
+        .collect();
     let (checked, decoded, anchor) = std::thread::scope(|scope| {
         let anchor = scope.spawn({
             let tell = tell.clone();
+            let seqs = &seqs;
             move || {
-                record_hash(dir, head, &mut |bytes| {
+                record_hashes(dir, seqs, &mut |bytes| {
                     let _ = tell.send(bytes);
                 })
             }
@@ -490,9 +518,15 @@ fn verify_layout(dir: &Path, passes: &mut Passes) -> Result<(VerifyReport, Layou
     passes.end_pass();
     passes.end_pass();
     set_head_anchor(&mut report, &layout, keep, head)?;
-    let hash = anchor?;
+    let mut hashes = anchor?;
+    let hash = hashes.pop().expect("the hash at the head");
     report.record_anchor = RecordAnchor { seq: head, hash }.to_string();
-    Ok((report, layout, keep))
+    let verified = Verified {
+        layout,
+        keep,
+        hash_at_anchor: hashes.pop(),
+    };
+    Ok((report, verified))
 }
 
 /// Threads that decode the segments: one per core.
@@ -633,7 +667,10 @@ fn check_sealed_segments(layout: &Layout, passes: &mut Passes) -> Result<(), Err
                 ),
             ));
         }
-        if hash_prefix(file.map.all_bytes(), scan.committed_end) != link.prev_hash {
+        let hash = hash_prefix(file.map.all_bytes(), scan.committed_end);
+        // Hashed: its pages need not stay resident (`mmap.rs`).
+        file.map.release(0, file.map.len());
+        if hash != link.prev_hash {
             return Err(Error::corrupt(
                 &file.path,
                 0,
@@ -680,6 +717,8 @@ fn decode_segment(layout: &Layout, i: usize, seed: u32) -> Result<Decoded, Error
         found.first.get_or_insert((h.seq, h.recorded_at));
         found.last = Some((h.seq, h.recorded_at));
     }
+    // Decoded: its pages need not stay resident (`mmap.rs`).
+    file.map.release(0, file.map.len());
     if frames.offset() < end {
         let stop = frames.stop().expect("the walk ended");
         let (at, seq) = (frames.offset() as u64, frames.next_seq());
