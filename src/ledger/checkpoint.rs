@@ -517,6 +517,7 @@ impl MappedCheckpoint {
                 break;
             }
             self.verify_block(block)?;
+            self.map.release_if_due();
         }
         Ok(())
     }
@@ -544,6 +545,10 @@ impl StateBytes for MappedCheckpoint {
         self.map.note_read(len);
         let start = CHECKPOINT_HEADER_SIZE + offset as usize;
         Ok(&self.map.bytes()[start..start + len])
+    }
+
+    fn release_if_due(&self) {
+        self.map.release_if_due();
     }
 
     fn damage(&self, offset: u64, reason: String) -> Box<Corruption> {
@@ -644,59 +649,122 @@ mod tests {
     use crate::tools::sample;
     use crate::{Durability, JournalOptions};
 
-    /// Reads and checks every block of a checkpoint several mebibytes long, then reads its
-    /// payload again: the mapping never holds much more than the release interval resident.
-    #[test]
-    fn reading_a_checkpoint_keeps_about_the_release_interval_resident() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A checkpoint of 40,000 signals and closed trades (over 8 MiB), copied to `dir/copy`: no
+    /// other mapping in this process shares the copy (the ledger's own mapping of its
+    /// checkpoint, and its background check of it, would count in `resident_bytes`).
+    fn checkpoint_copy(dir: &std::path::Path) -> (PathBuf, [u8; 16]) {
         let options = JournalOptions {
             durability: Durability::Buffered,
             checkpoint_every_records: 0,
             ..JournalOptions::default()
         };
-        let ledger = Ledger::create(dir.path(), &options).unwrap();
+        let ledger = Ledger::create(dir, &options).unwrap();
         let at = Timestamp::from_nanos(1_700_000_000_000_000_000);
         for first in (1..=40_000u64).step_by(500) {
             let batch: Vec<Event> = (first..first + 500)
                 .flat_map(|n| sample::signal_and_trade(n, at))
                 .collect();
             ledger.append(&batch).unwrap();
+            let closes: Vec<Event> = (first..first + 500)
+                .map(|n| sample::trade_closed(n, at, "1.5"))
+                .collect();
+            ledger.append(&closes).unwrap();
         }
         let id = ledger.journal().meta().journal_id;
         let written = ledger.checkpoint().unwrap();
-        assert!(
-            written.bytes > 8 << 20,
-            "a checkpoint of {} bytes",
-            written.bytes
-        );
-        // A copy, which no other mapping in this process shares (the ledger's own mapping of
-        // its checkpoint, and its background check of it, would count below).
-        let copy = dir.path().join("copy");
+        assert!(written.bytes > 8 << 20, "{} bytes", written.bytes);
+        let copy = dir.join("copy");
         std::fs::copy(&written.path, &copy).unwrap();
+        (copy, id)
+    }
+
+    /// What a release interval of 1 MiB may leave resident: a fault may map a whole 2 MiB
+    /// folio, and releasing part of one releases it whole.
+    const RESIDENT_BOUND: usize = (1 << 20) + (4 << 20);
+
+    /// Checks every block of a checkpoint several mebibytes long, then walks its payload: the
+    /// mapping never holds much more than the release interval resident. Point reads alone
+    /// release nothing.
+    #[test]
+    fn reading_a_checkpoint_keeps_about_the_release_interval_resident() {
+        let dir = tempfile::tempdir().unwrap();
+        let (copy, id) = checkpoint_copy(dir.path());
         let every = 1 << 20;
         let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
-        // A fault may map a whole 2 MiB folio, and releasing part of one releases it whole.
-        let bound = every + (4 << 20);
-        let mut most = 0;
-        let blocks = mapped.payload_len.div_ceil(CHECKPOINT_BLOCK_SIZE as u64);
-        for block in 0..blocks {
-            mapped.verify_block(block).unwrap();
-            most = most.max(resident_bytes(&copy));
-        }
+        let bound = RESIDENT_BOUND;
+        let checking = std::cell::Cell::new(0);
+        mapped
+            .verify_all(|| {
+                checking.set(checking.get().max(resident_bytes(&copy)));
+                true
+            })
+            .unwrap();
+        let mut most = checking.get();
         assert!(most <= bound, "checking every block: {most} bytes resident");
-        let mut offset = 0;
-        while offset < mapped.payload_len {
-            let len = (mapped.payload_len - offset).min(1 << 16) as usize;
-            let bytes = mapped.read(offset, len).unwrap();
-            // Read every page of it: a slice alone maps nothing.
-            std::hint::black_box(bytes.iter().step_by(4096).map(|&b| b as u64).sum::<u64>());
-            offset += len as u64;
-            most = most.max(resident_bytes(&copy));
-        }
-        assert!(most <= bound, "reading the payload: {most} bytes resident");
+        // Reads every page of the payload, 64 KiB at a time (a slice alone maps nothing).
+        let read_all = |walk: bool, most: &mut usize| {
+            let mut offset = 0;
+            while offset < mapped.payload_len {
+                let len = (mapped.payload_len - offset).min(1 << 16) as usize;
+                let bytes = mapped.read(offset, len).unwrap();
+                std::hint::black_box(bytes.iter().step_by(4096).map(|&b| b as u64).sum::<u64>());
+                if walk {
+                    mapped.release_if_due();
+                }
+                offset += len as u64;
+                *most = (*most).max(resident_bytes(&copy));
+            }
+        };
+        read_all(true, &mut most);
+        assert!(most <= bound, "walking the payload: {most} bytes resident");
+        let read = "what is read is resident until released";
+        assert!(most >= every / 2, "{read}: {most}");
+        // Point reads (the append path's lookups) never release: that is left to walks.
+        let mut most = 0;
+        read_all(false, &mut most);
         assert!(
-            most >= every / 2,
-            "what is read is resident until released: {most}"
+            most as u64 > mapped.payload_len / 2,
+            "{most} bytes resident"
         );
+    }
+
+    /// The walks of a state read from a checkpoint (the list queries, the inventory) release
+    /// the pages they pass: what stays resident does not grow with the history.
+    #[test]
+    fn walks_of_a_checkpoint_state_release_what_they_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (copy, id) = checkpoint_copy(dir.path());
+        let every = 256 << 10;
+        let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
+        let mapped = Arc::new(mapped);
+        let state = Projections::from_stored(mapped.clone()).unwrap();
+        let mut releases = mapped.map.releases();
+        let mut released_by = |walk: &str| {
+            let resident = resident_bytes(&copy);
+            assert!(
+                resident <= RESIDENT_BOUND,
+                "after {walk}: {resident} resident"
+            );
+            let before = std::mem::replace(&mut releases, mapped.map.releases());
+            // Each walk reads a few MiB: several intervals.
+            assert!(
+                releases >= before + 4,
+                "{walk}: {before} → {releases} releases"
+            );
+        };
+        let trades = state.trades(&crate::TradeFilter::default()).unwrap();
+        assert_eq!(trades.len(), 40_000);
+        released_by("the trades");
+        let closed = crate::TradeFilter {
+            status: Some(crate::model::event::TradeStatus::Cancelled),
+            ..crate::TradeFilter::default()
+        };
+        assert!(state.trades(&closed).unwrap().is_empty());
+        released_by("a walk of the trades that decodes none");
+        let signals = state.recent_signals(None, usize::MAX).unwrap();
+        assert_eq!(signals.len(), 40_000);
+        released_by("the signals");
+        state.inventory().unwrap();
+        released_by("the inventory");
     }
 }

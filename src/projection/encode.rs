@@ -219,7 +219,10 @@ fn stored<'a, T>(
     let ordinals = base
         .into_iter()
         .flat_map(move |base| (0..count).map(move |i| (base, i)));
-    ordinals.map(move |(base, i)| read(base, i))
+    ordinals.map(move |(base, i)| {
+        base.walked();
+        read(base, i)
+    })
 }
 
 /// Every trade in ticket order: the base's (with later links) merged with `memory` (sorted).

@@ -219,9 +219,11 @@ impl Projections {
         }
         if let Some(base) = &self.base {
             for ordinal in 0..base.count(TRADE_BY_TICKET) {
+                base.walked();
                 groups.add_trade(&base.trade_head(&self.names, ordinal)?);
             }
             for ordinal in 0..base.count(SIGNAL_BY_ID) {
+                base.walked();
                 groups.add_signal(&base.signal_head(&self.names, ordinal)?);
             }
             for &account in &self.base_accounts {

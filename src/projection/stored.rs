@@ -45,6 +45,11 @@ pub trait StateBytes: Send + Sync {
     /// A corruption error at payload `offset` (the implementation names the file and turns the
     /// offset into a file offset).
     fn damage(&self, offset: u64, reason: String) -> Box<Corruption>;
+
+    /// Lets go of what the reads so far hold in memory, when that has grown enough (a mapped
+    /// checkpoint: its resident pages). Walks call it as they go; point reads (the append
+    /// path's lookups) never do, since it can take a millisecond.
+    fn release_if_due(&self) {}
 }
 
 /// A state held in memory (tests, fuzzing, benches): bounds-checked, no checksums.
@@ -411,8 +416,17 @@ impl Base {
         Ok(start..end)
     }
 
+    /// A walk's step: lets the stored state release what the walk has read
+    /// ([`StateBytes::release_if_due`]). The positional accessors, which only walks use, call
+    /// it, and so do the walks by ordinal; the lookups by id (`find_trade`, `find_signal`),
+    /// which the append path makes, do not.
+    pub fn walked(&self) {
+        self.bytes.release_if_due();
+    }
+
     /// `(key, ordinal)` of entry `index` of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT`.
     pub fn trade_at(&self, section: usize, index: u64) -> Result<(TimeKey, u64), Damage> {
+        self.walked();
         let bytes = self.entry(section, index)?;
         Ok(((time_at(bytes, 0), u64_at(bytes, 8)), u64_at(bytes, 16)))
     }
@@ -471,6 +485,7 @@ impl Base {
 
     /// `(key, ordinal in SIGNAL_BY_ID)` of entry `index` of `SIGNAL_BY_TIME`.
     pub fn signal_at(&self, index: u64) -> Result<(TimeKey, u64), Damage> {
+        self.walked();
         let ((_, key), ordinal) = self.signal_time_entry(index)?;
         Ok((key, ordinal))
     }
@@ -478,6 +493,7 @@ impl Base {
     // Snapshots.
 
     pub fn snapshot_entry(&self, index: u64) -> Result<SnapshotEntry, Damage> {
+        self.walked();
         let bytes = self.entry(SNAPSHOT_BY_KEY, index)?;
         Ok(SnapshotEntry {
             account: u64_at(bytes, 0),

@@ -148,12 +148,14 @@ const NO_BASE: &str = "a stored row comes from the base";
 impl Projections {
     /// Trade `ordinal` of the base, with a link made after the checkpoint.
     pub(crate) fn base_trade(&self, base: &Base, ordinal: u64) -> Result<TradeRecord, Damage> {
+        base.walked();
         let record = base.trade(&self.names, ordinal)?;
         Ok(with_relink(record, &self.base_relinks))
     }
 
     /// Signal `ordinal` of the base, with an execution made after the checkpoint.
     pub(crate) fn base_signal(&self, base: &Base, ordinal: u64) -> Result<SignalRecord, Damage> {
+        base.walked();
         let record = base.signal(&self.names, ordinal)?;
         Ok(with_link(record, &self.base_links))
     }
