@@ -455,5 +455,8 @@ fn day_row(d: &DayView) -> anyhow::Result<Row> {
         Cell::Numeric(d.largest_loss),
         Cell::Numeric(d.end_balance),
         Cell::Numeric(d.end_equity),
+        dec(d.total_commission),
+        dec(d.total_swap),
+        dec(d.net_result),
     ])
 }

@@ -3,8 +3,9 @@
 //! repositories queried. One description, written out as PostgreSQL or SQLite DDL.
 
 /// The version of this layout. A database whose tables were written under another version is
-/// rebuilt by replay (`docs/SQL.md` §4); bump it with any change to a table below.
-pub const SCHEMA_VERSION: i32 = 1;
+/// rebuilt by replay (`docs/SQL.md` §4); bump it with any change to a table below. Version 2
+/// added the cost columns of `daily_performance`.
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// What a column holds, and so its type in each dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +214,9 @@ pub const DAILY: Table = Table {
         opt("largest_loss", Numeric),
         opt("end_balance", Numeric),
         opt("end_equity", Numeric),
+        col("total_commission", Numeric),
+        col("total_swap", Numeric),
+        col("net_result", Numeric),
     ],
     primary_key: None,
     unique: &[&["date", "account_number"]],
