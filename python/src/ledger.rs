@@ -13,6 +13,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use serde::Serialize;
 use tradeledger::ledger::load_read_only;
+use tradeledger::projection::TradeSelect;
 use tradeledger::{
     Durability, Error, JournalOptions, JournalReader, Ledger, LedgerError, OpenMode, Projections,
     QueryError, TimeBasis, TimeRange, Timestamp, TradeFilter, TradeStatus,
@@ -238,8 +239,9 @@ impl NativeLedger {
         self.query(py, |state| state.trade_by_ticket(ticket))
     }
 
-    /// Trades selected as `tradeledger trades` selects them (JSON array).
-    #[pyo3(signature = (status = None, symbol = None, account = None, start = None, end = None, by = "entry"))]
+    /// Trades selected as `tradeledger trades` selects them (JSON array); `strategy` and
+    /// `magic` as its `--strategy` and `--magic`.
+    #[pyo3(signature = (status = None, symbol = None, account = None, start = None, end = None, by = "entry", strategy = None, magic = None))]
     #[allow(clippy::too_many_arguments)]
     fn trades(
         &self,
@@ -250,6 +252,8 @@ impl NativeLedger {
         start: Option<&str>,
         end: Option<&str>,
         by: &str,
+        strategy: Option<String>,
+        magic: Option<u64>,
     ) -> PyResult<String> {
         let status = status
             .map(|text| {
@@ -274,13 +278,15 @@ impl NativeLedger {
                 account,
                 range,
                 by,
-                ..TradeFilter::default()
+                strategy: strategy.as_deref(),
+                magic,
             })
         })
     }
 
-    /// The statistics `tradeledger stats` prints (JSON object).
-    #[pyo3(signature = (start = None, end = None, by = "exit", symbol = None, account = None))]
+    /// The statistics `tradeledger stats` prints (JSON object); `strategy` and `magic` as its
+    /// `--strategy` and `--magic`.
+    #[pyo3(signature = (start = None, end = None, by = "exit", symbol = None, account = None, strategy = None, magic = None))]
     #[allow(clippy::too_many_arguments)]
     fn trade_statistics(
         &self,
@@ -290,10 +296,18 @@ impl NativeLedger {
         by: &str,
         symbol: Option<String>,
         account: Option<u64>,
+        strategy: Option<String>,
+        magic: Option<u64>,
     ) -> PyResult<String> {
         let (range, by) = (range(start, end)?, basis(by)?);
         self.query(py, |state| {
-            state.trade_statistics(range, by, symbol.as_deref(), account)
+            let select = TradeSelect {
+                account,
+                symbol: symbol.as_deref(),
+                strategy: strategy.as_deref(),
+                magic,
+            };
+            state.statistics(range, by, &select)
         })
     }
 
@@ -333,30 +347,40 @@ impl NativeLedger {
         self.query(py, |state| state.snapshots_between(account, range))
     }
 
-    /// Daily performance rows, `tradeledger daily` (JSON array).
-    #[pyo3(signature = (start = None, end = None, account = None))]
+    /// Daily performance rows, `tradeledger daily` (JSON array); `strategy` and `magic` as
+    /// its `--strategy` and `--magic`.
+    #[pyo3(signature = (start = None, end = None, account = None, strategy = None, magic = None))]
     fn daily_performance(
         &self,
         py: Python<'_>,
         start: Option<&str>,
         end: Option<&str>,
         account: Option<u64>,
+        strategy: Option<String>,
+        magic: Option<u64>,
     ) -> PyResult<String> {
         let (from, to) = (date("start", start)?, date("end", end)?);
-        self.query(py, |state| state.daily_performance(from, to, account))
+        self.query(py, |state| {
+            state.daily_rows(from, to, &day_select(account, strategy.as_deref(), magic))
+        })
     }
 
-    /// `tradeledger summary` (JSON object).
-    #[pyo3(signature = (start = None, end = None, account = None))]
+    /// `tradeledger summary` (JSON object); `strategy` and `magic` as its `--strategy` and
+    /// `--magic`.
+    #[pyo3(signature = (start = None, end = None, account = None, strategy = None, magic = None))]
     fn performance_summary(
         &self,
         py: Python<'_>,
         start: Option<&str>,
         end: Option<&str>,
         account: Option<u64>,
+        strategy: Option<String>,
+        magic: Option<u64>,
     ) -> PyResult<String> {
         let (from, to) = (date("start", start)?, date("end", end)?);
-        self.query(py, |state| state.performance_summary(from, to, account))
+        self.query(py, |state| {
+            state.summary(from, to, &day_select(account, strategy.as_deref(), magic))
+        })
     }
 }
 
@@ -431,6 +455,16 @@ fn closed(path: &std::path::Path) -> PyErr {
 /// A journal error as `TradeledgerError`: `cannot open /x: …`.
 fn journal_error(path: &std::path::Path, doing: &str, error: &Error) -> PyErr {
     TradeledgerError::new_err(format!("cannot {doing} {}: {error}", path.display()))
+}
+
+/// The trades `daily` and `summary` count, as the command line selects them: any symbol.
+fn day_select(account: Option<u64>, strategy: Option<&str>, magic: Option<u64>) -> TradeSelect<'_> {
+    TradeSelect {
+        account,
+        strategy,
+        magic,
+        ..TradeSelect::default()
+    }
 }
 
 /// The `start`/`end` of a query: RFC 3339 texts, inclusive.

@@ -401,9 +401,15 @@ class Ledger:
         start: TimeBound = None,
         end: TimeBound = None,
         by: str = "entry",
+        strategy_name: Optional[str] = None,
+        magic_number: Optional[int] = None,
     ) -> List[Trade]:
         """``tradeledger trades``: ``by="entry"`` selects any status by entry_time,
-        ``by="exit"`` CLOSED trades by exit_time."""
+        ``by="exit"`` CLOSED trades by exit_time.
+
+        ``strategy_name`` and ``magic_number`` select like the command line's ``--strategy``
+        and ``--magic``: only trades with exactly this strategy name (case-sensitive; trades
+        without a strategy are excluded when one is given) and this magic number."""
         return _rows(
             Trade,
             self._native.trades(
@@ -413,6 +419,8 @@ class Ledger:
                 start=_time_bound("start", start, end=False),
                 end=_time_bound("end", end, end=True),
                 by=by,
+                strategy=strategy_name,
+                magic=magic_number,
             ),
         )
 
@@ -424,15 +432,23 @@ class Ledger:
         by: str = "exit",
         symbol: Optional[str] = None,
         account_number: Optional[int] = None,
+        strategy_name: Optional[str] = None,
+        magic_number: Optional[int] = None,
     ) -> Dict[str, Any]:
         """Statistics of CLOSED trades (``tradeledger stats``): those realized in the range
-        (``by="exit"``, the default) or entered in it (``by="entry"``, the old behaviour)."""
+        (``by="exit"``, the default) or entered in it (``by="entry"``, the old behaviour).
+
+        ``strategy_name`` and ``magic_number`` select like the command line's ``--strategy``
+        and ``--magic``: only trades with exactly this strategy name (case-sensitive; trades
+        without a strategy are excluded when one is given) and this magic number."""
         text = self._native.trade_statistics(
             start=_time_bound("start_date", start_date, end=False),
             end=_time_bound("end_date", end_date, end=True),
             by=by,
             symbol=symbol,
             account=account_number,
+            strategy=strategy_name,
+            magic=magic_number,
         )
         return _python_object(json.loads(text))
 
@@ -473,20 +489,44 @@ class Ledger:
         end_date: DateBound = None,
         *,
         account_number: Optional[int] = None,
+        strategy_name: Optional[str] = None,
+        magic_number: Optional[int] = None,
     ) -> List[DailyPerformance]:
-        """One row per UTC day on which a trade was closed (``tradeledger daily``)."""
+        """One row per UTC day on which a selected trade was closed (``tradeledger daily``),
+        counting the selected trades only.
+
+        ``strategy_name`` and ``magic_number`` select like the command line's ``--strategy``
+        and ``--magic``: only trades with exactly this strategy name (case-sensitive; trades
+        without a strategy are excluded when one is given) and this magic number."""
         text = self._native.daily_performance(
             start=_date_bound("start_date", start_date),
             end=_date_bound("end_date", end_date),
             account=account_number,
+            strategy=strategy_name,
+            magic=magic_number,
         )
         return _rows(DailyPerformance, text)
 
     def get_daily_performance_by_date(
-        self, target_date: DateBound, *, account_number: Optional[int] = None
+        self,
+        target_date: DateBound,
+        *,
+        account_number: Optional[int] = None,
+        strategy_name: Optional[str] = None,
+        magic_number: Optional[int] = None,
     ) -> Optional[DailyPerformance]:
-        """The row of one day (``DailyPerformanceRepository.get_by_date``), or ``None``."""
-        rows = self.get_daily_performance(target_date, target_date, account_number=account_number)
+        """The row of one day (``DailyPerformanceRepository.get_by_date``), or ``None``.
+
+        ``strategy_name`` and ``magic_number`` select like the command line's ``--strategy``
+        and ``--magic``: only trades with exactly this strategy name (case-sensitive; trades
+        without a strategy are excluded when one is given) and this magic number."""
+        rows = self.get_daily_performance(
+            target_date,
+            target_date,
+            account_number=account_number,
+            strategy_name=strategy_name,
+            magic_number=magic_number,
+        )
         return rows[0] if rows else None
 
     def get_performance_summary(
@@ -495,12 +535,20 @@ class Ledger:
         end_date: DateBound = None,
         *,
         account_number: Optional[int] = None,
+        strategy_name: Optional[str] = None,
+        magic_number: Optional[int] = None,
     ) -> Dict[str, Any]:
-        """``tradeledger summary``: days, winning/losing/breakeven days, trades, profit."""
+        """``tradeledger summary``: days, winning/losing/breakeven days, trades, profit.
+
+        ``strategy_name`` and ``magic_number`` select like the command line's ``--strategy``
+        and ``--magic``: only trades with exactly this strategy name (case-sensitive; trades
+        without a strategy are excluded when one is given) and this magic number."""
         text = self._native.performance_summary(
             start=_date_bound("start_date", start_date),
             end=_date_bound("end_date", end_date),
             account=account_number,
+            strategy=strategy_name,
+            magic=magic_number,
         )
         return _python_object(json.loads(text))
 

@@ -56,6 +56,8 @@ class Ledger:
         start: Optional[str] = None,
         end: Optional[str] = None,
         by: str = "entry",
+        strategy: Optional[str] = None,
+        magic: Optional[int] = None,
     ) -> str: ...
     def trade_statistics(
         self,
@@ -64,14 +66,26 @@ class Ledger:
         by: str = "exit",
         symbol: Optional[str] = None,
         account: Optional[int] = None,
+        strategy: Optional[str] = None,
+        magic: Optional[int] = None,
     ) -> str: ...
     def recent_signals(self, symbol: Optional[str] = None, limit: int = 100) -> str: ...
     def signal_execution_rate(self, since: Optional[str] = None) -> str: ...
     def latest_snapshot(self, account: int) -> str: ...
     def snapshots_between(self, account: int, start: Optional[str] = None, end: Optional[str] = None) -> str: ...
     def daily_performance(
-        self, start: Optional[str] = None, end: Optional[str] = None, account: Optional[int] = None
+        self,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        account: Optional[int] = None,
+        strategy: Optional[str] = None,
+        magic: Optional[int] = None,
     ) -> str: ...
     def performance_summary(
-        self, start: Optional[str] = None, end: Optional[str] = None, account: Optional[int] = None
+        self,
+        start: Optional[str] = None,
+        end: Optional[str] = None,
+        account: Optional[int] = None,
+        strategy: Optional[str] = None,
+        magic: Optional[int] = None,
     ) -> str: ...
