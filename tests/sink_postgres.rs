@@ -89,7 +89,11 @@ fn interrupt_writer(mut writer: Child) {
     let sent = Command::new("kill").args(["-INT", &pid]).status();
     assert!(sent.expect("kill -INT").success());
     let status = wait_with_deadline(&mut writer, "the writer", DEADLINE);
-    assert_eq!(status.code(), Some(130), "the writer, interrupted: {status}");
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "the writer, interrupted: {status}"
+    );
 }
 
 /// `load DIR`: `events` more events at 3,000 a second, appended while the sink follows.

@@ -270,19 +270,7 @@ impl JournalReader {
     /// hash alike. Reads (but does not decode) every record up to `seq`; an error when the
     /// journal does not hold `seq` or a record before it fails its checks.
     pub fn record_hash(&self, seq: u64) -> Result<[u8; 32], Error> {
-        self.record_hash_telling(seq, &mut |_| {})
-    }
-
-    /// [`JournalReader::record_hash`], telling `hashed` the bytes of each block of frames
-    /// hashed (about 64 KiB).
-    #[doc(hidden)]
-    pub fn record_hash_telling(
-        &self,
-        seq: u64,
-        hashed: &mut dyn FnMut(u64),
-    ) -> Result<[u8; 32], Error> {
-        let hashes = self.record_hashes_telling(&[seq], hashed)?;
-        Ok(hashes[0])
+        Ok(self.record_hashes_telling(&[seq], &mut |_| {})?[0])
     }
 
     /// [`JournalReader::record_hash`] at each of `seqs` (ascending), in one walk up to the
