@@ -649,7 +649,7 @@ mod tests {
     use crate::tools::sample;
     use crate::{Durability, JournalOptions};
 
-    /// A checkpoint of 40,000 signals and closed trades (over 8 MiB), copied to `dir/copy`: no
+    /// A checkpoint of 40,000 signals, closed trades and snapshots (over 8 MiB), copied to `dir/copy`: no
     /// other mapping in this process shares the copy (the ledger's own mapping of its
     /// checkpoint, and its background check of it, would count in `resident_bytes`).
     fn checkpoint_copy(dir: &std::path::Path) -> (PathBuf, [u8; 16]) {
@@ -669,6 +669,16 @@ mod tests {
                 .map(|n| sample::trade_closed(n, at, "1.5"))
                 .collect();
             ledger.append(&closes).unwrap();
+            let snapshots: Vec<Event> = (first..first + 500)
+                .map(|n| {
+                    sample::account_snapshot(
+                        7,
+                        Timestamp::from_nanos(at.nanos() + n as i64),
+                        "1000",
+                    )
+                })
+                .collect();
+            ledger.append(&snapshots).unwrap();
         }
         let id = ledger.journal().meta().journal_id;
         let written = ledger.checkpoint().unwrap();
@@ -764,6 +774,9 @@ mod tests {
         let signals = state.recent_signals(None, usize::MAX).unwrap();
         assert_eq!(signals.len(), 40_000);
         released_by("the signals");
+        let snapshots = state.snapshots_between(7, crate::TimeRange::ALL).unwrap();
+        assert_eq!(snapshots.len(), 40_000);
+        released_by("the snapshots");
         state.inventory().unwrap();
         released_by("the inventory");
     }
