@@ -498,7 +498,8 @@ impl Ledger {
         mapped: Option<Arc<MappedCheckpoint>>,
     ) -> Result<(), String> {
         let inner = &*self.inner;
-        let reader = inner.journal.reader();
+        // Its last round runs under the append lock, where no release of pages may run.
+        let reader = inner.journal.reader().holding_pages();
         // Each round goes on from where the last one stopped: finding a record by its seq
         // reads the segment from its start.
         let mut resume_at: Option<Position> = None;

@@ -220,12 +220,17 @@ pub struct Behind {
 }
 
 impl Behind {
-    /// Nothing released yet; release each `every` bytes of progress.
-    pub fn new(every: usize) -> Behind {
+    /// A reader starting at byte `start`, releasing each `every` bytes of its progress (what
+    /// lies before `start` it has not read, and leaves alone).
+    pub fn new(start: usize, every: usize) -> Behind {
         Behind {
-            released_to: 0,
+            released_to: start,
             every,
         }
+    }
+
+    pub fn every(&self) -> usize {
+        self.every
     }
 
     /// The reader has read `map` up to byte `offset`: releases what lies behind it once that
@@ -441,7 +446,7 @@ mod tests {
         let (_dir, path, file) = patterned(12);
         let map = Map::map_read_only(&file).unwrap();
         let bytes = map.all_bytes();
-        let mut behind = Behind::new(3 * UNIT);
+        let mut behind = Behind::new(0, 3 * UNIT);
         let mut most = 0;
         for unit in 0..12 {
             touch(bytes, unit..unit + 1);
@@ -464,7 +469,7 @@ mod tests {
         let (_dir, path, file) = patterned(8);
         let map = Map::map_read_only(&file).unwrap();
         touch(map.all_bytes(), 0..8);
-        let mut behind = Behind::new(4 * UNIT);
+        let mut behind = Behind::new(0, 4 * UNIT);
         behind.passed(&map, 4 * UNIT - 4096);
         assert_eq!(resident_units(&path), 8, "less than an interval: kept");
         behind.passed(&map, 4 * UNIT);
@@ -487,6 +492,26 @@ mod tests {
         );
         map.release(9 * UNIT, UNIT);
         assert_eq!(resident_units(&path), 1, "a range beyond the end: nothing");
+    }
+
+    #[test]
+    fn a_reader_started_further_on_leaves_what_lies_before_its_start() {
+        let (_dir, path, file) = patterned(4);
+        let map = Map::map_read_only(&file).unwrap();
+        touch(map.all_bytes(), 0..4);
+        let mut behind = Behind::new(2 * UNIT, UNIT);
+        behind.passed(&map, 3 * UNIT - 4096);
+        assert_eq!(
+            resident_units(&path),
+            4,
+            "less than an interval from its start: kept"
+        );
+        behind.release_to(&map, 4 * UNIT);
+        assert_eq!(
+            resident_units(&path),
+            2,
+            "the two units before its start stay"
+        );
     }
 
     #[test]

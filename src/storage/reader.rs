@@ -151,8 +151,9 @@ pub struct JournalReader {
     source: Source,
     /// The torn tail a writer's recovery would cut (read-only opens only report it).
     torn_tail: Option<TornTail>,
-    /// How far its walks get past the last release of a segment's pages ([`Behind`]).
-    release_every: usize,
+    /// How far its walks get past the last release of a segment's pages ([`Behind`]);
+    /// `None`: they never release ([`JournalReader::holding_pages`]).
+    release_every: Option<usize>,
 }
 
 impl JournalReader {
@@ -166,7 +167,7 @@ impl JournalReader {
             meta,
             source: Source::Files { views },
             torn_tail,
-            release_every: RELEASE_EVERY,
+            release_every: Some(RELEASE_EVERY),
         })
     }
 
@@ -194,7 +195,7 @@ impl JournalReader {
             meta,
             source: Source::Files { views },
             torn_tail,
-            release_every: RELEASE_EVERY,
+            release_every: Some(RELEASE_EVERY),
         };
         Ok((reader, Some(damage)))
     }
@@ -204,7 +205,16 @@ impl JournalReader {
             meta: shared.meta,
             source: Source::Writer(shared),
             torn_tail: None,
-            release_every: RELEASE_EVERY,
+            release_every: Some(RELEASE_EVERY),
+        }
+    }
+
+    /// This reader, its walks never releasing the pages they passed: for a walk under the
+    /// append lock (a release can take a millisecond, `mmap.rs`).
+    pub(crate) fn holding_pages(self) -> JournalReader {
+        JournalReader {
+            release_every: None,
+            ..self
         }
     }
 
@@ -212,7 +222,7 @@ impl JournalReader {
     #[cfg(test)]
     fn releasing_every(self, every: usize) -> JournalReader {
         JournalReader {
-            release_every: every,
+            release_every: Some(every),
             ..self
         }
     }
@@ -388,8 +398,16 @@ impl JournalReader {
             from_seq,
             seed: self.meta.frame_seed(),
             failed: false,
-            release_every: self.release_every,
-            behind: Behind::new(self.release_every),
+            // A walk from a segment's first record releases all of it, header page included;
+            // one resumed further on, only what it passed.
+            behind: self.release_every.map(|every| {
+                let start = if offset <= SEGMENT_HEADER_SIZE {
+                    0
+                } else {
+                    offset
+                };
+                Behind::new(start, every)
+            }),
         }
     }
 }
@@ -834,9 +852,8 @@ struct FrameIter {
     seed: u32,
     failed: bool,
     /// Releases the pages of the segment being read once they are passed, so that a walk of
-    /// the whole journal keeps about `release_every` bytes of it resident.
-    behind: Behind,
-    release_every: usize,
+    /// the whole journal keeps about [`RELEASE_EVERY`] of it resident; `None`: never.
+    behind: Option<Behind>,
 }
 
 impl FrameIter {
@@ -876,7 +893,9 @@ impl FrameIter {
             let at = self.offset;
             self.offset += frame.size;
             self.expected_seq += 1;
-            self.behind.passed(&view.map, at);
+            if let Some(behind) = &mut self.behind {
+                behind.passed(&view.map, at);
+            }
             if frame.header.seq >= self.from_seq {
                 let stored = &records[at - SEGMENT_HEADER_SIZE..][..frame.len()];
                 let result = f(&view.path, at, frame, stored);
@@ -903,8 +922,10 @@ impl FrameIter {
         }
         // Done with the segment: all of it, with the pages mapped beside the last ones read.
         let left = &self.views[self.segment].map;
-        self.behind.release_to(left, left.len());
-        self.behind = Behind::new(self.release_every);
+        if let Some(behind) = &mut self.behind {
+            behind.release_to(left, left.len());
+            *behind = Behind::new(0, behind.every());
+        }
         self.segment += 1;
         self.offset = SEGMENT_HEADER_SIZE;
         Some(Ok(()))
@@ -1062,6 +1083,21 @@ mod tests {
             assert_eq!(resident_bytes(segment), 0, "{segment:?}: left, so released");
         }
         assert!(resident_bytes(last) > 0, "the walk ended in {last:?}");
+
+        // A reader holding its pages (the catch-up under the append lock) releases nothing.
+        let holding = super::JournalReader::open(dir.path())
+            .unwrap()
+            .holding_pages();
+        let read = holding
+            .records(1)
+            .map(|r| r.map(|_| 1))
+            .sum::<Result<u64, _>>();
+        assert_eq!(read.unwrap(), 100_000);
+        let resident = resident() as u64;
+        assert!(
+            resident > on_disk / 2,
+            "{resident} of {on_disk} bytes resident"
+        );
     }
 
     /// A batch whose frames changed between the first read and the batch end (a new
