@@ -649,10 +649,11 @@ mod tests {
     use crate::tools::sample;
     use crate::{Durability, JournalOptions};
 
-    /// A checkpoint of 40,000 signals, closed trades and snapshots (over 8 MiB), copied to `dir/copy`: no
-    /// other mapping in this process shares the copy (the ledger's own mapping of its
-    /// checkpoint, and its background check of it, would count in `resident_bytes`).
-    fn checkpoint_copy(dir: &std::path::Path) -> (PathBuf, [u8; 16]) {
+    /// A checkpoint of 40,000 signals, closed trades and snapshots (over 8 MiB), copied to
+    /// `dir/copy` and mapped, releasing its pages every `every` bytes read. No other mapping
+    /// in this process shares the copy (the ledger's own mapping of its checkpoint, and its
+    /// background check of it, would count in `resident_bytes`).
+    fn mapped_copy(dir: &std::path::Path, every: usize) -> (PathBuf, MappedCheckpoint) {
         let options = JournalOptions {
             durability: Durability::Buffered,
             checkpoint_every_records: 0,
@@ -685,7 +686,8 @@ mod tests {
         assert!(written.bytes > 8 << 20, "{} bytes", written.bytes);
         let copy = dir.join("copy");
         std::fs::copy(&written.path, &copy).unwrap();
-        (copy, id)
+        let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
+        (copy, mapped)
     }
 
     /// What a release interval of 1 MiB may leave resident: a fault may map a whole 2 MiB
@@ -698,9 +700,8 @@ mod tests {
     #[test]
     fn reading_a_checkpoint_keeps_about_the_release_interval_resident() {
         let dir = tempfile::tempdir().unwrap();
-        let (copy, id) = checkpoint_copy(dir.path());
         let every = 1 << 20;
-        let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
+        let (copy, mapped) = mapped_copy(dir.path(), every);
         let bound = RESIDENT_BOUND;
         let checking = std::cell::Cell::new(0);
         mapped
@@ -743,9 +744,7 @@ mod tests {
     #[test]
     fn walks_of_a_checkpoint_state_release_what_they_read() {
         let dir = tempfile::tempdir().unwrap();
-        let (copy, id) = checkpoint_copy(dir.path());
-        let every = 256 << 10;
-        let mapped = MappedCheckpoint::open_releasing_every(&copy, &id, every).unwrap();
+        let (copy, mapped) = mapped_copy(dir.path(), 256 << 10);
         let mapped = Arc::new(mapped);
         let state = Projections::from_stored(mapped.clone()).unwrap();
         let mut releases = mapped.map.releases();

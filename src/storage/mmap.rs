@@ -229,8 +229,11 @@ impl Behind {
         }
     }
 
-    pub fn every(&self) -> usize {
-        self.every
+    /// The reader is done with `map` and goes on into the next mapping, from its start:
+    /// releases all of `map` behind it (with the pages mapped beside the last ones read).
+    pub fn leave(&mut self, map: &Map) {
+        self.release_to(map, map.len());
+        self.released_to = 0;
     }
 
     /// The reader has read `map` up to byte `offset`: releases what lies behind it once that

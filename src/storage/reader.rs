@@ -920,11 +920,8 @@ impl FrameIter {
                 ),
             )));
         }
-        // Done with the segment: all of it, with the pages mapped beside the last ones read.
-        let left = &self.views[self.segment].map;
         if let Some(behind) = &mut self.behind {
-            behind.release_to(left, left.len());
-            *behind = Behind::new(0, behind.every());
+            behind.leave(&self.views[self.segment].map);
         }
         self.segment += 1;
         self.offset = SEGMENT_HEADER_SIZE;

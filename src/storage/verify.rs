@@ -421,15 +421,6 @@ fn set_head_anchor(
     Ok(())
 }
 
-/// The verification, with the layout it read and how many segments hold committed records.
-///
-/// After the scan at open, the work runs on the machine's cores at once: the record anchor's
-/// hash (one walk in seq order) on a thread of its own, the chain check on this one, then the
-/// decoding on one thread per core, each taking the next segment not yet taken. This thread
-/// tells `passes` of every segment decoded and every 64 KiB hashed as they are done. Each
-/// segment's findings are merged in segment order, so the report and the error returned (the
-/// chain's, else the first segment's that has one, else the anchor's) are those of the passes
-/// run one after the other.
 /// What [`verify_layout`] hands back beside its report.
 struct Verified {
     layout: Layout,
@@ -441,6 +432,14 @@ struct Verified {
 
 /// Verifies the journal in `dir` (every pass of [`verify`]). With `anchor_seq`, the record
 /// anchor's walk also takes the record hash at that seq, when the head is at or past it.
+///
+/// After the scan at open, the work runs on the machine's cores at once: the record anchor's
+/// hash (one walk in seq order) on a thread of its own, the chain check on this one, then the
+/// decoding on one thread per core, each taking the next segment not yet taken. This thread
+/// tells `passes` of every segment decoded and every 64 KiB hashed as they are done. Each
+/// segment's findings are merged in segment order, so the report and the error returned (the
+/// chain's, else the first segment's that has one, else the anchor's) are those of the passes
+/// run one after the other.
 fn verify_layout(
     dir: &Path,
     passes: &mut Passes,
