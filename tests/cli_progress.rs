@@ -45,6 +45,10 @@ const COMMANDS: &[(&[&str], &[&str])] = &[
         &["replaying", "trades.csv", "signals.csv", "snapshots.csv"],
     ),
     (
+        &["export", "j", "--sqlite", "out.db"],
+        &["replaying", "reading records", "writing rows"],
+    ),
+    (
         &["import", "k", "events.jsonl"],
         &[
             "reading",
@@ -65,7 +69,6 @@ const COMMANDS: &[(&[&str], &[&str])] = &[
         ],
         &["replaying"],
     ),
-    (&["export", "j", "--sqlite", "out.db"], &["replaying"]),
     (&["status", "j"], &["hashing the records"]),
     (&["salvage", "j", "copy"], &["copying"]),
 ];

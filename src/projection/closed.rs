@@ -19,8 +19,9 @@ use super::time::{clamp, day_end, day_start_nanos, split_days};
 use super::time_index::time_keys;
 use super::trades::TradeHead;
 use super::view::TradeStatistics;
+use super::walk::ALL_KEYS;
 use super::Projections;
-use crate::model::event::{Timestamp, TradeStatus};
+use crate::model::event::Timestamp;
 
 /// A CLOSED trade as statistics see it: its keys, its groupings and what it earned.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,8 +135,9 @@ impl Projections {
     }
 
     /// Calls `visit` with each CLOSED trade selected by `select` whose exit (or entry) time is
-    /// in `range`, in (exit_time, ticket) order, one at a time. By exit time nothing is
-    /// collected; by entry time the selected trades are collected and sorted first.
+    /// in `range`, in (exit_time, ticket) order, one at a time, nothing collected. By entry
+    /// time the walk goes by exit from the range's start (a trade never exits before it
+    /// enters: a rule), passing over the trades entered outside the range undecoded.
     pub fn for_each_closed_trade<'s>(
         &'s self,
         range: TimeRange,
@@ -148,24 +150,18 @@ impl Projections {
         else {
             return Ok(());
         };
-        let closed = |head: &TradeHead| head.status == TradeStatus::Closed && wanted.matches(head);
-        match by {
-            TimeBasis::Exit => self.for_each_head(by, keys, |head| {
-                if closed(&head) {
-                    visit(&self.closed_trade(&head));
-                }
-            })?,
+        let (exits, entered) = match by {
+            TimeBasis::Exit => (keys, Timestamp::MIN..=Timestamp::MAX),
             TimeBasis::Entry => {
-                let mut heads = Vec::new();
-                self.for_each_head(by, keys, |head| {
-                    if closed(&head) {
-                        heads.push(head);
-                    }
-                })?;
-                heads.sort_unstable_by_key(|h| (h.exit_time, h.ticket));
-                heads.iter().for_each(|h| visit(&self.closed_trade(h)));
+                let ((from, _), (to, _)) = (*keys.start(), *keys.end());
+                ((from, 0)..=*ALL_KEYS.end(), from..=to)
             }
-        }
+        };
+        self.for_each_closed_head(exits, entered, |head| {
+            if wanted.matches(&head) {
+                visit(&self.closed_trade(&head));
+            }
+        })?;
         Ok(())
     }
 
@@ -232,7 +228,7 @@ impl Projections {
     ) -> Result<Accumulator, QueryError> {
         let mut part = Accumulator::default();
         if let Some(keys) = time_keys(Some(from), Some(to)) {
-            self.for_each_head(TimeBasis::Exit, keys, |head| {
+            self.for_each_closed_head(keys, Timestamp::MIN..=Timestamp::MAX, |head| {
                 if cells.matches(head.account_number, head.symbol) {
                     part.add(Outcome::of(&head));
                 }

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 use super::intern::Sym;
 use super::signals::{SignalCount, SignalRecord};
 use super::snapshots::SnapshotRecord;
-use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_EXIT, TRADE_BY_TICKET};
+use super::stored::{SIGNAL_BY_ID, TRADE_BY_ENTRY, TRADE_BY_TICKET};
 use super::tally::{average, percent, ArithmeticOverflow, CellFilter, Tally, TradeSelect};
 use super::time::{
     clamp, date_of_day, day_bounds, day_end, day_of, day_of_date, day_start_nanos, split_days, Day,
@@ -415,20 +415,15 @@ impl Projections {
         Ok(views)
     }
 
-    /// Calls `visit` with the head of each trade with a key in `keys` of the `by` index, in
-    /// key order (`Exit` holds CLOSED trades only; `Entry` trades of any status), one at a
-    /// time, nothing collected.
-    pub(super) fn for_each_head(
+    /// Calls `visit` with the head of each CLOSED trade with an exit key in `keys` and an
+    /// entry_time in `entered`, in exit key order, one at a time, nothing collected.
+    pub(super) fn for_each_closed_head(
         &self,
-        by: TimeBasis,
         keys: RangeInclusive<TimeKey>,
+        entered: RangeInclusive<Timestamp>,
         mut visit: impl FnMut(TradeHead),
     ) -> Result<(), Damage> {
-        let (index, section) = match by {
-            TimeBasis::Exit => (&self.trades.closed_by_exit, TRADE_BY_EXIT),
-            TimeBasis::Entry => (&self.trades.by_entry, TRADE_BY_ENTRY),
-        };
-        for head in self.trade_heads(index, section, keys)? {
+        for head in self.closed_heads(keys, entered)? {
             visit(head?);
         }
         Ok(())
@@ -538,6 +533,13 @@ impl Projections {
     pub fn snapshot_accounts(&self) -> Result<Vec<u64>, QueryError> {
         self.intact()?;
         Ok(self.accounts())
+    }
+
+    /// The accounts of the CLOSED trades, ascending (trades without an account left out): those
+    /// [`Projections::daily_performance`] has rows for.
+    pub fn closed_trade_accounts(&self) -> Result<Vec<u64>, QueryError> {
+        self.intact()?;
+        Ok(self.exit_days.accounts())
     }
 
     pub(crate) fn accounts(&self) -> Vec<u64> {

@@ -5,7 +5,7 @@
 //! over years costs one merge per day, not one step per trade.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -266,6 +266,13 @@ impl DayTallies {
             matching.for_each(|c| tally.merge(&c.tally));
             Some((*day, tally))
         })
+    }
+
+    /// The accounts of the cells, ascending (cells without an account left out).
+    pub fn accounts(&self) -> Vec<u64> {
+        let cells = self.days.values().flatten();
+        let accounts: BTreeSet<u64> = cells.filter_map(|c| c.account).collect();
+        accounts.into_iter().collect()
     }
 
     /// Cells strictly sorted on every day, as `add` keeps them (checked on checkpoint load).

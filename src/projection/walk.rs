@@ -252,24 +252,36 @@ impl Projections {
         }))
     }
 
-    /// The head of each trade with a key in `keys` of the in-memory `index` and of the
-    /// base's `section` (the CLOSED trades by exit key, or every trade by entry key), in key
-    /// order: what a scan over trades needs, without decoding their texts.
-    pub(crate) fn trade_heads<'a>(
+    /// The head of each CLOSED trade with an exit key in `keys` and an entry_time in
+    /// `entered`, in exit key order: what a scan over closed trades needs, without decoding
+    /// their texts. A stored trade entered outside `entered` is passed over undecoded (its
+    /// ticket entry holds its entry_time).
+    pub(crate) fn closed_heads<'a>(
         &'a self,
-        index: &'a TimeIndex,
-        section: usize,
         keys: RangeInclusive<TimeKey>,
+        entered: RangeInclusive<Timestamp>,
     ) -> Result<impl Iterator<Item = Result<TradeHead, Damage>> + 'a, Damage> {
-        let hot = index.range(keys.clone());
-        let hot = hot.map(|(key, slot)| Ok((key, At::Memory(&self.trades.records[slot]))));
-        let mut sources: Vec<Sorted<TimeKey, TradeRecord>> = vec![Box::new(hot)];
+        let hot = self.trades.closed_by_exit.range(keys.clone());
+        let in_memory = hot.filter_map({
+            let entered = entered.clone();
+            move |(key, slot)| {
+                let record = &self.trades.records[slot];
+                entered
+                    .contains(&record.entry_time)
+                    .then_some(Ok((key, At::Memory(record))))
+            }
+        });
+        let mut sources: Vec<Sorted<TimeKey, TradeRecord>> = vec![Box::new(in_memory)];
         let base = self.base.as_deref();
         if let Some(base) = base {
-            let span = base.trades_between(section, &keys)?;
-            let stored = span.map(move |index| {
-                let (key, ordinal) = base.trade_at(section, index)?;
-                Ok((key, At::Stored(ordinal)))
+            let span = base.trades_between(TRADE_BY_EXIT, &keys)?;
+            let stored = span.filter_map(move |index| {
+                let found = || {
+                    let (key, ordinal) = base.trade_at(TRADE_BY_EXIT, index)?;
+                    let wanted = entered.contains(&base.trade_entry(ordinal)?.entry_time);
+                    Ok(wanted.then_some((key, At::Stored(ordinal))))
+                };
+                found().transpose()
             });
             sources.push(Box::new(stored));
         }

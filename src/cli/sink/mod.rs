@@ -359,8 +359,8 @@ pub fn export_sqlite(
             "export --sqlite reads by the journal's order only: use --as-of, not --at-event-time"
         );
     }
-    let written = sqlite::export(&source.dir, source.as_of, file)
-        .with_context(|| format!("export to {}", file.display()))?;
+    let written =
+        sqlite::export(source, file).with_context(|| format!("export to {}", file.display()))?;
     if source.json {
         let rows: serde_json::Map<String, serde_json::Value> = written
             .rows
@@ -379,8 +379,12 @@ pub fn export_sqlite(
         .iter()
         .map(|(name, rows)| format!("{name} ({rows} rows)"))
         .collect();
+    let how = match written.replayed {
+        true => ", replayed in memory: the journal holds events the rules refuse",
+        false => "",
+    };
     super::options::write_stdout(&format!(
-        "wrote {} into {} (records up to seq {})\n",
+        "wrote {} into {} (records up to seq {}{how})\n",
         listed.join(", "),
         file.display(),
         written.last_seq

@@ -69,11 +69,11 @@ impl Rows {
 
 /// What the projections do not keep about a trade.
 #[derive(Clone, Copy, Debug)]
-struct TradeTimes {
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    placed: Timestamp,
-    cancelled: Option<Timestamp>,
+pub struct TradeTimes {
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub placed: Timestamp,
+    pub cancelled: Option<Timestamp>,
 }
 
 /// The projections, the few times they do not keep, and the rows changed since the last
@@ -334,7 +334,7 @@ fn text(value: &str) -> Cell {
     Cell::Text(Some(value.to_owned()))
 }
 
-fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
+pub fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
     let [entry_time, entry_ns] = time(t.entry_time);
     let [exit_time, exit_ns] = opt_time(t.exit_time);
     let [placed, placed_ns] = time(times.placed);
@@ -384,7 +384,7 @@ fn trade_row(t: &TradeView, times: &TradeTimes) -> anyhow::Result<Row> {
     ])
 }
 
-fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Result<Row> {
+pub fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Result<Row> {
     let [timestamp, timestamp_ns] = time(s.timestamp);
     let [recorded, recorded_ns] = time(recorded_at);
     Ok(vec![
@@ -413,7 +413,7 @@ fn signal_row(s: &SignalView, seq: u64, recorded_at: Timestamp) -> anyhow::Resul
 }
 
 /// A snapshot row from its event: the projections store a snapshot's fields as given.
-fn snapshot_row(seq: u64, recorded_at: Timestamp, e: &AccountSnapshot) -> anyhow::Result<Row> {
+pub fn snapshot_row(seq: u64, recorded_at: Timestamp, e: &AccountSnapshot) -> anyhow::Result<Row> {
     let [snapshot_time, snapshot_ns] = time(e.snapshot_time);
     let [recorded, recorded_ns] = time(recorded_at);
     Ok(vec![
@@ -436,7 +436,7 @@ fn snapshot_row(seq: u64, recorded_at: Timestamp, e: &AccountSnapshot) -> anyhow
     ])
 }
 
-fn day_row(d: &DayView) -> anyhow::Result<Row> {
+pub fn day_row(d: &DayView) -> anyhow::Result<Row> {
     Ok(vec![
         Cell::Date(d.date),
         opt_int(d.account_number, "daily_performance.account_number")?,
