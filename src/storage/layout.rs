@@ -5,6 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{io_error, Error};
 use crate::model::event::Timestamp;
@@ -184,21 +185,62 @@ impl Layout {
     }
 
     /// Scans the segments from `from` on that are not yet, telling `scanned` the bytes of
-    /// each segment scanned and of all segments.
+    /// each segment scanned and of all segments. Several segments (verify, salvage) are
+    /// scanned on all cores at once, each thread taking the next segment not yet taken.
     fn scan_range(&mut self, from: usize, seed: u32, scanned: &mut dyn FnMut(u64, u64)) {
         let all: u64 = self.files.iter().map(|file| file.map.len() as u64).sum();
-        for i in from..self.files.len() {
-            if self.scans[i].is_none() {
-                let file = &self.files[i];
-                self.scans[i] = Some(scan_segment(
-                    file.map.all_bytes(),
-                    file.header.first_seq,
-                    seed,
-                ));
-                // What the scan found is kept; its pages need not be (`mmap.rs`).
-                file.map.release(0, file.map.len());
-                scanned(file.map.len() as u64, all);
-            }
+        let todo: Vec<usize> = (from..self.files.len())
+            .filter(|&i| self.scans[i].is_none())
+            .collect();
+        let files = &self.files;
+        let scan = |i: usize| {
+            let file = &files[i];
+            let found = scan_segment(file.map.all_bytes(), file.header.first_seq, seed);
+            // What the scan found is kept; its pages need not be (`mmap.rs`).
+            file.map.release(0, file.map.len());
+            found
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let found: Vec<(usize, SegmentScan)> = if todo.len() < 2 || threads < 2 {
+            let one = |&i: &usize| {
+                let found = scan(i);
+                scanned(files[i].map.len() as u64, all);
+                (i, found)
+            };
+            todo.iter().map(one).collect()
+        } else {
+            let next = AtomicUsize::new(0);
+            let (tell, told) = std::sync::mpsc::channel::<u64>();
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads.min(todo.len()))
+                    .map(|_| {
+                        let tell = tell.clone();
+                        let (todo, next, scan) = (&todo, &next, &scan);
+                        scope.spawn(move || {
+                            let take = || todo.get(next.fetch_add(1, Ordering::Relaxed));
+                            let one = |&i: &usize| {
+                                let found = scan(i);
+                                let _ = tell.send(files[i].map.len() as u64);
+                                (i, found)
+                            };
+                            std::iter::from_fn(take).map(one).collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                drop(tell);
+                for bytes in told {
+                    scanned(bytes, all);
+                }
+                let joined = workers.into_iter().map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                });
+                joined.flatten().collect()
+            })
+        };
+        for (i, scan) in found {
+            self.scans[i] = Some(scan);
         }
     }
 

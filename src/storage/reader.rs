@@ -13,7 +13,7 @@ use crate::error::{Corruption, Error};
 use crate::model::codec;
 use crate::model::event::{Event, Timestamp};
 use crate::storage::folder::read_meta;
-use crate::storage::format::{read_frame, Frame, JournalMeta, SEGMENT_HEADER_SIZE};
+use crate::storage::format::{read_frame, Frame, JournalMeta, RecordHasher, SEGMENT_HEADER_SIZE};
 use crate::storage::layout::Layout;
 pub use crate::storage::layout::TornTail;
 use crate::storage::mmap::{Behind, Map, RELEASE_EVERY};
@@ -295,25 +295,14 @@ impl JournalReader {
             seqs.windows(2).all(|pair| pair[0] <= pair[1]),
             "seqs ascending"
         );
-        // Frames are ~100-200 bytes: handed to BLAKE3 one by one they are hashed a block at a
-        // time, gathered into 64 KiB it hashes many chunks at once (SIMD), several times
-        // faster. The hash of a stream does not depend on how it is cut into updates.
-        const GATHER: usize = 64 << 10;
-        let mut hasher = blake3::Hasher::new();
-        let mut gathered = Vec::with_capacity(2 * GATHER);
-        gathered.extend_from_slice(crate::storage::format::RECORD_ANCHOR_TAG);
+        let mut hasher = RecordHasher::new();
         let mut hashes = Vec::with_capacity(seqs.len());
         let mut frames = self.frames_from(1);
         let mut last = 0;
         for &seq in seqs {
             while last < seq {
                 let read = frames.next_with(|_, _, frame, stored| {
-                    gathered.extend_from_slice(stored);
-                    if gathered.len() >= GATHER {
-                        hasher.update(&gathered);
-                        hashed(gathered.len() as u64);
-                        gathered.clear();
-                    }
+                    hasher.add(stored, hashed);
                     Ok(frame.header.seq)
                 });
                 match read {
@@ -332,9 +321,7 @@ impl JournalReader {
                     }
                 }
             }
-            hasher.update(&gathered);
-            gathered.clear();
-            hashes.push(*hasher.finalize().as_bytes());
+            hashes.push(hasher.hash());
         }
         Ok(hashes)
     }

@@ -17,10 +17,12 @@ use crate::model::event::{EventKind, Timestamp};
 use crate::progress::{ignore, Progress, Tracker};
 use crate::storage::folder::{is_locked_by_writer, read_meta};
 use crate::storage::format::{
-    ChainLink, JournalMeta, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT, WATERMARK_SIZE,
+    ChainLink, JournalMeta, RecordHasher, CHAIN_AT, CHAIN_SIZE, SEGMENT_HEADER_SIZE, WATERMARK_AT,
+    WATERMARK_SIZE,
 };
 use crate::storage::layout::Layout;
 use crate::storage::layout::TornTail;
+use crate::storage::mmap::{Behind, Map, RELEASE_EVERY};
 use crate::storage::recovery::TailDecision;
 use crate::storage::scan::{Frames, StopReason};
 use crate::storage::segment::hash_prefix;
@@ -451,7 +453,6 @@ fn verify_layout(
         .as_ref()
         .expect("verify scans all segments")
         .last_seq;
-    let seed = report.meta.frame_seed();
     // Bytes done by the other threads, for `passes`.
     let (tell, told) = std::sync::mpsc::channel::<u64>();
     let next = AtomicUsize::new(0);
@@ -470,8 +471,9 @@ fn verify_layout(
         let anchor = scope.spawn({
             let tell = tell.clone();
             let seqs = &seqs;
+            let layout = &layout;
             move || {
-                record_hashes(dir, seqs, &mut |bytes| {
+                scanned_record_hashes(layout, keep, seqs, &mut |bytes| {
                     let _ = tell.send(bytes);
                 })
             }
@@ -483,7 +485,7 @@ fn verify_layout(
             .map(|_| {
                 let tell = tell.clone();
                 let decode = move |i| {
-                    let decoded = decode_segment(layout, i, seed);
+                    let decoded = decode_segment(layout, i);
                     failed.fetch_or(decoded.is_err(), Ordering::Relaxed);
                     let _ = tell.send(layout.files[i].map.len() as u64);
                     (i, decoded)
@@ -666,9 +668,7 @@ fn check_sealed_segments(layout: &Layout, passes: &mut Passes) -> Result<(), Err
                 ),
             ));
         }
-        let hash = hash_prefix(file.map.all_bytes(), scan.committed_end);
-        // Hashed: its pages need not stay resident (`mmap.rs`).
-        file.map.release(0, file.map.len());
+        let hash = hash_prefix_releasing(&file.map, scan.committed_end);
         if hash != link.prev_hash {
             return Err(Error::corrupt(
                 &file.path,
@@ -685,15 +685,83 @@ fn check_sealed_segments(layout: &Layout, passes: &mut Passes) -> Result<(), Err
     Ok(())
 }
 
+/// The record anchor's hashes (`docs/FORMAT.md` §7) at each of `seqs` (ascending), over the
+/// first `keep` segments of `layout`, whose frames the scan at open checked: walked without
+/// computing their checksums again. Tells `hashed` of each block of frames hashed.
+fn scanned_record_hashes(
+    layout: &Layout,
+    keep: usize,
+    seqs: &[u64],
+    hashed: &mut dyn FnMut(u64),
+) -> Result<Vec<[u8; 32]>, Error> {
+    let mut hasher = RecordHasher::new();
+    let mut hashes = Vec::with_capacity(seqs.len());
+    let mut wanted = seqs.iter().copied().peekable();
+    let mut last = 0;
+    while wanted.next_if_eq(&0).is_some() {
+        hashes.push(hasher.hash());
+    }
+    for (file, i) in layout.files[..keep].iter().zip(0..) {
+        if wanted.peek().is_none() {
+            break;
+        }
+        let end = layout.committed_end(i);
+        let bytes = &file.map.all_bytes()[..end];
+        let mut frames = Frames::scanned(bytes, SEGMENT_HEADER_SIZE, file.header.first_seq);
+        // Hashed: its pages need not stay resident (`mmap.rs`).
+        let mut behind = Behind::new(0, RELEASE_EVERY);
+        for (at, frame) in frames.by_ref() {
+            hasher.add(&bytes[at..at + frame.len()], hashed);
+            behind.passed(&file.map, at);
+            last = frame.header.seq;
+            while wanted.next_if_eq(&last).is_some() {
+                hashes.push(hasher.hash());
+            }
+        }
+        behind.leave(&file.map);
+        if frames.offset() < end {
+            let stop = frames.stop().expect("the walk ended");
+            let (at, seq) = (frames.offset() as u64, frames.next_seq());
+            return Err(Error::corrupt(&file.path, at, Some(seq), stop.to_string()));
+        }
+    }
+    match wanted.peek() {
+        None => Ok(hashes),
+        Some(&seq) => Err(Error::corrupt(
+            &layout.files[keep - 1].path,
+            layout.committed_end(keep - 1) as u64,
+            Some(seq),
+            format!("the journal ends at seq {last}, before seq {seq}"),
+        )),
+    }
+}
+
+/// [`hash_prefix`] of `map`'s bytes, releasing the pages hashed as it goes (`mmap.rs`).
+fn hash_prefix_releasing(map: &Map, data_end: usize) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    let mut behind = Behind::new(0, RELEASE_EVERY);
+    for start in (0..data_end).step_by(RELEASE_EVERY) {
+        let end = (start + RELEASE_EVERY).min(data_end);
+        hasher.update(&map.all_bytes()[start..end]);
+        behind.passed(map, end);
+    }
+    behind.leave(map);
+    *hasher.finalize().as_bytes()
+}
+
 /// Decodes every committed payload of segment `i`, and checks each event against the
 /// contract's stateless rules.
-fn decode_segment(layout: &Layout, i: usize, seed: u32) -> Result<Decoded, Error> {
+fn decode_segment(layout: &Layout, i: usize) -> Result<Decoded, Error> {
     let file = &layout.files[i];
     let end = layout.committed_end(i);
     let bytes = &file.map.all_bytes()[..end];
     let mut found = Decoded::default();
-    let mut frames = Frames::new(bytes, SEGMENT_HEADER_SIZE, file.header.first_seq, seed);
+    // The scan at open checked every frame up to the committed end.
+    let mut frames = Frames::scanned(bytes, SEGMENT_HEADER_SIZE, file.header.first_seq);
+    // Decoded: its pages need not stay resident (`mmap.rs`).
+    let mut behind = Behind::new(0, RELEASE_EVERY);
     for (offset, frame) in frames.by_ref() {
+        behind.passed(&file.map, offset);
         let h = frame.header;
         let event =
             codec::decode(h.kind, h.codec, h.schema, frame.payload).map_err(|e| Error::Decode {
@@ -716,8 +784,7 @@ fn decode_segment(layout: &Layout, i: usize, seed: u32) -> Result<Decoded, Error
         found.first.get_or_insert((h.seq, h.recorded_at));
         found.last = Some((h.seq, h.recorded_at));
     }
-    // Decoded: its pages need not stay resident (`mmap.rs`).
-    file.map.release(0, file.map.len());
+    behind.leave(&file.map);
     if frames.offset() < end {
         let stop = frames.stop().expect("the walk ended");
         let (at, seq) = (frames.offset() as u64, frames.next_seq());

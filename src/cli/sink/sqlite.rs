@@ -511,8 +511,13 @@ mod tests {
                     _ => 5_000,
                 };
                 assert_eq!(written.last_seq, head);
-                std::fs::remove_file(two).unwrap();
-                std::fs::remove_file(engine).unwrap();
+                let file = temp.path().join("exported");
+                let written = export(&source, &file).unwrap();
+                assert!(!written.replayed, "no event is refused: two passes");
+                assert_eq!(rows_of(&file), rows);
+                for file in [two, engine, file] {
+                    std::fs::remove_file(file).unwrap();
+                }
             }
         }
     }
