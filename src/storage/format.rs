@@ -679,6 +679,43 @@ mod tests {
         );
     }
 
+    /// Fewer bytes than a frame header: nothing written if they are all zero, else a frame
+    /// cut short; never a read past them.
+    #[test]
+    fn bytes_shorter_than_a_header_are_empty_or_a_bad_length() {
+        for len in [0, 1, 3, 4, FRAME_HEADER_SIZE - 1] {
+            assert_eq!(
+                read_frame(&vec![0u8; len], 7).unwrap_err(),
+                FrameError::Empty
+            );
+            if len > 0 {
+                let mut bytes = vec![0u8; len];
+                bytes[len - 1] = 1;
+                assert_eq!(read_frame(&bytes, 7).unwrap_err(), FrameError::Length(0));
+            }
+        }
+    }
+
+    /// The smallest and the largest payloads a frame may hold read back; one byte more than
+    /// the largest is a bad length, checksum or not.
+    #[test]
+    fn payload_sizes_at_the_limits() {
+        let seed = frame_seed(&[1; 16]);
+        for size in [0, PAYLOAD_SIZE_MAX] {
+            let payload = vec![7u8; size];
+            let mut buf = vec![0u8; frame_size(size)];
+            write_frame(&mut buf, &header(1), &payload, seed);
+            let frame = read_frame(&buf, seed).unwrap();
+            assert_eq!((frame.payload, frame.size), (&payload[..], buf.len()));
+        }
+        let too_long = FRAME_HEADER_SIZE + PAYLOAD_SIZE_MAX + 1;
+        let mut buf = vec![0u8; frame_size(PAYLOAD_SIZE_MAX + 1)];
+        buf[..4].copy_from_slice(&(too_long as u32).to_le_bytes());
+        let expected = FrameError::Length(too_long as u32);
+        assert_eq!(read_frame(&buf, seed).unwrap_err(), expected);
+        assert_eq!(parse_frame(&buf, None).unwrap_err(), expected);
+    }
+
     #[test]
     fn meta_header_and_chain_round_trip() {
         let meta = JournalMeta {
