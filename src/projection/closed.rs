@@ -151,10 +151,10 @@ impl Projections {
             return Ok(());
         };
         let (exits, entered) = match by {
-            TimeBasis::Exit => (keys, Timestamp::MIN..=Timestamp::MAX),
+            TimeBasis::Exit => (keys, None),
             TimeBasis::Entry => {
                 let ((from, _), (to, _)) = (*keys.start(), *keys.end());
-                ((from, 0)..=*ALL_KEYS.end(), from..=to)
+                ((from, 0)..=*ALL_KEYS.end(), Some(from..=to))
             }
         };
         self.for_each_closed_head(exits, entered, |head| {
@@ -228,7 +228,7 @@ impl Projections {
     ) -> Result<Accumulator, QueryError> {
         let mut part = Accumulator::default();
         if let Some(keys) = time_keys(Some(from), Some(to)) {
-            self.for_each_closed_head(keys, Timestamp::MIN..=Timestamp::MAX, |head| {
+            self.for_each_closed_head(keys, None, |head| {
                 if cells.matches(head.account_number, head.symbol) {
                     part.add(Outcome::of(&head));
                 }

@@ -415,12 +415,13 @@ impl Projections {
         Ok(views)
     }
 
-    /// Calls `visit` with the head of each CLOSED trade with an exit key in `keys` and an
-    /// entry_time in `entered`, in exit key order, one at a time, nothing collected.
+    /// Calls `visit` with the head of each CLOSED trade with an exit key in `keys` and, if
+    /// `entered` is given, an entry_time in it, in exit key order, one at a time, nothing
+    /// collected.
     pub(super) fn for_each_closed_head(
         &self,
         keys: RangeInclusive<TimeKey>,
-        entered: RangeInclusive<Timestamp>,
+        entered: Option<RangeInclusive<Timestamp>>,
         mut visit: impl FnMut(TradeHead),
     ) -> Result<(), Damage> {
         for head in self.closed_heads(keys, entered)? {

@@ -252,23 +252,24 @@ impl Projections {
         }))
     }
 
-    /// The head of each CLOSED trade with an exit key in `keys` and an entry_time in
-    /// `entered`, in exit key order: what a scan over closed trades needs, without decoding
-    /// their texts. A stored trade entered outside `entered` is passed over undecoded (its
-    /// ticket entry holds its entry_time).
+    /// The head of each CLOSED trade with an exit key in `keys` and, if `entered` is given, an
+    /// entry_time in it, in exit key order: what a scan over closed trades needs, without
+    /// decoding their texts. A stored trade entered outside `entered` is passed over undecoded
+    /// (its ticket entry holds its entry_time; without `entered` that entry is not read).
     pub(crate) fn closed_heads<'a>(
         &'a self,
         keys: RangeInclusive<TimeKey>,
-        entered: RangeInclusive<Timestamp>,
+        entered: Option<RangeInclusive<Timestamp>>,
     ) -> Result<impl Iterator<Item = Result<TradeHead, Damage>> + 'a, Damage> {
         let hot = self.trades.closed_by_exit.range(keys.clone());
         let in_memory = hot.filter_map({
             let entered = entered.clone();
             move |(key, slot)| {
                 let record = &self.trades.records[slot];
-                entered
-                    .contains(&record.entry_time)
-                    .then_some(Ok((key, At::Memory(record))))
+                let wanted = entered
+                    .as_ref()
+                    .is_none_or(|e| e.contains(&record.entry_time));
+                wanted.then_some(Ok((key, At::Memory(record))))
             }
         });
         let mut sources: Vec<Sorted<TimeKey, TradeRecord>> = vec![Box::new(in_memory)];
@@ -278,7 +279,10 @@ impl Projections {
             let stored = span.filter_map(move |index| {
                 let found = || {
                     let (key, ordinal) = base.trade_at(TRADE_BY_EXIT, index)?;
-                    let wanted = entered.contains(&base.trade_entry(ordinal)?.entry_time);
+                    let wanted = match &entered {
+                        Some(entered) => entered.contains(&base.trade_entry(ordinal)?.entry_time),
+                        None => true,
+                    };
                     Ok(wanted.then_some((key, At::Stored(ordinal))))
                 };
                 found().transpose()

@@ -19,7 +19,8 @@ use anyhow::{bail, Context};
 use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::OptionalExtension;
 use tradeledger::model::event::{
-    Event, OrderFilled, SignalExecuted, Timestamp, TradeClosed, TradeModified,
+    Event, OrderFailed, OrderFilled, SignalExecuted, Timestamp, TradeClosed, TradeModified,
+    TradeOpened,
 };
 use tradeledger::projection::{Projections, TradeFilter};
 use tradeledger::storage::reader::{FollowOptions, Follower, JournalReader, Record};
@@ -59,7 +60,7 @@ pub struct Written {
 pub fn export(source: &Source, file: &Path) -> anyhow::Result<Written> {
     let dir = &source.dir;
     let state = source.load()?;
-    let id = journal_id(&JournalReader::open(dir)?);
+    let reader = JournalReader::open(dir)?;
     let name = file.file_name().context("--sqlite names no file")?;
     let partial = file.with_file_name(format!(
         ".{}.partial-{}",
@@ -68,7 +69,7 @@ pub fn export(source: &Source, file: &Path) -> anyhow::Result<Written> {
     ));
     let _ = std::fs::remove_file(&partial);
     let replay = state.ignored_events() > 0;
-    let result = write_file(dir, &state, &id, &partial, replay);
+    let result = write_file(dir, &reader, &state, &partial, replay);
     match result {
         Ok(written) => {
             std::fs::rename(&partial, file)
@@ -90,12 +91,12 @@ pub fn export(source: &Source, file: &Path) -> anyhow::Result<Written> {
     }
 }
 
-/// Writes `state`'s tables into the new file `path`: by the sink's engine when `replay`,
-/// in two passes otherwise.
+/// Writes `state`'s tables (of the journal in `dir`, read by `reader`) into the new file
+/// `path`: by the sink's engine when `replay`, in two passes otherwise.
 fn write_file(
     dir: &Path,
+    reader: &JournalReader,
     state: &Projections,
-    journal_id: &str,
     path: &Path,
     replay: bool,
 ) -> anyhow::Result<Written> {
@@ -138,7 +139,7 @@ fn write_file(
         bar.finish();
         engine?.last_recorded_at()
     } else {
-        let noted = note_records(dir, head, &tx).with_context(failed)?;
+        let noted = note_records(reader, head, &tx).with_context(failed)?;
         write_state(state, &noted, &tx).with_context(failed)?;
         for statement in indexes {
             tx.execute_batch(&statement).with_context(failed)?;
@@ -160,7 +161,7 @@ fn write_file(
              schema_version, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)"
         ),
         rusqlite::params![
-            journal_id,
+            journal_id(reader),
             i64::try_from(head)?,
             last_recorded_at.map(|t| t.nanos()),
             SCHEMA_VERSION,
@@ -197,7 +198,11 @@ fn key(id: u64) -> i64 {
 
 /// The first pass: records 1 to `head` read in order; the trades' and signals' record times
 /// noted in the temporary tables `trade_times` and `signal_records`, the snapshots written.
-fn note_records(dir: &Path, head: u64, tx: &rusqlite::Transaction<'_>) -> anyhow::Result<Noted> {
+fn note_records(
+    reader: &JournalReader,
+    head: u64,
+    tx: &rusqlite::Transaction<'_>,
+) -> anyhow::Result<Noted> {
     tx.execute_batch(
         "CREATE TEMP TABLE trade_times (ticket INTEGER PRIMARY KEY, created_ns INTEGER NOT NULL, \
          updated_ns INTEGER NOT NULL, placed_ns INTEGER NOT NULL, cancelled_ns INTEGER); \
@@ -222,7 +227,6 @@ fn note_records(dir: &Path, head: u64, tx: &rusqlite::Transaction<'_>) -> anyhow
     let bar = Bar::new("reading records", Unit::Count("records"));
     bar.set(0, head);
     let mut read = 0;
-    let reader = JournalReader::open(dir)?;
     for record in reader.records(1) {
         let Record {
             seq,
@@ -239,12 +243,13 @@ fn note_records(dir: &Path, head: u64, tx: &rusqlite::Transaction<'_>) -> anyhow
                 signal.execute(rusqlite::params![key(e.signal_id), i64::try_from(seq)?, at])?;
                 noted.signals += 1;
             }
-            Event::TradeOpened(e) => {
-                opened.execute(rusqlite::params![key(e.ticket), at, e.entry_time.nanos()])?;
-                noted.trades += 1;
-            }
-            Event::OrderFailed(e) => {
-                opened.execute(rusqlite::params![key(e.ticket), at, e.entry_time.nanos()])?;
+            Event::TradeOpened(TradeOpened {
+                ticket, entry_time, ..
+            })
+            | Event::OrderFailed(OrderFailed {
+                ticket, entry_time, ..
+            }) => {
+                opened.execute(rusqlite::params![key(*ticket), at, entry_time.nanos()])?;
                 noted.trades += 1;
             }
             Event::OrderFilled(OrderFilled { ticket, .. })
@@ -457,8 +462,8 @@ mod tests {
     /// The export of `source`'s state into `file`, by the engine or in two passes.
     fn exported(source: &Source, file: &Path, replay: bool) -> Written {
         let state = source.load().unwrap();
-        let id = journal_id(&JournalReader::open(&source.dir).unwrap());
-        write_file(&source.dir, &state, &id, file, replay).unwrap()
+        let reader = JournalReader::open(&source.dir).unwrap();
+        write_file(&source.dir, &reader, &state, file, replay).unwrap()
     }
 
     /// Every row of every table, in key order, as text; the position without its wall-clock
