@@ -49,6 +49,9 @@ const _: () = assert!(RESERVED_AT == 56 && RESERVED_AT + 4 == HEADER_CRC_AT);
 pub struct CheckpointInfo {
     pub path: PathBuf,
     pub seq: u64,
+    /// The seq of the checkpoint this one is a layer on (`docs/FORMAT.md` §6.5); `None` for
+    /// one written whole. Known once the state is read (`None` from the header alone).
+    pub parent: Option<u64>,
     pub projection_version: u32,
     pub bytes: u64,
 }
@@ -138,11 +141,12 @@ pub fn write_snapshot_with_progress(
         .rename(&tmp, &path)
         .map_err(io_error(&path, "rename checkpoint"))?;
     sync_dir(storage, &dir)?;
-    prune(storage, &dir)?;
+    prune(storage, &dir, journal_id)?;
     tracker.finish();
     Ok(CheckpointInfo {
         path,
         seq,
+        parent: snapshot.parent(),
         projection_version: PROJECTION_VERSION,
         bytes,
     })
@@ -250,11 +254,24 @@ pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
     image
 }
 
-/// Deletes all but the newest [`CHECKPOINTS_KEPT`] checkpoints and stray temporary files.
-fn prune(storage: &Storage, dir: &Path) -> Result<(), Error> {
+/// Deletes every checkpoint but the newest [`CHECKPOINTS_KEPT`] and the layers they lie on,
+/// and stray temporary files.
+fn prune(storage: &Storage, dir: &Path, journal_id: &[u8; 16]) -> Result<(), Error> {
     let mut found = list(dir)?;
     found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-    for (_, path) in found.into_iter().skip(CHECKPOINTS_KEPT) {
+    let mut kept = std::collections::BTreeSet::new();
+    for (seq, path) in found.iter().take(CHECKPOINTS_KEPT) {
+        kept.insert(*seq);
+        let mut at = path.clone();
+        // A file that cannot be read ends its chain: what lies under it is no longer read.
+        while let Ok(Some(parent)) = open_shared(&at, journal_id).and_then(|m| parent_of(&m)) {
+            if !kept.insert(parent) {
+                break;
+            }
+            at = dir.join(file_name(parent));
+        }
+    }
+    for (_, path) in found.into_iter().filter(|(seq, _)| !kept.contains(seq)) {
         storage
             .remove_file(&path)
             .map_err(io_error(&path, "remove old checkpoint"))?;
@@ -270,6 +287,42 @@ fn prune(storage: &Storage, dir: &Path) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The seq of the checkpoint `mapped` lies on, if it is a layer.
+fn parent_of(mapped: &Arc<MappedCheckpoint>) -> Result<Option<u64>, String> {
+    let bytes: Arc<dyn StateBytes> = mapped.clone();
+    Projections::stored_parent(bytes).map_err(|e| e.to_string())
+}
+
+/// The checkpoint files this process has mapped, by file (device, inode) and journal id. A
+/// layer is read by every state whose stack holds it; mapped once, its blocks are checked
+/// once (a checkpoint file never changes after its rename). A file's inode cannot be reused
+/// while a mapping of it is alive, and only live mappings are found here.
+type Registry = Vec<(((u64, u64), [u8; 16]), std::sync::Weak<MappedCheckpoint>)>;
+static MAPPED: std::sync::Mutex<Registry> = std::sync::Mutex::new(Vec::new());
+
+/// Maps the checkpoint at `path`, or finds the mapping this process already holds of it.
+fn open_shared(path: &Path, journal_id: &[u8; 16]) -> Result<Arc<MappedCheckpoint>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    let key = ((meta.dev(), meta.ino()), *journal_id);
+    let mut mapped = crate::sync::lock(&MAPPED);
+    mapped.retain(|(_, weak)| weak.strong_count() > 0);
+    let found = mapped.iter().find(|(k, _)| *k == key);
+    if let Some(shared) = found.and_then(|(_, weak)| weak.upgrade()) {
+        return Ok(shared);
+    }
+    let opened = Arc::new(MappedCheckpoint::open_file(
+        path,
+        &file,
+        meta.len(),
+        journal_id,
+        RELEASE_EVERY,
+    )?);
+    mapped.push((key, Arc::downgrade(&opened)));
+    Ok(opened)
 }
 
 /// Appended to the name of a checkpoint a running writer found damaged and set aside (kept
@@ -309,12 +362,13 @@ fn list_named(dir: &Path, suffix: &str) -> Result<Vec<(u64, PathBuf)>, Error> {
     Ok(found)
 }
 
-/// A loaded checkpoint: its facts, the state reading it in place, and the mapping (for a
-/// background check of every block, [`MappedCheckpoint::verify_all`]).
+/// A loaded checkpoint: its facts, the state reading it in place, and the mappings of its
+/// layers, bottom first (for a background check of every block,
+/// [`MappedCheckpoint::verify_all`]).
 pub struct LoadedCheckpoint {
     pub info: CheckpointInfo,
     pub state: Projections,
-    pub mapped: Arc<MappedCheckpoint>,
+    pub mapped: Vec<Arc<MappedCheckpoint>>,
 }
 
 /// A loaded checkpoint (if any was usable) and the ones passed over.
@@ -345,12 +399,22 @@ pub fn load_newest(
     Ok((None, ignored))
 }
 
-/// Maps one checkpoint and loads its hot state; `Err(reason)` when it cannot be used. The
-/// history is verified block by block when first read.
+/// Maps one checkpoint and the layers under it, and loads its hot state; `Err(reason)` when
+/// it cannot be used (one of its layers included). The history is verified block by block
+/// when first read.
 pub fn load(path: &Path, journal_id: &[u8; 16]) -> Result<LoadedCheckpoint, String> {
-    let mapped = Arc::new(MappedCheckpoint::open(path, journal_id)?);
-    let state = Projections::from_stored(mapped.clone()).map_err(|e| e.to_string())?;
-    let info = mapped.info.clone();
+    let mut chain = vec![open_shared(path, journal_id)?];
+    let dir = path.parent().unwrap_or(Path::new("."));
+    while let Some(parent) = parent_of(chain.last().expect("a layer"))? {
+        let at = dir.join(file_name(parent));
+        let layer = open_shared(&at, journal_id)
+            .map_err(|reason| format!("the layer it lies on, {}: {reason}", at.display()))?;
+        chain.push(layer);
+    }
+    chain.reverse();
+    let layers = chain.iter().map(|m| m.clone() as Arc<dyn StateBytes>);
+    let state = Projections::from_stored(layers.collect()).map_err(|e| e.to_string())?;
+    let mut info = chain.last().expect("a layer").info.clone();
     if state.head_seq() != info.seq {
         return Err(format!(
             "state is at seq {}, header says {}",
@@ -358,10 +422,14 @@ pub fn load(path: &Path, journal_id: &[u8; 16]) -> Result<LoadedCheckpoint, Stri
             info.seq
         ));
     }
+    info.parent = chain
+        .len()
+        .checked_sub(2)
+        .map(|under| chain[under].info.seq);
     Ok(LoadedCheckpoint {
         info,
         state,
-        mapped,
+        mapped: chain,
     })
 }
 
@@ -427,6 +495,7 @@ fn extent(path: &Path, bytes: &[u8], journal_id: &[u8; 16]) -> Result<Extent, St
     let info = CheckpointInfo {
         path: path.to_path_buf(),
         seq: u64_at(SEQ_AT),
+        parent: None,
         projection_version,
         bytes: bytes.len() as u64,
     };
@@ -448,12 +517,9 @@ pub struct MappedCheckpoint {
 }
 
 impl MappedCheckpoint {
-    fn open(path: &Path, journal_id: &[u8; 16]) -> Result<MappedCheckpoint, String> {
-        Self::open_releasing_every(path, journal_id, RELEASE_EVERY)
-    }
-
-    /// [`MappedCheckpoint::open`], releasing the mapped pages every `release_every` bytes read
-    /// ([`ReadOnlyMap::note_read`]) instead of every [`RELEASE_EVERY`].
+    /// Maps the checkpoint at `path`, releasing the mapped pages every `release_every` bytes
+    /// read ([`ReadOnlyMap::note_read`]); [`open_shared`] releases them every [`RELEASE_EVERY`].
+    #[cfg(test)]
     fn open_releasing_every(
         path: &Path,
         journal_id: &[u8; 16],
@@ -464,10 +530,21 @@ impl MappedCheckpoint {
             .metadata()
             .map_err(|e| format!("cannot stat: {e}"))?
             .len();
+        Self::open_file(path, &file, len, journal_id, release_every)
+    }
+
+    /// Maps the open checkpoint `file` (of `len` bytes, at `path`) and checks its header.
+    fn open_file(
+        path: &Path,
+        file: &File,
+        len: u64,
+        journal_id: &[u8; 16],
+        release_every: usize,
+    ) -> Result<MappedCheckpoint, String> {
         if len < CHECKPOINT_HEADER_SIZE as u64 {
             return Err(format!("{len} bytes, shorter than a header"));
         }
-        let map = ReadOnlyMap::map(&file)
+        let map = ReadOnlyMap::map(file)
             .map_err(|e| format!("cannot map: {e}"))?
             .releasing_every(release_every);
         let extent = extent(path, map.bytes(), journal_id)?;
@@ -571,9 +648,14 @@ pub fn describe(
     Ok(found
         .into_iter()
         .map(|(_, path)| {
-            MappedCheckpoint::open(&path, journal_id)
-                .map(|mapped| mapped.info)
-                .map_err(|reason| IgnoredCheckpoint { path, reason })
+            let described = open_shared(&path, journal_id).and_then(|mapped| {
+                let parent = parent_of(&mapped)?;
+                Ok(CheckpointInfo {
+                    parent,
+                    ..mapped.info.clone()
+                })
+            });
+            described.map_err(|reason| IgnoredCheckpoint { path, reason })
         })
         .collect())
 }
@@ -615,23 +697,28 @@ pub fn remove_set_aside(storage: &Storage, journal_dir: &Path) -> Result<usize, 
 
 /// Removes every checkpoint.
 pub fn remove_all(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
-    remove_all_except(storage, journal_dir, None)
+    remove_all_except(storage, journal_dir, None, &[0; 16])
 }
 
-/// Removes every checkpoint but `keep`: `upgrade` calls it once the fresh one is written, so
-/// that an interrupted upgrade leaves the old ones in place. Returns how many it removed.
+/// Removes every checkpoint but `keep` and the layers it lies on: `upgrade` calls it once the
+/// fresh one is written, so that an interrupted upgrade leaves the old ones in place. Returns
+/// how many it removed.
 pub fn remove_all_except(
     storage: &Storage,
     journal_dir: &Path,
     keep: Option<&Path>,
+    journal_id: &[u8; 16],
 ) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
+    let mut kept: Vec<PathBuf> = keep.into_iter().map(Path::to_path_buf).collect();
+    while let Some(Ok(Some(parent))) =
+        (kept.last()).map(|at| open_shared(at, journal_id).and_then(|m| parent_of(&m)))
+    {
+        kept.push(dir.join(file_name(parent)));
+    }
     let found = list(&dir)?;
     let mut removed = 0;
-    for (_, path) in found
-        .iter()
-        .filter(|(_, path)| Some(path.as_path()) != keep)
-    {
+    for (_, path) in found.iter().filter(|(_, path)| !kept.contains(path)) {
         storage
             .remove_file(path)
             .map_err(io_error(path, "remove checkpoint"))?;
@@ -746,7 +833,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (copy, mapped) = mapped_copy(dir.path(), 256 << 10);
         let mapped = Arc::new(mapped);
-        let state = Projections::from_stored(mapped.clone()).unwrap();
+        let state = Projections::from_stored(vec![mapped.clone()]).unwrap();
         let mut releases = mapped.map.releases();
         let mut released_by = |walk: &str| {
             let resident = resident_bytes(&copy);

@@ -486,7 +486,7 @@ impl Ledger {
     /// live state only if it reached the same head.
     fn switch_to(&self, info: &CheckpointInfo) -> Result<(), String> {
         let loaded = checkpoint::load(&info.path, &self.inner.journal.meta().journal_id)?;
-        self.swap_in(loaded.state, Some(loaded.mapped))
+        self.swap_in(loaded.state, loaded.mapped)
     }
 
     /// Replaces the live state by `state` (behind it, at most), reading the checkpoint
@@ -495,7 +495,7 @@ impl Ledger {
     fn swap_in(
         &self,
         mut state: Projections,
-        mapped: Option<Arc<MappedCheckpoint>>,
+        mapped: Vec<Arc<MappedCheckpoint>>,
     ) -> Result<(), String> {
         let inner = &*self.inner;
         // Its last round runs under the append lock, where no release of pages may run.
@@ -545,23 +545,29 @@ impl Ledger {
     /// Checks every block of the checkpoint the live state reads, on a background thread,
     /// while the state still reads it. Reads check their blocks themselves; this finds damage
     /// early, and heals it ([`Ledger::heal`]) rather than let queries fail until a restart.
-    fn check_in_background(&self, mapped: Option<Arc<MappedCheckpoint>>) {
-        let Some(mapped) = mapped else {
+    fn check_in_background(&self, mapped: Vec<Arc<MappedCheckpoint>>) {
+        if mapped.is_empty() {
             return;
-        };
+        }
         let ledger = Arc::downgrade(&self.inner);
         let background = Arc::clone(&self.inner.background_threads);
         let spawned = std::thread::Builder::new()
             .name("tradeledger-checkpoint-check".into())
             .spawn(move || {
                 run_in_background_priority();
-                // The only other holders are the states reading the checkpoint.
-                let in_use = || Arc::strong_count(&mapped) > 1;
-                let Err(damage) = mapped.verify_all(in_use) else {
+                // The top layer first: the newest, and the one no earlier check has read. A
+                // layer's blocks already checked (by a read, or the check of an earlier stack
+                // that held it) are not read again.
+                let damaged = mapped.iter().rev().find_map(|layer| {
+                    // The only other holders are the states reading the layer.
+                    let in_use = || Arc::strong_count(layer) > 1;
+                    let damage = layer.verify_all(in_use).err()?;
+                    Some((damage, layer.info().path.clone()))
+                });
+                let Some((damage, path)) = damaged else {
                     return;
                 };
                 tracing::error!(%damage, "checkpoint damaged: queries that read the damaged block fail until the state is rebuilt without it");
-                let path = mapped.info().path.clone();
                 drop(mapped);
                 // Healed on a thread of its own, which the last handle's drop waits for.
                 let healing = background.spawn(ledger, "tradeledger-heal", move |ledger| {
@@ -803,7 +809,7 @@ impl OpenReport {
 }
 
 /// The state to replay onto: a loaded checkpoint (state, seq, mapping), or an empty state.
-type Start = (Projections, u64, Option<Arc<MappedCheckpoint>>);
+type Start = (Projections, u64, Vec<Arc<MappedCheckpoint>>);
 
 /// Loads the newest usable checkpoint at or below `max_seq`.
 fn load_from_checkpoint(
@@ -818,9 +824,9 @@ fn load_from_checkpoint(
         Some(loaded) => {
             let seq = loaded.info.seq;
             report.checkpoint = Some(loaded.info);
-            (loaded.state, seq, Some(loaded.mapped))
+            (loaded.state, seq, loaded.mapped)
         }
-        None => (Projections::new(), 0, None),
+        None => (Projections::new(), 0, Vec::new()),
     })
 }
 
@@ -832,7 +838,7 @@ fn state_through(
     seq: u64,
     report: &mut OpenReport,
     progress: Progress,
-) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
+) -> Result<(Projections, Vec<Arc<MappedCheckpoint>>), Error> {
     let journal_id = journal.meta().journal_id;
     let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report)?;
     let until = Some(AsOf::Seq(seq));
@@ -851,7 +857,7 @@ fn replay_after(
     head: u64,
     report: &mut OpenReport,
     progress: Progress,
-) -> Result<(Projections, Option<Arc<MappedCheckpoint>>), Error> {
+) -> Result<(Projections, Vec<Arc<MappedCheckpoint>>), Error> {
     report.replayed_records = replay_up_to(reader, &mut state, seq + 1, until, head, progress)?;
     let Some(damage) = state.damage() else {
         return Ok((state, mapped));
@@ -865,7 +871,7 @@ fn replay_after(
     }
     let mut state = Projections::new();
     report.replayed_records = replay_up_to(reader, &mut state, 1, until, head, progress)?;
-    Ok((state, None))
+    Ok((state, Vec::new()))
 }
 
 /// Applies the records from `from_seq` on to `state`, stopping at `until`. Returns how many
@@ -961,7 +967,7 @@ pub fn load_read_only_with_progress(
     let start = match as_of {
         // Recorded-at times need not grow with seq (clocks step back), so a checkpoint
         // cannot be trusted to lie before a time: replay from the start.
-        Some(AsOf::Time(_)) => (Projections::new(), 0, None),
+        Some(AsOf::Time(_)) => (Projections::new(), 0, Vec::new()),
         Some(AsOf::Seq(seq)) => {
             load_from_checkpoint(dir, &reader.meta().journal_id, seq.min(head), &mut report)?
         }

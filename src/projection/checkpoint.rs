@@ -20,7 +20,7 @@ use crate::model::event::TradeStatus;
 /// Bump on any change to the stored layout or the stored structs (field order, types,
 /// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
 #[doc(hidden)]
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 
 /// Why a stored state could not be loaded.
 #[doc(hidden)]
@@ -36,22 +36,28 @@ pub enum StateDecodeError {
 }
 
 impl Projections {
-    /// Loads a stored state: the directory and the hot section are decoded and checked, the
-    /// history is read in place from `bytes` by later queries.
+    /// Loads a state stored as `layers`, bottom first (one, for a state written whole): the
+    /// directories and the top layer's hot section are decoded and checked, the history is
+    /// read in place from the layers by later queries.
     #[doc(hidden)]
-    pub fn from_stored(bytes: Arc<dyn StateBytes>) -> Result<Projections, StateDecodeError> {
-        let base = Base::open(bytes).map_err(StateDecodeError::Malformed)?;
+    pub fn from_stored(layers: Vec<Arc<dyn StateBytes>>) -> Result<Projections, StateDecodeError> {
+        let layers = (layers.into_iter())
+            .map(|bytes| Layer::open(bytes).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(top) = layers.last().cloned() else {
+            return Err(StateDecodeError::Malformed("no layer".into()));
+        };
+        let base = Base::new(layers).map_err(StateDecodeError::Malformed)?;
         let malformed = |e: postcard::Error| StateDecodeError::Malformed(e.to_string());
-        let hot = base.section(HOT).map_err(StateDecodeError::Corrupt)?;
-        let (found, rest) = postcard::take_from_bytes::<u32>(hot).map_err(malformed)?;
-        if found != PROJECTION_VERSION {
-            let expected = PROJECTION_VERSION;
-            return Err(StateDecodeError::Version { found, expected });
-        }
-        let (hot, rest) = postcard::take_from_bytes::<Hot>(rest).map_err(malformed)?;
+        let (hot, rest) = postcard::take_from_bytes::<Hot>(top.hot()?).map_err(malformed)?;
         if !rest.is_empty() {
             let reason = format!("{} trailing bytes after the hot state", rest.len());
             return Err(StateDecodeError::Malformed(reason));
+        }
+        let sorted =
+            hot.links.is_sorted_by(|a, b| a.0 < b.0) && hot.relinks.is_sorted_by(|a, b| a.0 < b.0);
+        if !sorted {
+            return Err(StateDecodeError::Malformed("overrides out of order".into()));
         }
         let mut state = Projections {
             head_seq: hot.head_seq,
@@ -62,20 +68,65 @@ impl Projections {
             exit_days: hot.exit_days,
             entry_days: hot.entry_days,
             exit_runs: hot.exit_runs,
+            base_links: hot.links.into_iter().collect(),
+            base_relinks: hot.relinks.into_iter().collect(),
             ..Projections::default()
         };
         state.signals.per_day = hot.signal_days;
+        state.check_overrides(&base)?;
         state.add_live(&base, hot.live_trades)?;
         state.check_aggregates(&base)?;
         state.base = Some(Arc::new(base));
         Ok(state)
     }
 
+    /// The seq of the layer a stored state lies on; `None` for a state written whole.
+    #[doc(hidden)]
+    pub fn stored_parent(bytes: Arc<dyn StateBytes>) -> Result<Option<u64>, StateDecodeError> {
+        Ok(Layer::open(bytes)?.parent())
+    }
+
     /// A state kept in memory (tests, fuzzing, benches): [`Projections::from_stored`] without
     /// checksums.
     #[doc(hidden)]
     pub fn decode_state(bytes: Vec<u8>) -> Result<Projections, StateDecodeError> {
-        Projections::from_stored(Arc::new(bytes))
+        Projections::decode_layers(vec![bytes])
+    }
+
+    /// A state kept in memory as layers, bottom first ([`Projections::encode_layer`]).
+    #[doc(hidden)]
+    pub fn decode_layers(layers: Vec<Vec<u8>>) -> Result<Projections, StateDecodeError> {
+        let layers = layers.into_iter();
+        Projections::from_stored(layers.map(|b| Arc::new(b) as Arc<dyn StateBytes>).collect())
+    }
+
+    /// The overrides must name records of the layers below the top one, whose stored state
+    /// they change: a signal not yet executed, a trade without a signal.
+    fn check_overrides(&self, base: &Base) -> Result<(), StateDecodeError> {
+        let below = base.part(0..base.layers().len().saturating_sub(1));
+        let malformed = |reason: String| Err(StateDecodeError::Malformed(reason));
+        let corrupt = StateDecodeError::Corrupt;
+        for signal_id in self.base_links.keys() {
+            let found = match &below {
+                Some(below) => below.find_signal(*signal_id).map_err(corrupt)?,
+                None => None,
+            };
+            if !found.is_some_and(|(_, entry)| !entry.executed) {
+                return malformed(format!(
+                    "link of signal {signal_id}, not a stored unexecuted signal below"
+                ));
+            }
+        }
+        for ticket in self.base_relinks.keys() {
+            let found = match &below {
+                Some(below) => below.find_trade(*ticket).map_err(corrupt)?,
+                None => None,
+            };
+            if found.is_none() {
+                return malformed(format!("link of trade {ticket}, not a stored trade below"));
+            }
+        }
+        Ok(())
     }
 
     /// Indexes the OPEN and PENDING trades of the hot section, which must name stored names

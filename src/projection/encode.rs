@@ -34,9 +34,13 @@ use crate::progress::RECORDS_PER_REPORT;
 
 type Damage = Box<Corruption>;
 
-/// The `HOT` section: decoded eagerly at load, small (no finished history in it).
+/// The `HOT` section: decoded eagerly at load, small (no finished history in it). Only the
+/// top layer's is used as the state; the layers under it are read for their head
+/// ([`HotHead`]).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Hot {
+    /// The seq of the layer this one lies on; `None` for a state written whole.
+    pub parent: Option<u64>,
     pub head_seq: u64,
     pub applied_events: u64,
     pub ignored_events: u64,
@@ -50,6 +54,19 @@ pub(crate) struct Hot {
     pub exit_runs: DayRuns,
     /// Accounts with snapshots, ascending.
     pub snapshot_accounts: Vec<u64>,
+    /// Signals of the layers below executed after they were written, by signal_id.
+    pub links: Vec<(u64, Link)>,
+    /// Trades of the layers below linked to a signal after they were written: (ticket,
+    /// signal_id), by ticket.
+    pub relinks: Vec<(u64, u64)>,
+}
+
+/// The first fields of [`Hot`], in its order: what a layer under the top one is read for.
+/// postcard encodes a struct as its fields in sequence, so these decode from a `Hot`'s bytes.
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub(crate) struct HotHead {
+    pub parent: Option<u64>,
+    pub head_seq: u64,
 }
 
 /// Why a state could not be written.
@@ -74,6 +91,9 @@ impl From<Box<Corruption>> for WriteStateError {
 pub struct StateSnapshot {
     hot: Hot,
     base: Option<Arc<Base>>,
+    /// How many of the base's layers, from the bottom, the new one lies on; the others are
+    /// merged into it ([`layers_kept`]).
+    keep: usize,
     /// Finished trades in memory, by ticket.
     trades: Encoded<TradeRecord, u64>,
     /// Signals in memory, by signal_id.
@@ -88,10 +108,49 @@ fn finished(status: TradeStatus) -> bool {
     !matches!(status, TradeStatus::Open | TradeStatus::Pending)
 }
 
+/// Most layers a state is stored in: reading merges one source per layer.
+pub(crate) const LAYERS_MAX: usize = 8;
+
+/// A layer is merged into the new one above it while it is at most this many times the
+/// bytes merged so far: kept layers then grow geometrically from the top down, so a stack
+/// holds few layers and a record is rewritten a few times over its life (`docs/FORMAT.md`
+/// §6.5).
+const MERGE_RATIO: u64 = 2;
+
+/// How many of the layers (sizes in bytes, bottom first) a new layer of `new` bytes lies on:
+/// the others, from the top down, are merged into it while each is at most [`MERGE_RATIO`]
+/// times what is merged so far, and while the stack would otherwise exceed [`LAYERS_MAX`].
+pub(crate) fn layers_kept(layers: &[u64], new: u64) -> usize {
+    let (mut keep, mut merged) = (layers.len(), new);
+    while keep > 0 && (layers[keep - 1] <= MERGE_RATIO.saturating_mul(merged) || keep >= LAYERS_MAX)
+    {
+        keep -= 1;
+        merged = merged.saturating_add(layers[keep]);
+    }
+    keep
+}
+
 impl Projections {
-    /// Copies the in-memory part of the state for [`StateSnapshot::write`].
+    /// Copies the in-memory part of the state for [`StateSnapshot::write`], which writes it
+    /// as a layer on the base, merging the base's top layers into it as [`layers_kept`] says.
     #[doc(hidden)]
     pub fn snapshot(&self) -> Result<StateSnapshot, Box<Corruption>> {
+        let mut snapshot = self.snapshot_whole()?;
+        if let Some(base) = &snapshot.base {
+            let sizes: Vec<u64> = base.layers().iter().map(|layer| layer.bytes()).collect();
+            let new = [
+                &snapshot.trades.bytes,
+                &snapshot.signals.bytes,
+                &snapshot.snapshots.bytes,
+            ];
+            snapshot.keep = layers_kept(&sizes, new.iter().map(|b| b.len() as u64).sum());
+        }
+        Ok(snapshot)
+    }
+
+    /// [`Projections::snapshot`] of the whole state: no layer is kept.
+    #[doc(hidden)]
+    pub fn snapshot_whole(&self) -> Result<StateSnapshot, Box<Corruption>> {
         self.intact()?;
         // Encoded, not cloned and not sorted: under the lock, a compact copy without an
         // allocation per record or text keeps the first checkpoint of a large state short.
@@ -106,6 +165,7 @@ impl Projections {
         let snapshot_key = |r: &SnapshotRecord| (r.account_number, r.key());
         let snapshots = Encoded::new(self.snapshots.records.iter(), snapshot_key);
         let hot = Hot {
+            parent: None,
             head_seq: self.head_seq,
             applied_events: self.applied_events,
             ignored_events: self.ignored_events,
@@ -116,10 +176,13 @@ impl Projections {
             entry_days: self.entry_days.clone(),
             exit_runs: self.exit_runs.clone(),
             snapshot_accounts: self.accounts(),
+            links: Vec::new(),
+            relinks: Vec::new(),
         };
         Ok(StateSnapshot {
             hot,
             base: self.base.clone(),
+            keep: 0,
             trades,
             signals,
             snapshots,
@@ -131,12 +194,23 @@ impl Projections {
     /// The whole state as one payload in memory (tests, fuzzing, benches).
     #[doc(hidden)]
     pub fn encode_state(&self) -> Result<Vec<u8>, Box<Corruption>> {
-        let mut bytes = Vec::new();
-        match self.snapshot()?.write(&mut bytes) {
-            Ok(_) => Ok(bytes),
-            Err(WriteStateError::Corrupt(damage)) => Err(damage),
-            Err(WriteStateError::Io(e)) => unreachable!("writing into a Vec cannot fail: {e}"),
-        }
+        encoded(self.snapshot_whole()?)
+    }
+
+    /// The state as a layer on its base, as a checkpoint would store it
+    /// ([`Projections::snapshot`]), in memory (tests).
+    #[doc(hidden)]
+    pub fn encode_layer(&self) -> Result<Vec<u8>, Box<Corruption>> {
+        encoded(self.snapshot()?)
+    }
+}
+
+fn encoded(snapshot: StateSnapshot) -> Result<Vec<u8>, Box<Corruption>> {
+    let mut bytes = Vec::new();
+    match snapshot.write(&mut bytes) {
+        Ok(_) => Ok(bytes),
+        Err(WriteStateError::Corrupt(damage)) => Err(damage),
+        Err(WriteStateError::Io(e)) => unreachable!("writing into a Vec cannot fail: {e}"),
     }
 }
 
@@ -209,20 +283,17 @@ impl<T: Serialize + DeserializeOwned, K: Ord + Copy> Encoded<T, K> {
     }
 }
 
-/// Every record of a base array, in its order, read by `read(base, ordinal)`.
+/// Every record of a base array, in the order of its key across the layers, read by
+/// `read(base, ordinal)`.
 fn stored<'a, T>(
     base: Option<&'a Base>,
     section: usize,
     read: impl Fn(&'a Base, u64) -> Result<T, Damage> + 'a,
 ) -> impl Iterator<Item = Result<T, Damage>> + 'a {
-    let count = base.map_or(0, |b| b.count(section));
     let ordinals = base
         .into_iter()
-        .flat_map(move |base| (0..count).map(move |i| (base, i)));
-    ordinals.map(move |(base, i)| {
-        base.walked();
-        read(base, i)
-    })
+        .flat_map(move |base| base.in_key_order(section).map(move |i| (base, i)));
+    ordinals.map(move |(base, ordinal)| read(base, ordinal?))
 }
 
 /// Every trade in ticket order: the base's (with later links) merged with `memory` (sorted).
@@ -377,6 +448,45 @@ impl StateSnapshot {
         self.hot.head_seq
     }
 
+    /// The seq of the layer the state is written on; `None` when it is written whole.
+    pub fn parent(&self) -> Option<u64> {
+        self.kept().and_then(|kept| kept.seq())
+    }
+
+    /// The layers the new one lies on.
+    fn kept(&self) -> Option<Base> {
+        self.base.as_ref().and_then(|base| base.part(0..self.keep))
+    }
+
+    /// The layers merged into the new one.
+    fn merging(&self) -> Option<Base> {
+        let base = self.base.as_ref()?;
+        base.part(self.keep..base.layers().len())
+    }
+
+    /// The hot section of the new layer: the overrides of the kept layers' records go with it,
+    /// those of the merged layers are written into their records.
+    fn hot(&self) -> Result<Hot, Damage> {
+        let mut hot = self.hot.clone();
+        let Some(kept) = self.kept() else {
+            return Ok(hot);
+        };
+        hot.parent = kept.seq();
+        for (signal_id, link) in &self.base_links {
+            if kept.find_signal(*signal_id)?.is_some() {
+                hot.links.push((*signal_id, link.clone()));
+            }
+        }
+        for (ticket, signal_id) in &self.base_relinks {
+            if kept.find_trade(*ticket)?.is_some() {
+                hot.relinks.push((*ticket, *signal_id));
+            }
+        }
+        hot.links.sort_unstable_by_key(|(signal_id, _)| *signal_id);
+        hot.relinks.sort_unstable();
+        Ok(hot)
+    }
+
     /// Writes the payload (`docs/FORMAT.md` §6.2) to `out`; returns its length.
     pub fn write(&self, out: &mut impl Write) -> Result<u64, WriteStateError> {
         self.write_telling(out, &mut |_| {})
@@ -386,7 +496,8 @@ impl StateSnapshot {
     /// [`StateSnapshot::write`] writes at most: a record of memory that replaces one of the
     /// base is counted twice.
     pub fn records_at_most(&self) -> u64 {
-        let base = |section| self.base.as_deref().map_or(0, |base| base.count(section));
+        let merging = self.merging();
+        let base = |section| merging.as_ref().map_or(0, |base| base.count(section));
         let memory = (self.trades.ends.len() + self.signals.ends.len()) as u64
             + self.snapshots.ends.len() as u64;
         base(TRADE_BY_TICKET) + base(SIGNAL_BY_ID) + base(SNAPSHOT_BY_KEY) + memory + 1
@@ -407,11 +518,12 @@ impl StateSnapshot {
             written,
         };
         let mut sections = [Section::default(); SECTION_COUNT];
-        self.write_trades(&mut out, &mut sections)?;
-        self.write_signals(&mut out, &mut sections)?;
-        self.write_snapshots(&mut out, &mut sections)?;
+        let merging = self.merging();
+        self.write_trades(merging.as_ref(), &mut out, &mut sections)?;
+        self.write_signals(merging.as_ref(), &mut out, &mut sections)?;
+        self.write_snapshots(merging.as_ref(), &mut out, &mut sections)?;
         let offset = out.at;
-        out.record(&(PROJECTION_VERSION, &self.hot))?;
+        out.record(&(PROJECTION_VERSION, &self.hot()?))?;
         sections[HOT] = Section {
             offset,
             len: out.at - offset,
@@ -426,12 +538,13 @@ impl StateSnapshot {
 
     fn write_trades<W: Write>(
         &self,
+        merging: Option<&Base>,
         out: &mut Counted<W>,
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
         let names = &self.hot.names;
         let memory = self.trades.by_key();
-        let trades = all_trades(self.base.as_deref(), names, &self.base_relinks, memory);
+        let trades = all_trades(merging, names, &self.base_relinks, memory);
         let (mut by_ticket, mut by_entry, mut by_exit) = (Vec::new(), Vec::new(), Vec::new());
         let start = out.at;
         for record in trades {
@@ -468,12 +581,13 @@ impl StateSnapshot {
 
     fn write_signals<W: Write>(
         &self,
+        merging: Option<&Base>,
         out: &mut Counted<W>,
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
         let names = &self.hot.names;
         let memory = self.signals.by_key();
-        let signals = all_signals(self.base.as_deref(), names, &self.base_links, memory);
+        let signals = all_signals(merging, names, &self.base_links, memory);
         let (mut by_id, mut by_time) = (Vec::new(), Vec::new());
         let start = out.at;
         for record in signals {
@@ -509,11 +623,12 @@ impl StateSnapshot {
 
     fn write_snapshots<W: Write>(
         &self,
+        merging: Option<&Base>,
         out: &mut Counted<W>,
         sections: &mut [Section; SECTION_COUNT],
     ) -> Result<(), WriteStateError> {
         let memory = self.snapshots.by_key();
-        let snapshots = all_snapshots(self.base.as_deref(), &self.hot.names, memory);
+        let snapshots = all_snapshots(merging, &self.hot.names, memory);
         let mut by_key = Vec::new();
         let start = out.at;
         for record in snapshots {

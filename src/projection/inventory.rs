@@ -227,13 +227,13 @@ impl Projections {
                 groups.add_signal(&base.signal_head(&self.names, ordinal)?);
             }
             for &account in &self.base_accounts {
-                let span = base.snapshots_between(account, &ALL_KEYS)?;
-                if span.is_empty() {
-                    continue;
+                for span in base.snapshots_between(account, &ALL_KEYS)? {
+                    let count = span.len();
+                    let (Some(first), Some(last)) = (span.clone().next(), span.last()) else {
+                        continue;
+                    };
+                    groups.add_snapshots(account, count, first?.0 .0, last?.0 .0);
                 }
-                let first = base.snapshot_entry(span.start)?.key.0;
-                let last = base.snapshot_entry(span.end - 1)?.key.0;
-                groups.add_snapshots(account, span.end - span.start, first, last);
             }
         }
         Ok(self.inventory_of(groups))

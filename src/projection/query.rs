@@ -485,8 +485,8 @@ impl Projections {
                 continue;
             };
             for sym in self.names.syms() {
-                for index in base.signals_between(sym.id(), &keys)? {
-                    let entry = base.signal_entry(base.signal_at(index)?.1)?;
+                for stored in base.signals_between(sym.id(), &keys)?.into_iter().flatten() {
+                    let entry = base.signal_entry(stored?.1)?;
                     let linked = self.base_links.contains_key(&entry.signal_id);
                     count.total += 1;
                     count.executed += u64::from(entry.executed || linked);
@@ -511,15 +511,19 @@ impl Projections {
         let Some(base) = &self.base else {
             return Ok(hot);
         };
-        let stored = base.snapshots_between(account, &keys)?;
-        if stored.is_empty() {
+        let mut last: Option<(TimeKey, u64)> = None;
+        for mut span in base.snapshots_between(account, &keys)? {
+            if let Some(found) = span.next_back().transpose()? {
+                last = last.max(Some(found));
+            }
+        }
+        let Some((key, index)) = last else {
+            return Ok(hot);
+        };
+        if hot.as_ref().is_some_and(|h| h.key() > key) {
             return Ok(hot);
         }
-        let last = base.snapshot_entry(stored.end - 1)?;
-        if hot.as_ref().is_some_and(|h| h.key() > last.key) {
-            return Ok(hot);
-        }
-        let latest = base.snapshot(&self.names, stored.end - 1)?;
+        let latest = base.snapshot(&self.names, index)?;
         Ok(Some(Held::Stored(latest)))
     }
 

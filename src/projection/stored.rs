@@ -19,12 +19,14 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 
+use super::checkpoint::StateDecodeError;
+use super::encode::HotHead;
 use super::intern::Interner;
 use super::signals::{SignalHead, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::time_index::TimeKey;
 use super::trades::{TradeHead, TradeRecord};
-use super::Link;
+use super::{Link, PROJECTION_VERSION};
 use crate::error::Corruption;
 use crate::model::event::{Timestamp, TradeStatus};
 
@@ -222,34 +224,42 @@ type Damage = Box<Corruption>;
 
 /// The history of a checkpoint, read in place. Shared (`Arc`) between the live state and a
 /// checkpoint being written from it: it never changes.
-pub(crate) struct Base {
+pub(crate) struct Layer {
     bytes: Arc<dyn StateBytes>,
     sections: [Section; SECTION_COUNT],
+    /// The sequence number the layer's state is at.
+    seq: u64,
+    /// The `seq` of the layer under it; `None` for the bottom one.
+    parent: Option<u64>,
 }
 
-impl std::fmt::Debug for Base {
+impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Base")
+        f.debug_struct("Layer")
             .field("bytes", &self.bytes.len())
             .field("sections", &self.sections)
             .finish()
     }
 }
 
-impl Base {
-    /// Reads the directory at the end of `bytes` and checks that every section lies inside
-    /// the payload and that each array holds whole entries.
-    pub fn open(bytes: Arc<dyn StateBytes>) -> Result<Base, String> {
+impl Layer {
+    /// Reads the directory at the end of `bytes`, checks that every section lies inside the
+    /// payload and that each array holds whole entries, and reads the head of the hot section:
+    /// the layout version, the layer's seq and its parent's.
+    pub fn open(bytes: Arc<dyn StateBytes>) -> Result<Layer, StateDecodeError> {
+        let malformed = StateDecodeError::Malformed;
         let len = bytes.len();
         if len < DIRECTORY_BYTES {
-            return Err(format!("{len} bytes, too short for the section directory"));
+            return Err(malformed(format!(
+                "{len} bytes, too short for the section directory"
+            )));
         }
         let at = len - DIRECTORY_BYTES;
         let directory = bytes
             .read(at, DIRECTORY_BYTES as usize)
-            .map_err(|e| e.to_string())?;
+            .map_err(StateDecodeError::Corrupt)?;
         if directory[..8] != DIRECTORY_MAGIC {
-            return Err("no section directory (bad magic)".into());
+            return Err(malformed("no section directory (bad magic)".into()));
         }
         let mut sections = [Section::default(); SECTION_COUNT];
         for (index, section) in sections.iter_mut().enumerate() {
@@ -258,16 +268,53 @@ impl Base {
             let inside = offset.checked_add(section_len).is_some_and(|end| end <= at);
             let whole = ENTRY_BYTES[index] == 0 || section_len.is_multiple_of(ENTRY_BYTES[index]);
             if !(inside && whole) {
-                return Err(format!(
+                return Err(malformed(format!(
                     "section {index} ({section_len} bytes at {offset}) does not fit the payload"
-                ));
+                )));
             }
             *section = Section {
                 offset,
                 len: section_len,
             };
         }
-        Ok(Base { bytes, sections })
+        let mut layer = Layer {
+            bytes,
+            sections,
+            seq: 0,
+            parent: None,
+        };
+        let head: HotHead = postcard::take_from_bytes(layer.hot()?)
+            .map_err(|e| malformed(format!("hot section: {e}")))?
+            .0;
+        if head.parent.is_some_and(|parent| parent >= head.head_seq) {
+            return Err(malformed(format!(
+                "a layer at seq {} on a parent at seq {:?}",
+                head.head_seq, head.parent
+            )));
+        }
+        (layer.seq, layer.parent) = (head.head_seq, head.parent);
+        Ok(layer)
+    }
+
+    /// The hot section after its layout version (`Hot`), once the version is checked.
+    pub fn hot(&self) -> Result<&[u8], StateDecodeError> {
+        let hot = self.section(HOT).map_err(StateDecodeError::Corrupt)?;
+        let (found, rest) = postcard::take_from_bytes::<u32>(hot)
+            .map_err(|e| StateDecodeError::Malformed(e.to_string()))?;
+        if found != PROJECTION_VERSION {
+            let expected = PROJECTION_VERSION;
+            return Err(StateDecodeError::Version { found, expected });
+        }
+        Ok(rest)
+    }
+
+    pub fn parent(&self) -> Option<u64> {
+        self.parent
+    }
+
+    /// Bytes of the layer's payload: what merging it into a new layer costs.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.len()
     }
 
     pub fn section(&self, index: usize) -> Result<&[u8], Damage> {
@@ -324,7 +371,7 @@ impl Base {
         records: usize,
         section: usize,
         index: u64,
-        offset_of: impl Fn(&Base, u64) -> Result<u64, Damage>,
+        offset_of: impl Fn(&Layer, u64) -> Result<u64, Damage>,
     ) -> Result<T, Damage> {
         let start = offset_of(self, index)?;
         let end = match index + 1 < self.count(section) {
@@ -392,13 +439,13 @@ impl Base {
     }
 
     pub fn trade(&self, names: &Interner, ordinal: u64) -> Result<TradeRecord, Damage> {
-        let offset = |base: &Base, i| Ok(base.trade_entry(i)?.offset);
+        let offset = |base: &Layer, i| Ok(base.trade_entry(i)?.offset);
         self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
     }
 
     /// The head of trade `ordinal`: what a scan over closed trades needs, without the texts.
     pub fn trade_head(&self, names: &Interner, ordinal: u64) -> Result<TradeHead, Damage> {
-        let offset = |base: &Base, i| Ok(base.trade_entry(i)?.offset);
+        let offset = |base: &Layer, i| Ok(base.trade_entry(i)?.offset);
         self.record(names, TRADE_RECORDS, TRADE_BY_TICKET, ordinal, offset)
     }
 
@@ -449,13 +496,13 @@ impl Base {
     }
 
     pub fn signal(&self, names: &Interner, ordinal: u64) -> Result<SignalRecord, Damage> {
-        let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
+        let offset = |base: &Layer, i| Ok(base.signal_entry(i)?.offset);
         self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
     }
 
     /// The head of signal `ordinal`: its symbol, time and strategy, without the texts.
     pub fn signal_head(&self, names: &Interner, ordinal: u64) -> Result<SignalHead, Damage> {
-        let offset = |base: &Base, i| Ok(base.signal_entry(i)?.offset);
+        let offset = |base: &Layer, i| Ok(base.signal_entry(i)?.offset);
         self.record(names, SIGNAL_RECORDS, SIGNAL_BY_ID, ordinal, offset)
     }
 
@@ -520,7 +567,317 @@ impl Base {
     }
 
     pub fn snapshot(&self, names: &Interner, index: u64) -> Result<SnapshotRecord, Damage> {
-        let offset = |base: &Base, i| Ok(base.snapshot_entry(i)?.offset);
+        let offset = |base: &Layer, i| Ok(base.snapshot_entry(i)?.offset);
         self.record(names, SNAPSHOT_RECORDS, SNAPSHOT_BY_KEY, index, offset)
+    }
+}
+
+/// The numberings that run across layers: trades by ticket, signals by id, snapshots by key.
+const NUMBERED: [usize; 3] = [TRADE_BY_TICKET, SIGNAL_BY_ID, SNAPSHOT_BY_KEY];
+const TRADES: usize = 0;
+const SIGNALS: usize = 1;
+const SNAPSHOTS: usize = 2;
+
+/// The history of a state: a stack of layers, the bottom one written whole, each other one
+/// holding what finished between its parent's seq and its own (`docs/FORMAT.md` §6.5). A
+/// trade, signal or snapshot is in exactly one layer. Ordinals run across the layers, bottom
+/// first: trade `o` of the stack is trade `o - start` of the layer whose trades start at
+/// `start`. Shared (`Arc`) between the live state and a checkpoint being written from it: it
+/// never changes.
+#[derive(Debug)]
+pub(crate) struct Base {
+    layers: Vec<Arc<Layer>>,
+    /// Per layer, the stack ordinal of its first trade, signal and snapshot.
+    starts: Vec<[u64; 3]>,
+}
+
+/// One layer's part of a range of a time-ordered array: its entries as `(key, stack ordinal)`
+/// (for snapshots, the stack index), ascending, or descending from the back.
+#[derive(Clone)]
+pub(crate) struct Span<'a> {
+    layer: &'a Layer,
+    section: usize,
+    range: std::ops::Range<u64>,
+    /// Added to the layer's ordinals to make them the stack's.
+    start: u64,
+}
+
+impl Span<'_> {
+    fn at(&self, index: u64) -> Result<(TimeKey, u64), Damage> {
+        let (key, ordinal) = match self.section {
+            SIGNAL_BY_TIME => self.layer.signal_at(index)?,
+            SNAPSHOT_BY_KEY => (self.layer.snapshot_entry(index)?.key, index),
+            section => self.layer.trade_at(section, index)?,
+        };
+        Ok((key, self.start + ordinal))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.range.end - self.range.start
+    }
+}
+
+impl Iterator for Span<'_> {
+    type Item = Result<(TimeKey, u64), Damage>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = self.range.next()?;
+        Some(self.at(index))
+    }
+}
+
+impl DoubleEndedIterator for Span<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let index = self.range.next_back()?;
+        Some(self.at(index))
+    }
+}
+
+impl Base {
+    /// The stack of `layers`, bottom first: each one's parent must be the one under it.
+    pub fn new(layers: Vec<Arc<Layer>>) -> Result<Base, String> {
+        let mut under: Option<u64> = None;
+        for layer in &layers {
+            if layer.parent != under {
+                return Err(format!(
+                    "the layer at seq {} has parent {:?}, the layer under it is at {:?}",
+                    layer.seq, layer.parent, under
+                ));
+            }
+            under = Some(layer.seq);
+        }
+        Ok(Base::of(layers))
+    }
+
+    /// The stack of `layers`, numbered from 0 (their parents are not checked).
+    fn of(layers: Vec<Arc<Layer>>) -> Base {
+        let mut next = [0u64; 3];
+        let starts = (layers.iter())
+            .map(|layer| {
+                let start = next;
+                for (next, section) in next.iter_mut().zip(NUMBERED) {
+                    *next += layer.count(section);
+                }
+                start
+            })
+            .collect();
+        Base { layers, starts }
+    }
+
+    pub fn layers(&self) -> &[Arc<Layer>] {
+        &self.layers
+    }
+
+    /// The layers `range` as a stack of their own (for merging them into one), if any.
+    pub fn part(&self, range: std::ops::Range<usize>) -> Option<Base> {
+        let layers = self.layers[range].to_vec();
+        (!layers.is_empty()).then(|| Base::of(layers))
+    }
+
+    /// The seq of the top layer.
+    pub fn seq(&self) -> Option<u64> {
+        self.layers.last().map(|layer| layer.seq)
+    }
+
+    pub fn count(&self, section: usize) -> u64 {
+        self.layers.iter().map(|layer| layer.count(section)).sum()
+    }
+
+    /// The layer holding stack ordinal `ordinal` of `numbering`, and the ordinal in it.
+    fn locate(&self, numbering: usize, ordinal: u64) -> Result<(&Layer, u64), Damage> {
+        let at = self
+            .starts
+            .partition_point(|starts| starts[numbering] <= ordinal);
+        let Some(layer) = at.checked_sub(1).map(|at| &self.layers[at]) else {
+            let top = self.layers.last().expect("a base has a layer");
+            let reason = format!(
+                "no layer holds ordinal {ordinal} of section {}",
+                NUMBERED[numbering]
+            );
+            return Err(top.damage(0, reason));
+        };
+        Ok((layer, ordinal - self.starts[at - 1][numbering]))
+    }
+
+    /// Lets every layer release what the walk has read ([`Layer::walked`]).
+    pub fn walked(&self) {
+        for layer in &self.layers {
+            layer.walked();
+        }
+    }
+
+    /// The last (highest) id of `TRADE_BY_TICKET` or `SIGNAL_BY_ID`, over every layer.
+    pub fn last_id(&self, section: usize) -> Result<Option<u64>, Damage> {
+        let mut last = None;
+        for layer in &self.layers {
+            last = last.max(layer.last_id(section)?);
+        }
+        Ok(last)
+    }
+
+    // Trades.
+
+    pub fn trade_entry(&self, ordinal: u64) -> Result<TicketEntry, Damage> {
+        let (layer, ordinal) = self.locate(TRADES, ordinal)?;
+        layer.trade_entry(ordinal)
+    }
+
+    pub fn trade(&self, names: &Interner, ordinal: u64) -> Result<TradeRecord, Damage> {
+        let (layer, ordinal) = self.locate(TRADES, ordinal)?;
+        layer.trade(names, ordinal)
+    }
+
+    pub fn trade_head(&self, names: &Interner, ordinal: u64) -> Result<TradeHead, Damage> {
+        let (layer, ordinal) = self.locate(TRADES, ordinal)?;
+        layer.trade_head(names, ordinal)
+    }
+
+    /// The stack ordinal and entry of `ticket`, if it is a stored (finished) trade. The top
+    /// layer is searched first: a trade looked up is more often a recent one.
+    pub fn find_trade(&self, ticket: u64) -> Result<Option<(u64, TicketEntry)>, Damage> {
+        for (layer, starts) in self.layers.iter().zip(&self.starts).rev() {
+            if let Some((ordinal, entry)) = layer.find_trade(ticket)? {
+                return Ok(Some((starts[TRADES] + ordinal, entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Per layer, the entries of `TRADE_BY_ENTRY` or `TRADE_BY_EXIT` with a key in `keys`.
+    pub fn trades_between(
+        &self,
+        section: usize,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<Vec<Span<'_>>, Damage> {
+        self.spans(section, TRADES, |layer| layer.trades_between(section, keys))
+    }
+
+    // Signals.
+
+    pub fn signal_entry(&self, ordinal: u64) -> Result<SignalEntry, Damage> {
+        let (layer, ordinal) = self.locate(SIGNALS, ordinal)?;
+        layer.signal_entry(ordinal)
+    }
+
+    pub fn signal(&self, names: &Interner, ordinal: u64) -> Result<SignalRecord, Damage> {
+        let (layer, ordinal) = self.locate(SIGNALS, ordinal)?;
+        layer.signal(names, ordinal)
+    }
+
+    pub fn signal_head(&self, names: &Interner, ordinal: u64) -> Result<SignalHead, Damage> {
+        let (layer, ordinal) = self.locate(SIGNALS, ordinal)?;
+        layer.signal_head(names, ordinal)
+    }
+
+    pub fn find_signal(&self, signal_id: u64) -> Result<Option<(u64, SignalEntry)>, Damage> {
+        for (layer, starts) in self.layers.iter().zip(&self.starts).rev() {
+            if let Some((ordinal, entry)) = layer.find_signal(signal_id)? {
+                return Ok(Some((starts[SIGNALS] + ordinal, entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Per layer, the signals of `symbol` with a key in `keys`.
+    pub fn signals_between(
+        &self,
+        symbol: u32,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<Vec<Span<'_>>, Damage> {
+        self.spans(SIGNAL_BY_TIME, SIGNALS, |layer| {
+            layer.signals_between(symbol, keys)
+        })
+    }
+
+    // Snapshots.
+
+    pub fn snapshot(&self, names: &Interner, index: u64) -> Result<SnapshotRecord, Damage> {
+        let (layer, index) = self.locate(SNAPSHOTS, index)?;
+        layer.snapshot(names, index)
+    }
+
+    /// Per layer, the snapshots of `account` with a key in `keys`.
+    pub fn snapshots_between(
+        &self,
+        account: u64,
+        keys: &RangeInclusive<TimeKey>,
+    ) -> Result<Vec<Span<'_>>, Damage> {
+        self.spans(SNAPSHOT_BY_KEY, SNAPSHOTS, |layer| {
+            layer.snapshots_between(account, keys)
+        })
+    }
+
+    /// The non-empty spans `range_of` finds in each layer's `section`, whose ordinals count in
+    /// `numbering`.
+    fn spans(
+        &self,
+        section: usize,
+        numbering: usize,
+        range_of: impl Fn(&Layer) -> Result<std::ops::Range<u64>, Damage>,
+    ) -> Result<Vec<Span<'_>>, Damage> {
+        let mut spans = Vec::new();
+        for (layer, starts) in self.layers.iter().zip(&self.starts) {
+            let range = range_of(layer)?;
+            if !range.is_empty() {
+                let start = starts[numbering];
+                spans.push(Span {
+                    layer,
+                    section,
+                    range,
+                    start,
+                });
+            }
+        }
+        Ok(spans)
+    }
+
+    /// Every stack ordinal of `section` (`TRADE_BY_TICKET`, `SIGNAL_BY_ID` or
+    /// `SNAPSHOT_BY_KEY`) in the order of its key (ticket, signal_id, or account and time key)
+    /// across the layers.
+    pub fn in_key_order(&self, section: usize) -> impl Iterator<Item = Result<u64, Damage>> + '_ {
+        let numbering = NUMBERED
+            .iter()
+            .position(|s| *s == section)
+            .expect("a numbered section");
+        let key_of = move |layer: &Layer, index: u64| -> Result<(u64, TimeKey), Damage> {
+            Ok(match numbering {
+                TRADES => (layer.trade_entry(index)?.ticket, (Timestamp::MIN, 0)),
+                SIGNALS => (layer.signal_entry(index)?.signal_id, (Timestamp::MIN, 0)),
+                _ => {
+                    let entry = layer.snapshot_entry(index)?;
+                    (entry.account, entry.key)
+                }
+            })
+        };
+        let mut next: Vec<u64> = vec![0; self.layers.len()];
+        let mut heads: Vec<Option<(u64, TimeKey)>> = vec![None; self.layers.len()];
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if failed {
+                return None;
+            }
+            let mut least: Option<(usize, (u64, TimeKey))> = None;
+            for (at, layer) in self.layers.iter().enumerate() {
+                if heads[at].is_none() && next[at] < layer.count(section) {
+                    match key_of(layer, next[at]) {
+                        Ok(key) => heads[at] = Some(key),
+                        Err(damage) => {
+                            failed = true;
+                            return Some(Err(damage));
+                        }
+                    }
+                }
+                if let Some(key) = heads[at] {
+                    if least.is_none_or(|(_, least)| key < least) {
+                        least = Some((at, key));
+                    }
+                }
+            }
+            let (at, _) = least?;
+            heads[at] = None;
+            next[at] += 1;
+            self.layers[at].walked();
+            Some(Ok(self.starts[at][numbering] + next[at] - 1))
+        })
     }
 }

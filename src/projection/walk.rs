@@ -175,19 +175,20 @@ impl Projections {
         let mut sources: Vec<Sorted<TimeKey, TradeRecord>> = vec![Box::new(hot)];
         let base = self.base.as_deref().filter(|_| section.is_some());
         if let (Some(base), Some(section)) = (base, section) {
-            let span = base.trades_between(section, &keys)?;
-            let stored = span.filter_map(move |index| {
-                let found = || {
-                    let (key, ordinal) = base.trade_at(section, index)?;
-                    let wanted = match status {
-                        Some(status) => base.trade_entry(ordinal)?.status == status,
-                        None => true,
+            for span in base.trades_between(section, &keys)? {
+                let stored = span.filter_map(move |found| {
+                    let found = || {
+                        let (key, ordinal) = found?;
+                        let wanted = match status {
+                            Some(status) => base.trade_entry(ordinal)?.status == status,
+                            None => true,
+                        };
+                        Ok(wanted.then_some((key, At::Stored(ordinal))))
                     };
-                    Ok(wanted.then_some((key, At::Stored(ordinal))))
-                };
-                found().transpose()
-            });
-            sources.push(Box::new(stored));
+                    found().transpose()
+                });
+                sources.push(Box::new(stored));
+            }
         }
         Ok(records(sources, move |ordinal| {
             self.base_trade(base.expect(NO_BASE), ordinal)
@@ -212,12 +213,13 @@ impl Projections {
             .collect();
         let base = self.base.as_deref();
         if let Some(base) = base {
-            let span = base.trades_between(TRADE_BY_EXIT, &keys)?;
-            found.reserve_exact(usize::try_from(span.end - span.start).unwrap_or(0));
-            for index in span {
-                let (_, ordinal) = base.trade_at(TRADE_BY_EXIT, index)?;
-                let entry = base.trade_entry(ordinal)?;
-                found.push(((entry.entry_time, entry.ticket), At::Stored(ordinal)));
+            for span in base.trades_between(TRADE_BY_EXIT, &keys)? {
+                found.reserve_exact(usize::try_from(span.len()).unwrap_or(0));
+                for stored in span {
+                    let (_, ordinal) = stored?;
+                    let entry = base.trade_entry(ordinal)?;
+                    found.push(((entry.entry_time, entry.ticket), At::Stored(ordinal)));
+                }
             }
         }
         if let Some(after) = after {
@@ -240,12 +242,13 @@ impl Projections {
         let mut sources: Vec<Sorted<Reverse<TimeKey>, TradeRecord>> = vec![Box::new(hot)];
         let base = self.base.as_deref();
         if let Some(base) = base {
-            let span = base.trades_between(TRADE_BY_ENTRY, &keys)?;
-            let stored = span.rev().map(move |index| {
-                let (key, ordinal) = base.trade_at(TRADE_BY_ENTRY, index)?;
-                Ok((Reverse(key), At::Stored(ordinal)))
-            });
-            sources.push(Box::new(stored));
+            for span in base.trades_between(TRADE_BY_ENTRY, &keys)? {
+                let stored = span.rev().map(|stored| {
+                    let (key, ordinal) = stored?;
+                    Ok((Reverse(key), At::Stored(ordinal)))
+                });
+                sources.push(Box::new(stored));
+            }
         }
         Ok(records(sources, move |ordinal| {
             self.base_trade(base.expect(NO_BASE), ordinal)
@@ -275,19 +278,23 @@ impl Projections {
         let mut sources: Vec<Sorted<TimeKey, TradeRecord>> = vec![Box::new(in_memory)];
         let base = self.base.as_deref();
         if let Some(base) = base {
-            let span = base.trades_between(TRADE_BY_EXIT, &keys)?;
-            let stored = span.filter_map(move |index| {
-                let found = || {
-                    let (key, ordinal) = base.trade_at(TRADE_BY_EXIT, index)?;
-                    let wanted = match &entered {
-                        Some(entered) => entered.contains(&base.trade_entry(ordinal)?.entry_time),
-                        None => true,
+            for span in base.trades_between(TRADE_BY_EXIT, &keys)? {
+                let entered = entered.clone();
+                let stored = span.filter_map(move |found| {
+                    let found = || {
+                        let (key, ordinal) = found?;
+                        let wanted = match &entered {
+                            Some(entered) => {
+                                entered.contains(&base.trade_entry(ordinal)?.entry_time)
+                            }
+                            None => true,
+                        };
+                        Ok(wanted.then_some((key, At::Stored(ordinal))))
                     };
-                    Ok(wanted.then_some((key, At::Stored(ordinal))))
-                };
-                found().transpose()
-            });
-            sources.push(Box::new(stored));
+                    found().transpose()
+                });
+                sources.push(Box::new(stored));
+            }
         }
         Ok(Walk::new(sources).map(move |at| match at? {
             At::Memory(record) => Ok(TradeHead::from(record)),
@@ -329,15 +336,16 @@ impl Projections {
                 })));
             }
             if let Some(base) = base {
-                let span = base.signals_between(sym.id(), &ALL_KEYS)?;
-                let span: Box<dyn Iterator<Item = u64>> = match newest_first {
-                    true => Box::new(span.rev()),
-                    false => Box::new(span),
-                };
-                sources.push(Box::new(span.map(move |index| {
-                    let (key, ordinal) = base.signal_at(index)?;
-                    Ok((order(key), At::Stored(ordinal)))
-                })));
+                for span in base.signals_between(sym.id(), &ALL_KEYS)? {
+                    let span: Box<dyn Iterator<Item = _>> = match newest_first {
+                        true => Box::new(span.rev()),
+                        false => Box::new(span),
+                    };
+                    sources.push(Box::new(span.map(move |stored| {
+                        let (key, ordinal) = stored?;
+                        Ok((order(key), At::Stored(ordinal)))
+                    })));
+                }
             }
         }
         Ok(records(sources, move |ordinal| {
@@ -356,10 +364,13 @@ impl Projections {
         let mut sources: Vec<Sorted<TimeKey, SnapshotRecord>> = vec![Box::new(hot)];
         let base = self.base.as_deref();
         if let Some(base) = base {
-            let span = base.snapshots_between(account, &keys)?;
-            let stored =
-                span.map(move |index| Ok((base.snapshot_entry(index)?.key, At::Stored(index))));
-            sources.push(Box::new(stored));
+            for span in base.snapshots_between(account, &keys)? {
+                let stored = span.map(|stored| {
+                    let (key, index) = stored?;
+                    Ok((key, At::Stored(index)))
+                });
+                sources.push(Box::new(stored));
+            }
         }
         Ok(records(sources, move |index| {
             base.expect(NO_BASE).snapshot(&self.names, index)
