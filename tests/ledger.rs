@@ -177,6 +177,80 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
 }
 
 #[test]
+fn checkpoints_are_layers_that_load_as_one_state_and_a_broken_stack_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    let mut written = Vec::new();
+    for round in 0..7u64 {
+        // 20 trades and 20 signals a round: layers of equal size.
+        for n in round * 20 + 1..=round * 20 + 20 {
+            for batch in round_trip(n, if n % 4 == 0 { "-2" } else { "3" }) {
+                ledger.append(&batch).unwrap();
+            }
+        }
+        written.push(ledger.checkpoint().unwrap());
+    }
+    // By the writer's rule, equal rounds are stacked as [1] [2] [3] [3, 1] [5] [5, 1] [5, 2]
+    // (sizes in rounds): the 4th, 6th and 7th checkpoints are layers on the one before or
+    // the 5th, the others are written whole.
+    let seq = |round: usize| written[round].seq;
+    let parents: Vec<Option<u64>> = written.iter().map(|info| info.parent).collect();
+    assert_eq!(
+        parents,
+        [
+            None,
+            None,
+            None,
+            Some(seq(2)),
+            None,
+            Some(seq(4)),
+            Some(seq(4))
+        ]
+    );
+    let journal_id = ledger.journal().meta().journal_id;
+    let live = ledger.query(|s| s.clone());
+    drop(ledger);
+    // The two newest and what they lie on are kept; the rest is gone.
+    let mut kept: Vec<(u64, Option<u64>)> = checkpoint::describe(dir.path(), &journal_id)
+        .unwrap()
+        .into_iter()
+        .map(|found| found.map(|info| (info.seq, info.parent)).unwrap())
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        [
+            (seq(4), None),
+            (seq(5), Some(seq(4))),
+            (seq(6), Some(seq(4)))
+        ]
+    );
+    // The newest loads with the layer under it, as the state of the journal.
+    let (read, report) = load_read_only(dir.path(), None).unwrap();
+    let loaded = report.checkpoint.unwrap();
+    assert_eq!((loaded.seq, loaded.parent), (seq(6), Some(seq(4))));
+    assert_eq!(report.replayed_records, 0);
+    assert_eq!(read, live);
+    assert!(read == full_replay(dir.path()));
+    // A layer that cannot be read breaks every stack on it: the journal is replayed.
+    flip(&written[4].path, 20);
+    let (read, report) = load_read_only(dir.path(), None).unwrap();
+    assert!(report.checkpoint.is_none());
+    let reasons: Vec<&str> = (report.ignored_checkpoints.iter())
+        .map(|c| c.reason.as_str())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons[..2]
+            .iter()
+            .all(|r| r.contains("the layer it lies on")),
+        "{reasons:?}"
+    );
+    assert_eq!(report.replayed_records, live.applied_events());
+    assert_eq!(read, live);
+}
+
+#[test]
 fn automatic_checkpoints_follow_the_journal_setting() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::create(dir.path(), &checkpoint_every(10)).unwrap();

@@ -312,6 +312,9 @@ fn open_shared(path: &Path, journal_id: &[u8; 16]) -> Result<Arc<MappedCheckpoin
     mapped.retain(|(_, weak)| weak.strong_count() > 0);
     let found = mapped.iter().find(|(k, _)| *k == key);
     if let Some(shared) = found.and_then(|(_, weak)| weak.upgrade()) {
+        // Its header and block table are checked again (a few microseconds): its blocks were
+        // checked against that table.
+        extent(path, shared.map.bytes(), journal_id)?;
         return Ok(shared);
     }
     let opened = Arc::new(MappedCheckpoint::open_file(

@@ -111,7 +111,7 @@ impl Projections {
                 Some(below) => below.find_signal(*signal_id).map_err(corrupt)?,
                 None => None,
             };
-            if !found.is_some_and(|(_, entry)| !entry.executed) {
+            if found.is_none_or(|(_, entry)| entry.executed) {
                 return malformed(format!(
                     "link of signal {signal_id}, not a stored unexecuted signal below"
                 ));

@@ -112,12 +112,12 @@ fn finished(status: TradeStatus) -> bool {
 pub(crate) const LAYERS_MAX: usize = 8;
 
 /// A layer is merged into the new one above it while it is at most this many times the
-/// bytes merged so far: kept layers then grow geometrically from the top down, so a stack
+/// records merged so far: kept layers then grow geometrically from the top down, so a stack
 /// holds few layers and a record is rewritten a few times over its life (`docs/FORMAT.md`
 /// §6.5).
 const MERGE_RATIO: u64 = 2;
 
-/// How many of the layers (sizes in bytes, bottom first) a new layer of `new` bytes lies on:
+/// How many of the layers (sizes in records, bottom first) a new layer of `new` records lies on:
 /// the others, from the top down, are merged into it while each is at most [`MERGE_RATIO`]
 /// times what is merged so far, and while the stack would otherwise exceed [`LAYERS_MAX`].
 pub(crate) fn layers_kept(layers: &[u64], new: u64) -> usize {
@@ -137,13 +137,11 @@ impl Projections {
     pub fn snapshot(&self) -> Result<StateSnapshot, Box<Corruption>> {
         let mut snapshot = self.snapshot_whole()?;
         if let Some(base) = &snapshot.base {
-            let sizes: Vec<u64> = base.layers().iter().map(|layer| layer.bytes()).collect();
-            let new = [
-                &snapshot.trades.bytes,
-                &snapshot.signals.bytes,
-                &snapshot.snapshots.bytes,
-            ];
-            snapshot.keep = layers_kept(&sizes, new.iter().map(|b| b.len() as u64).sum());
+            let sizes: Vec<u64> = base.layers().iter().map(|layer| layer.records()).collect();
+            let new = snapshot.trades.ends.len()
+                + snapshot.signals.ends.len()
+                + snapshot.snapshots.ends.len();
+            snapshot.keep = layers_kept(&sizes, new as u64);
         }
         Ok(snapshot)
     }
@@ -649,5 +647,60 @@ impl StateSnapshot {
         };
         sections[SNAPSHOT_BY_KEY] = out.entries(&by_key)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stack after each of `rounds` checkpoints of `delta` bytes, by the rule.
+    fn stacks(delta: u64, rounds: usize) -> Vec<Vec<u64>> {
+        let mut stack: Vec<u64> = Vec::new();
+        (0..rounds)
+            .map(|_| {
+                let keep = layers_kept(&stack, delta);
+                let merged: u64 = stack.drain(keep..).sum();
+                stack.push(merged + delta);
+                stack.clone()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn equal_checkpoints_merge_into_geometric_layers() {
+        let seen = stacks(1, 8);
+        let expected: [&[u64]; 8] = [&[1], &[2], &[3], &[3, 1], &[5], &[5, 1], &[5, 2], &[8]];
+        assert_eq!(seen, expected);
+        // Each kept layer is over twice everything above it, so a stack stays shallow: after
+        // 10,000 equal checkpoints, 7 layers at most, and every record has been rewritten
+        // only a few times.
+        for stack in stacks(1, 10_000) {
+            assert!(stack.len() <= 7, "{stack:?}");
+            for (at, layer) in stack.iter().enumerate() {
+                let above: u64 = stack[at + 1..].iter().sum();
+                assert!(
+                    at + 1 == stack.len() || *layer > MERGE_RATIO * above,
+                    "{stack:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_stack_never_exceeds_the_most_layers() {
+        // Layers far larger than what comes are kept, until the stack is full.
+        let stack: Vec<u64> = (0..LAYERS_MAX as u64).map(|i| 1 << (40 - i)).collect();
+        for len in 0..LAYERS_MAX {
+            assert_eq!(layers_kept(&stack[..len], 1), len);
+        }
+        assert_eq!(layers_kept(&stack, 1), LAYERS_MAX - 1);
+        assert_eq!(layers_kept(&[], 1), 0);
+        // A layer exactly twice what is merged is merged, one byte more is kept; what is
+        // merged grows as layers are merged.
+        assert_eq!(layers_kept(&[100, 4], 2), 1);
+        assert_eq!(layers_kept(&[100, 5], 2), 2);
+        assert_eq!(layers_kept(&[12, 4], 2), 0);
+        assert_eq!(layers_kept(&[13, 4], 2), 1);
     }
 }

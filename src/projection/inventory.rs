@@ -227,12 +227,13 @@ impl Projections {
                 groups.add_signal(&base.signal_head(&self.names, ordinal)?);
             }
             for &account in &self.base_accounts {
-                for span in base.snapshots_between(account, &ALL_KEYS)? {
+                for mut span in base.snapshots_between(account, &ALL_KEYS)? {
                     let count = span.len();
-                    let (Some(first), Some(last)) = (span.clone().next(), span.last()) else {
+                    let Some(first) = span.next().transpose()? else {
                         continue;
                     };
-                    groups.add_snapshots(account, count, first?.0 .0, last?.0 .0);
+                    let last = span.next_back().transpose()?.unwrap_or(first);
+                    groups.add_snapshots(account, count, first.0 .0, last.0 .0);
                 }
             }
         }

@@ -312,9 +312,10 @@ impl Layer {
         self.parent
     }
 
-    /// Bytes of the layer's payload: what merging it into a new layer costs.
-    pub fn bytes(&self) -> u64 {
-        self.bytes.len()
+    /// The trades, signals and snapshots the layer holds: what merging it into a new layer
+    /// costs.
+    pub fn records(&self) -> u64 {
+        NUMBERED.iter().map(|section| self.count(*section)).sum()
     }
 
     pub fn section(&self, index: usize) -> Result<&[u8], Damage> {

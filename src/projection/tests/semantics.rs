@@ -621,7 +621,7 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
         error,
         crate::projection::StateDecodeError::Version {
             found: 1,
-            expected: 3
+            expected: crate::projection::PROJECTION_VERSION
         }
     );
     let mut trailing = bytes.clone();
