@@ -180,20 +180,33 @@ fn a_checkpoint_of_another_projection_version_or_damaged_is_ignored_and_rebuilt_
 fn checkpoints_are_layers_that_load_as_one_state_and_a_broken_stack_is_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::create(dir.path(), &options()).unwrap();
+    let journal_id = ledger.journal().meta().journal_id;
     let mut written = Vec::new();
-    for round in 0..7u64 {
+    let round = |round: u64| {
         // 20 trades and 20 signals a round: layers of equal size.
         for n in round * 20 + 1..=round * 20 + 20 {
             for batch in round_trip(n, if n % 4 == 0 { "-2" } else { "3" }) {
                 ledger.append(&batch).unwrap();
             }
         }
-        written.push(ledger.checkpoint().unwrap());
+        ledger.checkpoint().unwrap()
+    };
+    let files = || {
+        let found = checkpoint::describe(dir.path(), &journal_id).unwrap();
+        let mut found: Vec<(u64, Option<u64>)> = (found.into_iter())
+            .map(|found| found.map(|info| (info.seq, info.parent)).unwrap())
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    for n in 0..7 {
+        written.push(round(n));
     }
     // By the writer's rule, equal rounds are stacked as [1] [2] [3] [3, 1] [5] [5, 1] [5, 2]
-    // (sizes in rounds): the 4th, 6th and 7th checkpoints are layers on the one before or
-    // the 5th, the others are written whole.
-    let seq = |round: usize| written[round].seq;
+    // (sizes in rounds): the 4th, 6th and 7th checkpoints are layers on the 3rd or the 5th,
+    // the others are written whole.
+    let seqs: Vec<u64> = written.iter().map(|info| info.seq).collect();
+    let seq = |round: usize| seqs[round];
     let parents: Vec<Option<u64>> = written.iter().map(|info| info.parent).collect();
     assert_eq!(
         parents,
@@ -207,18 +220,9 @@ fn checkpoints_are_layers_that_load_as_one_state_and_a_broken_stack_is_replayed(
             Some(seq(4))
         ]
     );
-    let journal_id = ledger.journal().meta().journal_id;
-    let live = ledger.query(|s| s.clone());
-    drop(ledger);
-    // The two newest and what they lie on are kept; the rest is gone.
-    let mut kept: Vec<(u64, Option<u64>)> = checkpoint::describe(dir.path(), &journal_id)
-        .unwrap()
-        .into_iter()
-        .map(|found| found.map(|info| (info.seq, info.parent)).unwrap())
-        .collect();
-    kept.sort_unstable();
+    // The newest, what it lies on, and the one before it (a layer on kept files) are kept.
     assert_eq!(
-        kept,
+        files(),
         [
             (seq(4), None),
             (seq(5), Some(seq(4))),
@@ -226,12 +230,14 @@ fn checkpoints_are_layers_that_load_as_one_state_and_a_broken_stack_is_replayed(
         ]
     );
     // The newest loads with the layer under it, as the state of the journal.
+    let live = ledger.query(|s| s.clone());
     let (read, report) = load_read_only(dir.path(), None).unwrap();
     let loaded = report.checkpoint.unwrap();
     assert_eq!((loaded.seq, loaded.parent), (seq(6), Some(seq(4))));
     assert_eq!(report.replayed_records, 0);
     assert_eq!(read, live);
     assert!(read == full_replay(dir.path()));
+    drop(read);
     // A layer that cannot be read breaks every stack on it: the journal is replayed.
     flip(&written[4].path, 20);
     let (read, report) = load_read_only(dir.path(), None).unwrap();
@@ -243,11 +249,18 @@ fn checkpoints_are_layers_that_load_as_one_state_and_a_broken_stack_is_replayed(
     assert!(
         reasons[..2]
             .iter()
-            .all(|r| r.contains("the layer it lies on")),
+            .all(|r| r.contains("the layer it lies on") && r.contains("checksum")),
         "{reasons:?}"
     );
     assert_eq!(report.replayed_records, live.applied_events());
     assert_eq!(read, live);
+    // The 8th merges every layer ([8]): the stack it replaces is deleted.
+    let merged = round(7);
+    assert_eq!(merged.parent, None);
+    assert_eq!(files(), [(merged.seq, None)]);
+    let (read, report) = load_read_only(dir.path(), None).unwrap();
+    assert_eq!(report.checkpoint.map(|c| c.seq), Some(merged.seq));
+    assert!(ledger.query(|live| *live == read));
 }
 
 #[test]

@@ -161,15 +161,23 @@ fn info_json(info: &CheckpointInfo) -> Value {
         "projection_version": info.projection_version,
         "bytes": info.bytes,
         "path": info.path.display().to_string(),
+        "layer_on": info.parent,
     })
+}
+
+/// ", a layer on seq N" for a checkpoint written on another one, else nothing.
+fn layer_text(info: &CheckpointInfo) -> String {
+    info.parent
+        .map_or_else(String::new, |parent| format!(", a layer on seq {parent}"))
 }
 
 fn info_text(info: &CheckpointInfo) -> String {
     format!(
-        "checkpoint at seq {} (projection version {}, {} bytes): {}",
+        "checkpoint at seq {} (projection version {}, {} bytes{}): {}",
         info.seq,
         info.projection_version,
         info.bytes,
+        layer_text(info),
         info.path.display()
     )
 }
@@ -277,6 +285,7 @@ fn describe_json(found: &Described) -> Value {
         Ok(info) => json!({
             "file": file_name(&info.path), "seq": info.seq, "usable": true,
             "projection_version": info.projection_version, "reason": null,
+            "layer_on": info.parent,
         }),
         Err(ignored) => json!({
             "file": file_name(&ignored.path), "seq": seq_of_name(&ignored.path), "usable": false,
@@ -288,11 +297,12 @@ fn describe_json(found: &Described) -> Value {
 fn describe_text(found: &Described) -> String {
     match found {
         Ok(info) => format!(
-            "{}: seq {}, projection version {}, {} bytes, usable",
+            "{}: seq {}, projection version {}, {} bytes{}, usable",
             file_name(&info.path),
             info.seq,
             info.projection_version,
-            info.bytes
+            info.bytes,
+            layer_text(info)
         ),
         Err(ignored) => format!(
             "{}: not usable: {}",

@@ -29,8 +29,6 @@ pub const CHECKPOINT_MAGIC: [u8; 8] = *b"TLCHKPNT";
 pub const CHECKPOINT_HEADER_SIZE: usize = 64;
 /// The payload is checksummed in blocks of this size, each checked when first read.
 pub const CHECKPOINT_BLOCK_SIZE: usize = 64 * 1024;
-/// Checkpoints kept; older ones are deleted after a new one is written.
-pub const CHECKPOINTS_KEPT: usize = 2;
 
 const MAGIC_AT: usize = 0;
 const FORMAT_AT: usize = MAGIC_AT + 8;
@@ -254,21 +252,23 @@ pub fn image(journal_id: &[u8; 16], seq: u64, payload: &[u8]) -> Vec<u8> {
     image
 }
 
-/// Deletes every checkpoint but the newest [`CHECKPOINTS_KEPT`] and the layers they lie on,
-/// and stray temporary files.
+/// Deletes every checkpoint but the newest, the layers it lies on, and the one before it if
+/// the layers that one lies on are all kept (a fallback that costs one layer); and stray
+/// temporary files. After a checkpoint that merged layers, the files it replaces are gone.
 fn prune(storage: &Storage, dir: &Path, journal_id: &[u8; 16]) -> Result<(), Error> {
     let mut found = list(dir)?;
     found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
     let mut kept = std::collections::BTreeSet::new();
-    for (seq, path) in found.iter().take(CHECKPOINTS_KEPT) {
+    if let Some((seq, path)) = found.first() {
         kept.insert(*seq);
-        let mut at = path.clone();
-        // A file that cannot be read ends its chain: what lies under it is no longer read.
-        while let Ok(Some(parent)) = open_shared(&at, journal_id).and_then(|m| parent_of(&m)) {
-            if !kept.insert(parent) {
-                break;
-            }
-            at = dir.join(file_name(parent));
+        kept.extend(under(dir, path, journal_id));
+    }
+    if let Some((seq, path)) = found.get(1) {
+        if under(dir, path, journal_id)
+            .iter()
+            .all(|layer| kept.contains(layer))
+        {
+            kept.insert(*seq);
         }
     }
     for (_, path) in found.into_iter().filter(|(seq, _)| !kept.contains(seq)) {
@@ -287,6 +287,18 @@ fn prune(storage: &Storage, dir: &Path, journal_id: &[u8; 16]) -> Result<(), Err
         }
     }
     Ok(())
+}
+
+/// The seqs of the layers the checkpoint at `path` lies on, top first, as far as they can be
+/// read (a file that cannot be read ends the stack: what lies under it is no longer read).
+fn under(dir: &Path, path: &Path, journal_id: &[u8; 16]) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    let mut at = path.to_path_buf();
+    while let Ok(Some(parent)) = open_shared(&at, journal_id).and_then(|m| parent_of(&m)) {
+        seqs.push(parent);
+        at = dir.join(file_name(parent));
+    }
+    seqs
 }
 
 /// The seq of the checkpoint `mapped` lies on, if it is a layer.
@@ -383,11 +395,29 @@ pub fn load_newest(
     journal_id: &[u8; 16],
     max_seq: u64,
 ) -> Result<Loaded, Error> {
-    let mut found = list(&dir_of(journal_dir))?;
-    found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    // A writer may replace a stack by a merged checkpoint while it is read here, deleting
+    // the files read: when none loaded and the files have changed meanwhile, the newest are
+    // tried again (a few times; then the journal is replayed, which is always right).
+    let mut tries = 3;
+    loop {
+        let mut found = list(&dir_of(journal_dir))?;
+        found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        let (loaded, ignored) = load_first(&found, journal_id, max_seq);
+        tries -= 1;
+        let mut now = list(&dir_of(journal_dir))?;
+        now.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+        if loaded.is_some() || tries == 0 || now == found {
+            return Ok((loaded, ignored));
+        }
+    }
+}
+
+/// The first of `found` (newest first) that loads, with the ones passed over and why.
+fn load_first(found: &[(u64, PathBuf)], journal_id: &[u8; 16], max_seq: u64) -> Loaded {
     let mut ignored = vec![];
     for (seq, path) in found {
-        if seq > max_seq {
+        let path = path.clone();
+        if *seq > max_seq {
             ignored.push(IgnoredCheckpoint {
                 path,
                 reason: format!("at seq {seq}, beyond the journal's head {max_seq}"),
@@ -395,11 +425,11 @@ pub fn load_newest(
             continue;
         }
         match load(&path, journal_id) {
-            Ok(loaded) => return Ok((Some(loaded), ignored)),
+            Ok(loaded) => return (Some(loaded), ignored),
             Err(reason) => ignored.push(IgnoredCheckpoint { path, reason }),
         }
     }
-    Ok((None, ignored))
+    (None, ignored)
 }
 
 /// Maps one checkpoint and the layers under it, and loads its hot state; `Err(reason)` when
@@ -714,10 +744,9 @@ pub fn remove_all_except(
 ) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
     let mut kept: Vec<PathBuf> = keep.into_iter().map(Path::to_path_buf).collect();
-    while let Some(Ok(Some(parent))) =
-        (kept.last()).map(|at| open_shared(at, journal_id).and_then(|m| parent_of(&m)))
-    {
-        kept.push(dir.join(file_name(parent)));
+    if let Some(keep) = keep {
+        let layers = under(&dir, keep, journal_id).into_iter();
+        kept.extend(layers.map(|seq| dir.join(file_name(seq))));
     }
     let found = list(&dir)?;
     let mut removed = 0;

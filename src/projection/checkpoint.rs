@@ -17,24 +17,6 @@ use super::Projections;
 use crate::error::Corruption;
 use crate::model::event::TradeStatus;
 
-/// Bump on any change to the stored layout or the stored structs (field order, types,
-/// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
-#[doc(hidden)]
-pub const PROJECTION_VERSION: u32 = 4;
-
-/// Why a stored state could not be loaded.
-#[doc(hidden)]
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum StateDecodeError {
-    #[error("checkpoint state has layout version {found}, this build reads version {expected}")]
-    Version { found: u32, expected: u32 },
-    #[error("malformed checkpoint state: {0}")]
-    Malformed(String),
-    /// A block the load reads (directory, hot section) failed its check.
-    #[error("checkpoint damaged: {0}")]
-    Corrupt(Box<Corruption>),
-}
-
 impl Projections {
     /// Loads a state stored as `layers`, bottom first (one, for a state written whole): the
     /// directories and the top layer's hot section are decoded and checked, the history is

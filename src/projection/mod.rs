@@ -36,7 +36,6 @@ mod walk;
 mod tests;
 
 pub use crate::model::contract::{Rule, Violation};
-pub use checkpoint::{StateDecodeError, PROJECTION_VERSION};
 pub(crate) use chunked::drop_elsewhere;
 pub use closed::{for_each_closed_trade_across, statistics_across, ClosedTrade, StatisticsBuilder};
 pub use encode::{StateSnapshot, WriteStateError};
@@ -50,7 +49,7 @@ pub use query::{
     daily_rows_across, execution_rate_across, summary_across, QueryError, Rows, TimeBasis,
     TimeRange, TradeFilter,
 };
-pub use stored::StateBytes;
+pub use stored::{StateBytes, StateDecodeError, PROJECTION_VERSION};
 pub use tally::{ArithmeticOverflow, TradeSelect};
 pub use validate::CheckError;
 pub use view::{

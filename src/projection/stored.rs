@@ -18,17 +18,43 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
-use super::checkpoint::StateDecodeError;
-use super::encode::HotHead;
 use super::intern::Interner;
 use super::signals::{SignalHead, SignalRecord};
 use super::snapshots::SnapshotRecord;
 use super::time_index::TimeKey;
 use super::trades::{TradeHead, TradeRecord};
-use super::{Link, PROJECTION_VERSION};
+use super::Link;
 use crate::error::Corruption;
 use crate::model::event::{Timestamp, TradeStatus};
+
+/// Bump on any change to the stored layout or the stored structs (field order, types,
+/// meaning). Version 1 was one postcard image of every record, decoded and indexed at load.
+#[doc(hidden)]
+pub const PROJECTION_VERSION: u32 = 4;
+
+/// Why a stored state could not be loaded.
+#[doc(hidden)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StateDecodeError {
+    #[error("checkpoint state has layout version {found}, this build reads version {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("malformed checkpoint state: {0}")]
+    Malformed(String),
+    /// A block the load reads (directory, hot section) failed its check.
+    #[error("checkpoint damaged: {0}")]
+    Corrupt(Box<Corruption>),
+}
+
+/// The first fields of the hot section's `Hot` (`encode.rs`), in its order: what a layer
+/// under the top one is read for. postcard encodes a struct as its fields in sequence, so
+/// these decode from a `Hot`'s bytes (a test in `encode.rs` checks it).
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub(crate) struct HotHead {
+    pub parent: Option<u64>,
+    pub head_seq: u64,
+}
 
 /// The payload bytes of a stored state, handed out only after they were verified (for a
 /// checkpoint file: its per-block checksums, `checkpoint.rs`).

@@ -642,6 +642,63 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
 /// the records, is damage, whether the whole record is read (`trade_by_ticket`) or only its
 /// head (`for_each_closed_trade`); bytes after a record's end are damage when the whole record is
 /// read, and not read by a head.
+/// Ten signals and closed trades, stored, then a signal and a trade of a layer on them, and
+/// a late link of a stored signal to the new trade (an override of the layer below).
+fn two_layers() -> (Vec<u8>, Vec<u8>, Projections) {
+    let mut events = Vec::new();
+    for n in 1..=10u64 {
+        let time = format!("2024-01-0{}T10:00:00Z", n % 9 + 1);
+        let mut trade = opened(n, "EURUSD", &time);
+        trade.signal_id = Some(n);
+        events.push(Event::Signal(signal(n, "EURUSD", &time)));
+        events.push(Event::TradeOpened(trade));
+        events.push(Event::TradeClosed(closed(n, &time, "1.5")));
+    }
+    events.push(Event::Signal(signal(11, "EURUSD", "2024-01-05T10:00:00Z")));
+    let bottom = journal(events);
+    let bottom_bytes = bottom.encode_layer().unwrap();
+    let mut state = Projections::decode_state(bottom_bytes.clone()).unwrap();
+    extend(
+        &mut state,
+        [
+            Event::TradeOpened(opened(12, "EURUSD", "2024-01-06T10:00:00Z")),
+            Event::SignalExecuted(linked(11, 12)),
+            Event::TradeClosed(closed(12, "2024-01-06T11:00:00Z", "-2")),
+        ],
+    );
+    let top = state.encode_layer().unwrap();
+    (bottom_bytes, top, state)
+}
+
+#[test]
+fn a_stack_of_layers_loads_as_one_state_and_a_broken_one_is_refused() {
+    let (bottom, top, state) = two_layers();
+    let parent = |bytes: &Vec<u8>| Projections::stored_parent(std::sync::Arc::new(bytes.clone()));
+    assert_eq!(parent(&bottom).unwrap(), None);
+    assert_eq!(parent(&top).unwrap(), Some(31));
+    let loaded = Projections::decode_layers(vec![bottom.clone(), top.clone()]).unwrap();
+    assert_eq!(loaded, state);
+    let signal = loaded.signal_by_id(11).unwrap().unwrap();
+    assert_eq!((signal.executed, signal.ticket), (true, Some(12)));
+    // The layer alone, the layers in the wrong order, or a layer twice: refused.
+    for broken in [
+        vec![top.clone()],
+        vec![top.clone(), bottom.clone()],
+        vec![bottom.clone(), bottom.clone()],
+        vec![bottom.clone(), top.clone(), top.clone()],
+    ] {
+        let error = Projections::decode_layers(broken).unwrap_err();
+        assert!(
+            matches!(error, crate::projection::StateDecodeError::Malformed(_)),
+            "{error}"
+        );
+    }
+    // Written whole, the same state needs no layer below, and the link is in the record.
+    let whole = loaded.encode_state().unwrap();
+    assert_eq!(parent(&whole).unwrap(), None);
+    assert_eq!(Projections::decode_state(whole).unwrap(), state);
+}
+
 #[test]
 fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     let state = journal([
