@@ -163,7 +163,7 @@ fn measure_checkpoint(state: &Projections, more: &[Event]) {
     let written = started.elapsed() - under_lock;
     drop(snapshot);
     let (before, started) = (usage(), Instant::now());
-    let mut decoded = Projections::decode_state(bytes).expect("decodes");
+    let mut decoded = Projections::decode_state(bytes.clone()).expect("decodes");
     let (decode, after) = (started.elapsed(), usage());
     println!(
         "checkpoint: {len} bytes, snapshot (under the lock) {:.0} ms, merge + write {:.0} ms, load {:.2} ms wall ({:.1} ms user, {:.1} ms system)",
@@ -183,16 +183,36 @@ fn measure_checkpoint(state: &Projections, more: &[Event]) {
     for (index, event) in more.iter().enumerate() {
         decoded.apply(head + 1 + index as u64, Timestamp::from_nanos(0), event);
     }
-    let started = Instant::now();
-    let snapshot = decoded.snapshot().expect("an intact state");
-    let under_lock = started.elapsed();
-    let len = snapshot.write(&mut Vec::new()).expect("writes into a Vec");
-    println!(
-        "next checkpoint after {} more events: {len} bytes, snapshot (under the lock) {:.1} ms, merge + write {:.0} ms",
-        more.len(),
-        under_lock.as_secs_f64() * 1e3,
-        (started.elapsed() - under_lock).as_secs_f64() * 1e3,
-    );
+    // The next checkpoint, written whole (as before layers) and as a layer on the first
+    // (`docs/FORMAT.md` §6.5), in the same run.
+    let mut layer = Vec::new();
+    for (label, whole) in [("whole", true), ("as a layer", false)] {
+        let started = Instant::now();
+        let snapshot = match whole {
+            true => decoded.snapshot_whole(),
+            false => decoded.snapshot(),
+        };
+        let snapshot = snapshot.expect("an intact state");
+        let under_lock = started.elapsed();
+        let mut out = Vec::new();
+        let len = snapshot.write(&mut out).expect("writes into a Vec");
+        println!(
+            "next checkpoint after {} more events, {label}: {len} bytes, snapshot (under the lock) {:.1} ms, merge + write {:.0} ms",
+            more.len(),
+            under_lock.as_secs_f64() * 1e3,
+            (started.elapsed() - under_lock).as_secs_f64() * 1e3,
+        );
+        if !whole {
+            assert_eq!(
+                snapshot.parent(),
+                Some(head),
+                "a layer on the first checkpoint"
+            );
+            layer = out;
+        }
+    }
+    let stacked = Projections::decode_layers(vec![bytes, layer]).expect("a stack decodes");
+    assert!(stacked == decoded, "the stack loads as the state");
 }
 
 fn measure_queries(label: &str, state: &Projections) {
