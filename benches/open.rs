@@ -76,7 +76,8 @@ fn bench_parts(group: &mut Group<'_>, label: &str, dir: &Path) {
             for _ in 0..iters {
                 let started = Instant::now();
                 let (loaded, _) =
-                    checkpoint::load_newest(dir, &journal_id, u64::MAX).expect("load");
+                    checkpoint::load_newest(dir, &journal_id, u64::MAX, &Default::default())
+                        .expect("load");
                 total += started.elapsed();
                 assert!(loaded.is_some());
             }

@@ -292,9 +292,11 @@ fn prune(storage: &Storage, dir: &Path, journal_id: &[u8; 16]) -> Result<(), Err
 /// The seqs of the layers the checkpoint at `path` lies on, top first, as far as they can be
 /// read (a file that cannot be read ends the stack: what lies under it is no longer read).
 fn under(dir: &Path, path: &Path, journal_id: &[u8; 16]) -> Vec<u64> {
+    let mappings = Mappings::default();
     let mut seqs = Vec::new();
     let mut at = path.to_path_buf();
-    while let Ok(Some(parent)) = open_shared(&at, journal_id).and_then(|m| parent_of(&m)) {
+    let parent = |at: &Path| open_shared(at, journal_id, &mappings).and_then(|m| parent_of(&m));
+    while let Ok(Some(parent)) = parent(&at) {
         seqs.push(parent);
         at = dir.join(file_name(parent));
     }
@@ -307,20 +309,27 @@ fn parent_of(mapped: &Arc<MappedCheckpoint>) -> Result<Option<u64>, String> {
     Projections::stored_parent(bytes).map_err(|e| e.to_string())
 }
 
-/// The checkpoint files this process has mapped, by file (device, inode) and journal id. A
-/// layer is read by every state whose stack holds it; mapped once, its blocks are checked
-/// once (a checkpoint file never changes after its rename). A file's inode cannot be reused
-/// while a mapping of it is alive, and only live mappings are found here.
-type Registry = Vec<(((u64, u64), [u8; 16]), std::sync::Weak<MappedCheckpoint>)>;
-static MAPPED: std::sync::Mutex<Registry> = std::sync::Mutex::new(Vec::new());
+/// The checkpoint files a ledger has mapped, by file (device, inode) and journal id. A layer
+/// is read by every state whose stack holds it (the live state, the state an automatic
+/// checkpoint is built from, the state after it): mapped once, its blocks are checked once
+/// (a checkpoint file never changes after its rename). A file's inode cannot be reused while
+/// a mapping of it is alive, and only live mappings are found here.
+#[derive(Default)]
+pub struct Mappings(std::sync::Mutex<Registry>);
 
-/// Maps the checkpoint at `path`, or finds the mapping this process already holds of it.
-fn open_shared(path: &Path, journal_id: &[u8; 16]) -> Result<Arc<MappedCheckpoint>, String> {
+type Registry = Vec<(((u64, u64), [u8; 16]), std::sync::Weak<MappedCheckpoint>)>;
+
+/// Maps the checkpoint at `path`, or finds the mapping `mappings` holds of it.
+fn open_shared(
+    path: &Path,
+    journal_id: &[u8; 16],
+    mappings: &Mappings,
+) -> Result<Arc<MappedCheckpoint>, String> {
     use std::os::unix::fs::MetadataExt;
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
     let key = ((meta.dev(), meta.ino()), *journal_id);
-    let mut mapped = crate::sync::lock(&MAPPED);
+    let mut mapped = crate::sync::lock(&mappings.0);
     mapped.retain(|(_, weak)| weak.strong_count() > 0);
     let found = mapped.iter().find(|(k, _)| *k == key);
     if let Some(shared) = found.and_then(|(_, weak)| weak.upgrade()) {
@@ -394,6 +403,7 @@ pub fn load_newest(
     journal_dir: &Path,
     journal_id: &[u8; 16],
     max_seq: u64,
+    mappings: &Mappings,
 ) -> Result<Loaded, Error> {
     // A writer may replace a stack by a merged checkpoint while it is read here, deleting
     // the files read: when none loaded and the files have changed meanwhile, the newest are
@@ -402,7 +412,7 @@ pub fn load_newest(
     loop {
         let mut found = list(&dir_of(journal_dir))?;
         found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-        let (loaded, ignored) = load_first(&found, journal_id, max_seq);
+        let (loaded, ignored) = load_first(&found, journal_id, max_seq, mappings);
         tries -= 1;
         let mut now = list(&dir_of(journal_dir))?;
         now.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
@@ -413,7 +423,12 @@ pub fn load_newest(
 }
 
 /// The first of `found` (newest first) that loads, with the ones passed over and why.
-fn load_first(found: &[(u64, PathBuf)], journal_id: &[u8; 16], max_seq: u64) -> Loaded {
+fn load_first(
+    found: &[(u64, PathBuf)],
+    journal_id: &[u8; 16],
+    max_seq: u64,
+    mappings: &Mappings,
+) -> Loaded {
     let mut ignored = vec![];
     for (seq, path) in found {
         let path = path.clone();
@@ -424,7 +439,7 @@ fn load_first(found: &[(u64, PathBuf)], journal_id: &[u8; 16], max_seq: u64) -> 
             });
             continue;
         }
-        match load(&path, journal_id) {
+        match load(&path, journal_id, mappings) {
             Ok(loaded) => return (Some(loaded), ignored),
             Err(reason) => ignored.push(IgnoredCheckpoint { path, reason }),
         }
@@ -435,12 +450,16 @@ fn load_first(found: &[(u64, PathBuf)], journal_id: &[u8; 16], max_seq: u64) -> 
 /// Maps one checkpoint and the layers under it, and loads its hot state; `Err(reason)` when
 /// it cannot be used (one of its layers included). The history is verified block by block
 /// when first read.
-pub fn load(path: &Path, journal_id: &[u8; 16]) -> Result<LoadedCheckpoint, String> {
-    let mut chain = vec![open_shared(path, journal_id)?];
+pub fn load(
+    path: &Path,
+    journal_id: &[u8; 16],
+    mappings: &Mappings,
+) -> Result<LoadedCheckpoint, String> {
+    let mut chain = vec![open_shared(path, journal_id, mappings)?];
     let dir = path.parent().unwrap_or(Path::new("."));
     while let Some(parent) = parent_of(chain.last().expect("a layer"))? {
         let at = dir.join(file_name(parent));
-        let layer = open_shared(&at, journal_id)
+        let layer = open_shared(&at, journal_id, mappings)
             .map_err(|reason| format!("the layer it lies on, {}: {reason}", at.display()))?;
         chain.push(layer);
     }
@@ -681,13 +700,14 @@ pub fn describe(
     Ok(found
         .into_iter()
         .map(|(_, path)| {
-            let described = open_shared(&path, journal_id).and_then(|mapped| {
-                let parent = parent_of(&mapped)?;
-                Ok(CheckpointInfo {
-                    parent,
-                    ..mapped.info.clone()
-                })
-            });
+            let described =
+                open_shared(&path, journal_id, &Mappings::default()).and_then(|mapped| {
+                    let parent = parent_of(&mapped)?;
+                    Ok(CheckpointInfo {
+                        parent,
+                        ..mapped.info.clone()
+                    })
+                });
             described.map_err(|reason| IgnoredCheckpoint { path, reason })
         })
         .collect())

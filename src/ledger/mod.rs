@@ -103,6 +103,8 @@ struct Inner {
     checkpoints: Mutex<CheckpointStatus>,
     /// What opening found and did ([`Ledger::open_report`]).
     open_report: OpenReport,
+    /// The checkpoint files the ledger's states read, each mapped once.
+    mappings: checkpoint::Mappings,
 }
 
 /// The checkpoints written since the ledger was opened, for health reports: an automatic
@@ -146,6 +148,7 @@ impl Ledger {
             journal,
             Projections::new(),
             OpenReport::default(),
+            checkpoint::Mappings::default(),
         ))
     }
 
@@ -161,6 +164,7 @@ impl Ledger {
             journal,
             Projections::new(),
             OpenReport::default(),
+            checkpoint::Mappings::default(),
         ))
     }
 
@@ -213,13 +217,15 @@ impl Ledger {
                 path,
                 reason: format!("at seq {seq}, beyond the journal's head {head}: removed"),
             }));
-        let (state, mapped) = state_through(&journal, journal.head_seq(), &mut report, progress)?;
+        let mappings = checkpoint::Mappings::default();
+        let head = journal.head_seq();
+        let (state, mapped) = state_through(&journal, head, &mut report, progress, &mappings)?;
         report.checkpoint_log();
         let replayed_without_checkpoint = report
             .checkpoint
             .is_none()
             .then_some(report.replayed_records);
-        let ledger = Ledger::from_parts(journal, state, report);
+        let ledger = Ledger::from_parts(journal, state, report, mappings);
         ledger.check_in_background(mapped);
         let every = ledger.journal().meta().checkpoint_every_records;
         if every > 0 && replayed_without_checkpoint.is_some_and(|replayed| replayed >= every) {
@@ -240,7 +246,12 @@ impl Ledger {
         &self.inner.open_report
     }
 
-    fn from_parts(journal: Journal, state: Projections, open_report: OpenReport) -> Ledger {
+    fn from_parts(
+        journal: Journal,
+        state: Projections,
+        open_report: OpenReport,
+        mappings: checkpoint::Mappings,
+    ) -> Ledger {
         let background_threads = Arc::<BackgroundThreads>::default();
         Ledger {
             _users: Some(Arc::new(Users {
@@ -256,6 +267,7 @@ impl Ledger {
                 checkpoint_lock: Mutex::new(()),
                 checkpoints: Mutex::new(CheckpointStatus::default()),
                 open_report,
+                mappings,
             }),
         }
     }
@@ -302,6 +314,7 @@ impl Ledger {
             durable,
             &mut OpenReport::default(),
             &mut ignore,
+            &inner.mappings,
         ) {
             Ok((state, mapped)) => {
                 *inner.state.write().unwrap_or_else(|p| p.into_inner()) = state;
@@ -419,8 +432,10 @@ impl Ledger {
             || {
                 let journal = &self.inner.journal;
                 let head = journal.head_seq();
+                let mappings = &self.inner.mappings;
+                let mut report = OpenReport::default();
                 let (state, _mapped) =
-                    state_through(journal, head, &mut OpenReport::default(), &mut ignore)?;
+                    state_through(journal, head, &mut report, &mut ignore, mappings)?;
                 state.snapshot().map_err(Error::Corrupt)
             },
             &mut ignore,
@@ -485,7 +500,8 @@ impl Ledger {
     /// the checkpoint, first while appends go on, then under the append lock; it replaces the
     /// live state only if it reached the same head.
     fn switch_to(&self, info: &CheckpointInfo) -> Result<(), String> {
-        let loaded = checkpoint::load(&info.path, &self.inner.journal.meta().journal_id)?;
+        let journal_id = &self.inner.journal.meta().journal_id;
+        let loaded = checkpoint::load(&info.path, journal_id, &self.inner.mappings)?;
         self.swap_in(loaded.state, loaded.mapped)
     }
 
@@ -604,8 +620,14 @@ impl Ledger {
             .map_err(|e| format!("cannot set {} aside: {e}", damaged.display()))?;
         let mut report = OpenReport::default();
         let head = inner.journal.head_seq();
-        let (state, mapped) = state_through(&inner.journal, head, &mut report, &mut ignore)
-            .map_err(|e| e.to_string())?;
+        let (state, mapped) = state_through(
+            &inner.journal,
+            head,
+            &mut report,
+            &mut ignore,
+            &inner.mappings,
+        )
+        .map_err(|e| e.to_string())?;
         // The replacement is written from the rebuilt state before anyone reads it, so no
         // lock is held; if it cannot be written, the rebuilt state is used as it is.
         let journal_id = &inner.journal.meta().journal_id;
@@ -817,8 +839,9 @@ fn load_from_checkpoint(
     journal_id: &[u8; 16],
     max_seq: u64,
     report: &mut OpenReport,
+    mappings: &checkpoint::Mappings,
 ) -> Result<Start, Error> {
-    let (loaded, ignored) = checkpoint::load_newest(dir, journal_id, max_seq)?;
+    let (loaded, ignored) = checkpoint::load_newest(dir, journal_id, max_seq, mappings)?;
     report.ignored_checkpoints.extend(ignored);
     Ok(match loaded {
         Some(loaded) => {
@@ -838,9 +861,10 @@ fn state_through(
     seq: u64,
     report: &mut OpenReport,
     progress: Progress,
+    mappings: &checkpoint::Mappings,
 ) -> Result<(Projections, Vec<Arc<MappedCheckpoint>>), Error> {
     let journal_id = journal.meta().journal_id;
-    let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report)?;
+    let loaded = load_from_checkpoint(journal.dir(), &journal_id, seq, report, mappings)?;
     let until = Some(AsOf::Seq(seq));
     let head = journal.head_seq();
     replay_after(&journal.reader(), loaded, until, head, report, progress)
@@ -964,14 +988,16 @@ pub fn load_read_only_with_progress(
     let reader = JournalReader::open(dir)?;
     let mut report = OpenReport::default();
     let head = reader.head_seq()?;
+    let journal_id = reader.meta().journal_id;
+    let mappings = checkpoint::Mappings::default();
+    let mut from_checkpoint =
+        |seq: u64| load_from_checkpoint(dir, &journal_id, seq, &mut report, &mappings);
     let start = match as_of {
         // Recorded-at times need not grow with seq (clocks step back), so a checkpoint
         // cannot be trusted to lie before a time: replay from the start.
         Some(AsOf::Time(_)) => (Projections::new(), 0, Vec::new()),
-        Some(AsOf::Seq(seq)) => {
-            load_from_checkpoint(dir, &reader.meta().journal_id, seq.min(head), &mut report)?
-        }
-        None => load_from_checkpoint(dir, &reader.meta().journal_id, head, &mut report)?,
+        Some(AsOf::Seq(seq)) => from_checkpoint(seq.min(head))?,
+        None => from_checkpoint(head)?,
     };
     let (state, _) = replay_after(&reader, start, as_of, head, &mut report, progress)?;
     Ok((state, report))
