@@ -226,7 +226,7 @@ pub fn upgrade(args: &CheckpointArgs) -> anyhow::Result<ExitCode> {
     // Only now that the fresh checkpoint is written (under its seq's name, in place of one of
     // the same name) are the others removed: an interrupted upgrade leaves them usable. Every
     // checkpoint found before is then gone or replaced.
-    checkpoint::remove_all_except(storage, dir, Some(&info.path), &journal_id)?;
+    checkpoint::remove_all_except(storage, dir, Some((&info.path, &journal_id)))?;
     let removed = before.len();
     drop(ledger);
     let found: Vec<Value> = before.iter().map(describe_json).collect();

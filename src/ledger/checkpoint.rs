@@ -414,9 +414,12 @@ pub fn load_newest(
         found.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
         let (loaded, ignored) = load_first(&found, journal_id, max_seq, mappings);
         tries -= 1;
+        if loaded.is_some() || tries == 0 {
+            return Ok((loaded, ignored));
+        }
         let mut now = list(&dir_of(journal_dir))?;
         now.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
-        if loaded.is_some() || tries == 0 || now == found {
+        if now == found {
             return Ok((loaded, ignored));
         }
     }
@@ -750,21 +753,21 @@ pub fn remove_set_aside(storage: &Storage, journal_dir: &Path) -> Result<usize, 
 
 /// Removes every checkpoint.
 pub fn remove_all(storage: &Storage, journal_dir: &Path) -> Result<usize, Error> {
-    remove_all_except(storage, journal_dir, None, &[0; 16])
+    remove_all_except(storage, journal_dir, None)
 }
 
-/// Removes every checkpoint but `keep` and the layers it lies on: `upgrade` calls it once the
+/// Removes every checkpoint but `keep` (a path, and the journal id) and the layers it lies on: `upgrade` calls it once the
 /// fresh one is written, so that an interrupted upgrade leaves the old ones in place. Returns
 /// how many it removed.
 pub fn remove_all_except(
     storage: &Storage,
     journal_dir: &Path,
-    keep: Option<&Path>,
-    journal_id: &[u8; 16],
+    keep: Option<(&Path, &[u8; 16])>,
 ) -> Result<usize, Error> {
     let dir = dir_of(journal_dir);
-    let mut kept: Vec<PathBuf> = keep.into_iter().map(Path::to_path_buf).collect();
-    if let Some(keep) = keep {
+    let mut kept: Vec<PathBuf> = Vec::new();
+    if let Some((keep, journal_id)) = keep {
+        kept.push(keep.to_path_buf());
         let layers = under(&dir, keep, journal_id).into_iter();
         kept.extend(layers.map(|seq| dir.join(file_name(seq))));
     }

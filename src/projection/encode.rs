@@ -1,11 +1,12 @@
-//! Writing a stored state (layout version 2, `docs/FORMAT.md` §6).
+//! Writing a stored state as a layer on its base (`docs/FORMAT.md` §6, §6.5).
 //!
 //! Two steps, so that the caller's lock is held only for the first:
 //! 1. [`Projections::snapshot`] copies what is in memory (the records since the base, the
 //!    hot state) and shares the base (`Arc`, immutable). Its cost grows with the events since
 //!    the last checkpoint, not with the journal.
-//! 2. [`StateSnapshot::write`] merges the base and the copied records, in key order, into a
-//!    new payload written front to back: the records stream through; only the fixed-size
+//! 2. [`StateSnapshot::write`] merges the base's top layers (those [`layers_kept`] does not
+//!    keep; all of them for a state written whole) and the copied records, in key order, into
+//!    a new payload written front to back: the records stream through; only the fixed-size
 //!    index entries are collected (and the secondary ones sorted) before they are written.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
-//! The stored state of layout version 2 (`docs/FORMAT.md` §6, `docs/PROJECTIONS.md` §6): the
-//! history of a checkpoint, read in place.
+//! The stored state (`docs/FORMAT.md` §6, `docs/PROJECTIONS.md` §6): the history of a
+//! checkpoint, a stack of layers read in place.
 //!
 //! Finished trades, signals and snapshots never change again (a signal changes only by being
 //! executed, and a finished trade only by a late `signal_executed` link; both are kept as small
@@ -248,8 +248,9 @@ fn time_at(bytes: &[u8], at: usize) -> Timestamp {
 
 type Damage = Box<Corruption>;
 
-/// The history of a checkpoint, read in place. Shared (`Arc`) between the live state and a
-/// checkpoint being written from it: it never changes.
+/// One layer of a stored state (one checkpoint file's payload), read in place: the history
+/// that finished between its parent's seq and its own. Shared (`Arc`) between the stacks that
+/// hold it: it never changes.
 pub(crate) struct Layer {
     bytes: Arc<dyn StateBytes>,
     sections: [Section; SECTION_COUNT],
@@ -264,6 +265,8 @@ impl std::fmt::Debug for Layer {
         f.debug_struct("Layer")
             .field("bytes", &self.bytes.len())
             .field("sections", &self.sections)
+            .field("seq", &self.seq)
+            .field("parent", &self.parent)
             .finish()
     }
 }
