@@ -604,10 +604,16 @@ fn summary_counts_breakeven_days_apart_from_losing_days() {
 
 #[test]
 fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
-    let state = two_accounts(true);
+    let mut state = two_accounts(true);
+    // A second open of ticket 1, which the rules refuse: applied anyway, it is counted.
+    let refused = Event::TradeOpened(opened(1, "EURUSD", "2024-03-06T08:00:00Z"));
+    state.apply(9, at("2030-01-01T00:00:00Z"), &refused);
+    assert_eq!((state.applied_events(), state.ignored_events()), (9, 1));
     let bytes = state.encode_state().unwrap();
     let decoded = Projections::decode_state(bytes.clone()).unwrap();
     assert_eq!(decoded, state);
+    let counters = |s: &Projections| (s.head_seq(), s.applied_events(), s.ignored_events());
+    assert_eq!(counters(&decoded), (9, 9, 1));
     assert_eq!(
         decoded.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None),
         state.trade_statistics(TimeRange::ALL, TimeBasis::Exit, None, None)
