@@ -648,9 +648,11 @@ fn checkpoint_round_trips_exactly_and_refuses_other_versions() {
 /// the records, is damage, whether the whole record is read (`trade_by_ticket`) or only its
 /// head (`for_each_closed_trade`); bytes after a record's end are damage when the whole record is
 /// read, and not read by a head.
-/// Ten signals and closed trades, stored, then a signal and a trade of a layer on them, and
-/// a late link of a stored signal to the new trade (an override of the layer below).
-fn two_layers() -> (Vec<u8>, Vec<u8>, Projections) {
+/// Ten signals and closed trades and a trade without a signal, stored (with one more signal
+/// when `signal_11`, else another one); then, on a layer over them, a trade linked late to
+/// the stored signal 11, and a new signal linked late to the stored trade 13 (overrides of
+/// records of the layer below).
+fn stored_below(signal_11: bool) -> Projections {
     let mut events = Vec::new();
     for n in 1..=10u64 {
         let time = format!("2024-01-0{}T10:00:00Z", n % 9 + 1);
@@ -660,9 +662,19 @@ fn two_layers() -> (Vec<u8>, Vec<u8>, Projections) {
         events.push(Event::TradeOpened(trade));
         events.push(Event::TradeClosed(closed(n, &time, "1.5")));
     }
-    events.push(Event::Signal(signal(11, "EURUSD", "2024-01-05T10:00:00Z")));
-    let bottom = journal(events);
-    let bottom_bytes = bottom.encode_layer().unwrap();
+    let id = if signal_11 { 11 } else { 99 };
+    events.push(Event::Signal(signal(id, "EURUSD", "2024-01-05T10:00:00Z")));
+    events.push(Event::TradeOpened(opened(
+        13,
+        "EURUSD",
+        "2024-01-05T11:00:00Z",
+    )));
+    events.push(Event::TradeClosed(closed(13, "2024-01-05T12:00:00Z", "1")));
+    journal(events)
+}
+
+fn two_layers() -> (Vec<u8>, Vec<u8>, Projections) {
+    let bottom_bytes = stored_below(true).encode_layer().unwrap();
     let mut state = Projections::decode_state(bottom_bytes.clone()).unwrap();
     extend(
         &mut state,
@@ -670,6 +682,8 @@ fn two_layers() -> (Vec<u8>, Vec<u8>, Projections) {
             Event::TradeOpened(opened(12, "EURUSD", "2024-01-06T10:00:00Z")),
             Event::SignalExecuted(linked(11, 12)),
             Event::TradeClosed(closed(12, "2024-01-06T11:00:00Z", "-2")),
+            Event::Signal(signal(14, "EURUSD", "2024-01-06T12:00:00Z")),
+            Event::SignalExecuted(linked(14, 13)),
         ],
     );
     let top = state.encode_layer().unwrap();
@@ -681,11 +695,18 @@ fn a_stack_of_layers_loads_as_one_state_and_a_broken_one_is_refused() {
     let (bottom, top, state) = two_layers();
     let parent = |bytes: &Vec<u8>| Projections::stored_parent(std::sync::Arc::new(bytes.clone()));
     assert_eq!(parent(&bottom).unwrap(), None);
-    assert_eq!(parent(&top).unwrap(), Some(31));
+    assert_eq!(parent(&top).unwrap(), Some(33));
     let loaded = Projections::decode_layers(vec![bottom.clone(), top.clone()]).unwrap();
     assert_eq!(loaded, state);
     let signal = loaded.signal_by_id(11).unwrap().unwrap();
     assert_eq!((signal.executed, signal.ticket), (true, Some(12)));
+    let trade = loaded.trade_by_ticket(13).unwrap().unwrap();
+    assert_eq!(trade.signal_id, Some(14));
+    // A layer over another state at the same seq, whose overrides name what is not there.
+    let other = stored_below(false).encode_layer().unwrap();
+    assert_eq!(parent(&other).unwrap(), None);
+    let error = Projections::decode_layers(vec![other, top.clone()]).unwrap_err();
+    assert!(error.to_string().contains("link of signal 11"), "{error}");
     // The layer alone, the layers in the wrong order, or a layer twice: refused.
     for broken in [
         vec![top.clone()],
