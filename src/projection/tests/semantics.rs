@@ -727,6 +727,47 @@ fn a_stack_of_layers_loads_as_one_state_and_a_broken_one_is_refused() {
 }
 
 #[test]
+fn a_layer_is_merged_with_the_one_below_by_the_records_of_every_kind() {
+    // 10 records below: 4 signals, 3 finished trades, 3 snapshots.
+    let mut events = Vec::new();
+    for n in 1..=4u64 {
+        events.push(Event::Signal(signal(n, "EURUSD", "2024-01-02T10:00:00Z")));
+    }
+    for n in 1..=3u64 {
+        events.push(Event::TradeOpened(opened(
+            n,
+            "EURUSD",
+            "2024-01-02T10:00:00Z",
+        )));
+        events.push(Event::TradeClosed(closed(n, "2024-01-02T11:00:00Z", "1")));
+        let time = format!("2024-01-0{}T12:00:00Z", n + 2);
+        events.push(Event::AccountSnapshot(snapshot(1001, &time, "100", "100")));
+    }
+    let below = Projections::decode_state(journal(events).encode_state().unwrap()).unwrap();
+    let parent_of = |more: &[Event]| {
+        let mut state = below.clone();
+        extend(&mut state, more.iter().cloned());
+        let layer = state.encode_layer().unwrap();
+        Projections::stored_parent(std::sync::Arc::new(layer)).unwrap()
+    };
+    let signals = |ids: std::ops::RangeInclusive<u64>| {
+        ids.map(|n| Event::Signal(signal(n, "EURUSD", "2024-01-09T10:00:00Z")))
+    };
+    let snapshots = |days: std::ops::RangeInclusive<u64>| {
+        days.map(|d| {
+            let time = format!("2024-02-0{d}T12:00:00Z");
+            Event::AccountSnapshot(snapshot(1001, &time, "100", "100"))
+        })
+    };
+    // 3 signals and 2 snapshots: 10 is at most twice 5, the layer below is merged.
+    let more: Vec<Event> = signals(5..=7).chain(snapshots(1..=2)).collect();
+    assert_eq!(parent_of(&more), None);
+    // 1 signal and 1 snapshot: 10 is over twice 2, the new layer lies on it.
+    let more: Vec<Event> = signals(5..=5).chain(snapshots(1..=1)).collect();
+    assert_eq!(parent_of(&more), Some(below.head_seq()));
+}
+
+#[test]
 fn a_forged_stored_trade_is_refused_whole_and_by_its_head() {
     let state = journal([
         Event::TradeOpened(opened(1, "EURUSD", "2024-03-04T08:00:00Z")),
