@@ -192,8 +192,6 @@ impl Projections {
         self.exit_days.add(exit_day, account, symbol, outcome);
         let exit_key = (e.exit_time, e.ticket);
         (self.exit_runs).add(exit_day, exit_key, account, symbol, e.profit);
-        self.entry_days
-            .add(day_of(entry_key.0), account, symbol, outcome);
     }
 
     fn link_signal(&mut self, e: &SignalExecuted) -> Result<(), Box<Corruption>> {

@@ -48,7 +48,6 @@ impl Projections {
             names: hot.names,
             base_accounts: hot.snapshot_accounts,
             exit_days: hot.exit_days,
-            entry_days: hot.entry_days,
             exit_runs: hot.exit_runs,
             base_links: hot.links.into_iter().collect(),
             base_relinks: hot.relinks.into_iter().collect(),
@@ -139,12 +138,12 @@ impl Projections {
     /// disagree is refused, and counts are then small enough that no sum overflows.
     fn check_aggregates(&self, base: &Base) -> Result<(), StateDecodeError> {
         let malformed = |reason: &str| Err(StateDecodeError::Malformed(reason.into()));
-        if !(self.exit_days.is_sorted() && self.entry_days.is_sorted()) {
+        if !self.exit_days.is_sorted() {
             return malformed("per-day tallies out of order");
         }
         let closed = u128::from(base.count(TRADE_BY_EXIT));
         let counts = |days: &DayTallies| days.trade_count();
-        if counts(&self.exit_days) != closed || counts(&self.entry_days) != closed {
+        if counts(&self.exit_days) != closed {
             return malformed("per-day tallies disagree with the closed trades");
         }
         if !self.exit_runs.is_consistent() || self.exit_runs.trade_count() != closed {
@@ -172,7 +171,6 @@ impl Projections {
             || other.damage.is_some()
             || self.names != other.names
             || self.exit_days != other.exit_days
-            || self.entry_days != other.entry_days
             || self.exit_runs != other.exit_runs
             || self.signals.per_day != other.signals.per_day
             || self.accounts() != other.accounts()

@@ -51,7 +51,6 @@ pub(crate) struct Hot {
     /// Signals and executed signals per UTC day, over every signal.
     pub signal_days: BTreeMap<Day, SignalCount>,
     pub exit_days: DayTallies,
-    pub entry_days: DayTallies,
     pub exit_runs: DayRuns,
     /// Accounts with snapshots, ascending.
     pub snapshot_accounts: Vec<u64>,
@@ -169,7 +168,6 @@ impl Projections {
             live_trades: live,
             signal_days: self.signals.per_day.clone(),
             exit_days: self.exit_days.clone(),
-            entry_days: self.entry_days.clone(),
             exit_runs: self.exit_runs.clone(),
             snapshot_accounts: self.accounts(),
             links: Vec::new(),

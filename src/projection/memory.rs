@@ -75,9 +75,7 @@ impl Projections {
             .values()
             .map(btree_bytes)
             .sum::<usize>();
-        let tallies = self.exit_days.approximate_bytes()
-            + self.entry_days.approximate_bytes()
-            + self.exit_runs.approximate_bytes();
+        let tallies = self.exit_days.approximate_bytes() + self.exit_runs.approximate_bytes();
         let other_bytes = snapshots + tallies;
         MemoryEstimate {
             trades_bytes,

@@ -97,8 +97,6 @@ pub struct Projections {
     snapshots: SnapshotBook,
     /// Closed trades per UTC day of exit_time: the daily table and `stats --by exit`.
     exit_days: DayTallies,
-    /// Closed trades per UTC day of entry_time: `stats --by entry`.
-    entry_days: DayTallies,
     /// Runs of closed trades per UTC day of exit_time: streaks and drawdown of `stats`.
     exit_runs: DayRuns,
     /// Signals of the base executed since the checkpoint, by signal_id.
