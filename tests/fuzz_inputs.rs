@@ -52,6 +52,47 @@ fn real_files() -> &'static (Vec<u8>, Vec<u8>) {
     })
 }
 
+/// The payloads of a real stack of two checkpoints: one written whole, then a layer on it.
+fn real_stack() -> &'static (Vec<u8>, Vec<u8>) {
+    static STACK: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    STACK.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            checkpoint_every_records: 0,
+            ..JournalOptions::default()
+        };
+        let ledger = Ledger::create(dir.path(), &options).unwrap();
+        let append = |n: u64| {
+            let t = Timestamp::from_nanos(n as i64 * 1_000_000_000);
+            ledger.append(&sample::signal_and_trade(n, t)).unwrap();
+            ledger
+                .append(&[
+                    sample::trade_closed(n, t, "1.25"),
+                    sample::account_snapshot(7, t, "100.00"),
+                ])
+                .unwrap();
+        };
+        (1..=20).for_each(append);
+        let bottom = ledger.checkpoint().unwrap();
+        (21..=23).for_each(append);
+        let top = ledger.checkpoint().unwrap();
+        assert_eq!(top.parent, Some(bottom.seq), "a layer on the first");
+        let payload = |path: &Path| {
+            let bytes = std::fs::read(path).unwrap();
+            let len = u64::from_le_bytes(bytes[40..48].try_into().unwrap()) as usize;
+            bytes[64..64 + len].to_vec()
+        };
+        let stack = (payload(&bottom.path), payload(&top.path));
+        let layers = vec![stack.0.clone(), stack.1.clone()];
+        let state = tradeledger::projection::Projections::decode_layers(layers).unwrap();
+        assert!(
+            ledger.query(|live| *live == state),
+            "the intact stack is the state"
+        );
+        stack
+    })
+}
+
 fn damaged(base: &[u8], edits: &[(usize, u8)]) -> Vec<u8> {
     let mut bytes = base.to_vec();
     for &(at, byte) in edits {
@@ -82,6 +123,16 @@ proptest! {
     #[test]
     fn jsonl_importer_takes_any_bytes(data in vec(any::<u8>(), 0..600)) {
         fuzzing::jsonl_importer(&data);
+    }
+
+    #[test]
+    fn a_damaged_real_stack_of_layers_is_refused_or_loads(edits in vec((any::<usize>(), any::<u8>()), 1..4), top in any::<bool>()) {
+        let (bottom, layer) = real_stack();
+        fuzzing::checkpoint_stack(bottom, layer);
+        match top {
+            true => fuzzing::checkpoint_stack(bottom, &damaged(layer, &edits)),
+            false => fuzzing::checkpoint_stack(&damaged(bottom, &edits), layer),
+        }
     }
 
     #[test]

@@ -277,6 +277,14 @@ pub fn journal_folder(data: &[u8], dir: &Path) {
     let _ = crate::storage::verify::verify(dir);
 }
 
+/// `Projections::decode_layers` on a stack of two payloads (a layer on a state written
+/// whole), either of them damaged: refused, or a state that answers every query.
+pub fn checkpoint_stack(bottom: &[u8], top: &[u8]) {
+    if let Ok(state) = Projections::decode_layers(vec![bottom.to_vec(), top.to_vec()]) {
+        query_everything(&state);
+    }
+}
+
 /// `checkpoint::read_header` and `Projections::decode_state`: on arbitrary bytes, and on
 /// fuzzed payloads behind a valid header; a decoded state answers every query.
 pub fn checkpoint_loader(data: &[u8]) {
