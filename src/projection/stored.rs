@@ -765,9 +765,19 @@ impl Base {
     /// The stack ordinal and entry of `ticket`, if it is a stored (finished) trade. The top
     /// layer is searched first: a trade looked up is more often a recent one.
     pub fn find_trade(&self, ticket: u64) -> Result<Option<(u64, TicketEntry)>, Damage> {
+        self.find_from_top(TRADES, |layer| layer.find_trade(ticket))
+    }
+
+    /// What `find` finds in the first layer from the top that holds it, with its ordinal
+    /// made the stack's in `numbering`.
+    fn find_from_top<E>(
+        &self,
+        numbering: usize,
+        find: impl Fn(&Layer) -> Result<Option<(u64, E)>, Damage>,
+    ) -> Result<Option<(u64, E)>, Damage> {
         for (layer, starts) in self.layers.iter().zip(&self.starts).rev() {
-            if let Some((ordinal, entry)) = layer.find_trade(ticket)? {
-                return Ok(Some((starts[TRADES] + ordinal, entry)));
+            if let Some((ordinal, entry)) = find(layer)? {
+                return Ok(Some((starts[numbering] + ordinal, entry)));
             }
         }
         Ok(None)
@@ -800,12 +810,7 @@ impl Base {
     }
 
     pub fn find_signal(&self, signal_id: u64) -> Result<Option<(u64, SignalEntry)>, Damage> {
-        for (layer, starts) in self.layers.iter().zip(&self.starts).rev() {
-            if let Some((ordinal, entry)) = layer.find_signal(signal_id)? {
-                return Ok(Some((starts[SIGNALS] + ordinal, entry)));
-            }
-        }
-        Ok(None)
+        self.find_from_top(SIGNALS, |layer| layer.find_signal(signal_id))
     }
 
     /// Per layer, the signals of `symbol` with a key in `keys`.
